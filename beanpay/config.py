@@ -1,0 +1,164 @@
+"""Settings from `BEANPAY_*` environment variables, validated once at start-up.
+
+Defaults point at the local stack that `beanpay dev up` runs. In the `dev` environment, secrets
+that are not set (JWT secret, database and btcd passwords) are generated once into the state
+folder; in any other environment a missing secret is a start-up error, never a default in code.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import typing
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import quote
+
+import msgspec
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class ConfigError(Exception):
+    """One line per bad or missing variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.problems = problems
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    env: Literal["dev", "test", "prod"] = "dev"
+    log_format: Literal["console", "json"] | None = None  # default: json outside dev
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    state_dir: str = str(PROJECT_ROOT / ".beanpay")
+
+    # local stack ports (loopback), below the kernel's ephemeral range so clients never hold them
+    pg_port: Port = 25432
+    redis_port: Port = 26379
+    kafka_port: Port = 29092
+    kafka_controller_port: Port = 29093
+    anvil_port: Port = 28545
+    btcd_rpc_port: Port = 28334
+    btcd_p2p_port: Port = 28444
+
+    # service addresses; derived from the ports above unless set
+    database_url: str | None = None
+    redis_url: str | None = None
+    kafka_bootstrap: str | None = None
+
+    btcd_rpc_user: str = "beanpay"
+    btcd_rpc_password: str | None = None
+
+    pg_user: str = "beanpay"
+    pg_database: str = "beanpay"
+    pg_password: str | None = None
+    db_pool_min: PositiveInt = 2
+    db_pool_max: PositiveInt = 20
+
+    api_host: str = "127.0.0.1"
+    api_port: Port = 28080
+    jwt_secret: str | None = None
+    jwt_ttl_seconds: PositiveInt = 3600
+
+    redis_timeout_seconds: Positive = 0.25
+    redis_retry_after_seconds: Positive = 2.0
+
+    relay_batch_size: PositiveInt = 500
+    relay_poll_seconds: Positive = 1.0
+    relay_publish_timeout_seconds: Positive = 30.0
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir)
+
+    @property
+    def dsn(self) -> str:
+        if self.database_url:
+            return self.database_url
+        password = quote(self.pg_password or "", safe="")
+        return f"postgresql://{self.pg_user}:{password}@127.0.0.1:{self.pg_port}/{self.pg_database}"
+
+    @property
+    def redis_dsn(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def kafka_servers(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def effective_log_format(self) -> str:
+        return self.log_format or ("console" if self.env == "dev" else "json")
+
+
+_DEV_SECRETS = ("jwt_secret", "pg_password", "btcd_rpc_password")
+
+
+def dev_secret(state_dir: Path, name: str) -> str:
+    """Read, or create once, a random secret for the local stack (mode 0600, git-ignored)."""
+    path = state_dir / "secrets" / name
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+    return value
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build Settings from the environment; raise ConfigError naming every bad variable."""
+    environ = dict(os.environ if environ is None else environ)
+    values: dict[str, object] = {}
+    problems: list[str] = []
+    known = set(Settings.__struct_fields__)
+    for field in Settings.__struct_fields__:
+        var = f"BEANPAY_{field.upper()}"
+        raw = environ.get(var)
+        if raw is None or raw == "":
+            continue
+        try:
+            values[field] = msgspec.convert({"value": raw}, _single_field(field), strict=False).value
+        except msgspec.ValidationError as exc:
+            problems.append(f"{var}={raw!r}: {_reason(exc)}")
+    for var in environ:
+        if var.startswith("BEANPAY_") and var[len("BEANPAY_"):].lower() not in known:
+            problems.append(f"{var}: unknown setting")
+    if problems:
+        raise ConfigError(problems)
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if settings.db_pool_min > settings.db_pool_max:
+        problems.append("BEANPAY_DB_POOL_MIN must not exceed BEANPAY_DB_POOL_MAX")
+    missing = [name for name in _DEV_SECRETS if getattr(settings, name) is None]
+    if settings.env == "prod":
+        for name in missing:
+            if name == "pg_password" and settings.database_url:
+                continue
+            problems.append(f"BEANPAY_{name.upper()}: required outside the dev and test environments")
+    if problems:
+        raise ConfigError(problems)
+    if missing and settings.env != "prod":
+        generated = {name: dev_secret(settings.state_path, name) for name in missing}
+        settings = msgspec.structs.replace(settings, **generated)
+    return settings
+
+
+_field_types: dict[str, type] = {}
+
+
+def _single_field(field: str) -> type:
+    """A one-field Struct with the same type and constraints, so each variable is checked alone."""
+    if field not in _field_types:
+        annotation = typing.get_type_hints(Settings, include_extras=True)[field]
+        _field_types[field] = msgspec.defstruct(f"_{field}", [("value", annotation)])
+    return _field_types[field]
+
+
+def _reason(exc: msgspec.ValidationError) -> str:
+    return str(exc).replace(" - at `$.value`", "")

@@ -1,0 +1,1 @@
+"""Deployment: the local stack of real services (`beanpay dev`) and the files it needs."""

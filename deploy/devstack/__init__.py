@@ -1,0 +1,1 @@
+"""`beanpay dev up|down|status`: PostgreSQL, Redis, Kafka, anvil and btcd on loopback, no Docker."""

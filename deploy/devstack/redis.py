@@ -1,0 +1,54 @@
+"""Redis 7 from the Debian package; a cache only, so no persistence."""
+
+from __future__ import annotations
+
+import shutil
+
+import redis
+
+from beanpay.config import Settings
+from deploy.devstack.process import StackError, read_pid, run, stop_pid, wait_until
+from deploy.devstack.service import Paths, Status
+
+
+class Redis:
+    name = "redis"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.paths = Paths(settings, self.name)
+
+    def install(self) -> None:
+        if shutil.which("redis-server") is None:
+            raise StackError("redis-server not found: apt-get install -y redis-server")
+
+    def start(self) -> None:
+        self.paths.make()
+        run(["redis-server", "--port", str(self.settings.redis_port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--daemonize", "yes",
+             "--pidfile", str(self.paths.pidfile), "--logfile", str(self.paths.log),
+             "--dir", str(self.paths.data)])
+        wait_until(self.healthy, timeout=15, what="redis", log=self.paths.log)
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            stop_pid(pid)
+
+    def pid(self) -> int | None:
+        return read_pid(self.paths.pidfile, "redis-server")
+
+    def _client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.settings.redis_port, socket_timeout=1)
+
+    def healthy(self) -> bool:
+        try:
+            return bool(self._client().ping())
+        except redis.RedisError:
+            return False
+
+    def status(self) -> Status:
+        pid = self.pid()
+        healthy = pid is not None and self.healthy()
+        version = str(self._client().info("server")["redis_version"]) if healthy else "?"
+        return Status(self.name, f"127.0.0.1:{self.settings.redis_port}", pid, version, healthy)

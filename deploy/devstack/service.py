@@ -1,0 +1,73 @@
+"""What every local service offers the stack runner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from beanpay.config import Settings
+
+
+@dataclass(frozen=True)
+class Status:
+    name: str
+    address: str
+    pid: int | None
+    version: str
+    healthy: bool
+    detail: str = ""
+
+
+class Service(Protocol):
+    name: str
+
+    def install(self) -> None:
+        """Fetch or build what the service needs; a no-op when already cached."""
+
+    def start(self) -> None:
+        """Start the process (it is known not to be running) and wait until healthy."""
+
+    def stop(self) -> None: ...
+
+    def pid(self) -> int | None: ...
+
+    def healthy(self) -> bool: ...
+
+    def status(self) -> Status: ...
+
+
+@dataclass
+class Paths:
+    """Per-service folders under the state dir: data, logs, run (pid files), and a shared cache."""
+
+    settings: Settings
+    name: str
+
+    @property
+    def root(self) -> Path:
+        return self.settings.state_path
+
+    @property
+    def data(self) -> Path:
+        return self.root / self.name / "data"
+
+    @property
+    def run(self) -> Path:
+        return self.root / self.name / "run"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "logs" / f"{self.name}.log"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.run / f"{self.name}.pid"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    def make(self) -> None:
+        for d in (self.data, self.run, self.log.parent, self.cache):
+            d.mkdir(parents=True, exist_ok=True)

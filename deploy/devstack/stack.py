@@ -1,0 +1,65 @@
+"""Bring the local stack up or down, idempotently, and report its state."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from beanpay.config import Settings
+from deploy.devstack.anvil import Anvil
+from deploy.devstack.btcd import Btcd
+from deploy.devstack.kafka import Kafka
+from deploy.devstack.postgres import Postgres
+from deploy.devstack.process import StackError
+from deploy.devstack.redis import Redis
+from deploy.devstack.service import Service, Status
+
+SERVICE_NAMES = ("postgres", "redis", "kafka", "anvil", "btcd")
+
+
+def services(settings: Settings, names: Sequence[str] = ()) -> list[Service]:
+    unknown = set(names) - set(SERVICE_NAMES)
+    if unknown:
+        raise StackError(f"unknown service(s) {', '.join(sorted(unknown))}; choose from {', '.join(SERVICE_NAMES)}")
+    every: list[Service] = [Postgres(settings), Redis(settings), Kafka(settings), Anvil(settings), Btcd(settings)]
+    return [s for s in every if not names or s.name in names]
+
+
+def up(settings: Settings, names: Sequence[str] = ()) -> None:
+    """Install what is missing, start what is down, restart what crashed; leave healthy ones alone."""
+    for svc in services(settings, names):
+        svc.install()
+        pid = svc.pid()
+        if pid is not None and svc.healthy():
+            _say(f"{svc.name:9} already running (pid {pid})")
+            continue
+        if pid is not None:
+            _say(f"{svc.name:9} running but unhealthy (pid {pid}); restarting")
+            svc.stop()
+        svc.start()
+        _say(f"{svc.name:9} started (pid {svc.pid()})")
+
+
+def down(settings: Settings, names: Sequence[str] = ()) -> None:
+    for svc in reversed(services(settings, names)):
+        if svc.pid() is None:
+            _say(f"{svc.name:9} not running")
+            continue
+        svc.stop()
+        _say(f"{svc.name:9} stopped")
+
+
+def status(settings: Settings, names: Sequence[str] = ()) -> list[Status]:
+    return [svc.status() for svc in services(settings, names)]
+
+
+def format_status(rows: list[Status]) -> str:
+    lines = [f"{'SERVICE':9} {'HEALTH':9} {'PID':>7}  {'VERSION':20} ADDRESS"]
+    for r in rows:
+        health = "healthy" if r.healthy else ("unhealthy" if r.pid else "down")
+        lines.append(f"{r.name:9} {health:9} {r.pid or '-':>7}  {r.version[:20]:20} {r.address}")
+    return "\n".join(lines)
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
