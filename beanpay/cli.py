@@ -111,7 +111,7 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     if args.role in ("staff", "merchant") and not args.shop:
         print(f"error: --shop is required for role {args.role}", file=sys.stderr)
         return 2
-    claims = Claims(sub=str(args.sub or uuid.uuid4()), role=args.role, shops=[str(s) for s in args.shop])
+    claims = Claims(sub=args.sub or uuid.uuid4(), role=args.role, shops=list(args.shop))
     print(issue(claims, settings.jwt_secret or "", ttl=args.ttl or settings.jwt_ttl_seconds))
     return 0
 

@@ -1,0 +1,1 @@
+"""The HTTP API (aiohttp + msgspec on uvloop): shops, catalog, menus, supplies."""

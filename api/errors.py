@@ -1,0 +1,39 @@
+"""One place that turns failures into the stable JSON error shape."""
+
+from __future__ import annotations
+
+import structlog
+from aiohttp import web
+
+from api.body import MalformedBody
+from api.http import json
+from api.schemas import ErrorBody, ErrorDetail, FieldError
+from beanpay.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthorized
+
+log = structlog.get_logger("api")
+
+STATUS = {NotFound: 404, Conflict: 409, Forbidden: 403, Unauthorized: 401, InvalidInput: 422}
+
+
+def error_response(status: int, code: str, message: str, *, fields: list[FieldError] | None = None,
+                   detail: dict[str, str] | None = None) -> web.Response:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return json(ErrorBody(ErrorDetail(code=code, message=message, fields=fields, detail=detail)), status=status,
+                headers=headers)
+
+
+def from_exception(exc: Exception) -> web.Response:
+    if isinstance(exc, InvalidInput):
+        fields = [FieldError(e["field"], e["message"]) for e in exc.errors]
+        return error_response(422, exc.code, exc.message, fields=fields)
+    if isinstance(exc, DomainError):
+        status = next(s for kind, s in STATUS.items() if isinstance(exc, kind))
+        detail = {k: str(v) for k, v in exc.detail.items()} or None
+        return error_response(status, exc.code, exc.message, detail=detail)
+    if isinstance(exc, MalformedBody):
+        return error_response(400, "malformed_request", str(exc))
+    if isinstance(exc, web.HTTPException):
+        code = exc.reason.lower().replace(" ", "_")
+        return error_response(exc.status, code, exc.reason)
+    log.exception("unhandled error")
+    return error_response(500, "internal_error", "internal error; it has been logged")

@@ -1,0 +1,63 @@
+"""Liveness, readiness, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api import openapi
+from api.http import json
+from api.routing import Routes
+from api.schemas import Health, Readiness, encoder
+from api.state import SETTINGS, cache, pool
+
+routes = Routes()
+OPENAPI_DOC = web.AppKey("openapi", bytes)
+
+
+@routes.add("GET", "/healthz", summary="The process is up", tag="ops", response=Health)
+async def healthz(request: web.Request) -> web.Response:
+    return json(Health(status="ok"))
+
+
+@routes.add("GET", "/readyz", summary="Postgres answers (required); Redis and Kafka reported", tag="ops",
+            response=Readiness, errors=(503,))
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        async with asyncio.timeout(2):
+            await pool(request).fetchval("SELECT 1")
+        pg = "ok"
+    except Exception as exc:  # any failure means not ready; the reason is reported
+        pg = f"error: {type(exc).__name__}"
+    redis = "ok" if await cache(request).ping() else "unavailable"
+    kafka = await _kafka_state(request)
+    ready = pg == "ok"
+    return json(Readiness(status="ready" if ready else "not_ready", postgres=pg, redis=redis, kafka=kafka),
+                status=200 if ready else 503)
+
+
+async def _kafka_state(request: web.Request) -> str:
+    host, _, port = request.app[SETTINGS].kafka_servers.split(",")[0].rpartition(":")
+    try:
+        async with asyncio.timeout(1):
+            _, writer = await asyncio.open_connection(host, int(port))
+            writer.close()
+        return "reachable"
+    except (OSError, TimeoutError, ValueError):
+        return "unreachable"
+
+
+@routes.add("GET", "/metrics", summary="Prometheus metrics", tag="ops")
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@routes.add("GET", "/openapi.json", summary="This document", tag="ops")
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[OPENAPI_DOC], content_type="application/json")
+
+
+def build_openapi(all_routes: list) -> bytes:  # type: ignore[type-arg]
+    return encoder.encode(openapi.build(all_routes))

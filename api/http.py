@@ -1,0 +1,60 @@
+"""Responses, errors and request context shared by the handlers."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from api.schemas import encoder
+from beanpay.audit import Actor
+from beanpay.errors import Forbidden, NotFound, Unauthorized
+from beanpay.tokens import Claims
+
+CLAIMS: web.RequestKey[Claims | None] = web.RequestKey("claims", Claims | None)  # type: ignore[arg-type]
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
+
+
+def json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=encoder.encode(data), status=status, content_type="application/json",
+                        headers=headers)
+
+
+def raw_json(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+def path_uuid(request: web.Request, name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        raise NotFound(f"no such {name.removesuffix('_id')}: not a valid id") from None
+
+
+def claims(request: web.Request) -> Claims:
+    c = request.get(CLAIMS)
+    if c is None:
+        raise Unauthorized("a bearer token is required")
+    return c
+
+
+def require(request: web.Request, *roles: str) -> Claims:
+    c = claims(request)
+    if c.role not in roles:
+        raise Forbidden(f"role {c.role!r} may not do this; allowed: {', '.join(roles)}")
+    return c
+
+
+def require_shop(request: web.Request, shop_id: uuid.UUID, *roles: str) -> Claims:
+    """The caller has one of `roles` and (unless operator) is scoped to this shop."""
+    c = require(request, *roles)
+    if not c.can_manage(shop_id):
+        raise Forbidden("your token is not scoped to this shop")
+    return c
+
+
+def actor(request: web.Request) -> Actor:
+    c = request.get(CLAIMS)
+    rid = request.get(REQUEST_ID)
+    return Actor(id=None, role="anonymous", request_id=rid) if c is None else Actor(str(c.sub), c.role, rid)

@@ -1,0 +1,189 @@
+"""The product catalog: products with typed customizations, filter by category, search by name."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aiohttp import web
+from msgspec import UNSET
+
+from api import cache as keys
+from api.body import decode_body, decode_query
+from api.http import actor, json, path_uuid, raw_json, require
+from api.routing import Routes
+from api.rows import decode_cursor, encode_cursor, to_struct, to_structs
+from api.schemas import Page, Product, ProductCreate, ProductPatch, ProductQuery, encoder
+from api.state import cache, pool
+from beanpay import audit
+from beanpay.db import Connection, transaction
+from beanpay.errors import Conflict, Forbidden, InvalidInput, NotFound
+from beanpay.events.outbox import emit
+from beanpay.money import check_fiat, normalize
+from beanpay.tokens import Claims
+
+routes = Routes()
+
+COLUMNS = """id, name, category, base_price, currency, description, image_url, ingredients, nutritional_info,
+             customizations, status, version, created_at, updated_at"""
+JSON_FIELDS = ("ingredients", "nutritional_info", "customizations")
+
+
+def _product(row: object) -> Product:
+    return to_struct(row, Product, JSON_FIELDS)  # type: ignore[arg-type]
+
+
+def _check_prices(base_price: Any, currency: str, customizations: Any) -> None:
+    errors = []
+    if base_price is not UNSET and (why := check_fiat(base_price, currency)):
+        errors.append({"field": "$.base_price", "message": why})
+    for gi, group in enumerate([] if customizations is UNSET else customizations):
+        for oi, option in enumerate(group.options):
+            if option.price_delta != normalize(option.price_delta, currency):
+                errors.append({"field": f"$.customizations[{gi}].options[{oi}].price_delta",
+                               "message": f"{currency} has more decimal places than allowed"})
+    if errors:
+        raise InvalidInput("invalid prices", errors)
+
+
+async def fetch_product(conn: Connection, product_id: uuid.UUID, *, lock: bool = False) -> tuple[Product, Any]:
+    row = await conn.fetchrow(
+        f"SELECT {COLUMNS}, created_by FROM products WHERE id = $1 AND status <> 'deleted'"
+        + (" FOR UPDATE" if lock else ""), product_id)
+    if row is None:
+        raise NotFound("no such product", product_id=str(product_id))
+    return _product(row), row["created_by"]
+
+
+def _may_edit(claims: Claims, created_by: uuid.UUID | None) -> None:
+    if claims.role != "operator" and created_by != claims.sub:
+        raise Forbidden("only an operator or the merchant who created a product may change it")
+
+
+async def _menu_keys(conn: Connection, product_id: uuid.UUID) -> list[str]:
+    rows = await conn.fetch("SELECT shop_id FROM shop_products WHERE product_id = $1", product_id)
+    return [keys.menu_key(r["shop_id"]) for r in rows]
+
+
+@routes.add("POST", "/v1/products", summary="Create a product", tag="products", body=ProductCreate,
+            response=Product, status=201, auth="operator or merchant", errors=(400, 401, 403, 422))
+async def create_product(request: web.Request) -> web.Response:
+    claims = require(request, "operator", "merchant")
+    body = await decode_body(request, ProductCreate)
+    _check_prices(body.base_price, body.currency, body.customizations)
+    async with transaction(pool(request)) as conn:
+        row = await conn.fetchrow(
+            f"""INSERT INTO products (name, category, base_price, currency, description, image_url, ingredients,
+                                      nutritional_info, customizations, status, created_by)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}""",
+            body.name, body.category, body.base_price, body.currency, body.description, body.image_url,
+            encoder.encode(body.ingredients).decode(),
+            None if body.nutritional_info is None else encoder.encode(body.nutritional_info).decode(),
+            encoder.encode(body.customizations).decode(), body.status, claims.sub)
+        product = _product(row)
+        await audit.record(conn, actor(request), "product.create", "product", product.id, after=product)
+        await emit(conn, "product.created", "product", product.id, product)
+    return json(product, status=201)
+
+
+@routes.add("GET", "/v1/products/{product_id}", summary="Get a product", tag="products", response=Product,
+            errors=(404,))
+async def get_product(request: web.Request) -> web.Response:
+    product_id = path_uuid(request, "product_id")
+
+    async def load() -> bytes | None:
+        async with pool(request).acquire() as conn:
+            try:
+                return encoder.encode((await fetch_product(conn, product_id))[0])
+            except NotFound:
+                return None
+
+    body = await cache(request).get_or_load(keys.product_key(product_id), keys.TTL["product"], load)
+    if body is None:
+        raise NotFound("no such product", product_id=str(product_id))
+    return raw_json(body)
+
+
+@routes.add("GET", "/v1/products", summary="List products; filter by category, search by name", tag="products",
+            query=ProductQuery, response=Page[Product], errors=(422,))
+async def list_products(request: web.Request) -> web.Response:
+    q = decode_query(request, ProductQuery)
+    args: list[object] = [q.limit + 1]
+    where = []
+    if q.status is None:
+        where.append("status <> 'deleted'")
+    else:
+        args.append(q.status)
+        where.append(f"status = ${len(args)}")
+    if q.category is not None:
+        args.append(q.category)
+        where.append(f"category = ${len(args)}")
+    if q.q is not None:
+        args.append("%" + q.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        where.append(f"lower(name) LIKE ${len(args)}")
+    if q.cursor:
+        created, last_id = decode_cursor(q.cursor, str, uuid.UUID)
+        args += [created, last_id]
+        where.append(f"(created_at, id) > (${len(args) - 1}::timestamptz, ${len(args)})")
+    async with pool(request).acquire() as conn:
+        rows = await conn.fetch(
+            f"SELECT {COLUMNS} FROM products WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT $1", *args)
+    products = to_structs(rows[: q.limit], Product, JSON_FIELDS)
+    more = len(rows) > q.limit
+    cursor = encode_cursor(products[-1].created_at.isoformat(), str(products[-1].id)) if more else None
+    return json(Page(items=products, next_cursor=cursor))
+
+
+@routes.add("PATCH", "/v1/products/{product_id}", summary="Update a product", tag="products", body=ProductPatch,
+            response=Product, auth="operator, or the merchant who created it", errors=(400, 401, 403, 404, 409, 422))
+async def update_product(request: web.Request) -> web.Response:
+    product_id = path_uuid(request, "product_id")
+    claims = require(request, "operator", "merchant")
+    patch = await decode_body(request, ProductPatch)
+    changes = {f: getattr(patch, f) for f in patch.__struct_fields__ if f != "version"}
+    changes = {f: v for f, v in changes.items() if v is not UNSET}
+    async with transaction(pool(request)) as conn:
+        before, created_by = await fetch_product(conn, product_id, lock=True)
+        _may_edit(claims, created_by)
+        if patch.version is not UNSET and patch.version != before.version:
+            raise Conflict(f"stale update: the product is at version {before.version}",
+                           current_version=str(before.version))
+        _check_prices(patch.base_price, before.currency, patch.customizations)
+        for f in JSON_FIELDS:
+            if f in changes and changes[f] is not None:
+                changes[f] = encoder.encode(changes[f]).decode()
+        sets = [f"{f} = ${i}" for i, f in enumerate(changes, start=2)]
+        row = await conn.fetchrow(
+            f"""UPDATE products SET {', '.join([*sets, 'version = version + 1', 'updated_at = now()'])}
+                WHERE id = $1 RETURNING {COLUMNS}""", product_id, *changes.values())
+        after = _product(row)
+        await audit.record(conn, actor(request), "product.update", "product", product_id, before=before, after=after)
+        await emit(conn, "product.updated", "product", product_id, after)
+        if before.base_price != after.base_price:
+            await emit(conn, "product.price_changed", "product", product_id,
+                       {"product_id": str(product_id), "old_price": before.base_price,
+                        "new_price": after.base_price, "currency": after.currency})
+        if before.status != after.status:
+            await emit(conn, "product.availability_changed", "product", product_id,
+                       {"product_id": str(product_id), "available": after.status == "active"})
+        stale = await _menu_keys(conn, product_id)
+    await cache(request).invalidate(keys.product_key(product_id), *stale)
+    return json(after)
+
+
+@routes.add("DELETE", "/v1/products/{product_id}", summary="Delete a product (hidden from reads and menus)",
+            tag="products", status=204, auth="operator, or the merchant who created it", errors=(401, 403, 404))
+async def delete_product(request: web.Request) -> web.Response:
+    product_id = path_uuid(request, "product_id")
+    claims = require(request, "operator", "merchant")
+    async with transaction(pool(request)) as conn:
+        before, created_by = await fetch_product(conn, product_id, lock=True)
+        _may_edit(claims, created_by)
+        await conn.execute(
+            "UPDATE products SET status = 'deleted', version = version + 1, updated_at = now() WHERE id = $1",
+            product_id)
+        await audit.record(conn, actor(request), "product.delete", "product", product_id, before=before)
+        await emit(conn, "product.deleted", "product", product_id, {"id": str(product_id)})
+        stale = await _menu_keys(conn, product_id)
+    await cache(request).invalidate(keys.product_key(product_id), *stale)
+    return web.Response(status=204)

@@ -1,0 +1,43 @@
+"""A route table that remembers each route's types, so OpenAPI is generated, not written."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: type | None = None
+    query: type | None = None
+    response: Any = None
+    status: int = 200
+    auth: str = "public"  # "public" or a description of who may call it
+    errors: tuple[int, ...] = ()
+    headers: tuple[str, ...] = ()
+
+
+@dataclass
+class Routes:
+    routes: list[Route] = field(default_factory=list)
+
+    def add(self, method: str, path: str, *, summary: str, tag: str, **kw: Any) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.routes.append(Route(method, path, handler, summary, tag, **kw))
+            return handler
+
+        return register
+
+    def install(self, app: web.Application) -> None:
+        for r in self.routes:
+            app.router.add_route(r.method, r.path, r.handler)

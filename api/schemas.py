@@ -1,0 +1,316 @@
+"""The API's wire types. OpenAPI is generated from these, so the docs cannot drift from the code."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Annotated, Generic, Literal, TypeVar
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from beanpay.money import MINOR_UNITS
+
+T = TypeVar("T")
+
+Currency = Literal[tuple(sorted(MINOR_UNITS))]  # type: ignore[valid-type]
+Name = Annotated[str, Meta(min_length=1, max_length=255)]
+Text = Annotated[str, Meta(max_length=4000)]
+Price = Annotated[Decimal, Meta(description="fiat amount as a decimal string, in the currency's minor units")]
+Latitude = Annotated[float, Meta(ge=-90, le=90)]
+Longitude = Annotated[float, Meta(ge=-180, le=180)]
+Count = Annotated[int, Meta(ge=0, le=1_000_000_000)]
+HHMM = Annotated[str, Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="24h local time, HH:MM")]
+Email = Annotated[str, Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=255)]
+Phone = Annotated[str, Meta(pattern=r"^\+?[0-9 ()-]{3,20}$", max_length=20)]
+Url = Annotated[str, Meta(pattern=r"^https?://", max_length=500)]
+
+
+class Input(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Request bodies: unknown fields are an error, so a typo is never silently ignored."""
+
+
+# ---- errors ----------------------------------------------------------------------------------------
+
+class FieldError(Struct):
+    field: str
+    message: str
+
+
+class ErrorDetail(Struct, omit_defaults=True):
+    code: str
+    message: str
+    fields: list[FieldError] | None = None
+    detail: dict[str, str] | None = None
+
+
+class ErrorBody(Struct):
+    error: ErrorDetail
+
+
+class Page(Struct, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+# ---- shops -----------------------------------------------------------------------------------------
+
+class Interval(Struct, forbid_unknown_fields=True):
+    open: HHMM
+    close: HHMM
+
+
+class OpeningHours(Struct, forbid_unknown_fields=True, omit_defaults=True):
+    mon: list[Interval] = []
+    tue: list[Interval] = []
+    wed: list[Interval] = []
+    thu: list[Interval] = []
+    fri: list[Interval] = []
+    sat: list[Interval] = []
+    sun: list[Interval] = []
+
+
+ShopStatus = Literal["active", "closed", "inactive"]
+
+
+class ShopCreate(Input):
+    name: Name
+    address: Annotated[str, Meta(min_length=1, max_length=1000)]
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+    currency: Currency = "USD"
+    opening_hours: OpeningHours | None = None
+    status: ShopStatus = "active"
+
+    def __post_init__(self) -> None:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("set both latitude and longitude, or neither")
+
+
+class ShopPatch(Input):
+    name: Name | UnsetType = UNSET
+    address: Annotated[str, Meta(min_length=1, max_length=1000)] | UnsetType = UNSET
+    latitude: Latitude | None | UnsetType = UNSET
+    longitude: Longitude | None | UnsetType = UNSET
+    phone: Phone | None | UnsetType = UNSET
+    email: Email | None | UnsetType = UNSET
+    opening_hours: OpeningHours | None | UnsetType = UNSET
+    status: ShopStatus | UnsetType = UNSET
+    version: Annotated[int, Meta(ge=1, description="expected current version; a mismatch is a 409")] | UnsetType = UNSET
+
+
+class Shop(Struct, omit_defaults=True):
+    id: uuid.UUID
+    name: str
+    address: str
+    latitude: float | None
+    longitude: float | None
+    phone: str | None
+    email: str | None
+    currency: str
+    opening_hours: OpeningHours | None
+    status: str
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    distance_km: float | None = None
+
+
+class ShopQuery(Struct, forbid_unknown_fields=True):
+    cursor: str | None = None
+    limit: Annotated[int, Meta(ge=1, le=100)] = 20
+    status: Literal["active", "closed", "inactive", "deleted"] | None = None
+    near: Annotated[str, Meta(pattern=r"^-?\d+(\.\d+)?,-?\d+(\.\d+)?$", description="lat,lng")] | None = None
+    radius_km: Annotated[float, Meta(gt=0, le=20000)] = 5.0
+
+
+# ---- products --------------------------------------------------------------------------------------
+
+class CustomizationOption(Struct, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=100)]
+    price_delta: Price = Decimal(0)
+
+
+class CustomizationGroup(Struct, forbid_unknown_fields=True):
+    """One choice on a product, e.g. size (small/medium/large) or milk (whole/oat)."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=100)]
+    options: Annotated[list[CustomizationOption], Meta(min_length=1, max_length=50)]
+    required: bool = False
+    multiple: bool = False
+
+    def __post_init__(self) -> None:
+        names = [o.name for o in self.options]
+        if len(names) != len(set(names)):
+            raise ValueError(f"option names in {self.name!r} must be unique")
+
+
+class NutritionalInfo(Struct, forbid_unknown_fields=True, omit_defaults=True):
+    calories: Count | None = None
+    caffeine_mg: Count | None = None
+    sugar_g: Count | None = None
+    fat_g: Count | None = None
+    protein_g: Count | None = None
+
+
+ProductStatus = Literal["active", "inactive"]
+Customizations = Annotated[list[CustomizationGroup], Meta(max_length=20)]
+
+
+class ProductCreate(Input):
+    name: Name
+    category: Annotated[str, Meta(min_length=1, max_length=100)]
+    base_price: Price
+    currency: Currency = "USD"
+    description: Text | None = None
+    image_url: Url | None = None
+    ingredients: Annotated[list[Annotated[str, Meta(min_length=1, max_length=100)]], Meta(max_length=50)] = []
+    nutritional_info: NutritionalInfo | None = None
+    customizations: Customizations = []
+    status: ProductStatus = "active"
+
+    def __post_init__(self) -> None:
+        _check_unique_groups(self.customizations)
+
+
+class ProductPatch(Input):
+    name: Name | UnsetType = UNSET
+    category: Annotated[str, Meta(min_length=1, max_length=100)] | UnsetType = UNSET
+    base_price: Price | UnsetType = UNSET
+    description: Text | None | UnsetType = UNSET
+    image_url: Url | None | UnsetType = UNSET
+    ingredients: list[Annotated[str, Meta(min_length=1, max_length=100)]] | UnsetType = UNSET
+    nutritional_info: NutritionalInfo | None | UnsetType = UNSET
+    customizations: Customizations | UnsetType = UNSET
+    status: ProductStatus | UnsetType = UNSET
+    version: Annotated[int, Meta(ge=1)] | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        if self.customizations is not UNSET:
+            _check_unique_groups(self.customizations)
+
+
+def _check_unique_groups(groups: list[CustomizationGroup]) -> None:
+    names = [g.name for g in groups]
+    if len(names) != len(set(names)):
+        raise ValueError("customization group names must be unique")
+
+
+class Product(Struct):
+    id: uuid.UUID
+    name: str
+    category: str
+    base_price: Decimal
+    currency: str
+    description: str | None
+    image_url: str | None
+    ingredients: list[str]
+    nutritional_info: NutritionalInfo | None
+    customizations: list[CustomizationGroup]
+    status: str
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ProductQuery(Struct, forbid_unknown_fields=True):
+    cursor: str | None = None
+    limit: Annotated[int, Meta(ge=1, le=100)] = 20
+    category: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
+    q: Annotated[str, Meta(min_length=1, max_length=100, description="name contains (case-insensitive)")] | None = None
+    status: Literal["active", "inactive", "deleted"] | None = None
+
+
+# ---- menus -----------------------------------------------------------------------------------------
+
+class MenuEntryPut(Input):
+    price: Price
+    available: bool = True
+
+
+class MenuEntryCreate(MenuEntryPut, kw_only=True):
+    product_id: uuid.UUID
+
+
+class MenuEntry(Struct):
+    shop_id: uuid.UUID
+    product_id: uuid.UUID
+    price: Decimal
+    available: bool
+    updated_at: dt.datetime
+
+
+class MenuItem(Struct):
+    product_id: uuid.UUID
+    name: str
+    category: str
+    description: str | None
+    image_url: str | None
+    price: Decimal
+    available: bool
+    customizations: list[CustomizationGroup]
+
+
+class Menu(Struct):
+    shop_id: uuid.UUID
+    shop_name: str
+    currency: str
+    items: list[MenuItem]
+
+
+# ---- supplies --------------------------------------------------------------------------------------
+
+Unit = Annotated[str, Meta(min_length=1, max_length=20)]
+
+
+class SupplyCreate(Input):
+    shop_id: uuid.UUID
+    product_id: uuid.UUID
+    quantity: Count
+    unit: Unit
+    reorder_level: Count = 10
+
+
+class SupplyPatch(Input):
+    quantity: Count | UnsetType = UNSET
+    unit: Unit | UnsetType = UNSET
+    reorder_level: Count | UnsetType = UNSET
+    discontinued: bool | UnsetType = UNSET
+    version: Annotated[int, Meta(ge=1)] | UnsetType = UNSET
+
+
+class Restock(Input):
+    quantity: Annotated[int, Meta(ge=1, le=1_000_000_000)]
+
+
+class Supply(Struct):
+    id: uuid.UUID
+    shop_id: uuid.UUID
+    product_id: uuid.UUID
+    quantity: int
+    unit: str
+    reorder_level: int
+    status: str
+    last_restocked: dt.datetime | None
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+# ---- health ----------------------------------------------------------------------------------------
+
+class Health(Struct):
+    status: Literal["ok"]
+
+
+class Readiness(Struct):
+    status: Literal["ready", "not_ready"]
+    postgres: str
+    redis: str
+    kafka: str
+
+
+encoder = msgspec.json.Encoder(decimal_format="string")

@@ -1,0 +1,176 @@
+"""Shops: CRUD, cursor-paged listing, and search near a point."""
+
+from __future__ import annotations
+
+import uuid
+
+from aiohttp import web
+from msgspec import UNSET
+
+from api import cache as keys
+from api.body import decode_body, decode_query
+from api.http import actor, json, path_uuid, raw_json, require, require_shop
+from api.routing import Routes
+from api.rows import decode_cursor, encode_cursor, to_struct, to_structs
+from api.schemas import Page, Shop, ShopCreate, ShopPatch, ShopQuery, encoder
+from api.state import cache, pool
+from beanpay import audit
+from beanpay.db import Connection, transaction
+from beanpay.errors import Conflict, InvalidInput, NotFound
+from beanpay.events.outbox import emit
+
+routes = Routes()
+
+COLUMNS = """id, name, address, latitude::float8 AS latitude, longitude::float8 AS longitude, phone, email,
+             currency, opening_hours, status, version, created_at, updated_at"""
+JSON_FIELDS = ("opening_hours",)
+EARTH_KM = 6371.0088
+
+
+def _shop(row: object) -> Shop:
+    return to_struct(row, Shop, JSON_FIELDS)  # type: ignore[arg-type]
+
+
+async def fetch_shop(conn: Connection, shop_id: uuid.UUID, *, lock: bool = False) -> Shop:
+    row = await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM coffee_shops WHERE id = $1 AND status <> 'deleted'"
+        + (" FOR UPDATE" if lock else ""), shop_id)
+    if row is None:
+        raise NotFound("no such shop", shop_id=str(shop_id))
+    return _shop(row)
+
+
+@routes.add("POST", "/v1/shops", summary="Create a shop", tag="shops", body=ShopCreate, response=Shop,
+            status=201, auth="operator", errors=(400, 401, 403, 422))
+async def create_shop(request: web.Request) -> web.Response:
+    require(request, "operator")
+    body = await decode_body(request, ShopCreate)
+    async with transaction(pool(request)) as conn:
+        row = await conn.fetchrow(
+            f"""INSERT INTO coffee_shops (name, address, latitude, longitude, phone, email, currency,
+                                          opening_hours, status)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}""",
+            body.name, body.address, body.latitude, body.longitude, body.phone, body.email, body.currency,
+            None if body.opening_hours is None else encoder.encode(body.opening_hours).decode(), body.status)
+        shop = _shop(row)
+        await audit.record(conn, actor(request), "shop.create", "shop", shop.id, after=shop)
+        await emit(conn, "shop.created", "shop", shop.id, shop)
+    return json(shop, status=201)
+
+
+@routes.add("GET", "/v1/shops/{shop_id}", summary="Get a shop", tag="shops", response=Shop, errors=(404,))
+async def get_shop(request: web.Request) -> web.Response:
+    shop_id = path_uuid(request, "shop_id")
+
+    async def load() -> bytes | None:
+        async with pool(request).acquire() as conn:
+            try:
+                return encoder.encode(await fetch_shop(conn, shop_id))
+            except NotFound:
+                return None
+
+    body = await cache(request).get_or_load(keys.shop_key(shop_id), keys.TTL["shop"], load)
+    if body is None:
+        raise NotFound("no such shop", shop_id=str(shop_id))
+    return raw_json(body)
+
+
+@routes.add("GET", "/v1/shops", summary="List shops, or find shops near a point", tag="shops",
+            query=ShopQuery, response=Page[Shop], errors=(422,))
+async def list_shops(request: web.Request) -> web.Response:
+    q = decode_query(request, ShopQuery)
+    if q.near is not None:
+        return json(await _near(request, q))
+    args: list[object] = [q.limit + 1]
+    where = ["status <> 'deleted'" if q.status is None else "status = $2"]
+    if q.status is not None:
+        args.append(q.status)
+    if q.cursor:
+        created, last_id = decode_cursor(q.cursor, str, uuid.UUID)
+        args += [created, last_id]
+        where.append(f"(created_at, id) > (${len(args) - 1}::timestamptz, ${len(args)})")
+    async with pool(request).acquire() as conn:
+        rows = await conn.fetch(
+            f"SELECT {COLUMNS} FROM coffee_shops WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT $1",
+            *args)
+    shops = to_structs(rows[: q.limit], Shop, JSON_FIELDS)
+    more = len(rows) > q.limit
+    cursor = encode_cursor(shops[-1].created_at.isoformat(), str(shops[-1].id)) if more else None
+    return json(Page(items=shops, next_cursor=cursor))
+
+
+async def _near(request: web.Request, q: ShopQuery) -> Page[Shop]:
+    assert q.near is not None
+    lat, lng = (float(x) for x in q.near.split(","))
+    if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+        raise InvalidInput("bad coordinates", [{"field": "query.near", "message": "lat in [-90,90], lng in [-180,180]"}])
+    after_d, after_id = (-1.0, uuid.UUID(int=0))
+    if q.cursor:
+        after_d, after_id = decode_cursor(q.cursor, float, uuid.UUID)
+    # a bounding box uses the (latitude, longitude) index; the exact haversine distance then filters and orders
+    dlat = q.radius_km / 111.0
+    async with pool(request).acquire() as conn:
+        rows = await conn.fetch(
+            f"""SELECT * FROM (
+                    SELECT {COLUMNS},
+                           2 * $7 * asin(sqrt(power(sin(radians(latitude::float8 - $1) / 2), 2)
+                               + cos(radians($1)) * cos(radians(latitude::float8))
+                               * power(sin(radians(longitude::float8 - $2) / 2), 2))) AS distance_km
+                    FROM coffee_shops
+                    WHERE status = 'active' AND latitude BETWEEN $1 - $3 AND $1 + $3
+                ) s
+                WHERE distance_km <= $4 AND (distance_km, id) > ($5, $6)
+                ORDER BY distance_km, id LIMIT $8""",
+            lat, lng, dlat, q.radius_km, after_d, after_id, EARTH_KM, q.limit + 1)
+    shops = to_structs(rows[: q.limit], Shop, JSON_FIELDS)
+    more = len(rows) > q.limit
+    cursor = encode_cursor(shops[-1].distance_km, str(shops[-1].id)) if more else None
+    return Page(items=shops, next_cursor=cursor)
+
+
+@routes.add("PATCH", "/v1/shops/{shop_id}", summary="Update a shop", tag="shops", body=ShopPatch, response=Shop,
+            auth="operator, or merchant of the shop", errors=(400, 401, 403, 404, 409, 422))
+async def update_shop(request: web.Request) -> web.Response:
+    shop_id = path_uuid(request, "shop_id")
+    require_shop(request, shop_id, "operator", "merchant")
+    patch = await decode_body(request, ShopPatch)
+    changes = {f: getattr(patch, f) for f in patch.__struct_fields__ if f != "version"}
+    changes = {f: v for f, v in changes.items() if v is not UNSET}
+    async with transaction(pool(request)) as conn:
+        before = await fetch_shop(conn, shop_id, lock=True)
+        if patch.version is not UNSET and patch.version != before.version:
+            raise Conflict(f"stale update: the shop is at version {before.version}", current_version=str(before.version))
+        lat, lng = changes.get("latitude", before.latitude), changes.get("longitude", before.longitude)
+        if (lat is None) != (lng is None):
+            raise InvalidInput("latitude and longitude go together",
+                               [{"field": "$.latitude", "message": "set both latitude and longitude, or neither"}])
+        if "opening_hours" in changes and changes["opening_hours"] is not None:
+            changes["opening_hours"] = encoder.encode(changes["opening_hours"]).decode()
+        sets = [f"{f} = ${i}" for i, f in enumerate(changes, start=2)]
+        row = await conn.fetchrow(
+            f"""UPDATE coffee_shops SET {', '.join([*sets, 'version = version + 1', 'updated_at = now()'])}
+                WHERE id = $1 RETURNING {COLUMNS}""", shop_id, *changes.values())
+        after = _shop(row)
+        await audit.record(conn, actor(request), "shop.update", "shop", shop_id, before=before, after=after)
+        await emit(conn, "shop.updated", "shop", shop_id, after)
+        if before.status != after.status and "closed" in (before.status, after.status):
+            await emit(conn, "shop.closed" if after.status == "closed" else "shop.opened", "shop", shop_id, after)
+    await cache(request).invalidate(keys.shop_key(shop_id), keys.menu_key(shop_id))
+    return json(after)
+
+
+@routes.add("DELETE", "/v1/shops/{shop_id}", summary="Delete a shop (kept for history, hidden from reads)",
+            tag="shops", status=204, auth="operator", errors=(401, 403, 404))
+async def delete_shop(request: web.Request) -> web.Response:
+    shop_id = path_uuid(request, "shop_id")
+    require(request, "operator")
+    async with transaction(pool(request)) as conn:
+        before = await fetch_shop(conn, shop_id, lock=True)
+        await conn.execute(
+            "UPDATE coffee_shops SET status = 'deleted', version = version + 1, updated_at = now() WHERE id = $1",
+            shop_id)
+        await audit.record(conn, actor(request), "shop.delete", "shop", shop_id, before=before)
+        await emit(conn, "shop.deleted", "shop", shop_id, {"id": str(shop_id)})
+    await cache(request).invalidate(keys.shop_key(shop_id), keys.menu_key(shop_id), keys.supplies_key(shop_id))
+    return web.Response(status=204)
+

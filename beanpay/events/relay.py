@@ -1,0 +1,147 @@
+"""The outbox relay: publishes committed events to Kafka, in order per aggregate, and marks them sent.
+
+Several relays may run at once. Each batch is claimed with `FOR UPDATE SKIP LOCKED` plus a
+transaction-scoped advisory lock per aggregate key, so two relays never hold events of the same
+key at the same time: events are neither published twice by two relays nor reordered within a
+key. NOTIFY on insert wakes the relay; polling is the guarantee. When Kafka is down the batch is
+rolled back (nothing is marked) and retried with backoff, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+
+import asyncpg
+import msgspec
+import structlog
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter, Gauge
+
+from beanpay.config import Settings
+from beanpay.db import Pool
+from beanpay.events import envelope
+
+log = structlog.get_logger("relay")
+
+PUBLISHED = Counter("beanpay_outbox_published_total", "Events published to Kafka", ["topic"])
+FAILURES = Counter("beanpay_outbox_publish_failures_total", "Batches that could not be published")
+BACKLOG = Gauge("beanpay_outbox_backlog", "Unpublished outbox events seen by the last claim")
+
+CLAIM_BATCH = """
+SELECT id, event_id, event_type, topic, aggregate_type, aggregate_id, payload::text AS payload, occurred_at
+FROM event_outbox
+WHERE published_at IS NULL
+  AND pg_try_advisory_xact_lock(hashtext('beanpay.outbox'), hashtext(aggregate_id))
+ORDER BY id
+LIMIT $1
+FOR UPDATE SKIP LOCKED
+"""
+MARK_PUBLISHED = "UPDATE event_outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::bigint[])"
+MARK_FAILED = "UPDATE event_outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1::bigint[])"
+CHANNEL = "beanpay_outbox"
+
+
+class Relay:
+    def __init__(self, settings: Settings, pool: Pool) -> None:
+        self.settings = settings
+        self.pool = pool
+        self._wake = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+
+    async def _get_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            timeout_ms = int(self.settings.relay_publish_timeout_seconds * 1000)
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.settings.kafka_servers, enable_idempotence=True, acks="all",
+                linger_ms=2, request_timeout_ms=timeout_ms, retry_backoff_ms=200,
+            )
+            await producer.start()
+            self._producer = producer
+        return self._producer
+
+    async def _drop_producer(self) -> None:
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+            self._producer = None
+
+    async def publish_batch(self) -> int:
+        """Publish one batch; return how many events were marked published."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(CLAIM_BATCH, self.settings.relay_batch_size)
+            if not rows:
+                return 0
+            BACKLOG.set(len(rows))
+            producer = await self._get_producer()
+            sends = []
+            for r in rows:
+                value = envelope.encode(envelope.Envelope(
+                    version=envelope.ENVELOPE_VERSION, event_id=r["event_id"], type=r["event_type"],
+                    occurred_at=r["occurred_at"], aggregate_type=r["aggregate_type"],
+                    aggregate_id=r["aggregate_id"], payload=msgspec.Raw(r["payload"].encode())))
+                sends.append(await producer.send(
+                    r["topic"], value=value, key=r["aggregate_id"].encode(),
+                    headers=[("event_id", str(r["event_id"]).encode()), ("event_type", r["event_type"].encode())]))
+            results = await asyncio.gather(*sends, return_exceptions=True)
+            done = [r["id"] for r, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
+            failed = [r["id"] for r, res in zip(rows, results, strict=True) if isinstance(res, BaseException)]
+            if done:
+                await conn.execute(MARK_PUBLISHED, done)
+                for r, res in zip(rows, results, strict=True):
+                    if not isinstance(res, BaseException):
+                        PUBLISHED.labels(r["topic"]).inc()
+            if failed:
+                error = next(res for res in results if isinstance(res, BaseException))
+                await conn.execute(MARK_FAILED, failed, repr(error)[:500])
+                raise RuntimeError(f"{len(failed)} event(s) not published: {error!r}")
+            return len(done)
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        listener = asyncio.create_task(self._listen(stop), name="relay-listener")
+        backoff = 0.5
+        try:
+            while not stop.is_set():
+                try:
+                    n = await self.publish_batch()
+                    backoff = 0.5
+                except Exception as exc:  # Kafka or Postgres trouble: keep the events, retry later
+                    FAILURES.inc()
+                    log.warning("publish failed; will retry", error=repr(exc), retry_in=round(backoff, 1))
+                    await self._drop_producer()
+                    await _sleep(stop, backoff)
+                    backoff = min(backoff * 2, 30.0) * random.uniform(0.8, 1.2)
+                    continue
+                if n < self.settings.relay_batch_size:
+                    BACKLOG.set(0)
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.settings.relay_poll_seconds)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+            await self._drop_producer()
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """LISTEN on its own connection, reconnecting; a lost NOTIFY only costs one poll interval."""
+        while not stop.is_set():
+            try:
+                conn: asyncpg.Connection = await asyncpg.connect(self.settings.dsn)
+                try:
+                    await conn.add_listener(CHANNEL, lambda *_: self._wake.set())
+                    while not stop.is_set() and not conn.is_closed():
+                        await asyncio.sleep(5)
+                        await conn.execute("SELECT 1")  # keep-alive, notices a dead connection
+                finally:
+                    await conn.close()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("outbox listener lost its connection", error=repr(exc))
+                await _sleep(stop, 2)
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

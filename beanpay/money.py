@@ -1,0 +1,32 @@
+"""Fiat amounts: Decimal, never float, with the minor units of their currency."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+# ISO 4217 minor units of the currencies shops may price in
+MINOR_UNITS: dict[str, int] = {"USD": 2, "EUR": 2, "GBP": 2, "CHF": 2, "CAD": 2, "AUD": 2, "JPY": 0, "KRW": 0}
+
+
+def minor_units(currency: str) -> int:
+    try:
+        return MINOR_UNITS[currency]
+    except KeyError:
+        raise ValueError(f"unsupported currency {currency!r}; one of {', '.join(sorted(MINOR_UNITS))}") from None
+
+
+def check_fiat(amount: Decimal, currency: str) -> str | None:
+    """None when `amount` is a valid price in `currency`, else why not."""
+    if not amount.is_finite():
+        return "must be a finite number"
+    if amount < 0:
+        return "must not be negative"
+    places = minor_units(currency)
+    if amount != amount.quantize(Decimal(1).scaleb(-places)):
+        return f"{currency} has {places} decimal places"
+    return None
+
+
+def normalize(amount: Decimal, currency: str) -> Decimal:
+    """The amount written with exactly the currency's minor units ("3.5" -> "3.50")."""
+    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)))

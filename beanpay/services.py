@@ -1,0 +1,57 @@
+"""Run long-lived services (API, outbox relay) on uvloop, supervised: if one dies, all stop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterable
+
+import structlog
+import uvloop
+from aiohttp import web
+
+from beanpay import db
+from beanpay.config import Settings
+
+log = structlog.get_logger("services")
+
+
+def run_services(settings: Settings, wanted: Iterable[str]) -> int:
+    return uvloop.run(_main(settings, tuple(wanted)))
+
+
+async def _main(settings: Settings, wanted: tuple[str, ...]) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks: list[asyncio.Task[None]] = []
+    runner: web.AppRunner | None = None
+    pool = None
+    if "api" in wanted:
+        from api.app import init_app
+
+        runner = web.AppRunner(init_app(settings), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, settings.api_host, settings.api_port, backlog=1024).start()
+        log.info("api listening", host=settings.api_host, port=settings.api_port)
+    if "relay" in wanted:
+        from beanpay.events.relay import Relay
+
+        pool = await db.create_pool(settings)
+        tasks.append(asyncio.create_task(Relay(settings, pool).run(stop), name="relay"))
+    stopper = asyncio.create_task(stop.wait(), name="stop")
+    done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    code = 0
+    for t in done:
+        if t is not stopper and t.exception() is not None:
+            log.error("service died; stopping", service=t.get_name(), error=repr(t.exception()))
+            code = 1
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    stopper.cancel()
+    if runner is not None:
+        await runner.cleanup()
+    if pool is not None:
+        await pool.close()
+    return code
