@@ -7,6 +7,7 @@ left unfinished by a crash is taken over after IN_FLIGHT_TIMEOUT.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import uuid
 
@@ -17,7 +18,7 @@ from api.http import CLAIMS
 from api.schemas import FieldError
 from api.state import pool
 
-IN_FLIGHT_TIMEOUT = "60 seconds"
+IN_FLIGHT_TIMEOUT = dt.timedelta(seconds=60)
 ANONYMOUS = uuid.UUID(int=0)
 
 

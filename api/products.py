@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -122,9 +123,9 @@ async def list_products(request: web.Request) -> web.Response:
         args.append("%" + q.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
         where.append(f"lower(name) LIKE ${len(args)}")
     if q.cursor:
-        created, last_id = decode_cursor(q.cursor, str, uuid.UUID)
+        created, last_id = decode_cursor(q.cursor, dt.datetime, uuid.UUID)
         args += [created, last_id]
-        where.append(f"(created_at, id) > (${len(args) - 1}::timestamptz, ${len(args)})")
+        where.append(f"(created_at, id) > (${len(args) - 1}, ${len(args)})")
     async with pool(request).acquire() as conn:
         rows = await conn.fetch(
             f"SELECT {COLUMNS} FROM products WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT $1", *args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from aiohttp import web
@@ -86,9 +87,9 @@ async def list_shops(request: web.Request) -> web.Response:
     if q.status is not None:
         args.append(q.status)
     if q.cursor:
-        created, last_id = decode_cursor(q.cursor, str, uuid.UUID)
+        created, last_id = decode_cursor(q.cursor, dt.datetime, uuid.UUID)
         args += [created, last_id]
-        where.append(f"(created_at, id) > (${len(args) - 1}::timestamptz, ${len(args)})")
+        where.append(f"(created_at, id) > (${len(args) - 1}, ${len(args)})")
     async with pool(request).acquire() as conn:
         rows = await conn.fetch(
             f"SELECT {COLUMNS} FROM coffee_shops WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT $1",

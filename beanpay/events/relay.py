@@ -41,6 +41,7 @@ FOR UPDATE SKIP LOCKED
 MARK_PUBLISHED = "UPDATE event_outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::bigint[])"
 MARK_FAILED = "UPDATE event_outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1::bigint[])"
 CHANNEL = "beanpay_outbox"
+MAX_BACKOFF = 10.0  # seconds between tries while Kafka is unreachable
 
 
 class Relay:
@@ -49,6 +50,7 @@ class Relay:
         self.pool = pool
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
+        self.failures = 0  # consecutive failed batches; 0 when healthy
 
     async def _get_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -57,7 +59,11 @@ class Relay:
                 bootstrap_servers=self.settings.kafka_servers, enable_idempotence=True, acks="all",
                 linger_ms=2, request_timeout_ms=timeout_ms, retry_backoff_ms=200,
             )
-            await producer.start()
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
             self._producer = producer
         return self._producer
 
@@ -69,12 +75,12 @@ class Relay:
 
     async def publish_batch(self) -> int:
         """Publish one batch; return how many events were marked published."""
+        producer = await self._get_producer()  # connect before taking any row locks
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(CLAIM_BATCH, self.settings.relay_batch_size)
             if not rows:
                 return 0
             BACKLOG.set(len(rows))
-            producer = await self._get_producer()
             sends = []
             for r in rows:
                 value = envelope.encode(envelope.Envelope(
@@ -106,13 +112,14 @@ class Relay:
             while not stop.is_set():
                 try:
                     n = await self.publish_batch()
-                    backoff = 0.5
+                    backoff, self.failures = 0.5, 0
                 except Exception as exc:  # Kafka or Postgres trouble: keep the events, retry later
                     FAILURES.inc()
+                    self.failures += 1
                     log.warning("publish failed; will retry", error=repr(exc), retry_in=round(backoff, 1))
                     await self._drop_producer()
                     await _sleep(stop, backoff)
-                    backoff = min(backoff * 2, 30.0) * random.uniform(0.8, 1.2)
+                    backoff = min(backoff * 2, MAX_BACKOFF) * random.uniform(0.8, 1.2)
                     continue
                 if n < self.settings.relay_batch_size:
                     BACKLOG.set(0)

@@ -85,9 +85,9 @@ class Postgres:
         user, db = self.settings.pg_user, self.settings.pg_database
         password = (self.settings.pg_password or "").replace("'", "''")
         if not self._psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{user}'"):
-            self._psql(f"CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'")
+            self._psql(f"CREATE ROLE \"{user}\" LOGIN CREATEDB PASSWORD '{password}'")
         else:
-            self._psql(f"ALTER ROLE \"{user}\" LOGIN PASSWORD '{password}'")
+            self._psql(f"ALTER ROLE \"{user}\" LOGIN CREATEDB PASSWORD '{password}'")
         if not self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{db}'"):
             self._psql(f"CREATE DATABASE \"{db}\" OWNER \"{user}\"")
 

@@ -1,0 +1,28 @@
+"""Small builders for integration tests: each call makes fresh rows through the real API."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from tests.conftest import Tokens
+
+
+async def make_shop(client: Any, tokens: Tokens, **fields: Any) -> dict[str, Any]:
+    body = {"name": f"Shop {uuid.uuid4().hex[:6]}", "address": "1 Roast Lane", **fields}
+    resp = await client.post("/v1/shops", json=body, headers=tokens.operator)
+    assert resp.status == 201, await resp.text()
+    return dict(await resp.json())
+
+
+async def make_product(client: Any, tokens: Tokens, **fields: Any) -> dict[str, Any]:
+    body = {"name": f"Latte {uuid.uuid4().hex[:6]}", "category": "coffee", "base_price": "4.00", **fields}
+    resp = await client.post("/v1/products", json=body, headers=tokens.operator)
+    assert resp.status == 201, await resp.text()
+    return dict(await resp.json())
+
+
+async def put_on_menu(client: Any, tokens: Tokens, shop_id: str, product_id: str, price: str = "4.50") -> None:
+    resp = await client.put(f"/v1/shops/{shop_id}/products/{product_id}", json={"price": price},
+                            headers=tokens.operator)
+    assert resp.status in (200, 201), await resp.text()

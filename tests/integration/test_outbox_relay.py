@@ -1,0 +1,117 @@
+"""The relay against the real Kafka: exactly once per event id, in order per key, with Kafka
+stopped for a while and with several relays side by side."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+
+import msgspec
+import pytest
+
+from beanpay.events.outbox import emit
+from beanpay.events.relay import Relay
+from deploy.devstack.kafka import Kafka
+from tests.conftest import wait_for
+from tests.integration.kafka_reader import read_topic
+
+TOPIC = "coffee-shop-events"
+
+
+async def _emit_backlog(db, keys: list[str], per_key: int) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    """Interleaved events for several keys; returns each key's event ids in commit order."""
+    expected: dict[str, list[str]] = defaultdict(list)
+    async with db.acquire() as conn:
+        for seq in range(per_key):
+            async with conn.transaction():
+                for key in keys:
+                    event_id = await emit(conn, "shop.updated", "shop", key, {"seq": seq})
+                    expected[key].append(str(event_id))
+    return expected
+
+
+async def _run_relays(settings, count: int, until) -> list[int]:  # type: ignore[no-untyped-def]
+    import asyncpg
+
+    stop = asyncio.Event()
+    pools = [await asyncpg.create_pool(settings.dsn, min_size=1, max_size=2) for _ in range(count)]
+    relays = [Relay(settings, p) for p in pools]
+    published = [0] * count
+
+    def counting(i: int, relay: Relay):  # type: ignore[no-untyped-def]
+        original = relay.publish_batch
+
+        async def wrapped() -> int:
+            n = await original()
+            published[i] += n
+            return n
+
+        relay.publish_batch = wrapped  # type: ignore[method-assign]
+
+    for i, relay in enumerate(relays):
+        counting(i, relay)
+    tasks = [asyncio.create_task(r.run(stop)) for r in relays]
+    try:
+        await until(relays)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        for p in pools:
+            await p.close()
+    return published
+
+
+def _check_exactly_once_in_order(settings, expected: dict[str, list[str]]) -> None:  # type: ignore[no-untyped-def]
+    messages = read_topic(settings.kafka_servers, TOPIC, set(expected))
+    by_key: dict[str, list[str]] = defaultdict(list)
+    for m in messages:
+        assert m["envelope"]["aggregate_id"] == m["key"]
+        by_key[m["key"]].append(m["envelope"]["event_id"])
+    all_ids = [e for ids in by_key.values() for e in ids]
+    assert len(all_ids) == len(set(all_ids)), "an event id reached Kafka twice"
+    for key, ids in expected.items():
+        assert by_key[key] == ids, f"key {key}: Kafka holds {len(by_key[key])} events, expected {len(ids)} in order"
+
+
+async def _backlog_empty(db, keys) -> bool:  # type: ignore[no-untyped-def]
+    left = await db.fetchval(
+        "SELECT count(*) FROM event_outbox WHERE aggregate_id = ANY($1::text[]) AND published_at IS NULL", keys)
+    return bool(left == 0)
+
+
+async def test_two_relays_publish_each_event_once_in_key_order(settings, db) -> None:
+    keys = [str(uuid.uuid4()) for _ in range(8)]
+    expected = await _emit_backlog(db, keys, per_key=60)
+    fast = msgspec.structs.replace(settings, relay_batch_size=25, relay_poll_seconds=0.2)
+    published = await _run_relays(fast, 2, lambda _: wait_for(lambda: _backlog_empty(db, keys), timeout=60))
+    assert sum(published) >= len(keys) * 60
+    _check_exactly_once_in_order(settings, expected)
+    envelope = read_topic(settings.kafka_servers, TOPIC, {keys[0]})[0]["envelope"]
+    assert envelope["version"] == 1 and envelope["type"] == "shop.updated" and envelope["payload"] == {"seq": 0}
+
+
+@pytest.mark.timeout(180)
+async def test_kafka_down_then_back_loses_and_duplicates_nothing(settings, db) -> None:
+    kafka = Kafka(settings)
+    keys = [str(uuid.uuid4()) for _ in range(3)]
+    fast = msgspec.structs.replace(settings, relay_poll_seconds=0.2, relay_publish_timeout_seconds=3)
+    kafka.stop()
+    try:
+        assert kafka.pid() is None
+        first = await _emit_backlog(db, keys, per_key=10)
+
+        async def while_down(relays: list[Relay]) -> None:
+            async def failed_twice() -> bool:
+                return relays[0].failures >= 2
+
+            await wait_for(failed_twice, timeout=60)
+
+        await _run_relays(fast, 1, while_down)
+        assert not await _backlog_empty(db, keys), "nothing can be published while Kafka is down"
+    finally:
+        await asyncio.to_thread(kafka.start)  # its health probe runs an event loop of its own
+    second = await _emit_backlog(db, keys, per_key=5)
+    await _run_relays(fast, 2, lambda _: wait_for(lambda: _backlog_empty(db, keys), timeout=120))
+    _check_exactly_once_in_order(settings, {k: first[k] + second[k] for k in keys})
+

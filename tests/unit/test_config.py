@@ -1,0 +1,49 @@
+from pathlib import Path
+
+import pytest
+
+from beanpay.config import ConfigError, load_settings
+
+
+def test_defaults_point_at_local_stack(tmp_path: Path) -> None:
+    s = load_settings({"BEANPAY_STATE_DIR": str(tmp_path)})
+    assert s.pg_port == 25432
+    assert s.dsn.startswith("postgresql://beanpay:") and s.dsn.endswith("@127.0.0.1:25432/beanpay")
+    assert s.kafka_servers == "127.0.0.1:29092"
+
+
+def test_every_bad_variable_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings({"BEANPAY_STATE_DIR": str(tmp_path), "BEANPAY_PG_PORT": "abc", "BEANPAY_API_PORT": "70000",
+                       "BEANPAY_ENV": "staging", "BEANPAY_TYPO": "1"})
+    text = "\n".join(err.value.problems)
+    assert "BEANPAY_PG_PORT='abc': Expected `int`, got `str`" in text
+    assert "BEANPAY_API_PORT='70000': Expected `int` <= 65535" in text
+    assert "BEANPAY_ENV='staging'" in text
+    assert "BEANPAY_TYPO: unknown setting" in text
+    assert len(err.value.problems) == 4
+
+
+def test_derived_urls_follow_ports(tmp_path: Path) -> None:
+    s = load_settings({"BEANPAY_STATE_DIR": str(tmp_path), "BEANPAY_REDIS_PORT": "6400", "BEANPAY_KAFKA_PORT": "9999"})
+    assert s.redis_dsn == "redis://127.0.0.1:6400/0"
+    assert s.kafka_servers == "127.0.0.1:9999"
+
+
+def test_prod_requires_secrets_and_generates_none(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings({"BEANPAY_STATE_DIR": str(tmp_path), "BEANPAY_ENV": "prod"})
+    assert any("BEANPAY_JWT_SECRET" in p for p in err.value.problems)
+    assert not (tmp_path / "secrets").exists()
+
+
+def test_dev_secrets_are_generated_once_and_private(tmp_path: Path) -> None:
+    a = load_settings({"BEANPAY_STATE_DIR": str(tmp_path)})
+    b = load_settings({"BEANPAY_STATE_DIR": str(tmp_path)})
+    assert a.jwt_secret == b.jwt_secret and a.jwt_secret and len(a.jwt_secret) >= 32
+    assert (tmp_path / "secrets" / "jwt_secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_pool_bounds_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="BEANPAY_DB_POOL_MIN must not exceed"):
+        load_settings({"BEANPAY_STATE_DIR": str(tmp_path), "BEANPAY_DB_POOL_MIN": "30", "BEANPAY_DB_POOL_MAX": "5"})
