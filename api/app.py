@@ -15,7 +15,7 @@ from api.errors import error_response, from_exception
 from api.http import CLAIMS, REQUEST_ID
 from api.idempotency import idempotency
 from api.metrics import LATENCY, REQUESTS
-from api.routing import Route
+from api.routing import Handler, Route
 from api.state import CACHE, POOL, SETTINGS
 from beanpay import db
 from beanpay.config import Settings
@@ -31,7 +31,7 @@ def all_routes() -> list[Route]:
 
 
 @web.middleware
-async def observe(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, access log, metrics, and the error shape for anything that escapes a handler."""
     request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
     request[REQUEST_ID] = request_id
@@ -52,7 +52,7 @@ async def observe(request: web.Request, handler: web.RequestHandler) -> web.Stre
 
 
 @web.middleware
-async def authenticate(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     header = request.headers.get("Authorization")
     request[CLAIMS] = None
     if header is not None:

@@ -78,10 +78,10 @@ class Cache:
         if self.available:
             try:
                 await self._recovered()
-                cached: bytes | None = await self._redis.get(key)
+                cached = await self._redis.get(key)
                 if cached is not None:
                     CACHE.labels("hit").inc()
-                    return cached
+                    return cached if isinstance(cached, bytes) else cached.encode()
                 CACHE.labels("miss").inc()
             except (RedisError, OSError) as exc:
                 CACHE.labels("error").inc()

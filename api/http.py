@@ -33,7 +33,7 @@ def path_uuid(request: web.Request, name: str) -> uuid.UUID:
 
 
 def claims(request: web.Request) -> Claims:
-    c = request.get(CLAIMS)
+    c: Claims | None = request.get(CLAIMS)
     if c is None:
         raise Unauthorized("a bearer token is required")
     return c

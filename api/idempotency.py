@@ -15,6 +15,7 @@ from aiohttp import web
 
 from api.errors import error_response, from_exception
 from api.http import CLAIMS
+from api.routing import Handler
 from api.schemas import FieldError
 from api.state import pool
 
@@ -23,7 +24,7 @@ ANONYMOUS = uuid.UUID(int=0)
 
 
 @web.middleware
-async def idempotency(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+async def idempotency(request: web.Request, handler: Handler) -> web.StreamResponse:
     key = request.headers.get("Idempotency-Key")
     if request.method != "POST" or key is None:
         return await handler(request)

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from aiohttp import web
+from asyncpg import Record
 from msgspec import UNSET
 
 from api import cache as keys
@@ -30,8 +31,8 @@ COLUMNS = """id, name, category, base_price, currency, description, image_url, i
 JSON_FIELDS = ("ingredients", "nutritional_info", "customizations")
 
 
-def _product(row: object) -> Product:
-    return to_struct(row, Product, JSON_FIELDS)  # type: ignore[arg-type]
+def _product(row: Record) -> Product:
+    return to_struct(row, Product, JSON_FIELDS)
 
 
 def _check_prices(base_price: Any, currency: str, customizations: Any) -> None:

@@ -10,11 +10,9 @@ from typing import Annotated, Generic, Literal, TypeVar
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from beanpay.money import MINOR_UNITS
-
 T = TypeVar("T")
 
-Currency = Literal[tuple(sorted(MINOR_UNITS))]  # type: ignore[valid-type]
+Currency = Literal["AUD", "CAD", "CHF", "EUR", "GBP", "JPY", "KRW", "USD"]
 Name = Annotated[str, Meta(min_length=1, max_length=255)]
 Text = Annotated[str, Meta(max_length=4000)]
 Price = Annotated[Decimal, Meta(description="fiat amount as a decimal string, in the currency's minor units")]
@@ -93,11 +91,11 @@ class ShopCreate(Input):
 class ShopPatch(Input):
     name: Name | UnsetType = UNSET
     address: Annotated[str, Meta(min_length=1, max_length=1000)] | UnsetType = UNSET
-    latitude: Latitude | None | UnsetType = UNSET
-    longitude: Longitude | None | UnsetType = UNSET
-    phone: Phone | None | UnsetType = UNSET
-    email: Email | None | UnsetType = UNSET
-    opening_hours: OpeningHours | None | UnsetType = UNSET
+    latitude: Latitude | UnsetType | None = UNSET
+    longitude: Longitude | UnsetType | None = UNSET
+    phone: Phone | UnsetType | None = UNSET
+    email: Email | UnsetType | None = UNSET
+    opening_hours: OpeningHours | UnsetType | None = UNSET
     status: ShopStatus | UnsetType = UNSET
     version: Annotated[int, Meta(ge=1, description="expected current version; a mismatch is a 409")] | UnsetType = UNSET
 
@@ -180,10 +178,10 @@ class ProductPatch(Input):
     name: Name | UnsetType = UNSET
     category: Annotated[str, Meta(min_length=1, max_length=100)] | UnsetType = UNSET
     base_price: Price | UnsetType = UNSET
-    description: Text | None | UnsetType = UNSET
-    image_url: Url | None | UnsetType = UNSET
+    description: Text | UnsetType | None = UNSET
+    image_url: Url | UnsetType | None = UNSET
     ingredients: list[Annotated[str, Meta(min_length=1, max_length=100)]] | UnsetType = UNSET
-    nutritional_info: NutritionalInfo | None | UnsetType = UNSET
+    nutritional_info: NutritionalInfo | UnsetType | None = UNSET
     customizations: Customizations | UnsetType = UNSET
     status: ProductStatus | UnsetType = UNSET
     version: Annotated[int, Meta(ge=1)] | UnsetType = UNSET

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 
 from aiohttp import web
+from asyncpg import Record
 from msgspec import UNSET
 
 from api import cache as keys
@@ -28,8 +29,8 @@ JSON_FIELDS = ("opening_hours",)
 EARTH_KM = 6371.0088
 
 
-def _shop(row: object) -> Shop:
-    return to_struct(row, Shop, JSON_FIELDS)  # type: ignore[arg-type]
+def _shop(row: Record) -> Shop:
+    return to_struct(row, Shop, JSON_FIELDS)
 
 
 async def fetch_shop(conn: Connection, shop_id: uuid.UUID, *, lock: bool = False) -> Shop:
@@ -104,7 +105,8 @@ async def _near(request: web.Request, q: ShopQuery) -> Page[Shop]:
     assert q.near is not None
     lat, lng = (float(x) for x in q.near.split(","))
     if not (-90 <= lat <= 90 and -180 <= lng <= 180):
-        raise InvalidInput("bad coordinates", [{"field": "query.near", "message": "lat in [-90,90], lng in [-180,180]"}])
+        raise InvalidInput("bad coordinates",
+                           [{"field": "query.near", "message": "lat in [-90,90], lng in [-180,180]"}])
     after_d, after_id = (-1.0, uuid.UUID(int=0))
     if q.cursor:
         after_d, after_id = decode_cursor(q.cursor, float, uuid.UUID)
@@ -140,7 +142,8 @@ async def update_shop(request: web.Request) -> web.Response:
     async with transaction(pool(request)) as conn:
         before = await fetch_shop(conn, shop_id, lock=True)
         if patch.version is not UNSET and patch.version != before.version:
-            raise Conflict(f"stale update: the shop is at version {before.version}", current_version=str(before.version))
+            raise Conflict(f"stale update: the shop is at version {before.version}",
+                           current_version=str(before.version))
         lat, lng = changes.get("latitude", before.latitude), changes.get("longitude", before.longitude)
         if (lat is None) != (lng is None):
             raise InvalidInput("latitude and longitude go together",

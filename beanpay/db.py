@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TypeAlias
 
 import asyncpg
 
 from beanpay.config import Settings
 from beanpay.errors import Conflict, NotFound
 
-Connection = asyncpg.Connection
-Pool = asyncpg.Pool
+Connection: TypeAlias = asyncpg.Connection
+Pool: TypeAlias = asyncpg.Pool
 
 # constraint name -> message for the client; anything unlisted gets a generic conflict message
 CONSTRAINT_MESSAGES = {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
@@ -12,7 +14,7 @@ from beanpay.config import Settings
 _REDACT = {"password", "secret", "token", "authorization", "jwt_secret", "pg_password", "dsn"}
 
 
-def _redact(_: object, __: str, event: dict[str, object]) -> dict[str, object]:
+def _redact(_: object, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in event.keys() & _REDACT:
         event[key] = "[redacted]"
     return event

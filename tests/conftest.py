@@ -82,7 +82,7 @@ def tokens(settings: Settings) -> Tokens:
     return Tokens(settings.jwt_secret or "")
 
 
-async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):  # type: ignore[no-untyped-def]
+async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):  # type: ignore[no-untyped-def]  # noqa: ASYNC109
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         result = await predicate()

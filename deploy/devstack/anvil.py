@@ -52,6 +52,10 @@ class Anvil:
               log=self.paths.log, pidfile=self.paths.pidfile)
         wait_until(self.healthy, timeout=30, what="anvil", log=self.paths.log)
 
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.settings.anvil_port,)
+
     def stop(self) -> None:
         pid = self.pid()
         if pid is not None:

@@ -70,6 +70,10 @@ class Btcd:
               log=self.paths.log, pidfile=self.paths.pidfile, env={**os.environ, "HOME": str(home)})
         wait_until(self.healthy, timeout=30, what="btcd", log=self.paths.log)
 
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.settings.btcd_rpc_port, self.settings.btcd_p2p_port)
+
     def stop(self) -> None:
         pid = self.pid()
         if pid is not None:

@@ -99,6 +99,10 @@ class Kafka:
         finally:
             await admin.close()
 
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.settings.kafka_port, self.settings.kafka_controller_port)
+
     def stop(self) -> None:
         pid = self.pid()
         if pid is not None:

@@ -91,6 +91,10 @@ class Postgres:
         if not self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{db}'"):
             self._psql(f"CREATE DATABASE \"{db}\" OWNER \"{user}\"")
 
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.settings.pg_port,)
+
     def stop(self) -> None:
         if self.pid() is None:
             return

@@ -30,6 +30,10 @@ class Redis:
              "--dir", str(self.paths.data)])
         wait_until(self.healthy, timeout=15, what="redis", log=self.paths.log)
 
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.settings.redis_port,)
+
     def stop(self) -> None:
         pid = self.pid()
         if pid is not None:

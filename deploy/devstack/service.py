@@ -22,6 +22,10 @@ class Status:
 class Service(Protocol):
     name: str
 
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """Loopback ports the service listens on."""
+
     def install(self) -> None:
         """Fetch or build what the service needs; a no-op when already cached."""
 

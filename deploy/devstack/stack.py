@@ -10,7 +10,7 @@ from deploy.devstack.anvil import Anvil
 from deploy.devstack.btcd import Btcd
 from deploy.devstack.kafka import Kafka
 from deploy.devstack.postgres import Postgres
-from deploy.devstack.process import StackError
+from deploy.devstack.process import StackError, port_open
 from deploy.devstack.redis import Redis
 from deploy.devstack.service import Service, Status
 
@@ -36,6 +36,10 @@ def up(settings: Settings, names: Sequence[str] = ()) -> None:
         if pid is not None:
             _say(f"{svc.name:9} running but unhealthy (pid {pid}); restarting")
             svc.stop()
+        busy = [p for p in svc.ports if port_open(p)]
+        if busy:
+            raise StackError(f"{svc.name}: port {busy[0]} is in use by another process; stop it or set "
+                             f"BEANPAY_*_PORT to free ports")
         svc.start()
         _say(f"{svc.name:9} started (pid {svc.pid()})")
 

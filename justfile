@@ -1,0 +1,50 @@
+# beanpay tasks. `just demo` runs the main job, `just test` the tests; both set up what they need.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+bin := ".venv/bin"
+
+# list the recipes
+default:
+    @just --list
+
+# install missing Debian packages and the Python environment (.venv), once
+setup:
+    deploy/install-deps.sh
+    test -x {{bin}}/python || python3 -m venv .venv
+    if ! cmp -s pyproject.toml .venv/.installed-pyproject; then \
+        {{bin}}/pip install -q --upgrade pip && {{bin}}/pip install -q -e '.[dev]' && cp pyproject.toml .venv/.installed-pyproject; \
+    fi
+
+# start the local stack (PostgreSQL, Redis, Kafka, anvil, btcd); a no-op when it runs
+up: setup
+    {{bin}}/beanpay dev up
+
+# stop the local stack
+down:
+    {{bin}}/beanpay dev down
+
+# show each service's address, pid, version and health
+status:
+    {{bin}}/beanpay dev status
+
+# apply database migrations
+migrate: up
+    {{bin}}/beanpay migrate
+
+# the main job: stack, API and relay, a seeded shop, its menu through the API
+demo: migrate
+    {{bin}}/python -m deploy.demo
+
+# lint, type-check and run every test against the real stack
+test: migrate
+    {{bin}}/ruff check .
+    {{bin}}/mypy
+    {{bin}}/pytest -q
+
+# serve the API and the outbox relay in one process
+run: migrate
+    {{bin}}/beanpay run
+
+# HTTP benchmark (wrk) against the real stack, with a same-run baseline
+bench: migrate
+    {{bin}}/python -m tests.bench.http_bench
