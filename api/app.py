@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 
 import structlog
@@ -11,15 +11,13 @@ from aiohttp import web
 
 from api import health, menus, products, shops, supplies
 from api.cache import Cache
-from api.errors import error_response, from_exception
-from api.http import CLAIMS, REQUEST_ID
-from api.idempotency import idempotency
-from api.metrics import LATENCY, REQUESTS
-from api.routing import Handler, Route
+from api.errors import from_exception
+from api.http import REQUEST_ID, Handler
+from api.metrics import observe_request
+from api.routing import Route
 from api.state import CACHE, POOL, SETTINGS
 from beanpay import db
 from beanpay.config import Settings
-from beanpay.tokens import InvalidToken, verify
 
 log = structlog.get_logger("api")
 
@@ -33,7 +31,7 @@ def all_routes() -> list[Route]:
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, access log, metrics, and the error shape for anything that escapes a handler."""
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    request_id = request.headers.get("X-Request-Id") or os.urandom(12).hex()
     request[REQUEST_ID] = request_id
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
     started = time.perf_counter()
@@ -42,8 +40,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception as exc:  # every failure leaves as a JSON error, never a bare 500 page
         response = from_exception(exc)
     elapsed = time.perf_counter() - started
-    REQUESTS.labels(request.method, route, str(response.status)).inc()
-    LATENCY.labels(request.method, route).observe(elapsed)
+    observe_request(request.method, route, response.status, elapsed)
     response.headers["X-Request-Id"] = request_id
     if response.status >= 500 or elapsed > 0.5:
         log.warning("request", method=request.method, route=route, status=response.status,
@@ -51,23 +48,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
-@web.middleware
-async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    header = request.headers.get("Authorization")
-    request[CLAIMS] = None
-    if header is not None:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return error_response(401, "unauthorized", "use Authorization: Bearer <token>")
-        try:
-            request[CLAIMS] = verify(token.strip(), request.app[SETTINGS].jwt_secret or "")
-        except InvalidToken as exc:
-            return error_response(401, "unauthorized", f"invalid token: {exc}")
-    return await handler(request)
-
-
 def init_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[observe, authenticate, idempotency], client_max_size=512 * 1024)
+    app = web.Application(middlewares=[observe], client_max_size=512 * 1024)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources)
     for table in ROUTE_TABLES:
@@ -81,6 +63,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[POOL] = await db.create_pool(settings)
     app[CACHE] = Cache(settings.redis_dsn, timeout=settings.redis_timeout_seconds,
                        retry_after=settings.redis_retry_after_seconds)
+    await app[CACHE].start()
     yield
     await app[CACHE].close()
     await app[POOL].close()

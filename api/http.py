@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from api.schemas import encoder
+from api.state import SETTINGS
 from beanpay.audit import Actor
 from beanpay.errors import Forbidden, NotFound, Unauthorized
-from beanpay.tokens import Claims
+from beanpay.tokens import Claims, InvalidToken, verify
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CLAIMS: web.RequestKey[Claims | None] = web.RequestKey("claims", Claims | None)  # type: ignore[arg-type]
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 
@@ -25,6 +29,17 @@ def raw_json(body: bytes, status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, content_type="application/json")
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def path_id(request: web.Request, name: str) -> str:
+    """A path id as canonical lower-case UUID text, checked without building a UUID (hot read paths)."""
+    raw = request.match_info[name].lower()
+    if _UUID.fullmatch(raw) is None:
+        raise NotFound(f"no such {name.removesuffix('_id')}: not a valid id")
+    return raw
+
+
 def path_uuid(request: web.Request, name: str) -> uuid.UUID:
     try:
         return uuid.UUID(request.match_info[name])
@@ -32,8 +47,26 @@ def path_uuid(request: web.Request, name: str) -> uuid.UUID:
         raise NotFound(f"no such {name.removesuffix('_id')}: not a valid id") from None
 
 
+def optional_claims(request: web.Request) -> Claims | None:
+    """The caller's verified token, or None without one; parsed once, only by handlers that ask."""
+    if CLAIMS in request:
+        return request[CLAIMS]
+    header = request.headers.get("Authorization")
+    found = None
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("use Authorization: Bearer <token>")
+        try:
+            found = verify(token.strip(), request.app[SETTINGS].jwt_secret or "")
+        except InvalidToken as exc:
+            raise Unauthorized(f"invalid token: {exc}") from None
+    request[CLAIMS] = found
+    return found
+
+
 def claims(request: web.Request) -> Claims:
-    c: Claims | None = request.get(CLAIMS)
+    c = optional_claims(request)
     if c is None:
         raise Unauthorized("a bearer token is required")
     return c
@@ -55,6 +88,6 @@ def require_shop(request: web.Request, shop_id: uuid.UUID, *roles: str) -> Claim
 
 
 def actor(request: web.Request) -> Actor:
-    c = request.get(CLAIMS)
+    c = optional_claims(request)
     rid = request.get(REQUEST_ID)
     return Actor(id=None, role="anonymous", request_id=rid) if c is None else Actor(str(c.sub), c.role, rid)

@@ -1,4 +1,4 @@
-"""`Idempotency-Key` on POST: the first response to a key is stored and replayed to retries.
+"""`Idempotency-Key` on every POST route: the first response to a key is stored and replayed to retries.
 
 The same key with another request body is a 409; a retry while the first is still running is a
 409 too. A request that failed with a 5xx frees its key so the client can try again, and a key
@@ -8,14 +8,14 @@ left unfinished by a crash is taken over after IN_FLIGHT_TIMEOUT.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import uuid
 
 from aiohttp import web
 
 from api.errors import error_response, from_exception
-from api.http import CLAIMS
-from api.routing import Handler
+from api.http import Handler, optional_claims
 from api.schemas import FieldError
 from api.state import pool
 
@@ -23,15 +23,24 @@ IN_FLIGHT_TIMEOUT = dt.timedelta(seconds=60)
 ANONYMOUS = uuid.UUID(int=0)
 
 
-@web.middleware
-async def idempotency(request: web.Request, handler: Handler) -> web.StreamResponse:
+def idempotent(handler: Handler) -> Handler:
+    """Wrap a POST handler so that retries with the same Idempotency-Key get the first answer."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        return await _run_once(request, handler)
+
+    return wrapped
+
+
+async def _run_once(request: web.Request, handler: Handler) -> web.StreamResponse:
     key = request.headers.get("Idempotency-Key")
-    if request.method != "POST" or key is None:
+    if key is None:
         return await handler(request)
     if not 1 <= len(key) <= 255:
         return error_response(422, "validation_error", "bad Idempotency-Key",
                               fields=[FieldError("header.Idempotency-Key", "must be 1 to 255 characters")])
-    claims = request.get(CLAIMS)
+    claims = optional_claims(request)
     actor_id = ANONYMOUS if claims is None else claims.sub
     digest = hashlib.sha256(f"{request.method} {request.path}\n".encode() + await request.read()).digest()
     db = pool(request)

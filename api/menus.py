@@ -8,7 +8,7 @@ from aiohttp import web
 
 from api import cache as keys
 from api.body import decode_body
-from api.http import actor, json, path_uuid, raw_json, require_shop
+from api.http import actor, json, path_id, path_uuid, raw_json, require_shop
 from api.routing import Routes
 from api.rows import to_struct, to_structs
 from api.schemas import Menu, MenuEntry, MenuEntryCreate, MenuEntryPut, MenuItem, encoder
@@ -122,12 +122,12 @@ async def load_menu(conn: Connection, shop_id: uuid.UUID) -> Menu:
 @routes.add("GET", "/v1/shops/{shop_id}/menu", summary="The shop's menu", tag="menus", response=Menu,
             errors=(404,))
 async def get_menu(request: web.Request) -> web.Response:
-    shop_id = path_uuid(request, "shop_id")
+    shop_id = path_id(request, "shop_id")
 
     async def load() -> bytes | None:
         async with pool(request).acquire() as conn:
             try:
-                return encoder.encode(await load_menu(conn, shop_id))
+                return encoder.encode(await load_menu(conn, uuid.UUID(shop_id)))
             except NotFound:
                 return None
 

@@ -12,7 +12,7 @@ from msgspec import UNSET
 
 from api import cache as keys
 from api.body import decode_body, decode_query
-from api.http import actor, json, path_uuid, raw_json, require
+from api.http import actor, json, path_id, path_uuid, raw_json, require
 from api.routing import Routes
 from api.rows import decode_cursor, encode_cursor, to_struct, to_structs
 from api.schemas import Page, Product, ProductCreate, ProductPatch, ProductQuery, encoder
@@ -91,12 +91,12 @@ async def create_product(request: web.Request) -> web.Response:
 @routes.add("GET", "/v1/products/{product_id}", summary="Get a product", tag="products", response=Product,
             errors=(404,))
 async def get_product(request: web.Request) -> web.Response:
-    product_id = path_uuid(request, "product_id")
+    product_id = path_id(request, "product_id")
 
     async def load() -> bytes | None:
         async with pool(request).acquire() as conn:
             try:
-                return encoder.encode((await fetch_product(conn, product_id))[0])
+                return encoder.encode((await fetch_product(conn, uuid.UUID(product_id)))[0])
             except NotFound:
                 return None
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from api.http import Handler
+from api.idempotency import idempotent
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,10 @@ class Route:
     errors: tuple[int, ...] = ()
     headers: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.method == "POST" and "Idempotency-Key" not in self.headers:
+            object.__setattr__(self, "headers", (*self.headers, "Idempotency-Key"))
+
 
 @dataclass
 class Routes:
@@ -40,4 +45,4 @@ class Routes:
 
     def install(self, app: web.Application) -> None:
         for r in self.routes:
-            app.router.add_route(r.method, r.path, r.handler)
+            app.router.add_route(r.method, r.path, idempotent(r.handler) if r.method == "POST" else r.handler)

@@ -11,7 +11,7 @@ from msgspec import UNSET
 
 from api import cache as keys
 from api.body import decode_body, decode_query
-from api.http import actor, json, path_uuid, raw_json, require, require_shop
+from api.http import actor, json, path_id, path_uuid, raw_json, require, require_shop
 from api.routing import Routes
 from api.rows import decode_cursor, encode_cursor, to_struct, to_structs
 from api.schemas import Page, Shop, ShopCreate, ShopPatch, ShopQuery, encoder
@@ -62,12 +62,12 @@ async def create_shop(request: web.Request) -> web.Response:
 
 @routes.add("GET", "/v1/shops/{shop_id}", summary="Get a shop", tag="shops", response=Shop, errors=(404,))
 async def get_shop(request: web.Request) -> web.Response:
-    shop_id = path_uuid(request, "shop_id")
+    shop_id = path_id(request, "shop_id")
 
     async def load() -> bytes | None:
         async with pool(request).acquire() as conn:
             try:
-                return encoder.encode(await fetch_shop(conn, shop_id))
+                return encoder.encode(await fetch_shop(conn, uuid.UUID(shop_id)))
             except NotFound:
                 return None
 

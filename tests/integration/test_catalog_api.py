@@ -107,3 +107,27 @@ async def test_menu_scoped_to_merchant(client, tokens) -> None:
     missing = await client.put(f"/v1/shops/{a['id']}/products/{uuid.uuid4()}", json={"price": "1.00"},
                                headers=merchant_a)
     assert missing.status == 404
+
+
+async def test_write_in_one_api_process_is_seen_by_another(settings, tokens, aiohttp_client) -> None:
+    """Each API process keeps a near cache; invalidations reach the others over Redis pub/sub."""
+    import asyncio
+
+    from api.app import init_app
+
+    a, b = await aiohttp_client(init_app(settings)), await aiohttp_client(init_app(settings))
+    shop, product = await make_shop(a, tokens), await make_product(a, tokens)
+    await put_on_menu(a, tokens, shop["id"], product["id"], "2.00")
+    await asyncio.sleep(0.3)  # let both subscriptions come up so their near caches are in use
+    for _ in range(2):
+        assert (await (await b.get(f"/v1/shops/{shop['id']}/menu")).json())["items"][0]["price"] == "2.00"
+    await put_on_menu(a, tokens, shop["id"], product["id"], "2.20")
+    seen = None
+    for _ in range(20):  # the message is asynchronous: allow it a moment, but it must arrive
+        seen = (await (await b.get(f"/v1/shops/{shop['id']}/menu")).json())["items"][0]["price"]
+        if seen == "2.20":
+            break
+        await asyncio.sleep(0.05)
+    assert seen == "2.20"
+    upper = await b.get(f"/v1/shops/{shop['id'].upper()}/menu")
+    assert (await upper.json())["items"][0]["price"] == "2.20"
