@@ -66,4 +66,4 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await app[CACHE].start()
     yield
     await app[CACHE].close()
-    await app[POOL].close()
+    await db.close_pool(app[POOL])

@@ -76,6 +76,7 @@ class Cache:
         self._subscribed = asyncio.Event()
         self._generation = 0  # bumped by every invalidation; a load that raced one is not stored
         self._listener: asyncio.Task[None] | None = None
+        self._closing = False  # redis-py has swallowed a cancellation before; the loop checks this too
 
     async def start(self) -> None:
         self._listener = asyncio.create_task(self._listen(), name="cache-invalidation-listener")
@@ -159,13 +160,13 @@ class Cache:
                 self._failed(exc)
 
     async def _listen(self) -> None:
-        while True:
+        while not self._closing:
             pubsub = self._bus.pubsub()
             try:
                 await pubsub.subscribe(CHANNEL)
                 self._local.clear()  # anything published while we were away is unknown
                 self._subscribed.set()
-                while True:  # get_message runs the periodic health check that finds a silent dead link
+                while not self._closing:  # get_message runs the periodic health check that finds a silent dead link
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None and message["type"] == "message":
                         self._generation += 1
@@ -178,7 +179,8 @@ class Cache:
                 self._local.clear()
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
-            await asyncio.sleep(self._retry_after)
+            if not self._closing:
+                await asyncio.sleep(self._retry_after)
 
     async def ping(self) -> bool:
         try:
@@ -187,9 +189,9 @@ class Cache:
             return False
 
     async def close(self) -> None:
+        self._closing = True
         if self._listener is not None:
             self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            await asyncio.wait([self._listener], timeout=3)
         await self._bus.aclose()
         await self._redis.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypeAlias
@@ -31,6 +32,14 @@ async def create_pool(settings: Settings) -> Pool:
     )
     assert pool is not None
     return pool
+
+
+async def close_pool(pool: Pool, grace_seconds: float = 10.0) -> None:
+    """Close gracefully, but never hang shutdown on a connection someone forgot to release."""
+    try:
+        await asyncio.wait_for(pool.close(), grace_seconds)
+    except TimeoutError:
+        pool.terminate()
 
 
 @asynccontextmanager

@@ -53,5 +53,5 @@ async def _main(settings: Settings, wanted: tuple[str, ...]) -> int:
     if runner is not None:
         await runner.cleanup()
     if pool is not None:
-        await pool.close()
+        await db.close_pool(pool)
     return code

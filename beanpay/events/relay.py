@@ -4,7 +4,8 @@ Several relays may run at once. Each batch is claimed with `FOR UPDATE SKIP LOCK
 transaction-scoped advisory lock per aggregate key, so two relays never hold events of the same
 key at the same time: events are neither published twice by two relays nor reordered within a
 key. NOTIFY on insert wakes the relay; polling is the guarantee. When Kafka is down the batch is
-rolled back (nothing is marked) and retried with backoff, so nothing is lost.
+left unmarked and retried with backoff (or, once handed to the producer, waited for), so nothing
+is lost and nothing is published twice.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class Relay:
                 sends.append(await producer.send(
                     r["topic"], value=value, key=r["aggregate_id"].encode(),
                     headers=[("event_id", str(r["event_id"]).encode()), ("event_type", r["event_type"].encode())]))
-            results = await asyncio.gather(*sends, return_exceptions=True)
+            results = await self._acknowledged(sends)
             done = [r["id"] for r, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
             failed = [r["id"] for r, res in zip(rows, results, strict=True) if isinstance(res, BaseException)]
             if done:
@@ -103,6 +104,26 @@ class Relay:
                 await conn.execute(MARK_FAILED, failed, repr(error)[:500])
                 raise RuntimeError(f"{len(failed)} event(s) not published: {error!r}")
             return len(done)
+
+    async def _acknowledged(self, sends: list[asyncio.Future[object]]) -> list[object]:
+        """Wait for Kafka's acks however long it takes.
+
+        The idempotent producer retries in-flight batches with their original sequence numbers
+        until the broker is back, so waiting delivers each event exactly once. Giving up instead
+        and re-sending later would publish duplicates of whatever had already reached the broker.
+        Meanwhile the batch's rows stay locked; a stall is counted and logged every timeout.
+        """
+        pending = asyncio.gather(*sends, return_exceptions=True)
+        waited = 0.0
+        step = self.settings.relay_publish_timeout_seconds
+        while True:
+            done, _ = await asyncio.wait({pending}, timeout=step)
+            if done:
+                return list(pending.result())
+            waited += step
+            self.failures += 1
+            FAILURES.inc()
+            log.warning("Kafka is not acknowledging; waiting for it", events=len(sends), waited_s=waited)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
