@@ -36,14 +36,16 @@ def _product(row: Record) -> Product:
 
 
 def _check_prices(base_price: Any, currency: str, customizations: Any) -> None:
+    """Prices fit the currency's minor units; option deltas are then written with exactly those units."""
     errors = []
     if base_price is not UNSET and (why := check_fiat(base_price, currency)):
         errors.append({"field": "$.base_price", "message": why})
     for gi, group in enumerate([] if customizations is UNSET else customizations):
         for oi, option in enumerate(group.options):
-            if option.price_delta != normalize(option.price_delta, currency):
-                errors.append({"field": f"$.customizations[{gi}].options[{oi}].price_delta",
-                               "message": f"{currency} has more decimal places than allowed"})
+            if why := check_fiat(option.price_delta, currency, signed=True):
+                errors.append({"field": f"$.customizations[{gi}].options[{oi}].price_delta", "message": why})
+            else:
+                option.price_delta = normalize(option.price_delta, currency)
     if errors:
         raise InvalidInput("invalid prices", errors)
 

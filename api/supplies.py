@@ -26,6 +26,7 @@ routes = Routes()
 COLUMNS = ("id, shop_id, product_id, quantity, unit, reorder_level, status, last_restocked, version, "
            "created_at, updated_at")
 ROLES = ("operator", "merchant", "staff")
+MAX_QUANTITY = 1_000_000_000  # the API's Count bound; keeps the INTEGER column far from overflow
 
 
 def stock_status(quantity: int, reorder_level: int, discontinued: bool) -> str:
@@ -159,6 +160,8 @@ async def restock(request: web.Request) -> web.Response:
         if before.status == "discontinued":
             raise Conflict("the supply is discontinued; set discontinued=false first")
         quantity = before.quantity + body.quantity
+        if quantity > MAX_QUANTITY:
+            raise Conflict(f"stock would exceed {MAX_QUANTITY}", quantity=str(before.quantity))
         row = await conn.fetchrow(
             f"""UPDATE coffee_supplies SET quantity = $2, status = $3, last_restocked = now(),
                        version = version + 1, updated_at = now()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+MAX_FIAT = Decimal("9999999999")  # NUMERIC(12,2) holds ten integer digits
+
 # ISO 4217 minor units of the currencies shops may price in
 MINOR_UNITS: dict[str, int] = {"USD": 2, "EUR": 2, "GBP": 2, "CHF": 2, "CAD": 2, "AUD": 2, "JPY": 0, "KRW": 0}
 
@@ -15,12 +17,14 @@ def minor_units(currency: str) -> int:
         raise ValueError(f"unsupported currency {currency!r}; one of {', '.join(sorted(MINOR_UNITS))}") from None
 
 
-def check_fiat(amount: Decimal, currency: str) -> str | None:
-    """None when `amount` is a valid price in `currency`, else why not."""
+def check_fiat(amount: Decimal, currency: str, *, signed: bool = False) -> str | None:
+    """None when `amount` is a valid price (or, `signed`, a price delta) in `currency`, else why not."""
     if not amount.is_finite():
         return "must be a finite number"
-    if amount < 0:
+    if amount < 0 and not signed:
         return "must not be negative"
+    if abs(amount) > MAX_FIAT:
+        return f"must be at most {MAX_FIAT}"
     places = minor_units(currency)
     if amount != amount.quantize(Decimal(1).scaleb(-places)):
         return f"{currency} has {places} decimal places"

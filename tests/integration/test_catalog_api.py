@@ -6,7 +6,21 @@ from tests.integration.helpers import make_product, make_shop, put_on_menu
 async def test_product_customizations_are_typed(client, tokens) -> None:
     good = await make_product(client, tokens, customizations=[
         {"name": "milk", "required": True, "options": [{"name": "whole"}, {"name": "oat", "price_delta": "0.50"}]}])
-    assert good["customizations"][0]["options"][1] == {"name": "oat", "price_delta": "0.50"}
+    assert good["customizations"][0]["options"] == [{"name": "whole", "price_delta": "0.00"},
+                                                    {"name": "oat", "price_delta": "0.50"}]
+    fine = await client.post("/v1/products", headers=tokens.operator, json={
+        "name": "X", "category": "coffee", "base_price": "1.00",
+        "customizations": [{"name": "shot", "options": [{"name": "extra", "price_delta": "0.333"}]}]})
+    assert fine.status == 422
+    assert (await fine.json())["error"]["fields"][0]["field"] == "$.customizations[0].options[0].price_delta"
+    for weird in ("Infinity", "NaN", "1e400"):
+        resp = await client.post("/v1/products", headers=tokens.operator, json={
+            "name": "X", "category": "coffee", "base_price": weird})
+        assert resp.status == 422, weird
+        resp = await client.post("/v1/products", headers=tokens.operator, json={
+            "name": "X", "category": "coffee", "base_price": "1.00",
+            "customizations": [{"name": "s", "options": [{"name": "x", "price_delta": weird}]}]})
+        assert resp.status == 422, weird
     bad = await client.post("/v1/products", headers=tokens.operator, json={
         "name": "X", "category": "coffee", "base_price": "1.00",
         "customizations": [{"name": "milk", "options": []}, {"name": "size", "options": [{"price_delta": "1"}]}]})

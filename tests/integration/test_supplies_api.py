@@ -45,6 +45,9 @@ async def test_supply_access_and_errors(client, tokens) -> None:
     assert (await client.get(f"/v1/supplies/{supply['id']}")).status == 401
     assert (await client.post(f"/v1/supplies/{supply['id']}/restock", json={"quantity": 0},
                               headers=tokens.operator)).status == 422
+    over = await client.post(f"/v1/supplies/{supply['id']}/restock", json={"quantity": 1_000_000_000},
+                             headers=tokens.operator)
+    assert over.status == 409
     dup = await client.post("/v1/supplies", headers=tokens.operator, json={
         "shop_id": shop["id"], "product_id": product["id"], "quantity": 1, "unit": "cups"})
     assert dup.status == 409

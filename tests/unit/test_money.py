@@ -8,6 +8,7 @@ from beanpay.money import check_fiat, normalize
 @pytest.mark.parametrize(("amount", "currency", "ok"), [
     ("3.50", "USD", True), ("3.5", "USD", True), ("3", "USD", True), ("3.505", "USD", False),
     ("-1", "USD", False), ("500", "JPY", True), ("500.5", "JPY", False), ("NaN", "USD", False),
+    ("Infinity", "USD", False), ("1e400", "USD", False), ("9999999999.99", "USD", False),
 ])
 def test_check_fiat(amount: str, currency: str, ok: bool) -> None:
     assert (check_fiat(Decimal(amount), currency) is None) is ok
