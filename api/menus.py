@@ -8,10 +8,11 @@ from aiohttp import web
 
 from api import cache as keys
 from api.body import decode_body
-from api.http import actor, json, path_id, path_uuid, raw_json, require_shop
+from api.http import actor, json, path_id, path_uuid, require_shop
+from api.reads import cached_read
 from api.routing import Routes
 from api.rows import to_struct, to_structs
-from api.schemas import Menu, MenuEntry, MenuEntryCreate, MenuEntryPut, MenuItem, encoder
+from api.schemas import Menu, MenuEntry, MenuEntryCreate, MenuEntryPut, MenuItem
 from api.shops import fetch_shop
 from api.state import cache, pool
 from beanpay import audit
@@ -123,15 +124,5 @@ async def load_menu(conn: Connection, shop_id: uuid.UUID) -> Menu:
             errors=(404,))
 async def get_menu(request: web.Request) -> web.Response:
     shop_id = path_id(request, "shop_id")
-
-    async def load() -> bytes | None:
-        async with pool(request).acquire() as conn:
-            try:
-                return encoder.encode(await load_menu(conn, uuid.UUID(shop_id)))
-            except NotFound:
-                return None
-
-    body = await cache(request).get_or_load(keys.menu_key(shop_id), keys.TTL["menu"], load)
-    if body is None:
-        raise NotFound("no such shop", shop_id=str(shop_id))
-    return raw_json(body)
+    return await cached_read(request, keys.menu_key(shop_id), keys.TTL["menu"],
+                             lambda conn: load_menu(conn, uuid.UUID(shop_id)))

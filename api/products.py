@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
@@ -12,9 +11,10 @@ from msgspec import UNSET
 
 from api import cache as keys
 from api.body import decode_body, decode_query
-from api.http import actor, json, path_id, path_uuid, raw_json, require
+from api.http import actor, json, path_id, path_uuid, require
+from api.reads import cached_read
 from api.routing import Routes
-from api.rows import decode_cursor, encode_cursor, to_struct, to_structs
+from api.rows import KeysetPage, to_struct
 from api.schemas import Page, Product, ProductCreate, ProductPatch, ProductQuery, encoder
 from api.state import cache, pool
 from beanpay import audit
@@ -95,47 +95,28 @@ async def create_product(request: web.Request) -> web.Response:
 async def get_product(request: web.Request) -> web.Response:
     product_id = path_id(request, "product_id")
 
-    async def load() -> bytes | None:
-        async with pool(request).acquire() as conn:
-            try:
-                return encoder.encode((await fetch_product(conn, uuid.UUID(product_id)))[0])
-            except NotFound:
-                return None
+    async def load(conn: Connection) -> Product:
+        return (await fetch_product(conn, uuid.UUID(product_id)))[0]
 
-    body = await cache(request).get_or_load(keys.product_key(product_id), keys.TTL["product"], load)
-    if body is None:
-        raise NotFound("no such product", product_id=str(product_id))
-    return raw_json(body)
+    return await cached_read(request, keys.product_key(product_id), keys.TTL["product"], load)
 
 
 @routes.add("GET", "/v1/products", summary="List products; filter by category, search by name", tag="products",
             query=ProductQuery, response=Page[Product], errors=(422,))
 async def list_products(request: web.Request) -> web.Response:
     q = decode_query(request, ProductQuery)
-    args: list[object] = [q.limit + 1]
-    where = []
+    page = KeysetPage(q.limit, q.cursor)
     if q.status is None:
-        where.append("status <> 'deleted'")
+        page.where("status <> 'deleted'")
     else:
-        args.append(q.status)
-        where.append(f"status = ${len(args)}")
+        page.where("status = ?", q.status)
     if q.category is not None:
-        args.append(q.category)
-        where.append(f"category = ${len(args)}")
+        page.where("category = ?", q.category)
     if q.q is not None:
-        args.append("%" + q.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
-        where.append(f"lower(name) LIKE ${len(args)}")
-    if q.cursor:
-        created, last_id = decode_cursor(q.cursor, dt.datetime, uuid.UUID)
-        args += [created, last_id]
-        where.append(f"(created_at, id) > (${len(args) - 1}, ${len(args)})")
+        escaped = q.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        page.where("lower(name) LIKE ?", f"%{escaped}%")
     async with pool(request).acquire() as conn:
-        rows = await conn.fetch(
-            f"SELECT {COLUMNS} FROM products WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT $1", *args)
-    products = to_structs(rows[: q.limit], Product, JSON_FIELDS)
-    more = len(rows) > q.limit
-    cursor = encode_cursor(products[-1].created_at.isoformat(), str(products[-1].id)) if more else None
-    return json(Page(items=products, next_cursor=cursor))
+        return json(await page.fetch(conn, COLUMNS, "products", Product, JSON_FIELDS))
 
 
 @routes.add("PATCH", "/v1/products/{product_id}", summary="Update a product", tag="products", body=ProductPatch,

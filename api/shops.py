@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 from aiohttp import web
@@ -11,9 +10,10 @@ from msgspec import UNSET
 
 from api import cache as keys
 from api.body import decode_body, decode_query
-from api.http import actor, json, path_id, path_uuid, raw_json, require, require_shop
+from api.http import actor, json, path_id, path_uuid, require, require_shop
+from api.reads import cached_read
 from api.routing import Routes
-from api.rows import decode_cursor, encode_cursor, to_struct, to_structs
+from api.rows import KeysetPage, decode_cursor, encode_cursor, to_struct, to_structs
 from api.schemas import Page, Shop, ShopCreate, ShopPatch, ShopQuery, encoder
 from api.state import cache, pool
 from beanpay import audit
@@ -63,18 +63,8 @@ async def create_shop(request: web.Request) -> web.Response:
 @routes.add("GET", "/v1/shops/{shop_id}", summary="Get a shop", tag="shops", response=Shop, errors=(404,))
 async def get_shop(request: web.Request) -> web.Response:
     shop_id = path_id(request, "shop_id")
-
-    async def load() -> bytes | None:
-        async with pool(request).acquire() as conn:
-            try:
-                return encoder.encode(await fetch_shop(conn, uuid.UUID(shop_id)))
-            except NotFound:
-                return None
-
-    body = await cache(request).get_or_load(keys.shop_key(shop_id), keys.TTL["shop"], load)
-    if body is None:
-        raise NotFound("no such shop", shop_id=str(shop_id))
-    return raw_json(body)
+    return await cached_read(request, keys.shop_key(shop_id), keys.TTL["shop"],
+                             lambda conn: fetch_shop(conn, uuid.UUID(shop_id)))
 
 
 @routes.add("GET", "/v1/shops", summary="List shops, or find shops near a point", tag="shops",
@@ -83,22 +73,13 @@ async def list_shops(request: web.Request) -> web.Response:
     q = decode_query(request, ShopQuery)
     if q.near is not None:
         return json(await _near(request, q))
-    args: list[object] = [q.limit + 1]
-    where = ["status <> 'deleted'" if q.status is None else "status = $2"]
-    if q.status is not None:
-        args.append(q.status)
-    if q.cursor:
-        created, last_id = decode_cursor(q.cursor, dt.datetime, uuid.UUID)
-        args += [created, last_id]
-        where.append(f"(created_at, id) > (${len(args) - 1}, ${len(args)})")
+    page = KeysetPage(q.limit, q.cursor)
+    if q.status is None:
+        page.where("status <> 'deleted'")
+    else:
+        page.where("status = ?", q.status)
     async with pool(request).acquire() as conn:
-        rows = await conn.fetch(
-            f"SELECT {COLUMNS} FROM coffee_shops WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT $1",
-            *args)
-    shops = to_structs(rows[: q.limit], Shop, JSON_FIELDS)
-    more = len(rows) > q.limit
-    cursor = encode_cursor(shops[-1].created_at.isoformat(), str(shops[-1].id)) if more else None
-    return json(Page(items=shops, next_cursor=cursor))
+        return json(await page.fetch(conn, COLUMNS, "coffee_shops", Shop, JSON_FIELDS))
 
 
 async def _near(request: web.Request, q: ShopQuery) -> Page[Shop]:

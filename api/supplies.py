@@ -10,10 +10,11 @@ from msgspec import UNSET
 
 from api import cache as keys
 from api.body import decode_body
-from api.http import actor, json, path_uuid, raw_json, require_shop
+from api.http import actor, json, path_uuid, require_shop
+from api.reads import cached_read
 from api.routing import Routes
 from api.rows import to_struct, to_structs
-from api.schemas import Restock, Supply, SupplyCreate, SupplyPatch, encoder
+from api.schemas import Restock, Supply, SupplyCreate, SupplyPatch
 from api.shops import fetch_shop
 from api.state import cache, pool
 from beanpay import audit
@@ -84,20 +85,11 @@ async def create_supply(request: web.Request) -> web.Response:
             auth="operator, or merchant/staff of the shop", errors=(401, 403, 404))
 async def get_supply(request: web.Request) -> web.Response:
     supply_id = path_uuid(request, "supply_id")
-
-    async def load() -> bytes | None:
-        async with pool(request).acquire() as conn:
-            try:
-                return encoder.encode(await _fetch(conn, supply_id))
-            except NotFound:
-                return None
-
-    body = await cache(request).get_or_load(keys.supply_key(supply_id), keys.TTL["supply"], load)
-    if body is None:
-        raise NotFound("no such supply", supply_id=str(supply_id))
-    supply = msgspec.json.decode(body, type=Supply)
-    require_shop(request, supply.shop_id, *ROLES)
-    return raw_json(body)
+    response = await cached_read(request, keys.supply_key(supply_id), keys.TTL["supply"],
+                                 lambda conn: _fetch(conn, supply_id))
+    assert isinstance(response.body, bytes)
+    require_shop(request, msgspec.json.decode(response.body, type=Supply).shop_id, *ROLES)
+    return response
 
 
 @routes.add("GET", "/v1/shops/{shop_id}/supplies", summary="A shop's supplies", tag="supplies",
@@ -106,20 +98,13 @@ async def list_shop_supplies(request: web.Request) -> web.Response:
     shop_id = path_uuid(request, "shop_id")
     require_shop(request, shop_id, *ROLES)
 
-    async def load() -> bytes | None:
-        async with pool(request).acquire() as conn:
-            try:
-                await fetch_shop(conn, shop_id)
-            except NotFound:
-                return None
-            rows = await conn.fetch(
-                f"SELECT {COLUMNS} FROM coffee_supplies WHERE shop_id = $1 ORDER BY created_at, id", shop_id)
-            return encoder.encode(to_structs(rows, Supply))
+    async def load(conn: Connection) -> list[Supply]:
+        await fetch_shop(conn, shop_id)
+        rows = await conn.fetch(
+            f"SELECT {COLUMNS} FROM coffee_supplies WHERE shop_id = $1 ORDER BY created_at, id", shop_id)
+        return to_structs(rows, Supply)
 
-    body = await cache(request).get_or_load(keys.supplies_key(shop_id), keys.TTL["supplies"], load)
-    if body is None:
-        raise NotFound("no such shop", shop_id=str(shop_id))
-    return raw_json(body)
+    return await cached_read(request, keys.supplies_key(shop_id), keys.TTL["supplies"], load)
 
 
 @routes.add("PATCH", "/v1/supplies/{supply_id}", summary="Update a supply record", tag="supplies",
