@@ -49,6 +49,38 @@ def _parser() -> argparse.ArgumentParser:
     tok.add_argument("--ttl", type=int, default=None, help="lifetime in seconds (default BEANPAY_JWT_TTL_SECONDS)")
 
     sub.add_parser("api", help="serve the HTTP API", description="Serve the HTTP API on uvloop.")
+    idx = sub.add_parser("index", help="follow a chain and index deposits",
+                         description="Follow the chain's node: apply blocks, count confirmations, handle reorgs. "
+                         "One follower leads per chain; a second one waits and takes over if the first dies.")
+    idx.add_argument("--chain", default="btc", help="chain to follow (default btc)")
+
+    chain = sub.add_parser("chain", help="operator view of the chain index: status, reorg, replay",
+                           description="Inspect and repair the chain index. Exit codes: 0 ok, 1 the operation "
+                           "failed (reason on stderr), 2 bad usage or configuration, 3 status found a problem "
+                           "(node unreachable or lagging).")
+    chain_sub = chain.add_subparsers(dest="action", required=True, metavar="ACTION")
+    st = chain_sub.add_parser("status", help="node tip, indexed tip, lag, finalized height, watched addresses, "
+                              "deposits, last reorg", description="Per chain: node tip, indexed tip, lag, "
+                              "finalized height, watched addresses, deposits by status, last reorg.")
+    st.add_argument("--chain", action="append", help="limit to this chain (repeatable)")
+    st.add_argument("--max-lag", type=int, default=6, help="lag above which the exit code is 3 (default 6)")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    rg = chain_sub.add_parser("reorg", help="rewind the index to a height (deposits above it orphaned)",
+                              description="Rewind the index to --to-height: deposits above it become orphaned "
+                              "(events emitted), the checkpoint moves back, and the follower re-applies the "
+                              "node's chain from there. --dry-run shows what would change and changes nothing.")
+    rg.add_argument("--chain", required=True)
+    rg.add_argument("--to-height", type=int, required=True)
+    rg.add_argument("--dry-run", action="store_true", help="print the deposits and orders affected; change nothing")
+    rg.add_argument("--json", action="store_true")
+    rp = chain_sub.add_parser("replay", help="re-scan a block range idempotently",
+                              description="Re-scan blocks FROM..TO: indexed blocks are checked against the node "
+                              "and deposits missing from the index are added; blocks above the indexed tip are "
+                              "applied. Replaying a range twice changes nothing.")
+    rp.add_argument("--chain", required=True)
+    rp.add_argument("--from", dest="start", type=int, required=True)
+    rp.add_argument("--to", dest="end", type=int, default=None, help="last height (default: the node's tip)")
+    rp.add_argument("--json", action="store_true")
     sub.add_parser("relay", help="publish outbox events to Kafka",
                    description="Publish committed outbox events to Kafka in order per key; several relays "
                    "may run side by side.")
@@ -119,11 +151,22 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from beanpay.services import run_services
 
+    if args.command == "index":
+        return run_services(settings, (f"index:{args.chain}",))
     wanted = {"api": ("api",), "relay": ("relay",), "run": ("api", "relay")}[args.command]
     return run_services(settings, wanted)
 
 
-_COMMANDS = {"dev": _dev, "migrate": _migrate, "token": _token, "api": _serve, "relay": _serve, "run": _serve}
+def _chain(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from indexer.operator_cli import run_chain_command
+
+    return asyncio.run(run_chain_command(settings, args))
+
+
+_COMMANDS = {"dev": _dev, "migrate": _migrate, "token": _token, "api": _serve, "relay": _serve, "run": _serve,
+             "index": _serve, "chain": _chain}
 
 if __name__ == "__main__":
     sys.exit(main())

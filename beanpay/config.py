@@ -54,6 +54,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     btcd_rpc_user: str = "beanpay"
     btcd_rpc_password: str | None = None
 
+    # Bitcoin: the merchant's BIP84 account public key (xpub/zpub, tpub/vpub); in dev, the stack's wallet
+    btc_network: Literal["mainnet", "testnet", "regtest"] = "regtest"
+    btc_account_xpub: str | None = None
+    btc_rpc_url: str | None = None
+    btc_confirmations: PositiveInt = 3
+    btc_finality_depth: PositiveInt = 100
+    btc_poll_seconds: Positive = 1.0
+    btc_start_height: Annotated[int, msgspec.Meta(ge=0)] | None = None  # default: the node's tip at first start
+    indexer_batch_blocks: PositiveInt = 50
+
     pg_user: str = "beanpay"
     pg_database: str = "beanpay"
     pg_password: str | None = None
@@ -82,6 +92,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             return self.database_url
         password = quote(self.pg_password or "", safe="")
         return f"postgresql://{self.pg_user}:{password}@127.0.0.1:{self.pg_port}/{self.pg_database}"
+
+    @property
+    def btc_rpc(self) -> str:
+        return self.btc_rpc_url or f"http://127.0.0.1:{self.btcd_rpc_port}"
 
     @property
     def redis_dsn(self) -> str:
@@ -146,6 +160,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if missing and settings.env != "prod":
         generated = {name: dev_secret(settings.state_path, name) for name in missing}
         settings = msgspec.structs.replace(settings, **generated)
+    dev_xpub = settings.state_path / "secrets" / "btc_account_xpub"
+    if settings.btc_account_xpub is None and settings.env != "prod" and dev_xpub.exists():
+        settings = msgspec.structs.replace(settings, btc_account_xpub=dev_xpub.read_text().strip())
     return settings
 
 

@@ -40,6 +40,15 @@ async def _main(settings: Settings, wanted: tuple[str, ...]) -> int:
 
         pool = await db.create_pool(settings)
         tasks.append(asyncio.create_task(Relay(settings, pool).run(stop), name="relay"))
+    for name in wanted:
+        if name.startswith("index:"):
+            from indexer import registry
+            from indexer.follower import Follower
+
+            chain = name.split(":", 1)[1]
+            pool = pool or await db.create_pool(settings)
+            follower = Follower(registry.policy(settings, chain), pool, registry.source(settings, chain))
+            tasks.append(asyncio.create_task(follower.run(settings.dsn, stop), name=f"index-{chain}"))
     stopper = asyncio.create_task(stop.wait(), name="stop")
     done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
     code = 0

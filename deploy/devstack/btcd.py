@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from beanpay.config import Settings
-from deploy.devstack import jsonrpc
+from deploy.devstack import jsonrpc, wallet
 from deploy.devstack.process import StackError, read_pid, run, spawn, stop_pid, tool_version, wait_until
 from deploy.devstack.service import Paths, Status
 
@@ -59,6 +59,7 @@ class Btcd:
     def start(self) -> None:
         self.paths.make()
         _, address = mining_key(self.settings.state_path)
+        wallet.account_key(self.settings.state_path)  # the dev merchant wallet; the server reads only its xpub
         home = self.paths.run / "home"  # btcd always creates ~/.btcd
         home.mkdir(exist_ok=True)
         s = self.settings

@@ -1,0 +1,121 @@
+"""Raw block parsing (segwit-aware), so the indexer never depends on a node's verbose formats.
+
+Only what deposit detection needs is kept: header hashes, each transaction's txid, its outputs
+(value in sats, scriptPubKey) and the outpoints it spends. The txid is the double SHA-256 of the
+legacy serialization, hashed from slices of the raw bytes rather than re-serialized.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+class BlockParseError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TxOut:
+    value: int  # sats
+    script: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Tx:
+    txid: str
+    outputs: tuple[TxOut, ...]
+    spends: tuple[tuple[str, int], ...]  # (txid, vout) of each input; coinbase spends nothing
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    hash: str
+    prev_hash: str
+    txs: tuple[Tx, ...]
+
+
+def dsha256(data: bytes | memoryview) -> bytes:
+    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
+
+
+def _hex_be(h: bytes) -> str:
+    """Hashes are shown byte-reversed, as nodes print them."""
+    return h[::-1].hex()
+
+
+class _Reader:
+    __slots__ = ("buf", "pos")
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf = buf
+        self.pos = 0
+
+    def take(self, n: int) -> bytes:
+        end = self.pos + n
+        if end > len(self.buf):
+            raise BlockParseError(f"truncated at byte {self.pos}, wanted {n} more")
+        out = self.buf[self.pos:end]
+        self.pos = end
+        return out
+
+    def varint(self) -> int:
+        first = self.take(1)[0]
+        if first < 0xFD:
+            return first
+        size = {0xFD: 2, 0xFE: 4, 0xFF: 8}[first]
+        return int.from_bytes(self.take(size), "little")
+
+    def u32(self) -> int:
+        return int.from_bytes(self.take(4), "little")
+
+    def u64(self) -> int:
+        return int.from_bytes(self.take(8), "little")
+
+
+_COINBASE_PREVOUT = b"\x00" * 32
+
+
+def _parse_tx(r: _Reader) -> Tx:
+    start = r.pos
+    r.take(4)  # version
+    segwit = r.buf[r.pos] == 0 and r.buf[r.pos + 1] == 1  # marker and flag
+    if segwit:
+        r.take(2)
+    body_start = r.pos
+    spends = []
+    n_inputs = r.varint()
+    for _ in range(n_inputs):
+        prev = r.take(32)
+        vout = r.u32()
+        r.take(r.varint())  # scriptSig
+        r.take(4)  # sequence
+        if prev != _COINBASE_PREVOUT:
+            spends.append((_hex_be(prev), vout))
+    outputs = []
+    for _ in range(r.varint()):
+        value = r.u64()
+        outputs.append(TxOut(value, r.take(r.varint())))
+    body_end = r.pos
+    if segwit:
+        for _ in range(n_inputs):  # one witness stack per input
+            for _ in range(r.varint()):
+                r.take(r.varint())
+    r.take(4)  # locktime
+    if segwit:  # the txid commits to the legacy serialization: no marker, flag or witnesses
+        txid = dsha256(r.buf[start:start + 4] + r.buf[body_start:body_end] + r.buf[r.pos - 4:r.pos])
+    else:
+        txid = dsha256(memoryview(r.buf)[start:r.pos])
+    return Tx(_hex_be(txid), tuple(outputs), tuple(spends))
+
+
+def parse_block(raw: bytes) -> Block:
+    if len(raw) < 81:
+        raise BlockParseError("shorter than a block header")
+    header = raw[:80]
+    r = _Reader(raw)
+    r.pos = 80
+    txs = tuple(_parse_tx(r) for _ in range(r.varint()))
+    if r.pos != len(raw):
+        raise BlockParseError(f"{len(raw) - r.pos} trailing bytes after the last transaction")
+    return Block(hash=_hex_be(dsha256(header)), prev_hash=_hex_be(header[4:36]), txs=txs)

@@ -1,0 +1,38 @@
+"""The Bitcoin side of the follower: fetch blocks by height, find outputs paying watched scripts."""
+
+from __future__ import annotations
+
+from chains.bitcoin.block import Block, parse_block
+from chains.bitcoin.rpc import BitcoinRpc
+from indexer.store import FoundDeposit
+
+ASSET = "BTC"
+
+
+def find_deposits(block: Block, watched: dict[bytes, str]) -> list[FoundDeposit]:
+    """Every output of the block whose scriptPubKey is watched. Pure, so it is unit-tested."""
+    if not watched:
+        return []
+    return [FoundDeposit(ASSET, tx.txid, vout, watched[out.script], out.value)
+            for tx in block.txs for vout, out in enumerate(tx.outputs) if out.script in watched]
+
+
+class BitcoinSource:
+    def __init__(self, rpc: BitcoinRpc) -> None:
+        self.rpc = rpc
+
+    async def tip(self) -> int:
+        return await self.rpc.block_count()
+
+    async def hashes(self, heights: list[int]) -> dict[int, str]:
+        return dict(zip(heights, await self.rpc.block_hashes(heights), strict=True))
+
+    async def blocks(self, heights: list[int]) -> list[tuple[int, Block]]:
+        """Blocks at `heights`: two batched round trips, parsed from raw bytes."""
+        hashes = await self.rpc.block_hashes(heights)
+        raws = await self.rpc.raw_blocks(hashes)
+        blocks = [parse_block(raw) for raw in raws]
+        for expected, block in zip(hashes, blocks, strict=True):
+            if block.hash != expected:  # never trust the node blindly
+                raise ValueError(f"node returned block {block.hash} for hash {expected}")
+        return list(zip(heights, blocks, strict=True))

@@ -1,0 +1,176 @@
+"""One follower per chain: catch up block by block, detect reorgs, keep one leader per chain.
+
+Fetching is batched and runs one batch ahead of application; application is sequential, one
+transaction per block (see store.py). Leadership is a Postgres advisory lock held on a dedicated
+connection: a second follower for the same chain waits, and takes over when the first one dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+from prometheus_client import Counter, Gauge
+
+from beanpay.db import Pool, transaction
+from chains.bitcoin.block import Block
+from indexer import store
+from indexer.bitcoin import BitcoinSource, find_deposits
+from indexer.reconcile import fork_point
+
+log = structlog.get_logger("indexer")
+
+NODE_TIP = Gauge("beanpay_indexer_node_tip", "Node tip height", ["chain"])
+INDEXED_TIP = Gauge("beanpay_indexer_indexed_tip", "Indexed tip height", ["chain"])
+LAG = Gauge("beanpay_indexer_lag_blocks", "Node tip minus indexed tip", ["chain"])
+BLOCKS = Counter("beanpay_indexer_blocks_total", "Blocks applied", ["chain"])
+DEPOSITS = Counter("beanpay_indexer_deposits_total", "Deposits found", ["chain"])
+REORGS = Counter("beanpay_indexer_reorgs_total", "Reorgs handled", ["chain"])
+
+
+class LostLeadership(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ChainPolicy:
+    chain: str
+    confirmations: int
+    finality_depth: int
+    poll_seconds: float
+    batch_blocks: int
+    start_height: int | None
+
+
+@contextlib.asynccontextmanager
+async def leadership(dsn: str, chain: str, *, poll: float = 1.0) -> AsyncIterator[asyncpg.Connection]:
+    """Hold the chain's advisory lock for the duration; wait for it while another follower leads."""
+    conn: asyncpg.Connection = await asyncpg.connect(dsn)
+    try:
+        waiting_logged = False
+        while not await conn.fetchval(
+                "SELECT pg_try_advisory_lock(hashtext('beanpay.indexer'), hashtext($1))", chain):
+            if not waiting_logged:
+                log.info("another follower leads this chain; waiting", chain=chain)
+                waiting_logged = True
+            await asyncio.sleep(poll)
+        log.info("leading", chain=chain)
+        yield conn
+    finally:
+        await conn.close()  # closing the session releases the lock
+
+
+class Follower:
+    def __init__(self, policy: ChainPolicy, pool: Pool, source: BitcoinSource) -> None:
+        self.policy = policy
+        self.pool = pool
+        self.source = source
+        self._watched: dict[bytes, str] = {}
+
+    async def _ensure_started(self, node_tip: int) -> store.Cursor:
+        async with transaction(self.pool) as conn:
+            cur = await store.cursor(conn, self.policy.chain)
+            if cur is not None:
+                return cur
+            start = node_tip if self.policy.start_height is None else min(self.policy.start_height, node_tip)
+            after = max(start - 1, 0)
+            (_, block), = await self.source.blocks([after])
+            await store.start_at(conn, self.policy.chain, after, block.hash, block.prev_hash)
+            log.info("index started", chain=self.policy.chain, after_height=after)
+            return store.Cursor(after, block.hash)
+
+    async def _refresh_watched(self) -> None:
+        async with self.pool.acquire() as conn:
+            self._watched = await store.watched_scripts(conn, self.policy.chain)
+
+    async def sync(self, until: int | None = None) -> int:
+        """Apply blocks up to the node's tip (or `until`); return how many were applied."""
+        chain = self.policy.chain
+        node_tip = await self.source.tip()
+        target = node_tip if until is None else min(until, node_tip)
+        NODE_TIP.labels(chain).set(node_tip)
+        cur = await self._ensure_started(node_tip)
+        if node_tip < cur.tip_height or (await self.source.hashes([cur.tip_height]))[cur.tip_height] != cur.tip_hash:
+            await self._handle_reorg()  # our tip left the node's chain (it may even have got shorter)
+            async with self.pool.acquire() as conn:
+                cur = await store.cursor(conn, chain) or cur
+        applied = 0
+        pending: asyncio.Task[list[tuple[int, Block]]] | None = None
+        try:
+            while cur.tip_height < target:
+                heights = list(range(cur.tip_height + 1, min(cur.tip_height + self.policy.batch_blocks, target) + 1))
+                batch = await (pending if pending is not None else self.source.blocks(heights))
+                pending = None
+                last = batch[-1][0]
+                if last < target:  # fetch the next batch while this one is applied
+                    nxt = list(range(last + 1, min(last + self.policy.batch_blocks, target) + 1))
+                    pending = asyncio.create_task(self.source.blocks(nxt))
+                await self._refresh_watched()
+                reorged = False
+                for height, block in batch:
+                    if block.prev_hash != cur.tip_hash:
+                        await self._handle_reorg()
+                        reorged = True
+                        break
+                    await self._apply(height, block)
+                    cur = store.Cursor(height, block.hash)
+                    applied += 1
+                if reorged:
+                    if pending is not None:  # the prefetched batch may follow the old chain
+                        pending.cancel()
+                        pending = None
+                    async with self.pool.acquire() as conn:
+                        cur = await store.cursor(conn, chain) or cur
+        finally:
+            if pending is not None:
+                pending.cancel()
+        INDEXED_TIP.labels(chain).set(cur.tip_height)
+        LAG.labels(chain).set(max(0, node_tip - cur.tip_height))
+        async with self.pool.acquire() as conn:
+            await conn.execute("UPDATE chain_cursors SET node_tip_height = $2 WHERE chain = $1", chain, node_tip)
+        return applied
+
+    async def _apply(self, height: int, block: Block) -> None:
+        found = find_deposits(block, self._watched)
+        async with transaction(self.pool) as conn:
+            await store.apply_block(conn, self.policy.chain, height, block.hash, block.prev_hash, found,
+                                    required_confirmations=self.policy.confirmations,
+                                    finality_depth=self.policy.finality_depth)
+        BLOCKS.labels(self.policy.chain).inc()
+        if found:
+            DEPOSITS.labels(self.policy.chain).inc(len(found))
+
+    async def _handle_reorg(self) -> None:
+        chain = self.policy.chain
+        async with self.pool.acquire() as conn:
+            stored = await store.window(conn, chain)
+        node_tip = await self.source.tip()
+        heights = [h for h in sorted(stored) if h <= node_tip]
+        node = await self.source.hashes(heights) if heights else {}
+        ancestor = fork_point(stored, node)
+        async with transaction(self.pool) as conn:
+            orphaned = await store.rewind(conn, chain, ancestor, reason="reorg detected")
+        REORGS.labels(chain).inc()
+        log.warning("reorg", chain=chain, common_ancestor=ancestor, depth=max(stored) - ancestor,
+                    orphaned_deposits=len(orphaned))
+
+    async def run(self, dsn: str, stop: asyncio.Event) -> None:
+        async with leadership(dsn, self.policy.chain) as lock_conn:
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    await self.sync()
+                except Exception as exc:  # the node or the database hiccuped: log, back off, go on
+                    log.warning("sync failed; retrying", chain=self.policy.chain, error=repr(exc))
+                try:
+                    await lock_conn.execute("SELECT 1")
+                except (asyncpg.PostgresError, OSError) as exc:
+                    raise LostLeadership(f"{self.policy.chain}: lock connection lost") from exc
+                delay = max(0.0, self.policy.poll_seconds - (time.monotonic() - started))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)

@@ -1,0 +1,152 @@
+"""The operator's view of the index: status, rewind (reorg) and replay of block ranges."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import msgspec
+from tqdm import tqdm
+
+from beanpay import audit
+from beanpay.config import Settings
+from beanpay.db import Pool, transaction
+from indexer import registry, store
+from indexer.bitcoin import find_deposits
+from indexer.follower import Follower
+
+
+class ChainStatus(msgspec.Struct):
+    chain: str
+    node_tip: int | None
+    indexed_tip: int | None
+    lag: int | None
+    finalized_height: int | None
+    confirmations_required: int
+    watched_addresses: int
+    deposits: dict[str, int]
+    last_reorg_at: dt.datetime | None
+    last_reorg_depth: int | None
+    node_error: str | None = None
+
+
+class AffectedDeposit(msgspec.Struct):
+    deposit_id: uuid.UUID
+    txid: str
+    output_index: int
+    address: str
+    amount: str
+    status: str
+    block_height: int
+    order_id: uuid.UUID | None
+
+
+class ReorgPlan(msgspec.Struct):
+    chain: str
+    from_tip: int
+    to_height: int
+    deposits: list[AffectedDeposit]
+    applied: bool
+
+
+class ReplaySummary(msgspec.Struct):
+    chain: str
+    from_height: int
+    to_height: int
+    blocks_scanned: int
+    blocks_applied: int
+    deposits_added: int
+
+
+class OperatorError(Exception):
+    pass
+
+
+async def status(settings: Settings, pool: Pool, chain: str) -> ChainStatus:
+    pol = registry.policy(settings, chain)
+    node_tip, node_error = None, None
+    src = registry.source(settings, chain)
+    try:
+        node_tip = await src.tip()
+    except Exception as exc:  # report, do not fail: status is what operators run when things are wrong
+        node_error = repr(exc)
+    finally:
+        await src.rpc.close()
+    async with pool.acquire() as conn:
+        cur = await conn.fetchrow("SELECT * FROM chain_cursors WHERE chain = $1", chain)
+        watched = await conn.fetchval("SELECT count(*) FROM watched_addresses WHERE chain = $1", chain)
+        counts = {r["status"]: r["n"] for r in await conn.fetch(
+            "SELECT status, count(*) AS n FROM deposits WHERE chain = $1 GROUP BY status", chain)}
+    tip = None if cur is None else cur["tip_height"]
+    return ChainStatus(
+        chain=chain, node_tip=node_tip, indexed_tip=tip,
+        lag=None if node_tip is None or tip is None else max(0, node_tip - tip),
+        finalized_height=None if tip is None else max(0, tip - pol.finality_depth),
+        confirmations_required=pol.confirmations, watched_addresses=watched, deposits=counts,
+        last_reorg_at=None if cur is None else cur["last_reorg_at"],
+        last_reorg_depth=None if cur is None else cur["last_reorg_depth"], node_error=node_error)
+
+
+async def reorg(settings: Settings, pool: Pool, chain: str, to_height: int, *, dry_run: bool) -> ReorgPlan:
+    registry.policy(settings, chain)
+    async with transaction(pool) as conn:
+        cur = await store.cursor(conn, chain, lock=True)
+        if cur is None:
+            raise OperatorError(f"{chain}: nothing indexed yet")
+        if to_height >= cur.tip_height:
+            raise OperatorError(f"{chain}: the index is at {cur.tip_height}; --to-height must be below it")
+        lowest = await conn.fetchval("SELECT min(height) FROM chain_blocks WHERE chain = $1", chain)
+        if to_height < lowest:
+            raise OperatorError(f"{chain}: height {to_height} is below the kept window (lowest {lowest})")
+        rows = await conn.fetch(
+            """SELECT d.id, d.txid, d.output_index, d.address, d.amount, d.status, d.block_height, w.order_id
+               FROM deposits d JOIN watched_addresses w ON w.chain = d.chain AND w.address = d.address
+               WHERE d.chain = $1 AND d.block_height > $2 AND d.status IN ('confirming', 'confirmed')
+               ORDER BY d.block_height, d.txid, d.output_index""", chain, to_height)
+        affected = [AffectedDeposit(r["id"], r["txid"], r["output_index"], r["address"], str(r["amount"]),
+                                    r["status"], r["block_height"], r["order_id"]) for r in rows]
+        if not dry_run:
+            await store.rewind(conn, chain, to_height, reason="operator rewind",
+                               actor=audit.Actor(id=None, role="operator"))
+    return ReorgPlan(chain, cur.tip_height, to_height, affected, applied=not dry_run)
+
+
+async def replay(settings: Settings, pool: Pool, chain: str, start: int, end: int | None, *,
+                 progress: bool = True) -> ReplaySummary:
+    """Re-scan [start, end]: indexed blocks are checked and their missing deposits added; blocks
+    above the indexed tip are applied as the follower would. Replaying twice changes nothing."""
+    pol = registry.policy(settings, chain)
+    src = registry.source(settings, chain)
+    try:
+        node_tip = await src.tip()
+        end = node_tip if end is None else end
+        if start > end or end > node_tip:
+            raise OperatorError(f"{chain}: bad range {start}..{end} (node tip {node_tip})")
+        async with pool.acquire() as conn:
+            cur = await store.cursor(conn, chain)
+            stored = await store.window(conn, chain)
+            watched = await store.watched_scripts(conn, chain)
+        if cur is None:
+            raise OperatorError(f"{chain}: nothing indexed yet; start the follower first")
+        scanned = added = 0
+        bar = tqdm(total=end - start + 1, unit="block", disable=not progress, desc=f"replay {chain}")
+        for lo in range(start, min(end, cur.tip_height) + 1, pol.batch_blocks):
+            heights = list(range(lo, min(lo + pol.batch_blocks - 1, end, cur.tip_height) + 1))
+            for height, block in await src.blocks(heights):
+                if height in stored and stored[height] != block.hash:
+                    raise OperatorError(f"{chain}: block {height} differs from the index ({stored[height]} vs "
+                                        f"{block.hash}); the follower will handle this reorg, or rewind first")
+                async with transaction(pool) as conn:
+                    added += await store.backfill(conn, chain, height, block.hash, find_deposits(block, watched),
+                                                  tip_height=cur.tip_height,
+                                                  required_confirmations=pol.confirmations)
+                scanned += 1
+                bar.update(1)
+        applied = 0
+        if end > cur.tip_height:
+            applied = await Follower(pol, pool, src).sync(until=end)
+            bar.update(applied)
+        bar.close()
+        return ReplaySummary(chain, start, end, scanned + applied, applied, added)
+    finally:
+        await src.rpc.close()

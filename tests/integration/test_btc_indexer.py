@@ -1,0 +1,110 @@
+"""The Bitcoin follower against a real btcd (regtest), paid by real signed segwit transactions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from beanpay.config import Settings
+from chains.bitcoin.addresses import Bip84Account
+from deploy.devstack import stack as devstack
+from indexer import registry
+from indexer.follower import Follower
+from indexer.watch import new_btc_address
+from tests.chains.btc_wallet import RegtestWallet
+
+
+@pytest.fixture(scope="session")
+async def wallet(settings: Settings) -> AsyncIterator[RegtestWallet]:
+    await asyncio.to_thread(devstack.up, settings, ["btcd"])
+    w = RegtestWallet(settings)
+    await w.ensure_funds()
+    yield w
+    await w.close()
+
+
+@pytest.fixture(scope="session")
+def account(settings: Settings, wallet: RegtestWallet) -> Bip84Account:
+    from beanpay.config import load_settings
+
+    xpub = settings.btc_account_xpub or load_settings().btc_account_xpub
+    assert xpub, "the dev stack writes the wallet's xpub when btcd starts"
+    return Bip84Account(xpub, "regtest")
+
+
+@pytest.fixture
+async def follower(settings: Settings, db, wallet) -> AsyncIterator[Follower]:  # type: ignore[no-untyped-def]
+    f = Follower(registry.policy(settings, "btc"), db, registry.source(settings, "btc"))
+    await f.sync()  # start (or catch up) at the node's tip before the test pays anything
+    yield f
+    await f.source.rpc.close()
+
+
+async def _deposit(db, txid: str):  # type: ignore[no-untyped-def]
+    return await db.fetchrow("SELECT * FROM deposits WHERE chain = 'btc' AND txid = $1", txid)
+
+
+async def _events(db, address: str) -> list[str]:  # type: ignore[no-untyped-def]
+    rows = await db.fetch("SELECT event_type FROM event_outbox WHERE aggregate_id = $1 ORDER BY id", address)
+    return [r["event_type"] for r in rows]
+
+
+async def test_payment_is_seen_and_confirmed_block_by_block(db, wallet, account, follower) -> None:
+    async with db.acquire() as conn, conn.transaction():
+        address = await new_btc_address(conn, account)
+    payment = await wallet.pay(address.address, 150_000)
+    await wallet.mine(1)
+    await follower.sync()
+    dep = await _deposit(db, payment.txid)
+    assert dep["status"] == "confirming" and dep["confirmations"] == 1
+    assert dep["amount"] == 150_000 and dep["address"] == address.address
+    await wallet.mine(1)
+    await follower.sync()
+    assert (await _deposit(db, payment.txid))["confirmations"] == 2
+    await wallet.mine(1)
+    await follower.sync()
+    dep = await _deposit(db, payment.txid)
+    assert dep["status"] == "confirmed" and dep["confirmations"] == 3
+    assert await _events(db, address.address) == ["deposit.detected", "deposit.confirmed"]
+    await wallet.mine(2)
+    await follower.sync()  # nothing more happens to a confirmed deposit
+    assert await _events(db, address.address) == ["deposit.detected", "deposit.confirmed"]
+
+
+async def test_unwatched_payments_are_ignored_and_sync_is_idempotent(db, wallet, account, follower) -> None:
+    stranger = account.derive(2**31 - 1)  # never allocated, so never watched
+    payment = await wallet.pay(stranger.address, 10_000)
+    await wallet.mine(1)
+    assert await follower.sync() == 1
+    assert await follower.sync() == 0
+    assert await _deposit(db, payment.txid) is None
+
+
+async def test_reorg_orphans_then_recounts_once(db, wallet, account, follower) -> None:
+    async with db.acquire() as conn, conn.transaction():
+        address = await new_btc_address(conn, account)
+    payment = await wallet.pay(address.address, 77_000)
+    (mined,) = await wallet.mine(1)
+    await follower.sync()
+    first = await _deposit(db, payment.txid)
+    assert first["block_hash"] == mined and first["status"] == "confirming"
+
+    await wallet.rpc.call("invalidateblock", mined)  # a real single-node reorg: the block leaves the chain
+    await follower.sync()
+    orphaned = await _deposit(db, payment.txid)
+    assert orphaned["status"] == "orphaned" and orphaned["block_hash"] is None
+
+    new_blocks = await wallet.mine(3)  # the payment is back in the mempool and is mined again
+    await follower.sync()
+    again = await _deposit(db, payment.txid)
+    assert again["id"] == first["id"], "the same deposit, not a second one"
+    assert again["block_hash"] in new_blocks and again["block_hash"] != mined
+    assert again["status"] == "confirmed"
+    count = await db.fetchval("SELECT count(*) FROM deposits WHERE txid = $1", payment.txid)
+    assert count == 1
+    assert await _events(db, address.address) == [
+        "deposit.detected", "deposit.orphaned", "deposit.detected", "deposit.confirmed"]
+    cursor = await db.fetchrow("SELECT last_reorg_depth, last_reorg_at FROM chain_cursors WHERE chain = 'btc'")
+    assert cursor["last_reorg_depth"] == 1 and cursor["last_reorg_at"] is not None
