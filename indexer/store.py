@@ -168,8 +168,8 @@ async def backfill(conn: Connection, chain: str, height: int, block_hash: str, d
     rows = await conn.fetch(
         f"""INSERT INTO deposits (chain, asset, txid, output_index, address, amount, block_hash, block_height,
                                   confirmations, status, confirmed_at)
-            SELECT $1, d.asset, d.txid, d.output_index, d.address, d.amount, $2, $3, $9, $10,
-                   CASE WHEN $10 = 'confirmed' THEN now() END
+            SELECT $1, d.asset, d.txid, d.output_index, d.address, d.amount, $2, $3, $9, $10::text,
+                   CASE WHEN $10::text = 'confirmed' THEN now() END
             FROM unnest($4::text[], $5::text[], $6::int[], $7::text[], $8::numeric[])
                  AS d(asset, txid, output_index, address, amount)
             ON CONFLICT (chain, txid, output_index) DO NOTHING

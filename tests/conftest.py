@@ -47,6 +47,19 @@ async def settings(stack: Settings) -> AsyncIterator[Settings]:
     await admin.close()
 
 
+@pytest.fixture
+async def fresh_settings(stack: Settings) -> AsyncIterator[Settings]:
+    """A database of the test's own, migrated, for tests that need an empty index."""
+    name = f"beanpay_fresh_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(stack.dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    fresh = msgspec.structs.replace(stack, env="test", database_url=stack.dsn.rsplit("/", 1)[0] + "/" + name)
+    await migrate(fresh.dsn)
+    yield fresh
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
 @pytest.fixture(scope="session")
 async def db(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(settings.dsn, min_size=1, max_size=5)
