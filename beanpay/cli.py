@@ -130,9 +130,13 @@ def _dev(settings: Settings, args: argparse.Namespace) -> int:
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     import asyncio
 
-    from beanpay.migrate import migrate
+    from beanpay.migrate import MigrationError, migrate
 
-    applied = asyncio.run(migrate(settings.dsn))
+    try:
+        applied = asyncio.run(migrate(settings.dsn))
+    except MigrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
     return 0
 

@@ -31,6 +31,29 @@ class ConfigError(Exception):
         self.problems = problems
 
 
+class TokenConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    symbol: Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
+    address: Annotated[str, msgspec.Meta(pattern=r"^0x[0-9a-fA-F]{40}$")]
+    decimals: Annotated[int, msgspec.Meta(ge=0, le=36)]
+
+
+class EvmChainConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One EVM chain; BEANPAY_EVM_CHAINS is a JSON list of these."""
+
+    name: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]{1,30}$")]
+    chain_id: PositiveInt
+    rpc_url: str
+    tokens: list[TokenConfig] = []
+    confirmations: PositiveInt = 3
+    finality_depth: PositiveInt = 64
+    poll_seconds: Positive = 1.0
+    traces: bool = True  # internal ETH transfers via debug_traceBlockByNumber (callTracer)
+    factory: str | None = None
+    implementation: str | None = None
+    treasury: str | None = None
+    start_height: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
     env: Literal["dev", "test", "prod"] = "dev"
     log_format: Literal["console", "json"] | None = None  # default: json outside dev
@@ -63,6 +86,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     btc_poll_seconds: Positive = 1.0
     btc_start_height: Annotated[int, msgspec.Meta(ge=0)] | None = None  # default: the node's tip at first start
     indexer_batch_blocks: PositiveInt = 50
+
+    # EVM chains (JSON list); in dev, the anvil chain with the contracts the stack deployed
+    evm_chains: list[EvmChainConfig] | None = None
 
     pg_user: str = "beanpay"
     pg_database: str = "beanpay"
@@ -138,8 +164,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         if raw is None or raw == "":
             continue
         try:
-            values[field] = msgspec.convert({"value": raw}, _single_field(field), strict=False).value
-        except msgspec.ValidationError as exc:
+            if raw.lstrip()[:1] in ("[", "{"):
+                values[field] = msgspec.json.decode(f'{{"value": {raw}}}', type=_single_field(field)).value
+            else:
+                values[field] = msgspec.convert({"value": raw}, _single_field(field), strict=False).value
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             problems.append(f"{var}={raw!r}: {_reason(exc)}")
     for var in environ:
         if var.startswith("BEANPAY_") and var[len("BEANPAY_"):].lower() not in known:
@@ -160,6 +189,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if missing and settings.env != "prod":
         generated = {name: dev_secret(settings.state_path, name) for name in missing}
         settings = msgspec.structs.replace(settings, **generated)
+    dev_chain = settings.state_path / "anvil" / "deployment.json"
+    if settings.evm_chains is None and settings.env != "prod" and dev_chain.exists():
+        chain = msgspec.json.decode(dev_chain.read_bytes(), type=EvmChainConfig)
+        settings = msgspec.structs.replace(settings, evm_chains=[chain])
     dev_xpub = settings.state_path / "secrets" / "btc_account_xpub"
     if settings.btc_account_xpub is None and settings.env != "prod" and dev_xpub.exists():
         settings = msgspec.structs.replace(settings, btc_account_xpub=dev_xpub.read_text().strip())
@@ -177,5 +210,5 @@ def _single_field(field: str) -> type:
     return _field_types[field]
 
 
-def _reason(exc: msgspec.ValidationError) -> str:
+def _reason(exc: msgspec.ValidationError | msgspec.DecodeError) -> str:
     return str(exc).replace(" - at `$.value`", "")

@@ -21,6 +21,16 @@ class BitcoinSource:
     def __init__(self, rpc: BitcoinRpc) -> None:
         self.rpc = rpc
 
+    @staticmethod
+    def watch_key(address: str, script: bytes | None) -> bytes:
+        return script or b""
+
+    def deposits(self, block: Block, watched: dict[bytes, str]) -> list[FoundDeposit]:
+        return find_deposits(block, watched)
+
+    async def close(self) -> None:
+        await self.rpc.close()
+
     async def tip(self) -> int:
         return await self.rpc.block_count()
 

@@ -12,16 +12,16 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import structlog
 from prometheus_client import Counter, Gauge
 
 from beanpay.db import Pool, transaction
-from chains.bitcoin.block import Block
 from indexer import store
-from indexer.bitcoin import BitcoinSource, find_deposits
 from indexer.reconcile import fork_point
+from indexer.source import ChainBlock, Source
 
 log = structlog.get_logger("indexer")
 
@@ -66,11 +66,11 @@ async def leadership(dsn: str, chain: str, *, poll: float = 1.0) -> AsyncIterato
 
 
 class Follower:
-    def __init__(self, policy: ChainPolicy, pool: Pool, source: BitcoinSource) -> None:
+    def __init__(self, policy: ChainPolicy, pool: Pool, source: Source) -> None:
         self.policy = policy
         self.pool = pool
         self.source = source
-        self._watched: dict[bytes, str] = {}
+        self._watched: dict[Any, str] = {}
 
     async def _ensure_started(self, node_tip: int) -> store.Cursor:
         async with transaction(self.pool) as conn:
@@ -86,7 +86,8 @@ class Follower:
 
     async def _refresh_watched(self) -> None:
         async with self.pool.acquire() as conn:
-            self._watched = await store.watched_scripts(conn, self.policy.chain)
+            rows = await store.watched(conn, self.policy.chain)
+        self._watched = {self.source.watch_key(address, script): address for address, script in rows}
 
     async def sync(self, until: int | None = None) -> int:
         """Apply blocks up to the node's tip (or `until`); return how many were applied."""
@@ -100,7 +101,7 @@ class Follower:
             async with self.pool.acquire() as conn:
                 cur = await store.cursor(conn, chain) or cur
         applied = 0
-        pending: asyncio.Task[list[tuple[int, Block]]] | None = None
+        pending: asyncio.Task[list[tuple[int, Any]]] | None = None
         try:
             while cur.tip_height < target:
                 heights = list(range(cur.tip_height + 1, min(cur.tip_height + self.policy.batch_blocks, target) + 1))
@@ -135,8 +136,8 @@ class Follower:
             await conn.execute("UPDATE chain_cursors SET node_tip_height = $2 WHERE chain = $1", chain, node_tip)
         return applied
 
-    async def _apply(self, height: int, block: Block) -> None:
-        found = find_deposits(block, self._watched)
+    async def _apply(self, height: int, block: ChainBlock) -> None:
+        found = self.source.deposits(block, self._watched)
         async with transaction(self.pool) as conn:
             await store.apply_block(conn, self.policy.chain, height, block.hash, block.prev_hash, found,
                                     required_confirmations=self.policy.confirmations,

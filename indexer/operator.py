@@ -12,7 +12,6 @@ from beanpay import audit
 from beanpay.config import Settings
 from beanpay.db import Pool, transaction
 from indexer import registry, store
-from indexer.bitcoin import find_deposits
 from indexer.follower import Follower
 
 
@@ -71,7 +70,7 @@ async def status(settings: Settings, pool: Pool, chain: str) -> ChainStatus:
     except Exception as exc:  # report, do not fail: status is what operators run when things are wrong
         node_error = repr(exc)
     finally:
-        await src.rpc.close()
+        await src.close()
     async with pool.acquire() as conn:
         cur = await conn.fetchrow("SELECT * FROM chain_cursors WHERE chain = $1", chain)
         watched = await conn.fetchval("SELECT count(*) FROM watched_addresses WHERE chain = $1", chain)
@@ -125,7 +124,7 @@ async def replay(settings: Settings, pool: Pool, chain: str, start: int, end: in
         async with pool.acquire() as conn:
             cur = await store.cursor(conn, chain)
             stored = await store.window(conn, chain)
-            watched = await store.watched_scripts(conn, chain)
+            watched = {src.watch_key(a, s): a for a, s in await store.watched(conn, chain)}
         if cur is None:
             raise OperatorError(f"{chain}: nothing indexed yet; start the follower first")
         scanned = added = 0
@@ -137,7 +136,7 @@ async def replay(settings: Settings, pool: Pool, chain: str, start: int, end: in
                     raise OperatorError(f"{chain}: block {height} differs from the index ({stored[height]} vs "
                                         f"{block.hash}); the follower will handle this reorg, or rewind first")
                 async with transaction(pool) as conn:
-                    added += await store.backfill(conn, chain, height, block.hash, find_deposits(block, watched),
+                    added += await store.backfill(conn, chain, height, block.hash, src.deposits(block, watched),
                                                   tip_height=cur.tip_height,
                                                   required_confirmations=pol.confirmations)
                 scanned += 1
@@ -149,4 +148,4 @@ async def replay(settings: Settings, pool: Pool, chain: str, start: int, end: in
         bar.close()
         return ReplaySummary(chain, start, end, scanned + applied, applied, added)
     finally:
-        await src.rpc.close()
+        await src.close()

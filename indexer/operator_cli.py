@@ -53,7 +53,7 @@ async def run_chain_command(settings: Settings, args: argparse.Namespace) -> int
 
 
 async def _status(settings: Settings, pool: db.Pool, args: argparse.Namespace) -> int:
-    rows = [await operator.status(settings, pool, c) for c in (args.chain or registry.CHAINS)]
+    rows = [await operator.status(settings, pool, c) for c in (args.chain or registry.chains(settings))]
     if args.json:
         _print_json(rows)
     else:

@@ -81,7 +81,7 @@ async def apply_block(conn: Connection, chain: str, height: int, block_hash: str
                 SELECT $1, d.asset, d.txid, d.output_index, d.address, d.amount, $2, $3, 1, 'confirming'
                 FROM unnest($4::text[], $5::text[], $6::int[], $7::text[], $8::numeric[])
                      AS d(asset, txid, output_index, address, amount)
-                ON CONFLICT (chain, txid, output_index) DO UPDATE
+                ON CONFLICT (chain, asset, txid, output_index) DO UPDATE
                     SET status = 'confirming', block_hash = EXCLUDED.block_hash,
                         block_height = EXCLUDED.block_height, confirmations = 1, orphaned_at = NULL,
                         updated_at = now()
@@ -134,10 +134,10 @@ async def rewind(conn: Connection, chain: str, to_height: int, *, reason: str,
     return events
 
 
-async def watched_scripts(conn: Connection, chain: str) -> dict[bytes, str]:
-    rows = await conn.fetch("SELECT script, address FROM watched_addresses WHERE chain = $1 AND script IS NOT NULL",
-                            chain)
-    return {bytes(r["script"]): r["address"] for r in rows}
+async def watched(conn: Connection, chain: str) -> list[tuple[str, bytes | None]]:
+    """(address, script) of every watched address of the chain."""
+    rows = await conn.fetch("SELECT address, script FROM watched_addresses WHERE chain = $1", chain)
+    return [(r["address"], None if r["script"] is None else bytes(r["script"])) for r in rows]
 
 
 async def allocate_index(conn: Connection, chain: str) -> int:
@@ -172,7 +172,7 @@ async def backfill(conn: Connection, chain: str, height: int, block_hash: str, d
                    CASE WHEN $10::text = 'confirmed' THEN now() END
             FROM unnest($4::text[], $5::text[], $6::int[], $7::text[], $8::numeric[])
                  AS d(asset, txid, output_index, address, amount)
-            ON CONFLICT (chain, txid, output_index) DO NOTHING
+            ON CONFLICT (chain, asset, txid, output_index) DO NOTHING
             RETURNING {DEPOSIT_COLUMNS}""",
         chain, block_hash, height, [d.asset for d in deposits], [d.txid for d in deposits],
         [d.output_index for d in deposits], [d.address for d in deposits], [d.amount for d in deposits],

@@ -41,7 +41,7 @@ CREATE TABLE watched_addresses (
 CREATE INDEX watched_addresses_order_idx ON watched_addresses (order_id);
 
 -- a deposit is one output (BTC) or one transfer (EVM) to a watched address; identity is
--- (chain, tx, output/log index), so a reorged deposit that is mined again is the same row
+-- (chain, asset, tx, output/log/call index), so a reorged deposit that is mined again is the same row
 CREATE TABLE deposits (
     id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     chain          varchar(32) NOT NULL,
@@ -58,7 +58,7 @@ CREATE TABLE deposits (
     confirmed_at   timestamptz,
     orphaned_at    timestamptz,
     updated_at     timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT deposits_output_uq UNIQUE (chain, txid, output_index),
+    CONSTRAINT deposits_output_uq UNIQUE (chain, asset, txid, output_index),
     CHECK ((status IN ('confirming', 'confirmed')) = (block_hash IS NOT NULL)),
     FOREIGN KEY (chain, address) REFERENCES watched_addresses (chain, address)
 );

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from beanpay.config import Settings
-from deploy.devstack import jsonrpc
+from deploy.devstack import evm_contracts, jsonrpc
 from deploy.devstack.process import StackError, read_pid, run, spawn, stop_pid, tool_version, wait_until
 from deploy.devstack.service import Paths, Status
 
@@ -51,6 +51,7 @@ class Anvil:
                "--chain-id", str(CHAIN_ID), "--steps-tracing"],
               log=self.paths.log, pidfile=self.paths.pidfile)
         wait_until(self.healthy, timeout=30, what="anvil", log=self.paths.log)
+        evm_contracts.deploy(self.url, CHAIN_ID, self.settings.state_path)
 
     @property
     def ports(self) -> tuple[int, ...]:

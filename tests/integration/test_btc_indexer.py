@@ -39,7 +39,7 @@ async def follower(settings: Settings, db, wallet) -> AsyncIterator[Follower]:  
     f = Follower(registry.policy(settings, "btc"), db, registry.source(settings, "btc"))
     await f.sync()  # start (or catch up) at the node's tip before the test pays anything
     yield f
-    await f.source.rpc.close()
+    await f.source.close()
 
 
 async def _deposit(db, txid: str):  # type: ignore[no-untyped-def]

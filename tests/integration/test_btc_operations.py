@@ -65,12 +65,12 @@ async def test_cli_status_reorg_dry_run_and_replay(settings, db, wallet, account
     before = await _deposit_set(settings.dsn)
     assert {(p.txid, p.vout, p.amount, "confirmed") for p in payments} <= before
 
-    status = cli(settings, "status", "--json")
+    status = cli(settings, "status", "--chain", "btc", "--json")
     assert status.returncode == 0, status.stderr
     (row,) = json.loads(status.stdout)
     assert row["chain"] == "btc" and row["lag"] == 0 and row["indexed_tip"] == row["node_tip"]
     assert row["watched_addresses"] >= 2 and row["deposits"]["confirmed"] >= 2
-    assert "NODE TIP" in cli(settings, "status").stdout
+    assert "NODE TIP" in cli(settings, "status", "--chain", "btc").stdout
 
     tip = row["indexed_tip"]
     paid_at = await db.fetchval("SELECT min(block_height) FROM deposits WHERE txid = ANY($1::text[])",
@@ -173,7 +173,7 @@ async def test_second_follower_waits_then_takes_over(fresh_settings, wallet) -> 
             s.set()
         await asyncio.gather(first, second, return_exceptions=True)
         for f in followers:
-            await f.source.rpc.close()
+            await f.source.close()
         await pool.close()
 
 

@@ -1,0 +1,133 @@
+"""The EVM side of the follower: native ETH (plain and internal transfers) and ERC-20 Transfer logs.
+
+Failed transactions never count: a call frame that reverted (or sits under one that did) is
+skipped, logs exist only for successful transactions, and without traces plain transfers are
+checked against their receipts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from beanpay.config import EvmChainConfig
+from chains.evm.rpc import Block, CallFrame, EvmRpc, Log
+from indexer.store import FoundDeposit
+
+NATIVE = "ETH"
+
+
+@dataclass(frozen=True, slots=True)
+class EthTransfer:
+    txid: str
+    index: int  # the call frame's position in the transaction (0 = the transaction itself)
+    to: str  # lower-case hex
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class TokenTransfer:
+    txid: str
+    log_index: int
+    token: str  # lower-case contract address
+    to: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class EvmBlock:
+    hash: str
+    prev_hash: str
+    eth: tuple[EthTransfer, ...] = ()
+    tokens: tuple[TokenTransfer, ...] = field(default_factory=tuple)
+
+
+def successful_value_calls(frame: CallFrame, txid: str) -> Iterator[EthTransfer]:
+    """Value-carrying frames of a call tree, depth-first, skipping any subtree that reverted."""
+    counter = 0
+
+    def walk(f: CallFrame) -> Iterator[EthTransfer]:
+        nonlocal counter
+        index = counter
+        counter += 1
+        if f.error is not None:
+            return
+        value = int(f.value, 16) if f.value else 0
+        if value > 0 and f.to and f.type in ("CALL", "CREATE", "CREATE2", "SELFDESTRUCT"):
+            yield EthTransfer(txid, index, f.to.lower(), value)
+        for child in f.calls:
+            yield from walk(child)
+
+    yield from walk(frame)
+
+
+def token_transfer(log: Log) -> TokenTransfer | None:
+    if log.removed or len(log.topics) != 3:
+        return None  # ERC-721 Transfer has 4 topics; anything else is not an ERC-20 transfer
+    return TokenTransfer(log.transactionHash, int(log.logIndex, 16), log.address.lower(),
+                         "0x" + log.topics[2][-40:].lower(), int(log.data, 16) if log.data != "0x" else 0)
+
+
+def find_deposits(block: EvmBlock, watched: dict[str, str], symbols: dict[str, str]) -> list[FoundDeposit]:
+    """Transfers to watched addresses (keys lower-case). Pure."""
+    found = [FoundDeposit(NATIVE, t.txid, t.index, watched[t.to], t.value)
+             for t in block.eth if t.to in watched and t.value > 0]
+    found += [FoundDeposit(symbols[t.token], t.txid, t.log_index, watched[t.to], t.amount)
+              for t in block.tokens if t.to in watched and t.amount > 0 and t.token in symbols]
+    return found
+
+
+class EvmSource:
+    def __init__(self, config: EvmChainConfig, rpc: EvmRpc) -> None:
+        self.config = config
+        self.rpc = rpc
+        self.symbols = {t.address.lower(): t.symbol for t in config.tokens}
+
+    @staticmethod
+    def watch_key(address: str, script: bytes | None) -> str:
+        return address.lower()
+
+    def deposits(self, block: EvmBlock, watched: dict[str, str]) -> list[FoundDeposit]:
+        return find_deposits(block, watched, self.symbols)
+
+    async def tip(self) -> int:
+        return await self.rpc.block_number()
+
+    async def hashes(self, heights: list[int]) -> dict[int, str]:
+        return {h: b.hash for h, b in zip(heights, await self.rpc.blocks(heights, full=False), strict=True)}
+
+    async def blocks(self, heights: list[int]) -> list[tuple[int, EvmBlock]]:
+        raw = await self.rpc.blocks(heights, full=True)
+        logs = await self.rpc.transfer_logs(heights[0], heights[-1], list(self.symbols))
+        by_hash: dict[str, list[TokenTransfer]] = {b.hash: [] for b in raw}
+        for log in logs:
+            if log.blockHash not in by_hash:
+                raise LookupError("logs and blocks disagree: the chain moved between calls; retry")
+            if (t := token_transfer(log)) is not None:
+                by_hash[log.blockHash].append(t)
+        if self.config.traces:
+            traces = await self.rpc.traces(heights)
+            if any(len(t) != len(b.transactions) for t, b in zip(traces, raw, strict=True)):
+                raise LookupError("traces and blocks disagree: the chain moved between calls; retry")
+            eth = [tuple(t for tr, tx in zip(block_traces, b.transactions, strict=True) if tr.result is not None
+                         for t in successful_value_calls(tr.result, tx.hash))
+                   for b, block_traces in zip(raw, traces, strict=True)]
+        else:
+            eth = await self._plain_transfers(raw)
+        return [(h, EvmBlock(b.hash, b.parentHash, e, tuple(by_hash[b.hash])))
+                for h, b, e in zip(heights, raw, eth, strict=True)]
+
+    async def _plain_transfers(self, raw: list[Block]) -> list[tuple[EthTransfer, ...]]:
+        """Without traces: top-level transfers only, each checked against its receipt."""
+        candidates = [(i, tx) for i, b in enumerate(raw) for tx in b.transactions
+                      if tx.to and int(tx.value, 16) > 0]
+        receipts = await self.rpc.receipts([tx.hash for _, tx in candidates])
+        ok = {r.transactionHash for r in receipts if int(r.status, 16) == 1}
+        out: list[list[EthTransfer]] = [[] for _ in raw]
+        for i, tx in candidates:
+            if tx.hash in ok and tx.to is not None:
+                out[i].append(EthTransfer(tx.hash, 0, tx.to.lower(), int(tx.value, 16)))
+        return [tuple(x) for x in out]
+
+    async def close(self) -> None:
+        await self.rpc.close()
