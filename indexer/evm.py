@@ -94,10 +94,10 @@ class EvmSource:
         return await self.rpc.block_number()
 
     async def hashes(self, heights: list[int]) -> dict[int, str]:
-        return {h: b.hash for h, b in zip(heights, await self.rpc.blocks(heights, full=False), strict=True)}
+        return {h: b.hash for h, b in zip(heights, await self.rpc.headers(heights), strict=True)}
 
     async def blocks(self, heights: list[int]) -> list[tuple[int, EvmBlock]]:
-        raw = await self.rpc.blocks(heights, full=True)
+        raw = await self.rpc.blocks(heights)
         logs = await self.rpc.transfer_logs(heights[0], heights[-1], list(self.symbols))
         by_hash: dict[str, list[TokenTransfer]] = {b.hash: [] for b in raw}
         for log in logs:

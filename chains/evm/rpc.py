@@ -21,10 +21,13 @@ class Tx(msgspec.Struct):
     value: str = "0x0"
 
 
-class Block(msgspec.Struct):
+class Header(msgspec.Struct):
     number: str
     hash: str
-    parentHash: str
+    parentHash: str  # the node's field names, kept as they are
+
+
+class Block(Header):
     transactions: list[Tx] = []
 
 
@@ -68,11 +71,18 @@ class EvmRpc(JsonRpcClient):
     async def block_number(self) -> int:
         return int(await self.call("eth_blockNumber"), 16)
 
-    async def blocks(self, heights: list[int], *, full: bool) -> list[Block]:
+    async def _by_number(self, heights: list[int], full: bool) -> list[Any]:
         replies = await self.batch([("eth_getBlockByNumber", (hex(h), full)) for h in heights])
         if any(r is None for r in replies):
             raise LookupError("the node does not have one of the requested blocks (yet)")
-        return [_convert(r, Block) for r in replies]
+        return replies
+
+    async def headers(self, heights: list[int]) -> list[Header]:
+        return [_convert(r, Header) for r in await self._by_number(heights, False)]
+
+    async def blocks(self, heights: list[int]) -> list[Block]:
+        """Blocks with their transactions."""
+        return [_convert(r, Block) for r in await self._by_number(heights, True)]
 
     async def transfer_logs(self, start: int, end: int, tokens: list[str]) -> list[Log]:
         if not tokens:
