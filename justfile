@@ -45,6 +45,9 @@ test: migrate
 run: migrate
     {{bin}}/beanpay run
 
-# HTTP benchmark (wrk) against the real stack, with a same-run baseline
+# benchmarks against the real stack, each with a baseline measured in the same run:
+# HTTP (wrk vs bare aiohttp), EVM indexer and Bitcoin indexer (vs raw fetch from the node)
 bench: migrate
     {{bin}}/python -m tests.bench.http_bench
+    {{bin}}/python -m tests.bench.evm_bench
+    {{bin}}/python -m tests.bench.btc_bench

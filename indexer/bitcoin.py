@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chains.bitcoin.block import Block, parse_block
+from chains.bitcoin.block import Block, RawBlock, may_pay, parse_block, read_header
 from chains.bitcoin.rpc import BitcoinRpc
 from indexer.store import FoundDeposit
 
@@ -20,13 +20,23 @@ def find_deposits(block: Block, watched: dict[bytes, str]) -> list[FoundDeposit]
 class BitcoinSource:
     def __init__(self, rpc: BitcoinRpc) -> None:
         self.rpc = rpc
+        self._checked: tuple[int, bool] = (0, False)  # (id of the watched map, all P2WPKH?)
+
+    def _only_p2wpkh(self, watched: dict[bytes, str]) -> bool:
+        if self._checked[0] != id(watched):  # the follower builds a new map on each refresh
+            self._checked = (id(watched), all(len(s) == 22 and s[:2] == b"\x00\x14" for s in watched))
+        return self._checked[1]
 
     @staticmethod
     def watch_key(address: str, script: bytes | None) -> bytes:
         return script or b""
 
-    def deposits(self, block: Block, watched: dict[bytes, str]) -> list[FoundDeposit]:
-        return find_deposits(block, watched)
+    def deposits(self, block: RawBlock, watched: dict[bytes, str]) -> list[FoundDeposit]:
+        if not watched:
+            return []
+        if self._only_p2wpkh(watched) and not may_pay(block.raw, watched):
+            return []  # the common case: nothing here for us, and no transaction was parsed
+        return find_deposits(parse_block(block.raw), watched)
 
     async def close(self) -> None:
         await self.rpc.close()
@@ -37,11 +47,11 @@ class BitcoinSource:
     async def hashes(self, heights: list[int]) -> dict[int, str]:
         return dict(zip(heights, await self.rpc.block_hashes(heights), strict=True))
 
-    async def blocks(self, heights: list[int]) -> list[tuple[int, Block]]:
-        """Blocks at `heights`: two batched round trips, parsed from raw bytes."""
+    async def blocks(self, heights: list[int]) -> list[tuple[int, RawBlock]]:
+        """Blocks at `heights`: two batched round trips; headers read, bodies parsed on demand."""
         hashes = await self.rpc.block_hashes(heights)
         raws = await self.rpc.raw_blocks(hashes)
-        blocks = [parse_block(raw) for raw in raws]
+        blocks = [read_header(raw) for raw in raws]
         for expected, block in zip(hashes, blocks, strict=True):
             if block.hash != expected:  # never trust the node blindly
                 raise ValueError(f"node returned block {block.hash} for hash {expected}")

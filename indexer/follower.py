@@ -112,16 +112,17 @@ class Follower:
                     nxt = list(range(last + 1, min(last + self.policy.batch_blocks, target) + 1))
                     pending = asyncio.create_task(self.source.blocks(nxt))
                 await self._refresh_watched()
-                reorged = False
+                linked: list[tuple[int, Any]] = []
                 for height, block in batch:
-                    if block.prev_hash != cur.tip_hash:
-                        await self._handle_reorg()
-                        reorged = True
+                    if block.prev_hash != (linked[-1][1].hash if linked else cur.tip_hash):
                         break
-                    await self._apply(height, block)
-                    cur = store.Cursor(height, block.hash)
-                    applied += 1
-                if reorged:
+                    linked.append((height, block))
+                if linked:
+                    await self._apply(linked)
+                    cur = store.Cursor(linked[-1][0], linked[-1][1].hash)
+                    applied += len(linked)
+                if len(linked) < len(batch):  # a block did not follow: the node's chain changed
+                    await self._handle_reorg()
                     if pending is not None:  # the prefetched batch may follow the old chain
                         pending.cancel()
                         pending = None
@@ -136,15 +137,14 @@ class Follower:
             await conn.execute("UPDATE chain_cursors SET node_tip_height = $2 WHERE chain = $1", chain, node_tip)
         return applied
 
-    async def _apply(self, height: int, block: ChainBlock) -> None:
-        found = self.source.deposits(block, self._watched)
+    async def _apply(self, blocks: list[tuple[int, ChainBlock]]) -> None:
+        changes = [store.BlockChanges(h, b.hash, b.prev_hash, self.source.deposits(b, self._watched))
+                   for h, b in blocks]
         async with transaction(self.pool) as conn:
-            await store.apply_block(conn, self.policy.chain, height, block.hash, block.prev_hash, found,
-                                    required_confirmations=self.policy.confirmations,
-                                    finality_depth=self.policy.finality_depth)
-        BLOCKS.labels(self.policy.chain).inc()
-        if found:
-            DEPOSITS.labels(self.policy.chain).inc(len(found))
+            await store.apply_blocks(conn, self.policy.chain, changes, required_confirmations=self.policy.confirmations,
+                                     finality_depth=self.policy.finality_depth)
+        BLOCKS.labels(self.policy.chain).inc(len(changes))
+        DEPOSITS.labels(self.policy.chain).inc(sum(len(c.deposits) for c in changes))
 
     async def _handle_reorg(self) -> None:
         chain = self.policy.chain

@@ -4,13 +4,14 @@ counts nothing twice: on restart the index resumes from the last committed block
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import asyncpg
 
 from beanpay import audit
 from beanpay.db import Connection
-from beanpay.events.outbox import emit
+from beanpay.events.outbox import Event, emit, emit_many
 from indexer.events import DepositEvent
 
 
@@ -65,46 +66,69 @@ async def window(conn: Connection, chain: str) -> dict[int, str]:
     return {r["height"]: r["hash"] for r in rows}
 
 
-async def apply_block(conn: Connection, chain: str, height: int, block_hash: str, parent_hash: str,
-                      deposits: list[FoundDeposit], *, required_confirmations: int, finality_depth: int) -> None:
-    """Apply one block: header, deposits, confirmations, checkpoint, events. Call inside a transaction."""
-    tip = await cursor(conn, chain, lock=True)
-    if tip is None or tip.tip_height != height - 1 or tip.tip_hash != parent_hash:
-        raise TipMoved(f"{chain}: block {height} does not extend the stored tip {tip}")
-    await conn.execute("INSERT INTO chain_blocks (chain, height, hash, parent_hash) VALUES ($1, $2, $3, $4)",
-                       chain, height, block_hash, parent_hash)
-    if deposits:
+@dataclass(frozen=True, slots=True)
+class BlockChanges:
+    height: int
+    hash: str
+    parent_hash: str
+    deposits: list[FoundDeposit]
+
+
+async def apply_blocks(conn: Connection, chain: str, blocks: list[BlockChanges], *, required_confirmations: int,
+                       finality_depth: int) -> None:
+    """Apply consecutive blocks: headers, deposits, confirmations, checkpoint, events. Call inside a transaction.
+
+    Following the tip this is one block; catching up it is a fetched batch, applied all or nothing,
+    so the checkpoint and what the blocks changed always commit together.
+    """
+    first, last = blocks[0], blocks[-1]
+    for prev, block in itertools.pairwise(blocks):
+        if block.parent_hash != prev.hash or block.height != prev.height + 1:
+            raise TipMoved(f"{chain}: block {block.height} does not follow block {prev.height}")
+    # moving the checkpoint first both locks it and checks that the first block extends it
+    moved = await conn.fetchval(
+        """UPDATE chain_cursors SET tip_height = $2, tip_hash = $3, updated_at = now()
+           WHERE chain = $1 AND tip_height = $4 AND tip_hash = $5 RETURNING true""",
+        chain, last.height, last.hash, first.height - 1, first.parent_hash)
+    if not moved:
+        raise TipMoved(f"{chain}: block {first.height} does not extend the stored tip")
+    await conn.execute(
+        """WITH pruned AS (DELETE FROM chain_blocks WHERE chain = $1 AND height < $5)
+           INSERT INTO chain_blocks (chain, height, hash, parent_hash)
+           SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[])""",
+        chain, [b.height for b in blocks], [b.hash for b in blocks], [b.parent_hash for b in blocks],
+        last.height - finality_depth)
+    events: list[Event] = []
+    found = [(b, d) for b in blocks for d in b.deposits]
+    if found:
         # a new output, or one mined again after a reorg orphaned it, becomes `confirming` here
         rows = await conn.fetch(
             f"""INSERT INTO deposits (chain, asset, txid, output_index, address, amount, block_hash, block_height,
                                       confirmations, status)
-                SELECT $1, d.asset, d.txid, d.output_index, d.address, d.amount, $2, $3, 1, 'confirming'
-                FROM unnest($4::text[], $5::text[], $6::int[], $7::text[], $8::numeric[])
-                     AS d(asset, txid, output_index, address, amount)
+                SELECT $1, d.asset, d.txid, d.output_index, d.address, d.amount, d.block_hash, d.block_height,
+                       1, 'confirming'
+                FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::numeric[], $7::text[], $8::bigint[])
+                     AS d(asset, txid, output_index, address, amount, block_hash, block_height)
                 ON CONFLICT (chain, asset, txid, output_index) DO UPDATE
                     SET status = 'confirming', block_hash = EXCLUDED.block_hash,
                         block_height = EXCLUDED.block_height, confirmations = 1, orphaned_at = NULL,
                         updated_at = now()
                     WHERE deposits.status IN ('seen', 'orphaned')
                 RETURNING {DEPOSIT_COLUMNS}""",
-            chain, block_hash, height, [d.asset for d in deposits], [d.txid for d in deposits],
-            [d.output_index for d in deposits], [d.address for d in deposits], [d.amount for d in deposits])
-        for row in rows:
-            await emit(conn, "deposit.detected", "deposit", row["address"], _event(row))
+            chain, [d.asset for _, d in found], [d.txid for _, d in found], [d.output_index for _, d in found],
+            [d.address for _, d in found], [d.amount for _, d in found], [b.hash for b, _ in found],
+            [b.height for b, _ in found])
+        events += [Event("deposit.detected", "deposit", row["address"], _event(row)) for row in rows]
     confirmed = await conn.fetch(
         f"""UPDATE deposits SET confirmations = $2 - block_height + 1,
                    status = CASE WHEN $2 - block_height + 1 >= $3 THEN 'confirmed' ELSE 'confirming' END,
                    confirmed_at = CASE WHEN $2 - block_height + 1 >= $3 THEN now() END,
                    updated_at = now()
             WHERE chain = $1 AND status = 'confirming'
-            RETURNING {DEPOSIT_COLUMNS}""", chain, height, required_confirmations)
-    for row in confirmed:
-        if row["status"] == "confirmed":
-            await emit(conn, "deposit.confirmed", "deposit", row["address"], _event(row))
-    await conn.execute(
-        "UPDATE chain_cursors SET tip_height = $2, tip_hash = $3, updated_at = now() WHERE chain = $1",
-        chain, height, block_hash)
-    await conn.execute("DELETE FROM chain_blocks WHERE chain = $1 AND height < $2", chain, height - finality_depth)
+            RETURNING {DEPOSIT_COLUMNS}""", chain, last.height, required_confirmations)
+    events += [Event("deposit.confirmed", "deposit", row["address"], _event(row))
+               for row in confirmed if row["status"] == "confirmed"]
+    await emit_many(conn, events)
 
 
 async def rewind(conn: Connection, chain: str, to_height: int, *, reason: str,

@@ -15,8 +15,8 @@ import msgspec
 import pytest
 
 from beanpay.config import Settings, load_settings
-from beanpay.migrate import migrate
 from beanpay.tokens import Claims, issue
+from tests.databases import create_database, drop_database
 
 
 @pytest.fixture(scope="session")
@@ -35,29 +35,17 @@ def stack(base_settings: Settings) -> Settings:
 
 @pytest.fixture(scope="session")
 async def settings(stack: Settings) -> AsyncIterator[Settings]:
-    name = f"beanpay_test_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(stack.dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    test = msgspec.structs.replace(stack, env="test", database_url=stack.dsn.rsplit("/", 1)[0] + "/" + name)
-    await migrate(test.dsn)
-    yield test
-    admin = await asyncpg.connect(stack.dsn)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
+    dsn = await create_database(stack.dsn, "beanpay_test")
+    yield msgspec.structs.replace(stack, env="test", database_url=dsn)
+    await drop_database(stack.dsn, dsn)
 
 
 @pytest.fixture
 async def fresh_settings(stack: Settings) -> AsyncIterator[Settings]:
     """A database of the test's own, migrated, for tests that need an empty index."""
-    name = f"beanpay_fresh_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(stack.dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    fresh = msgspec.structs.replace(stack, env="test", database_url=stack.dsn.rsplit("/", 1)[0] + "/" + name)
-    await migrate(fresh.dsn)
-    yield fresh
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
+    dsn = await create_database(stack.dsn, "beanpay_fresh")
+    yield msgspec.structs.replace(stack, env="test", database_url=dsn)
+    await drop_database(stack.dsn, dsn)
 
 
 @pytest.fixture(scope="session")

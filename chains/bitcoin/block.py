@@ -109,6 +109,39 @@ def _parse_tx(r: _Reader) -> Tx:
     return Tx(_hex_be(txid), tuple(outputs), tuple(spends))
 
 
+@dataclass(frozen=True, slots=True)
+class RawBlock:
+    """A block whose header is read and whose body is parsed only when it may pay a watched script."""
+
+    hash: str
+    prev_hash: str
+    raw: bytes
+
+
+def read_header(raw: bytes) -> RawBlock:
+    if len(raw) < 81:
+        raise BlockParseError("shorter than a block header")
+    return RawBlock(hash=_hex_be(dsha256(raw[:80])), prev_hash=_hex_be(raw[4:36]), raw=raw)
+
+
+_P2WPKH_OUTPUT = b"\x16\x00\x14"  # script length 22, OP_0, push 20
+
+
+def may_pay(raw: bytes, p2wpkh_scripts: set[bytes] | dict[bytes, str]) -> bool:
+    """Could any output of this raw block pay one of these P2WPKH scripts? A bytes scan, no parsing.
+
+    Every P2WPKH output appears verbatim in the block as 0x16 0x00 0x14 <20-byte hash>, so a miss here
+    is certain; a hit is confirmed by a full parse. Far cheaper than parsing every transaction.
+    """
+    find = raw.find
+    i = find(_P2WPKH_OUTPUT, 80)
+    while i != -1:
+        if raw[i + 1:i + 23] in p2wpkh_scripts:
+            return True
+        i = find(_P2WPKH_OUTPUT, i + 1)
+    return False
+
+
 def parse_block(raw: bytes) -> Block:
     if len(raw) < 81:
         raise BlockParseError("shorter than a block header")

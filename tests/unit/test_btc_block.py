@@ -55,3 +55,13 @@ def test_parsing_is_fast() -> None:
     per_tx = (time.perf_counter() - started) / (n * 2)
     print(f"\nparse: {per_tx * 1e6:.1f} us per transaction")
     assert per_tx < 500e-6
+
+
+def test_prefilter_never_misses_a_watched_output() -> None:
+    from chains.bitcoin.block import may_pay
+
+    raw = bytes.fromhex(BLOCKS[1]["raw"])
+    block = parse_block(raw)
+    scripts = {out.script for tx in block.txs for out in tx.outputs}
+    assert all(may_pay(raw, {s}) for s in scripts if len(s) == 22)
+    assert not may_pay(raw, {b"\x00\x14" + bytes(20)})
