@@ -41,6 +41,11 @@ test: migrate
     {{bin}}/mypy
     {{bin}}/pytest -q
 
+# lint and type-check only
+lint: setup
+    {{bin}}/ruff check .
+    {{bin}}/mypy
+
 # serve the API and the outbox relay in one process
 run: migrate
     {{bin}}/beanpay run

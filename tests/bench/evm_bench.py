@@ -1,4 +1,4 @@
-"""`just bench` (indexer, EVM), `python -m tests.bench.evm_bench`: catch-up rate of the follower against the raw fetch rate of the same blocks.
+"""`just bench` (indexer, EVM): catch-up rate of the follower against the raw fetch rate of the same blocks.
 
 A private anvil (the stack's pinned binary, on a free port) is filled with a few thousand blocks
 carrying ETH and test-USDC transfers, a share of them to watched addresses. Then, in the same run:
