@@ -96,6 +96,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     db_pool_min: PositiveInt = 2
     db_pool_max: PositiveInt = 20
 
+    metrics_port: Port | None = None  # Prometheus /metrics for the relay and indexers (the API serves its own)
+
     api_host: str = "127.0.0.1"
     api_port: Port = 28080
     jwt_secret: str | None = None

@@ -26,6 +26,10 @@ async def _main(settings: Settings, wanted: tuple[str, ...]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tasks: list[asyncio.Task[None]] = []
+    if settings.metrics_port is not None and wanted != ("api",):
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr=settings.api_host)
     runner: web.AppRunner | None = None
     pool = None
     if "api" in wanted:

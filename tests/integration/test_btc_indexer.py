@@ -108,3 +108,33 @@ async def test_reorg_orphans_then_recounts_once(db, wallet, account, follower) -
         "deposit.detected", "deposit.orphaned", "deposit.detected", "deposit.confirmed"]
     cursor = await db.fetchrow("SELECT last_reorg_depth, last_reorg_at FROM chain_cursors WHERE chain = 'btc'")
     assert cursor["last_reorg_depth"] == 1 and cursor["last_reorg_at"] is not None
+
+
+async def test_address_indexes_are_allocated_without_gaps_or_reuse(settings, account) -> None:
+    """Concurrent allocations get distinct, consecutive indexes; a rolled-back one gives its index back."""
+    import asyncpg
+
+    from tests.databases import create_database, drop_database
+
+    dsn = await create_database(settings.dsn, "beanpay_alloc")
+    pool = await asyncpg.create_pool(dsn, min_size=4, max_size=10)
+    try:
+        async def allocate(fail: bool) -> int | None:
+            try:
+                async with pool.acquire() as conn, conn.transaction():
+                    address = await new_btc_address(conn, account)
+                    if fail:
+                        raise RuntimeError("order creation failed after the address was allocated")
+                    return address.index
+            except RuntimeError:
+                return None
+
+        results = await asyncio.gather(*(allocate(fail=i % 7 == 3) for i in range(40)))
+        indexes = sorted(r for r in results if r is not None)
+        assert indexes == list(range(len(indexes)))
+        rows = await pool.fetch("SELECT derivation_index, address FROM watched_addresses WHERE chain = 'btc'")
+        assert sorted(r["derivation_index"] for r in rows) == indexes
+        assert all(account.derive(r["derivation_index"]).address == r["address"] for r in rows)
+    finally:
+        await pool.close()
+        await drop_database(settings.dsn, dsn)
