@@ -93,8 +93,9 @@ class JsonRpcClient:
             raise RpcUnavailable(f"{method}: not a JSON-RPC reply: {raw[:200]!r}") from exc
         return _result(method, reply)
 
-    async def batch(self, calls: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
-        """Many calls in one HTTP request; results in the order of `calls`."""
+    async def batch(self, calls: list[tuple[str, tuple[Any, ...]]], *, errors_as_values: bool = False) -> list[Any]:
+        """Many calls in one HTTP request; results in the order of `calls`. An error reply raises, or,
+        with `errors_as_values`, takes its call's place as an RpcError."""
         if not calls:
             return []
         ids = [next(self._ids) for _ in calls]
@@ -107,7 +108,15 @@ class JsonRpcClient:
         by_id = {r.id: r for r in replies}
         if set(by_id) != set(ids):
             raise RpcUnavailable(f"batch of {calls[0][0]}: replies do not match the requests")
-        return [_result(m, by_id[i]) for i, (m, _) in zip(ids, calls, strict=True)]
+        results = []
+        for i, (method, _) in zip(ids, calls, strict=True):
+            try:
+                results.append(_result(method, by_id[i]))
+            except RpcError as exc:
+                if not errors_as_values:
+                    raise
+                results.append(exc)
+        return results
 
 
 def _result(method: str, reply: _Reply) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chains.bitcoin.block import Block, RawBlock, may_pay, parse_block, read_header
+from chains.bitcoin.block import Block, RawBlock, may_pay, parse_block, parse_tx, read_header
 from chains.bitcoin.rpc import BitcoinRpc
 from indexer.store import FoundDeposit
 
@@ -40,6 +40,21 @@ class BitcoinSource:
 
     async def close(self) -> None:
         await self.rpc.close()
+
+    async def mempool_deposits(self, watched: dict[bytes, str], known: set[str]) -> list[FoundDeposit]:
+        """Unconfirmed payments to watched scripts among mempool transactions not in `known` (which
+        is updated), so each transaction is fetched once."""
+        fresh = [t for t in await self.rpc.mempool() if t not in known]
+        found = []
+        for i in range(0, len(fresh), 200):
+            chunk = fresh[i:i + 200]
+            for raw in await self.rpc.raw_transactions(chunk):
+                if raw is not None and watched:
+                    tx = parse_tx(raw)
+                    found += [FoundDeposit(ASSET, tx.txid, vout, watched[out.script], out.value)
+                              for vout, out in enumerate(tx.outputs) if out.script in watched]
+            known.update(chunk)
+        return found
 
     async def tip(self) -> int:
         return await self.rpc.block_count()

@@ -71,6 +71,7 @@ class Follower:
         self.pool = pool
         self.source = source
         self._watched: dict[Any, str] = {}
+        self._mempool_known: set[str] = set()
 
     async def _ensure_started(self, node_tip: int) -> store.Cursor:
         async with transaction(self.pool) as conn:
@@ -131,11 +132,25 @@ class Follower:
         finally:
             if pending is not None:
                 pending.cancel()
+        await self._scan_mempool()
         INDEXED_TIP.labels(chain).set(cur.tip_height)
         LAG.labels(chain).set(max(0, node_tip - cur.tip_height))
         async with self.pool.acquire() as conn:
             await conn.execute("UPDATE chain_cursors SET node_tip_height = $2 WHERE chain = $1", chain, node_tip)
         return applied
+
+    async def _scan_mempool(self) -> None:
+        """Where the chain has a mempool we can read (Bitcoin), record unconfirmed payments as `seen`."""
+        scan = getattr(self.source, "mempool_deposits", None)
+        if scan is None:
+            return
+        await self._refresh_watched()
+        if len(self._mempool_known) > 200_000:  # forget old txids now and then; re-checking is harmless
+            self._mempool_known.clear()
+        found = await scan(self._watched, self._mempool_known)
+        if found:
+            async with transaction(self.pool) as conn:
+                await store.record_seen(conn, self.policy.chain, found)
 
     async def _apply(self, blocks: list[tuple[int, ChainBlock]]) -> None:
         changes = [store.BlockChanges(h, b.hash, b.prev_hash, self.source.deposits(b, self._watched))

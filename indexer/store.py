@@ -206,3 +206,20 @@ async def backfill(conn: Connection, chain: str, height: int, block_hash: str, d
         if row["status"] == "confirmed":
             await emit(conn, "deposit.confirmed", "deposit", row["address"], _event(row))
     return len(rows)
+
+
+async def record_seen(conn: Connection, chain: str, deposits: list[FoundDeposit]) -> int:
+    """Payments seen unconfirmed (mempool): new deposits in status `seen`; known ones are left alone."""
+    if not deposits:
+        return 0
+    rows = await conn.fetch(
+        f"""INSERT INTO deposits (chain, asset, txid, output_index, address, amount, status)
+            SELECT $1, d.asset, d.txid, d.output_index, d.address, d.amount, 'seen'
+            FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::numeric[])
+                 AS d(asset, txid, output_index, address, amount)
+            ON CONFLICT (chain, asset, txid, output_index) DO NOTHING
+            RETURNING {DEPOSIT_COLUMNS}""",
+        chain, [d.asset for d in deposits], [d.txid for d in deposits], [d.output_index for d in deposits],
+        [d.address for d in deposits], [d.amount for d in deposits])
+    await emit_many(conn, [Event("deposit.detected", "deposit", r["address"], _event(r)) for r in rows])
+    return len(rows)

@@ -152,3 +152,12 @@ def parse_block(raw: bytes) -> Block:
     if r.pos != len(raw):
         raise BlockParseError(f"{len(raw) - r.pos} trailing bytes after the last transaction")
     return Block(hash=_hex_be(dsha256(header)), prev_hash=_hex_be(header[4:36]), txs=txs)
+
+
+def parse_tx(raw: bytes) -> Tx:
+    """One raw transaction (as from the mempool)."""
+    r = _Reader(raw)
+    tx = _parse_tx(r)
+    if r.pos != len(raw):
+        raise BlockParseError(f"{len(raw) - r.pos} trailing bytes after the transaction")
+    return tx

@@ -24,5 +24,13 @@ class BitcoinRpc(JsonRpcClient):
     async def block_hashes(self, heights: list[int]) -> list[str]:
         return [str(h) for h in await self.batch([("getblockhash", (h,)) for h in heights])]
 
+    async def mempool(self) -> list[str]:
+        return [str(t) for t in await self.call("getrawmempool")]
+
+    async def raw_transactions(self, txids: list[str]) -> list[bytes | None]:
+        """Raw transactions; None for one that left the mempool meanwhile."""
+        replies = await self.batch([("getrawtransaction", (t, 0)) for t in txids], errors_as_values=True)
+        return [bytes.fromhex(r) if isinstance(r, str) else None for r in replies]
+
     async def raw_blocks(self, hashes: list[str]) -> list[bytes]:
         return [bytes.fromhex(h) for h in await self.batch([("getblock", (h, 0)) for h in hashes])]

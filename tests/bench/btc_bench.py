@@ -180,7 +180,7 @@ async def main() -> int:
         print(f"\nBitcoin catch-up over {n} blocks, {txs} transactions ({deposits} deposits), best of {args.rounds}:")
         print(f"  raw fetch (batched getblockhash + raw getblock, no parsing): {n / raw_t:7.1f} blocks/s, "
               f"{txs / raw_t:8.0f} tx/s")
-        print(f"  indexer (fetch, parse, match, 1 txn per block + events):    {n / idx_t:7.1f} blocks/s, "
+        print(f"  indexer (fetch, parse, match, txn per batch + events):      {n / idx_t:7.1f} blocks/s, "
               f"{txs / idx_t:8.0f} tx/s, {deposits / idx_t:.0f} deposits/s")
         print(f"  indexer / raw: {ratio:.2f} (target >= 0.80)")
         report = settings.state_path / "bench" / "indexer-btc.json"

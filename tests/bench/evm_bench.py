@@ -158,7 +158,7 @@ async def main() -> int:
         ratio = raw_t / idx_t
         print(f"\nEVM catch-up over {n} blocks ({deposits} deposits), best of {args.rounds} rounds:")
         print(f"  raw fetch (batched blocks + logs + traces, no processing): {n / raw_t:8.0f} blocks/s")
-        print(f"  indexer (fetch, parse, match, 1 txn per block + events):  {n / idx_t:8.0f} blocks/s, "
+        print(f"  indexer (fetch, parse, match, txn per batch + events):    {n / idx_t:8.0f} blocks/s, "
               f"{deposits / idx_t:.0f} deposits/s")
         print(f"  indexer / raw: {ratio:.2f} (target >= 0.80)")
         report = settings.state_path / "bench" / "indexer-evm.json"

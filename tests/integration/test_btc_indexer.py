@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -138,3 +139,22 @@ async def test_address_indexes_are_allocated_without_gaps_or_reuse(settings, acc
     finally:
         await pool.close()
         await drop_database(settings.dsn, dsn)
+
+
+async def test_unconfirmed_payment_is_seen_then_confirmed(db, wallet, account, follower) -> None:
+    async with db.acquire() as conn, conn.transaction():
+        address = await new_btc_address(conn, account)
+    payment = await wallet.pay(address.address, 55_000)
+    await follower.sync()  # nothing mined yet: the follower finds it in the mempool
+    seen = await _deposit(db, payment.txid)
+    assert seen["status"] == "seen" and seen["block_hash"] is None and seen["amount"] == 55_000
+    await follower.sync()
+    assert await _events(db, address.address) == ["deposit.detected"], "seen once, reported once"
+    await wallet.mine(3)
+    await follower.sync()
+    done = await _deposit(db, payment.txid)
+    assert done["id"] == seen["id"] and done["status"] == "confirmed"
+    payloads = await db.fetch("SELECT event_type, payload FROM event_outbox WHERE aggregate_id = $1 ORDER BY id",
+                              address.address)
+    assert [(p["event_type"], json.loads(p["payload"])["status"]) for p in payloads] == [
+        ("deposit.detected", "seen"), ("deposit.detected", "confirming"), ("deposit.confirmed", "confirmed")]
