@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from chains.bitcoin.block import Block, RawBlock, may_pay, parse_block, parse_tx, read_header
+from chains.bitcoin.block import RawBlock, may_pay, parse_tx, payments_to, read_header
 from chains.bitcoin.rpc import BitcoinRpc
 from indexer.store import FoundDeposit
 
 ASSET = "BTC"
-
-
-def find_deposits(block: Block, watched: dict[bytes, str]) -> list[FoundDeposit]:
-    """Every output of the block whose scriptPubKey is watched. Pure, so it is unit-tested."""
-    if not watched:
-        return []
-    return [FoundDeposit(ASSET, tx.txid, vout, watched[out.script], out.value)
-            for tx in block.txs for vout, out in enumerate(tx.outputs) if out.script in watched]
 
 
 class BitcoinSource:
@@ -36,7 +28,8 @@ class BitcoinSource:
             return []
         if self._only_p2wpkh(watched) and not may_pay(block.raw, watched):
             return []  # the common case: nothing here for us, and no transaction was parsed
-        return find_deposits(parse_block(block.raw), watched)
+        return [FoundDeposit(ASSET, p.txid, p.vout, watched[p.script], p.value)
+                for p in payments_to(block.raw, watched)]
 
     async def close(self) -> None:
         await self.rpc.close()

@@ -43,22 +43,22 @@ class EvmBlock:
 
 
 def successful_value_calls(frame: CallFrame, txid: str) -> Iterator[EthTransfer]:
-    """Value-carrying frames of a call tree, depth-first, skipping any subtree that reverted."""
+    """Value-carrying frames of a call tree, depth-first, skipping any subtree that reverted. A frame's
+    index is its position among all frames, reverted ones included, so it names the same frame always."""
     counter = 0
 
-    def walk(f: CallFrame) -> Iterator[EthTransfer]:
+    def walk(f: CallFrame, reverted: bool) -> Iterator[EthTransfer]:
         nonlocal counter
         index = counter
         counter += 1
-        if f.error is not None:
-            return
+        reverted = reverted or f.error is not None
         value = int(f.value, 16) if f.value else 0
-        if value > 0 and f.to and f.type in ("CALL", "CREATE", "CREATE2", "SELFDESTRUCT"):
+        if not reverted and value > 0 and f.to and f.type in ("CALL", "CREATE", "CREATE2", "SELFDESTRUCT"):
             yield EthTransfer(txid, index, f.to.lower(), value)
         for child in f.calls:
-            yield from walk(child)
+            yield from walk(child, reverted)
 
-    yield from walk(frame)
+    yield from walk(frame, False)
 
 
 def token_transfer(log: Log) -> TokenTransfer | None:

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chains.bitcoin.block import BlockParseError, parse_block
-from indexer.bitcoin import find_deposits
+from chains.bitcoin.block import BlockParseError, parse_block, payments_to
 
 BLOCKS = json.loads((Path(__file__).parent / "data" / "btcd_regtest_blocks.json").read_text())
 
@@ -32,9 +31,8 @@ def test_segwit_spend_outputs_and_inputs() -> None:
     spend = block.txs[1]
     assert len(spend.spends) == 1 and len(spend.spends[0][0]) == 64
     assert all(out.script[:2] == b"\x00\x14" for out in spend.outputs)  # P2WPKH outputs
-    watched = {spend.outputs[0].script: "bcrt1q-test"}
-    found = find_deposits(block, watched)
-    assert [(d.txid, d.output_index, d.amount) for d in found] == [(spend.txid, 0, spend.outputs[0].value)]
+    found = payments_to(bytes.fromhex(BLOCKS[1]["raw"]), {spend.outputs[0].script: "bcrt1q-test"})
+    assert [(p.txid, p.vout, p.value) for p in found] == [(spend.txid, 0, spend.outputs[0].value)]
 
 
 def test_truncated_and_padded_blocks_are_refused() -> None:
@@ -65,3 +63,18 @@ def test_prefilter_never_misses_a_watched_output() -> None:
     scripts = {out.script for tx in block.txs for out in tx.outputs}
     assert all(may_pay(raw, {s}) for s in scripts if len(s) == 22)
     assert not may_pay(raw, {b"\x00\x14" + bytes(20)})
+
+
+@pytest.mark.parametrize("captured", BLOCKS, ids=lambda b: f"height-{b['height']}")
+def test_single_pass_scan_equals_full_parse(captured: dict) -> None:  # type: ignore[type-arg]
+    from chains.bitcoin.block import payments_to
+
+    raw = bytes.fromhex(captured["raw"])
+    block = parse_block(raw)
+    every = {out.script for tx in block.txs for out in tx.outputs}
+    expected = [(tx.txid, vout, out.script, out.value) for tx in block.txs for vout, out in enumerate(tx.outputs)
+                if out.script in every]
+    assert [(p.txid, p.vout, p.script, p.value) for p in payments_to(raw, every)] == expected
+    assert payments_to(raw, {b"\x00\x14" + bytes(20)}) == []
+    with pytest.raises(BlockParseError):
+        payments_to(raw[:-2], every)
