@@ -10,7 +10,7 @@ from asyncpg import Record
 from msgspec import UNSET
 
 from api import cache as keys
-from api.body import decode_body, decode_query
+from api.body import check_version, decode_body, decode_query, patched_fields, update_statement
 from api.http import actor, json, path_id, path_uuid, require
 from api.reads import cached_read
 from api.routing import Routes
@@ -19,7 +19,7 @@ from api.schemas import Page, Product, ProductCreate, ProductPatch, ProductQuery
 from api.state import cache, pool
 from beanpay import audit
 from beanpay.db import Connection, transaction
-from beanpay.errors import Conflict, Forbidden, InvalidInput, NotFound
+from beanpay.errors import Forbidden, InvalidInput, NotFound
 from beanpay.events.outbox import emit
 from beanpay.money import check_fiat, normalize
 from beanpay.tokens import Claims
@@ -125,22 +125,13 @@ async def update_product(request: web.Request) -> web.Response:
     product_id = path_uuid(request, "product_id")
     claims = require(request, "operator", "merchant")
     patch = await decode_body(request, ProductPatch)
-    changes = {f: getattr(patch, f) for f in patch.__struct_fields__ if f != "version"}
-    changes = {f: v for f, v in changes.items() if v is not UNSET}
     async with transaction(pool(request)) as conn:
         before, created_by = await fetch_product(conn, product_id, lock=True)
         _may_edit(claims, created_by)
-        if patch.version is not UNSET and patch.version != before.version:
-            raise Conflict(f"stale update: the product is at version {before.version}",
-                           current_version=str(before.version))
+        check_version(patch, before.version, "product")
         _check_prices(patch.base_price, before.currency, patch.customizations)
-        for f in JSON_FIELDS:
-            if f in changes and changes[f] is not None:
-                changes[f] = encoder.encode(changes[f]).decode()
-        sets = [f"{f} = ${i}" for i, f in enumerate(changes, start=2)]
-        row = await conn.fetchrow(
-            f"""UPDATE products SET {', '.join([*sets, 'version = version + 1', 'updated_at = now()'])}
-                WHERE id = $1 RETURNING {COLUMNS}""", product_id, *changes.values())
+        sql, values = update_statement("products", COLUMNS, patched_fields(patch), JSON_FIELDS)
+        row = await conn.fetchrow(sql, product_id, *values)
         after = _product(row)
         await audit.record(conn, actor(request), "product.update", "product", product_id, before=before, after=after)
         await emit(conn, "product.updated", "product", product_id, after)

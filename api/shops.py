@@ -6,10 +6,9 @@ import uuid
 
 from aiohttp import web
 from asyncpg import Record
-from msgspec import UNSET
 
 from api import cache as keys
-from api.body import decode_body, decode_query
+from api.body import check_version, decode_body, decode_query, patched_fields, update_statement
 from api.http import actor, json, path_id, path_uuid, require, require_shop
 from api.reads import cached_read
 from api.routing import Routes
@@ -18,7 +17,7 @@ from api.schemas import Page, Shop, ShopCreate, ShopPatch, ShopQuery, encoder
 from api.state import cache, pool
 from beanpay import audit
 from beanpay.db import Connection, transaction
-from beanpay.errors import Conflict, InvalidInput, NotFound
+from beanpay.errors import InvalidInput, NotFound
 from beanpay.events.outbox import emit
 
 routes = Routes()
@@ -118,23 +117,16 @@ async def update_shop(request: web.Request) -> web.Response:
     shop_id = path_uuid(request, "shop_id")
     require_shop(request, shop_id, "operator", "merchant")
     patch = await decode_body(request, ShopPatch)
-    changes = {f: getattr(patch, f) for f in patch.__struct_fields__ if f != "version"}
-    changes = {f: v for f, v in changes.items() if v is not UNSET}
+    changes = patched_fields(patch)
     async with transaction(pool(request)) as conn:
         before = await fetch_shop(conn, shop_id, lock=True)
-        if patch.version is not UNSET and patch.version != before.version:
-            raise Conflict(f"stale update: the shop is at version {before.version}",
-                           current_version=str(before.version))
+        check_version(patch, before.version, "shop")
         lat, lng = changes.get("latitude", before.latitude), changes.get("longitude", before.longitude)
         if (lat is None) != (lng is None):
             raise InvalidInput("latitude and longitude go together",
                                [{"field": "$.latitude", "message": "set both latitude and longitude, or neither"}])
-        if "opening_hours" in changes and changes["opening_hours"] is not None:
-            changes["opening_hours"] = encoder.encode(changes["opening_hours"]).decode()
-        sets = [f"{f} = ${i}" for i, f in enumerate(changes, start=2)]
-        row = await conn.fetchrow(
-            f"""UPDATE coffee_shops SET {', '.join([*sets, 'version = version + 1', 'updated_at = now()'])}
-                WHERE id = $1 RETURNING {COLUMNS}""", shop_id, *changes.values())
+        sql, values = update_statement("coffee_shops", COLUMNS, changes, JSON_FIELDS)
+        row = await conn.fetchrow(sql, shop_id, *values)
         after = _shop(row)
         await audit.record(conn, actor(request), "shop.update", "shop", shop_id, before=before, after=after)
         await emit(conn, "shop.updated", "shop", shop_id, after)

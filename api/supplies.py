@@ -9,7 +9,7 @@ from aiohttp import web
 from msgspec import UNSET
 
 from api import cache as keys
-from api.body import decode_body
+from api.body import check_version, decode_body
 from api.http import actor, json, path_uuid, require_shop
 from api.reads import cached_read
 from api.routing import Routes
@@ -116,9 +116,7 @@ async def update_supply(request: web.Request) -> web.Response:
     async with transaction(pool(request)) as conn:
         before = await _fetch(conn, supply_id, lock=True)
         require_shop(request, before.shop_id, *ROLES)
-        if patch.version is not UNSET and patch.version != before.version:
-            raise Conflict(f"stale update: the supply is at version {before.version}",
-                           current_version=str(before.version))
+        check_version(patch, before.version, "supply")
         quantity = before.quantity if patch.quantity is UNSET else patch.quantity
         reorder = before.reorder_level if patch.reorder_level is UNSET else patch.reorder_level
         unit = before.unit if patch.unit is UNSET else patch.unit
