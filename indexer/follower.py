@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -31,6 +32,10 @@ LAG = Gauge("beanpay_indexer_lag_blocks", "Node tip minus indexed tip", ["chain"
 BLOCKS = Counter("beanpay_indexer_blocks_total", "Blocks applied", ["chain"])
 DEPOSITS = Counter("beanpay_indexer_deposits_total", "Deposits found", ["chain"])
 REORGS = Counter("beanpay_indexer_reorgs_total", "Reorgs handled", ["chain"])
+
+
+FULL_RELOAD_SECONDS = 600.0
+WATCH_OVERLAP = dt.timedelta(minutes=5)
 
 
 class LostLeadership(Exception):
@@ -71,6 +76,8 @@ class Follower:
         self.pool = pool
         self.source = source
         self._watched: dict[Any, str] = {}
+        self._newest: dt.datetime | None = None  # created_at of the newest watched address seen
+        self._full_at = 0.0
         self._mempool_known: set[str] = set()
 
     async def _ensure_started(self, node_tip: int) -> store.Cursor:
@@ -86,9 +93,19 @@ class Follower:
             return store.Cursor(after, block.hash)
 
     async def _refresh_watched(self) -> None:
+        """New watched addresses, read incrementally before every batch (with an overlap, since a
+        transaction commits after the time it stamps), and all of them again every few minutes."""
+        full = self._newest is None or time.monotonic() - self._full_at > FULL_RELOAD_SECONDS
+        since = None if full or self._newest is None else self._newest - WATCH_OVERLAP
         async with self.pool.acquire() as conn:
-            rows = await store.watched(conn, self.policy.chain)
-        self._watched = {self.source.watch_key(address, script): address for address, script in rows}
+            rows = await store.watched(conn, self.policy.chain, since)
+        found = {self.source.watch_key(address, script): address for address, script, _ in rows}
+        if full:
+            self._watched, self._full_at = found, time.monotonic()
+        elif found.keys() - self._watched.keys():
+            self._watched = {**self._watched, **found}  # a new map: sources may memoize by identity
+        if rows:
+            self._newest = max(self._newest or rows[0][2], *(created for _, _, created in rows))
 
     async def sync(self, until: int | None = None) -> int:
         """Apply blocks up to the node's tip (or `until`); return how many were applied."""

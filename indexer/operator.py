@@ -124,7 +124,7 @@ async def replay(settings: Settings, pool: Pool, chain: str, start: int, end: in
         async with pool.acquire() as conn:
             cur = await store.cursor(conn, chain)
             stored = await store.window(conn, chain)
-            watched = {src.watch_key(a, s): a for a, s in await store.watched(conn, chain)}
+            watched = {src.watch_key(a, s): a for a, s, _ in await store.watched(conn, chain)}
         if cur is None:
             raise OperatorError(f"{chain}: nothing indexed yet; start the follower first")
         scanned = added = 0

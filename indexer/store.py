@@ -4,6 +4,7 @@ counts nothing twice: on restart the index resumes from the last committed block
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from dataclasses import dataclass
 
@@ -158,10 +159,13 @@ async def rewind(conn: Connection, chain: str, to_height: int, *, reason: str,
     return events
 
 
-async def watched(conn: Connection, chain: str) -> list[tuple[str, bytes | None]]:
-    """(address, script) of every watched address of the chain."""
-    rows = await conn.fetch("SELECT address, script FROM watched_addresses WHERE chain = $1", chain)
-    return [(r["address"], None if r["script"] is None else bytes(r["script"])) for r in rows]
+async def watched(conn: Connection, chain: str,
+                  since: dt.datetime | None = None) -> list[tuple[str, bytes | None, dt.datetime]]:
+    """(address, script, created_at) of the chain's watched addresses, all or those created since `since`."""
+    rows = await conn.fetch(
+        "SELECT address, script, created_at FROM watched_addresses WHERE chain = $1 AND created_at >= $2",
+        chain, since or dt.datetime.min.replace(tzinfo=dt.UTC))
+    return [(r["address"], None if r["script"] is None else bytes(r["script"]), r["created_at"]) for r in rows]
 
 
 async def allocate_index(conn: Connection, chain: str) -> int:

@@ -39,6 +39,7 @@ CREATE TABLE watched_addresses (
     CONSTRAINT watched_addresses_index_uq UNIQUE (chain, derivation_index)
 );
 CREATE INDEX watched_addresses_order_idx ON watched_addresses (order_id);
+CREATE INDEX watched_addresses_created_idx ON watched_addresses (chain, created_at);
 
 -- a deposit is one output (BTC) or one transfer (EVM) to a watched address; identity is
 -- (chain, asset, tx, output/log/call index), so a reorged deposit that is mined again is the same row
