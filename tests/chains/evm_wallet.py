@@ -59,6 +59,9 @@ class AnvilWallet:
     async def mine(self, blocks: int = 1) -> None:
         await self.w3.provider.make_request("anvil_mine", [hex(blocks)])  # type: ignore[arg-type]
 
+    async def close(self) -> None:
+        await self.w3.provider.disconnect()
+
     async def rpc(self, method: str, params: list[Any]) -> Any:
         reply = await self.w3.provider.make_request(method, params)  # type: ignore[arg-type]
         if "error" in reply:

@@ -32,8 +32,22 @@ async def evm(settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def payer(evm) -> AnvilWallet:  # type: ignore[no-untyped-def]
-    return AnvilWallet(evm, 0)
+async def wallets(evm):  # type: ignore[no-untyped-def]
+    """wallets(n): anvil dev account n as a paying wallet, closed after the test."""
+    made: list[AnvilWallet] = []
+
+    def make(index: int) -> AnvilWallet:
+        made.append(AnvilWallet(evm, index))
+        return made[-1]
+
+    yield make
+    for w in made:
+        await w.close()
+
+
+@pytest.fixture
+def payer(wallets) -> AnvilWallet:  # type: ignore[no-untyped-def]
+    return wallets(0)  # type: ignore[no-any-return]
 
 
 def factory(w3: AsyncWeb3, address: str):  # type: ignore[no-untyped-def]
@@ -50,7 +64,7 @@ async def test_artifacts_are_reproducible_from_source(settings, evm, tmp_path) -
         assert json.loads((tmp_path / name).read_text()) == json.loads((ARTIFACTS / name).read_text()), name
 
 
-async def test_predicted_address_is_the_deployed_one_and_funds_reach_only_the_treasury(evm, payer) -> None:
+async def test_predicted_address_is_the_deployed_one_and_funds_reach_only_the_treasury(evm, payer, wallets) -> None:
     w3, treasury = payer.w3, evm.treasury
     f = factory(w3, evm.factory)
     order = uuid.uuid4()
@@ -64,7 +78,7 @@ async def test_predicted_address_is_the_deployed_one_and_funds_reach_only_the_tr
     treasury_usdc = await payer.usdc.functions.balanceOf(treasury).call()
 
     # a stranger asking to flush the same order to *their* address gets another address, not these funds
-    thief = AnvilWallet(evm, 1)
+    thief = wallets(1)
     await thief.send(await factory(thief.w3, evm.factory).functions.deployAndFlush(
         [order_salt_input(order)], thief.account.address, [evm.tokens[0].address]).build_transaction(
         {"from": thief.account.address}))

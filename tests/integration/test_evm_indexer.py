@@ -11,7 +11,6 @@ import pytest
 from chains.evm.create2 import forwarder_address
 from indexer import registry, store
 from indexer.follower import Follower
-from tests.chains.evm_wallet import AnvilWallet
 
 pytest_plugins = ["tests.integration.test_contracts"]
 
@@ -40,8 +39,8 @@ async def _deposits(db, address: str) -> list:  # type: ignore[no-untyped-def,ty
                                address))
 
 
-async def test_eth_token_and_internal_payments_are_found_and_confirmed(db, evm, follower) -> None:
-    payer = AnvilWallet(evm, 0)
+async def test_eth_token_and_internal_payments_are_found_and_confirmed(db, evm, follower, wallets) -> None:
+    payer = wallets(0)
     address = await _watch_order(db, evm)
     plain = await payer.pay_eth(address, 2 * 10**15)
     token = await payer.pay_usdc(address, 4_250_000)
@@ -61,8 +60,8 @@ async def test_eth_token_and_internal_payments_are_found_and_confirmed(db, evm, 
     assert sorted(e["event_type"] for e in events) == ["deposit.confirmed"] * 3 + ["deposit.detected"] * 3
 
 
-async def test_reorg_drops_a_payment_then_it_is_mined_again_higher(db, evm, follower) -> None:
-    payer = AnvilWallet(evm, 2)
+async def test_reorg_drops_a_payment_then_it_is_mined_again_higher(db, evm, follower, wallets) -> None:
+    payer = wallets(2)
     address = await _watch_order(db, evm)
     txid = await payer.pay_eth(address, 10**15)
     await follower.sync()
@@ -89,14 +88,14 @@ async def test_reorg_drops_a_payment_then_it_is_mined_again_higher(db, evm, foll
         "deposit.detected", "deposit.orphaned", "deposit.detected", "deposit.confirmed"]
 
 
-async def test_without_traces_plain_transfers_are_checked_by_receipt(settings, db, evm) -> None:
+async def test_without_traces_plain_transfers_are_checked_by_receipt(settings, db, evm, wallets) -> None:
     """For nodes without debug tracing: top-level transfers and token logs still count."""
     from msgspec.structs import replace
 
     from chains.evm.rpc import EvmRpc
     from indexer.evm import EvmSource
 
-    payer = AnvilWallet(evm, 1)
+    payer = wallets(1)
     address = await _watch_order(db, evm)
     plain = await payer.pay_eth(address, 3 * 10**14)
     token = await payer.pay_usdc(address, 1_000)
