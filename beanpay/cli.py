@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
                          description="Start, stop or inspect the local stack of real services on loopback. "
                          "State, logs and download caches live under BEANPAY_STATE_DIR (default ./.beanpay).")
     dev_sub = dev.add_subparsers(dest="action", required=True, metavar="ACTION")
-    from deploy.devstack.stack import SERVICE_NAMES
+    from deploy.devstack import SERVICE_NAMES
 
     for action, text in (("up", "install what is missing and start every service that is not healthy"),
                          ("down", "stop the services"),

@@ -114,5 +114,5 @@ class Postgres:
     def status(self) -> Status:
         pid = self.pid()
         return Status(self.name, f"127.0.0.1:{self.settings.pg_port}", pid,
-                      tool_version([str(_bindir() / "postgres"), "--version"]).split()[-1],
+                      tool_version([str(_bindir() / "postgres"), "--version"]).split()[2],
                       pid is not None and self.healthy())

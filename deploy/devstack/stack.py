@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 
 from beanpay.config import Settings
+from deploy.devstack import SERVICE_NAMES
 from deploy.devstack.anvil import Anvil
 from deploy.devstack.btcd import Btcd
 from deploy.devstack.kafka import Kafka
@@ -13,8 +14,6 @@ from deploy.devstack.postgres import Postgres
 from deploy.devstack.process import StackError, port_open
 from deploy.devstack.redis import Redis
 from deploy.devstack.service import Service, Status
-
-SERVICE_NAMES = ("postgres", "redis", "kafka", "anvil", "btcd")
 
 
 def services(settings: Settings, names: Sequence[str] = ()) -> list[Service]:
