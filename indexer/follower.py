@@ -93,8 +93,8 @@ class Follower:
             return store.Cursor(after, block.hash)
 
     async def _refresh_watched(self) -> None:
-        """New watched addresses, read incrementally before every batch (with an overlap, since a
-        transaction commits after the time it stamps), and all of them again every few minutes."""
+        """New watched addresses, read incrementally (with an overlap, since a transaction commits after
+        the time it stamps), and all of them again every few minutes."""
         full = self._newest is None or time.monotonic() - self._full_at > FULL_RELOAD_SECONDS
         since = None if full or self._newest is None else self._newest - WATCH_OVERLAP
         async with self.pool.acquire() as conn:
@@ -113,6 +113,9 @@ class Follower:
         node_tip = await self.source.tip()
         target = node_tip if until is None else min(until, node_tip)
         NODE_TIP.labels(chain).set(node_tip)
+        # Read after the tip: a block up to the target was mined before now, so it can only pay an address
+        # handed out before now. Addresses handed out later can only be paid in later blocks (next sync).
+        await self._refresh_watched()
         cur = await self._ensure_started(node_tip)
         if node_tip < cur.tip_height or (await self.source.hashes([cur.tip_height]))[cur.tip_height] != cur.tip_hash:
             await self._handle_reorg()  # our tip left the node's chain (it may even have got shorter)
@@ -129,7 +132,6 @@ class Follower:
                 if last < target:  # fetch the next batch while this one is applied
                     nxt = list(range(last + 1, min(last + self.policy.batch_blocks, target) + 1))
                     pending = asyncio.create_task(self.source.blocks(nxt))
-                await self._refresh_watched()
                 linked: list[tuple[int, Any]] = []
                 for height, block in batch:
                     if block.prev_hash != (linked[-1][1].hash if linked else cur.tip_hash):
