@@ -52,6 +52,11 @@ async def _call(session: aiohttp.ClientSession, method: str, url: str, token: st
 
 
 async def seed_and_show(settings: Settings, base: str, server: subprocess.Popen[bytes]) -> None:
+    conn = await asyncpg.connect(settings.dsn)
+    try:
+        before = await conn.fetchval("SELECT coalesce(max(id), 0) FROM event_outbox")
+    finally:
+        await conn.close()
     operator = issue(Claims(sub=uuid.uuid4(), role="operator"), settings.jwt_secret or "", ttl=600)
     async with aiohttp.ClientSession() as session:
         await _wait_ready(session, base, server)
@@ -80,17 +85,16 @@ async def seed_and_show(settings: Settings, base: str, server: subprocess.Popen[
                                                       else "") for o in g["options"])
             for g in item["customizations"])
         print(f"  {item['name']:18} {item['category']:9} {item['price']:>6}  {options}")
-    await _wait_published(settings, shop["id"])
+    await _wait_published(settings, before)
 
 
-async def _wait_published(settings: Settings, shop_id: str) -> None:
+async def _wait_published(settings: Settings, after_id: int) -> None:
     conn = await asyncpg.connect(settings.dsn)
     try:
         for _ in range(150):
             left = await conn.fetchval("SELECT count(*) FROM event_outbox WHERE published_at IS NULL")
             if left == 0:
-                sent = await conn.fetchval(
-                    "SELECT count(*) FROM event_outbox WHERE occurred_at > now() - interval '5 minutes'")
+                sent = await conn.fetchval("SELECT count(*) FROM event_outbox WHERE id > $1", after_id)
                 print(f"\n{sent} events of this run published to Kafka by the outbox relay; "
                       f"try: kcat -b {settings.kafka_servers} -C -t coffee-shop-events -e -q")
                 return
