@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import msgspec
@@ -30,11 +31,36 @@ async def decode_body(request: web.Request, kind: type[T]) -> T:
         raise MalformedBody(f"malformed JSON: {exc}") from None
     if not isinstance(data, dict):
         raise MalformedBody("the body must be a JSON object")
+    _refuse_nul(data, "$")
     return convert(data, kind, strict=True)
 
 
 def decode_query(request: web.Request, kind: type[T]) -> T:
-    return convert(dict(request.query), kind, strict=False, prefix="query")
+    query = dict(request.query)
+    _refuse_nul(query, "query")
+    return convert(query, kind, strict=False, prefix="query")
+
+
+def _refuse_nul(data: Any, prefix: str) -> None:
+    """PostgreSQL text cannot hold U+0000; refuse it here, naming the field, rather than fail at the database."""
+    bad = list(_nul_paths(data, prefix))
+    if bad:
+        raise InvalidInput("text may not contain NUL characters",
+                           [{"field": path, "message": "contains a NUL (U+0000) character"} for path in bad])
+
+
+def _nul_paths(data: Any, path: str) -> Iterator[str]:
+    if isinstance(data, str):
+        if "\x00" in data:
+            yield path
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            if "\x00" in key:
+                yield f"{path}.{key!r}"
+            yield from _nul_paths(value, f"{path}.{key}")
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _nul_paths(value, f"{path}[{i}]")
 
 
 def convert(data: dict[str, Any], kind: type[T], *, strict: bool, prefix: str = "$") -> T:

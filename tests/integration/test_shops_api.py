@@ -138,3 +138,14 @@ async def test_idempotency_key_replays_and_guards(client, tokens) -> None:
     other = await client.post("/v1/shops", json={**body, "name": "Other"}, headers=headers)
     assert other.status == 409
     assert (await other.json())["error"]["code"] == "idempotency_key_reused"
+
+
+async def test_nul_characters_are_a_422_not_a_500(client, tokens) -> None:
+    """Found by schemathesis: PostgreSQL text cannot hold U+0000."""
+    shop = await make_shop(client, tokens)
+    resp = await client.patch(f"/v1/shops/{shop['id']}", json={"name": "bad\x00name"}, headers=tokens.operator)
+    assert resp.status == 422
+    assert (await resp.json())["error"]["fields"] == [
+        {"field": "$.name", "message": "contains a NUL (U+0000) character"}]
+    resp = await client.get("/v1/products?q=a%00b")
+    assert resp.status == 422
