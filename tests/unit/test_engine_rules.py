@@ -121,3 +121,22 @@ def test_bad_choices_name_the_field(chosen: dict[str, list[str]], field: str, me
     with pytest.raises(PricingError) as err:
         price_line(Decimal("3.90"), [SIZE, EXTRAS], chosen, 1, "USD")
     assert (err.value.field, err.value.message) == (field, message)
+
+
+# ---- claim codes -------------------------------------------------------------------------------
+
+def test_claim_codes_are_unambiguous_and_distinct() -> None:
+    from engine.claims import ALPHABET, LENGTH, new_claim_code
+
+    codes = {new_claim_code() for _ in range(5_000)}
+    assert len(codes) == 5_000
+    assert all(len(c) == LENGTH and set(c) <= set(ALPHABET) for c in codes)
+    assert not set("ILOU") & set(ALPHABET)
+
+
+def test_claim_code_as_typed() -> None:
+    from engine.claims import normalize_claim_code
+
+    assert normalize_claim_code("ab1d-2efg") == "AB1D2EFG"
+    assert normalize_claim_code("oil0 1234") == "01101234"
+    assert normalize_claim_code("short") is None and normalize_claim_code("AB1D2EFU") is None
