@@ -122,24 +122,24 @@ class Follower:
             async with self.pool.acquire() as conn:
                 cur = await store.cursor(conn, chain) or cur
         applied = 0
-        pending: asyncio.Task[list[tuple[int, Any]]] | None = None
+        pending: asyncio.Task[list[store.BlockChanges]] | None = None
         try:
             while cur.tip_height < target:
                 heights = list(range(cur.tip_height + 1, min(cur.tip_height + self.policy.batch_blocks, target) + 1))
-                batch = await (pending if pending is not None else self.source.blocks(heights))
+                batch = await (pending if pending is not None else self._fetch(heights))
                 pending = None
-                last = batch[-1][0]
-                if last < target:  # fetch the next batch while this one is applied
+                last = batch[-1].height
+                if last < target:  # fetch (and scan) the next batch while this one is written
                     nxt = list(range(last + 1, min(last + self.policy.batch_blocks, target) + 1))
-                    pending = asyncio.create_task(self.source.blocks(nxt))
-                linked: list[tuple[int, Any]] = []
-                for height, block in batch:
-                    if block.prev_hash != (linked[-1][1].hash if linked else cur.tip_hash):
+                    pending = asyncio.create_task(self._fetch(nxt))
+                linked: list[store.BlockChanges] = []
+                for block in batch:
+                    if block.parent_hash != (linked[-1].hash if linked else cur.tip_hash):
                         break
-                    linked.append((height, block))
+                    linked.append(block)
                 if linked:
                     await self._apply(linked)
-                    cur = store.Cursor(linked[-1][0], linked[-1][1].hash)
+                    cur = store.Cursor(linked[-1].height, linked[-1].hash)
                     applied += len(linked)
                 if len(linked) < len(batch):  # a block did not follow: the node's chain changed
                     await self._handle_reorg()
@@ -171,9 +171,12 @@ class Follower:
             async with transaction(self.pool) as conn:
                 await store.record_seen(conn, self.policy.chain, found)
 
-    async def _apply(self, blocks: list[tuple[int, ChainBlock]]) -> None:
-        changes = [store.BlockChanges(h, b.hash, b.prev_hash, self.source.deposits(b, self._watched))
-                   for h, b in blocks]
+    async def _fetch(self, heights: list[int]) -> list[store.BlockChanges]:
+        """Blocks with the deposits they carry, matched against the watched set of this sync (see sync)."""
+        blocks: list[tuple[int, ChainBlock]] = await self.source.blocks(heights)
+        return [store.BlockChanges(h, b.hash, b.prev_hash, self.source.deposits(b, self._watched)) for h, b in blocks]
+
+    async def _apply(self, changes: list[store.BlockChanges]) -> None:
         async with transaction(self.pool) as conn:
             await store.apply_blocks(conn, self.policy.chain, changes, required_confirmations=self.policy.confirmations,
                                      finality_depth=self.policy.finality_depth)
