@@ -35,9 +35,6 @@ ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.CANCELLED: frozenset(),
 }
 
-# states in which an order still holds its reservation of supply
-RESERVING = frozenset({OrderStatus.PENDING})
-
 
 def order_transition(current: str, target: str) -> OrderStatus:
     cur, tgt = OrderStatus(current), OrderStatus(target)
