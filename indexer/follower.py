@@ -1,8 +1,10 @@
-"""One follower per chain: catch up block by block, detect reorgs, keep one leader per chain.
+"""One follower per chain: catch up, detect reorgs, keep one leader per chain.
 
-Fetching is batched and runs one batch ahead of application; application is sequential, one
-transaction per block (see store.py). Leadership is a Postgres advisory lock held on a dedicated
-connection: a second follower for the same chain waits, and takes over when the first one dies.
+Fetching (and matching deposits) is batched and runs one batch ahead of writing; writing is
+sequential, one transaction per batch while catching up and per block at the tip (see store.py).
+Leadership is a Postgres advisory lock held on a dedicated connection: a second follower for the
+same chain waits, and takes over when the first one dies. Should two ever write at once (a lock
+connection lost unnoticed), the checkpoint's compare-and-set in store.apply_blocks refuses the loser.
 """
 
 from __future__ import annotations
