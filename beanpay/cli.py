@@ -49,10 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     tok.add_argument("--ttl", type=int, default=None, help="lifetime in seconds (default BEANPAY_JWT_TTL_SECONDS)")
 
     sub.add_parser("api", help="serve the HTTP API", description="Serve the HTTP API on uvloop.")
-    idx = sub.add_parser("index", help="follow a chain and index deposits",
-                         description="Follow the chain's node: apply blocks, count confirmations, handle reorgs. "
+    idx = sub.add_parser("index", help="follow chains and index deposits",
+                         description="Follow each chain's node: apply blocks, count confirmations, handle reorgs. "
                          "One follower leads per chain; a second one waits and takes over if the first dies.")
-    idx.add_argument("--chain", default="btc", help="chain to follow (default btc)")
+    idx.add_argument("--chain", action="append", help="chain to follow (repeatable; default: every configured chain)")
 
     chain = sub.add_parser("chain", help="operator view of the chain index: status, reorg, replay",
                            description="Inspect and repair the chain index. Exit codes: 0 ok, 1 the operation "
@@ -156,7 +156,15 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from beanpay.services import run_services
 
     if args.command == "index":
-        return run_services(settings, (f"index:{args.chain}",))
+        from indexer import registry
+
+        chains = args.chain or registry.chains(settings)
+        unknown = set(chains) - set(registry.chains(settings))
+        if unknown:
+            print(f"error: unknown chain(s) {', '.join(sorted(unknown))}; configured: "
+                  f"{', '.join(registry.chains(settings))}", file=sys.stderr)
+            return 2
+        return run_services(settings, tuple(f"index:{c}" for c in chains))
     wanted = {"api": ("api",), "relay": ("relay",), "run": ("api", "relay")}[args.command]
     return run_services(settings, wanted)
 
