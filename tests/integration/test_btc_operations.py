@@ -109,21 +109,19 @@ async def test_cli_status_reorg_dry_run_and_replay(settings, db, wallet, account
 async def test_kill_9_mid_catch_up_loses_and_duplicates_nothing(fresh_settings, wallet, account) -> None:
     settings = fresh_settings
     start = await wallet.rpc.block_count() + 1
-    payments = await _pay_across_blocks(settings, wallet, account, payments=12, blocks_between=8)
+    payments = await _pay_across_blocks(settings, wallet, account, payments=12, blocks_between=20)
     await wallet.mine(5)
     node_tip = await wallet.rpc.block_count()
-    env = _env(settings, BEANPAY_BTC_START_HEIGHT=str(start), BEANPAY_INDEXER_BATCH_BLOCKS="3")
+    # one block per transaction over ~245 blocks, so a kill soon after the start lands mid catch-up
+    env = _env(settings, BEANPAY_BTC_START_HEIGHT=str(start), BEANPAY_INDEXER_BATCH_BLOCKS="1")
+    watcher = await asyncpg.connect(settings.dsn)
 
     async def indexed() -> int:
-        conn = await asyncpg.connect(settings.dsn)
-        try:
-            return int(await conn.fetchval("SELECT coalesce(max(tip_height), 0) FROM chain_cursors") or 0)
-        finally:
-            await conn.close()
+        return int(await watcher.fetchval("SELECT coalesce(max(tip_height), 0) FROM chain_cursors") or 0)
 
     proc = subprocess.Popen([BEANPAY, "index", "--chain", "btc"], env=env)
     try:
-        await wait_for(lambda: _past(indexed, start + 25), timeout=60, interval=0.05)
+        await wait_for(lambda: _past(indexed, start + 5), timeout=60, interval=0.005)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         killed_at = await indexed()
@@ -133,6 +131,7 @@ async def test_kill_9_mid_catch_up_loses_and_duplicates_nothing(fresh_settings, 
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+        await watcher.close()
     expected = {(p.txid, p.vout, p.amount, "confirmed") for p in payments}
     assert await _deposit_set(settings.dsn) == expected
     conn = await asyncpg.connect(settings.dsn)
