@@ -126,7 +126,10 @@ def _cluster_id(run_dir: Path) -> str:
     """A KRaft cluster id (base64 of a UUID, as StorageTool random-uuid prints), kept with the data."""
     path = run_dir / "cluster.id"
     if not path.exists():
-        path.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # as Kafka's own Uuid.randomUuid: a leading '-' reads as a CLI flag
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        path.write_text(cluster_id)
     return path.read_text().strip()
 
 

@@ -47,3 +47,15 @@ def test_dev_secrets_are_generated_once_and_private(tmp_path: Path) -> None:
 def test_pool_bounds_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="BEANPAY_DB_POOL_MIN must not exceed"):
         load_settings({"BEANPAY_STATE_DIR": str(tmp_path), "BEANPAY_DB_POOL_MIN": "30", "BEANPAY_DB_POOL_MAX": "5"})
+
+
+def test_kafka_cluster_ids_never_start_with_a_dash(tmp_path: Path) -> None:
+    """A cluster id starting with '-' is read as a flag by kafka-storage (seen once in CI)."""
+    from deploy.devstack.kafka import _cluster_id
+
+    for i in range(300):
+        run_dir = tmp_path / str(i)
+        run_dir.mkdir()
+        cid = _cluster_id(run_dir)
+        assert not cid.startswith("-") and len(cid) == 22
+        assert _cluster_id(run_dir) == cid
