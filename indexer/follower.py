@@ -83,16 +83,18 @@ class Follower:
         self._mempool_known: set[str] = set()
 
     async def _ensure_started(self, node_tip: int) -> store.Cursor:
-        async with transaction(self.pool) as conn:
+        async with self.pool.acquire() as conn:
             cur = await store.cursor(conn, self.policy.chain)
-            if cur is not None:
-                return cur
-            start = node_tip if self.policy.start_height is None else min(self.policy.start_height, node_tip)
-            after = max(start - 1, 0)
-            (_, block), = await self.source.blocks([after])
-            await store.start_at(conn, self.policy.chain, after, block.hash, block.prev_hash)
-            log.info("index started", chain=self.policy.chain, after_height=after)
-            return store.Cursor(after, block.hash)
+        if cur is not None:
+            return cur
+        start = node_tip if self.policy.start_height is None else min(self.policy.start_height, node_tip)
+        after = max(start - 1, 0)
+        (_, block), = await self.source.blocks([after])  # ask the node before opening a transaction
+        async with transaction(self.pool) as conn:
+            await store.start_at(conn, self.policy.chain, after, block.hash, block.prev_hash)  # no-op if raced
+            cur = await store.cursor(conn, self.policy.chain)
+        log.info("index started", chain=self.policy.chain, after_height=cur.tip_height if cur else after)
+        return cur or store.Cursor(after, block.hash)
 
     async def _refresh_watched(self) -> None:
         """New watched addresses, read incrementally (with an overlap, since a transaction commits after
