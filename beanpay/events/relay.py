@@ -79,6 +79,7 @@ class Relay:
         producer = await self._get_producer()  # connect before taking any row locks
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(CLAIM_BATCH, self.settings.relay_batch_size)
+            rows = await _key_prefixes(conn, rows)
             if not rows:
                 return 0
             BACKLOG.set(len(rows))
@@ -168,6 +169,28 @@ class Relay:
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("outbox listener lost its connection", error=repr(exc))
                 await _sleep(stop, 2)
+
+
+async def _key_prefixes(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
+    """Keep only keys whose claimed rows are exactly their oldest unpublished rows.
+
+    The claim evaluates its advisory lock row by row: if another relay commits a key mid-scan, this
+    scan may have skipped that key's next rows and then taken later ones. Publishing those would
+    reorder the key, so such a key is left for the next batch (its rows stay unpublished).
+    """
+    if not rows:
+        return rows
+    claimed: dict[str, list[int]] = {}
+    for r in rows:
+        claimed.setdefault(r["aggregate_id"], []).append(r["id"])
+    keys = list(claimed)
+    counts = dict(await conn.fetch(
+        """SELECT o.aggregate_id, count(*)
+           FROM event_outbox o JOIN unnest($1::text[], $2::bigint[]) AS c(key, last_id) ON o.aggregate_id = c.key
+           WHERE o.published_at IS NULL AND o.id <= c.last_id
+           GROUP BY o.aggregate_id""", keys, [max(claimed[k]) for k in keys]))
+    whole = {k for k in keys if counts.get(k) == len(claimed[k])}
+    return rows if len(whole) == len(keys) else [r for r in rows if r["aggregate_id"] in whole]
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
