@@ -9,19 +9,22 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
-from api import health, menus, products, shops, supplies
+from api import claims, health, ledger, menus, orders, prices, products, shops, supplies, webhooks
 from api.cache import Cache
 from api.errors import from_exception
 from api.http import REQUEST_ID, Handler
 from api.metrics import observe_request
 from api.routing import Route
-from api.state import CACHE, POOL, SETTINGS
+from api.state import BTC_ACCOUNT, CACHE, POOL, RATES, SETTINGS
 from beanpay import db
 from beanpay.config import Settings
+from chains.bitcoin.addresses import Bip84Account
+from engine.prices.service import RateService
 
 log = structlog.get_logger("api")
 
-ROUTE_TABLES = (shops.routes, products.routes, menus.routes, supplies.routes, health.routes)
+ROUTE_TABLES = (shops.routes, products.routes, menus.routes, supplies.routes, prices.routes, orders.routes,
+                claims.routes, ledger.routes, webhooks.routes, health.routes)
 
 
 def all_routes() -> list[Route]:
@@ -64,6 +67,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[CACHE] = Cache(settings.redis_dsn, timeout=settings.redis_timeout_seconds,
                        retry_after=settings.redis_retry_after_seconds)
     await app[CACHE].start()
+    app[RATES] = RateService(settings)
+    account: Bip84Account | None = None
+    if settings.btc_account_xpub:
+        account = Bip84Account(settings.btc_account_xpub, settings.btc_network)
+    app[BTC_ACCOUNT] = account
     yield
+    await app[RATES].close()
     await app[CACHE].close()
     await db.close_pool(app[POOL])

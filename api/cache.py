@@ -23,41 +23,12 @@ import structlog
 from redis.exceptions import RedisError
 
 from api.metrics import CACHE_AVAILABLE, CACHE_BYPASS, CACHE_ERROR, CACHE_HIT, CACHE_MISS
+from beanpay.cachekeys import CHANNEL, TTL, menu_key, product_key, shop_key, supplies_key, supply_key  # noqa: F401 (re-exported)
 
 log = structlog.get_logger("cache")
 
-CHANNEL = "beanpay:cache:invalidate"
 LOCAL_TTL = 60.0  # seconds; bounds staleness should an invalidation message ever be missed
 LOCAL_MAX = 10_000
-
-# the design's keys and TTLs (seconds)
-TTL = {
-    "shop": 4 * 3600,
-    "product": 2 * 3600,
-    "menu": 2 * 3600,
-    "supply": 30 * 60,
-    "supplies": 15 * 60,
-}
-
-
-def shop_key(shop_id: object) -> str:
-    return f"shop:{shop_id}"
-
-
-def product_key(product_id: object) -> str:
-    return f"product:{product_id}"
-
-
-def menu_key(shop_id: object) -> str:
-    return f"shop:{shop_id}:menu"
-
-
-def supply_key(supply_id: object) -> str:
-    return f"supply:{supply_id}"
-
-
-def supplies_key(shop_id: object) -> str:
-    return f"shop:{shop_id}:supplies"
 
 
 class Cache:

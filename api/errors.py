@@ -8,11 +8,12 @@ from aiohttp import web
 from api.body import MalformedBody
 from api.http import json
 from api.schemas import ErrorBody, ErrorDetail, FieldError
-from beanpay.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthorized
+from beanpay.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthorized, Unavailable
+from engine.lifecycle import IllegalTransition
 
 log = structlog.get_logger("api")
 
-STATUS = {NotFound: 404, Conflict: 409, Forbidden: 403, Unauthorized: 401, InvalidInput: 422}
+STATUS = {NotFound: 404, Conflict: 409, Forbidden: 403, Unauthorized: 401, InvalidInput: 422, Unavailable: 503}
 
 
 def error_response(status: int, code: str, message: str, *, fields: list[FieldError] | None = None,
@@ -30,6 +31,9 @@ def from_exception(exc: Exception) -> web.Response:
         status = next(s for kind, s in STATUS.items() if isinstance(exc, kind))
         detail = {k: str(v) for k, v in exc.detail.items()} or None
         return error_response(status, exc.code, exc.message, detail=detail)
+    if isinstance(exc, IllegalTransition):
+        return error_response(409, "illegal_transition", str(exc),
+                              detail={"current_status": exc.current, "requested_status": exc.target})
     if isinstance(exc, MalformedBody):
         return error_response(400, "malformed_request", str(exc))
     if isinstance(exc, web.HTTPException):

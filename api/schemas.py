@@ -291,6 +291,7 @@ class Supply(Struct):
     quantity: int
     unit: str
     reorder_level: int
+    reserved: int
     status: str
     last_restocked: dt.datetime | None
     version: int
@@ -309,6 +310,264 @@ class Readiness(Struct):
     postgres: str
     redis: str
     kafka: str
+
+
+# ---- prices -----------------------------------------------------------------------------------------
+
+class PriceQuery(Struct, forbid_unknown_fields=True):
+    fiat: Currency = "USD"
+
+
+class PriceOut(Struct):
+    asset: str
+    fiat: str
+    rate: Decimal
+    as_of: dt.datetime
+    source: str
+
+
+class Prices(Struct):
+    fiat: str
+    rates: list[PriceOut]
+
+
+# ---- orders -----------------------------------------------------------------------------------------
+
+OptionName = Annotated[str, Meta(min_length=1, max_length=100)]
+Quantity = Annotated[int, Meta(ge=1, le=100)]
+
+
+class OrderLine(Input):
+    product_id: uuid.UUID
+    quantity: Quantity = 1
+    customizations: Annotated[dict[OptionName, Annotated[list[OptionName], Meta(max_length=20)]],
+                              Meta(max_length=20, description="group name -> chosen option names")] = {}
+
+
+class PaymentChoice(Input):
+    chain: Annotated[str, Meta(min_length=1, max_length=32, description="btc, or a configured EVM chain")]
+    asset: Annotated[str, Meta(min_length=1, max_length=16, description="BTC, ETH or a token symbol")]
+
+
+class OrderCreate(Input):
+    shop_id: uuid.UUID
+    items: Annotated[list[OrderLine], Meta(min_length=1, max_length=50)]
+    payment: PaymentChoice
+    order_type: Literal["pickup", "delivery"] = "pickup"
+    pickup_time: dt.datetime | None = None
+    delivery_address: Annotated[str, Meta(min_length=1, max_length=500)] | None = None
+    special_instructions: Annotated[str, Meta(max_length=500)] | None = None
+
+    def __post_init__(self) -> None:
+        _check_delivery(self.order_type, self.delivery_address)
+
+
+def _check_delivery(order_type: str, address: str | None) -> None:
+    if order_type == "delivery" and not address:
+        raise ValueError("delivery_address is required for a delivery order")
+
+
+class OrderPatch(Input):
+    items: Annotated[list[OrderLine], Meta(min_length=1, max_length=50)] | UnsetType = UNSET
+    order_type: Literal["pickup", "delivery"] | UnsetType = UNSET
+    pickup_time: dt.datetime | UnsetType | None = UNSET
+    delivery_address: Annotated[str, Meta(min_length=1, max_length=500)] | UnsetType | None = UNSET
+    special_instructions: Annotated[str, Meta(max_length=500)] | UnsetType | None = UNSET
+    version: Annotated[int, Meta(ge=1)] | UnsetType = UNSET
+
+
+class OrderMove(Input):
+    status: Literal["preparing", "ready", "completed"]
+
+
+class Resolution(Input):
+    action: Literal["accept", "refund", "settle"]
+
+
+class OrderQuery(Struct, forbid_unknown_fields=True):
+    cursor: str | None = None
+    limit: Annotated[int, Meta(ge=1, le=100)] = 20
+    status: Literal["pending", "confirmed", "preparing", "ready", "completed", "cancelled", "expired"] | None = None
+    payment_status: Literal["pending", "processing", "confirmed", "underpaid", "overpaid", "late",
+                            "expired"] | None = None
+    shop_id: uuid.UUID | None = None
+
+
+class OrderItemOut(Struct):
+    product_id: uuid.UUID
+    product_name: str
+    base_price: Decimal
+    final_price: Decimal
+    quantity: int
+    customizations: dict[str, list[str]]
+
+
+class PaymentRequest(Struct):
+    """Where and how much to pay. `amount` is in base units (sats, wei, token units) as a string."""
+
+    id: uuid.UUID
+    chain: str
+    asset: str
+    decimals: int
+    address: str
+    amount: str
+    amount_received: str
+    token_address: str | None
+    chain_id: int | None
+    payment_uri: str
+    rate: Decimal
+    rate_source: str
+    fiat_amount: Decimal
+    fiat_currency: str
+    status: str
+    confirmations: int
+    transaction_hash: str | None
+    expires_at: dt.datetime
+    confirmed_at: dt.datetime | None
+    resolution: str | None
+
+
+class Order(Struct):
+    id: uuid.UUID
+    shop_id: uuid.UUID
+    user_id: uuid.UUID
+    status: str
+    payment_status: str
+    order_type: str
+    pickup_time: dt.datetime | None
+    delivery_address: str | None
+    special_instructions: str | None
+    total_amount: Decimal
+    currency: str
+    items: list[OrderItemOut]
+    payment: PaymentRequest
+    expires_at: dt.datetime | None
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class OrderSummary(Struct):
+    id: uuid.UUID
+    shop_id: uuid.UUID
+    user_id: uuid.UUID
+    status: str
+    payment_status: str
+    total_amount: Decimal
+    currency: str
+    chain: str | None
+    asset: str | None
+    created_at: dt.datetime
+
+
+# ---- claims -----------------------------------------------------------------------------------------
+
+class Claim(Struct):
+    id: uuid.UUID
+    order_id: uuid.UUID
+    shop_id: uuid.UUID
+    claim_code: str
+    status: str
+    claimed_at: dt.datetime
+    expires_at: dt.datetime | None
+    processed_at: dt.datetime | None
+
+
+class ClaimProcessed(Struct):
+    claim: Claim
+    order_status: str
+
+
+# ---- ledger -----------------------------------------------------------------------------------------
+
+class Balance(Struct):
+    chain: str
+    asset: str
+    balance: str  # base units
+    decimals: int | None
+
+
+class Balances(Struct):
+    shop_id: uuid.UUID
+    balances: list[Balance]
+
+
+class LedgerEntry(Struct):
+    id: int
+    entry_group: uuid.UUID
+    chain: str
+    asset: str
+    amount: str  # base units credited to the shop; negative for a reversal
+    kind: str
+    payment_id: uuid.UUID
+    memo: str | None
+    created_at: dt.datetime
+
+
+class LedgerQuery(Struct, forbid_unknown_fields=True):
+    before: Annotated[int, Meta(ge=1)] | None = None
+    limit: Annotated[int, Meta(ge=1, le=200)] = 50
+
+
+class LedgerPage(Struct):
+    items: list[LedgerEntry]
+    next_before: int | None
+
+
+# ---- webhooks ---------------------------------------------------------------------------------------
+
+WebhookUrl = Annotated[str, Meta(pattern=r"^https?://[^\s]+$", max_length=2000)]
+EventType = Annotated[str, Meta(pattern=r"^(\*|[a-z_]+\.[a-z_]+)$", max_length=64)]
+
+
+class WebhookCreate(Input):
+    url: WebhookUrl
+    event_types: Annotated[list[EventType], Meta(min_length=1, max_length=50)]
+    description: Annotated[str, Meta(max_length=500)] | None = None
+
+
+class WebhookPatch(Input):
+    url: WebhookUrl | UnsetType = UNSET
+    event_types: Annotated[list[EventType], Meta(min_length=1, max_length=50)] | UnsetType = UNSET
+    description: Annotated[str, Meta(max_length=500)] | UnsetType | None = UNSET
+    enabled: bool | UnsetType = UNSET
+    version: Annotated[int, Meta(ge=1)] | UnsetType = UNSET
+
+
+class Webhook(Struct):
+    id: uuid.UUID
+    shop_id: uuid.UUID
+    url: str
+    event_types: list[str]
+    description: str | None
+    enabled: bool
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class WebhookCreated(Webhook, kw_only=True):
+    secret: str  # shown once: sign-check deliveries with it (Standard Webhooks, whsec_...)
+
+
+class Delivery(Struct):
+    id: uuid.UUID
+    endpoint_id: uuid.UUID
+    event_id: uuid.UUID
+    event_type: str
+    status: str
+    attempts: int
+    next_attempt_at: dt.datetime
+    last_status: int | None
+    last_error: str | None
+    created_at: dt.datetime
+    delivered_at: dt.datetime | None
+
+
+class DeliveryQuery(Struct, forbid_unknown_fields=True):
+    cursor: str | None = None
+    limit: Annotated[int, Meta(ge=1, le=100)] = 20
+    status: Literal["pending", "succeeded", "failed"] | None = None
 
 
 encoder = msgspec.json.Encoder(decimal_format="string")

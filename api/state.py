@@ -7,10 +7,14 @@ from aiohttp import web
 from api.cache import Cache
 from beanpay.config import Settings
 from beanpay.db import Pool
+from chains.bitcoin.addresses import Bip84Account
+from engine.prices.service import RateService
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", Pool)
 CACHE = web.AppKey("cache", Cache)
+RATES = web.AppKey("rates", RateService)
+BTC_ACCOUNT: web.AppKey[Bip84Account | None] = web.AppKey("btc_account")
 
 
 def pool(request: web.Request) -> Pool:
@@ -19,3 +23,11 @@ def pool(request: web.Request) -> Pool:
 
 def cache(request: web.Request) -> Cache:
     return request.app[CACHE]
+
+
+def rates(request: web.Request) -> RateService:
+    return request.app[RATES]
+
+
+def settings(request: web.Request) -> Settings:
+    return request.app[SETTINGS]

@@ -24,7 +24,7 @@ from beanpay.events.outbox import emit
 
 routes = Routes()
 
-COLUMNS = ("id, shop_id, product_id, quantity, unit, reorder_level, status, last_restocked, version, "
+COLUMNS = ("id, shop_id, product_id, quantity, unit, reorder_level, reserved, status, last_restocked, version, "
            "created_at, updated_at")
 ROLES = ("operator", "merchant", "staff")
 MAX_QUANTITY = 1_000_000_000  # the API's Count bound; keeps the INTEGER column far from overflow

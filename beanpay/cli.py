@@ -84,8 +84,30 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("relay", help="publish outbox events to Kafka",
                    description="Publish committed outbox events to Kafka in order per key; several relays "
                    "may run side by side.")
-    sub.add_parser("run", help="all-in-one: API and outbox relay in one process",
-                   description="Run the API and the outbox relay in one process (the local default).")
+    sub.add_parser("engine", help="settle payments, expire orders and claims, refresh rates",
+                   description="The payment engine: drains the deposit work queue (FOR UPDATE SKIP LOCKED), "
+                   "expires unpaid orders and unprocessed claims, refreshes exchange rates. Several engines may "
+                   "run side by side.")
+    wh = sub.add_parser("webhooks", help="merchant webhooks: serve deliveries, redeliver",
+                        description="Merchant webhooks signed per Standard Webhooks.")
+    wh_sub = wh.add_subparsers(dest="action", required=True, metavar="ACTION")
+    wh_sub.add_parser("serve", help="fan events out of Kafka into deliveries and send them",
+                      description="Consume order/payment/claim/supply events from Kafka, make one delivery per "
+                      "subscribed endpoint, and send due deliveries with retries.")
+    rd = wh_sub.add_parser("redeliver", help="queue deliveries again",
+                           description="Queue one delivery, or every failed delivery of an endpoint, again.")
+    target = rd.add_mutually_exclusive_group(required=True)
+    target.add_argument("--delivery", type=uuid.UUID, help="a delivery id")
+    target.add_argument("--endpoint", type=uuid.UUID, help="an endpoint id: redeliver all its failed deliveries")
+    sw = sub.add_parser("sweep", help="deploy and flush the forwarders of paid EVM orders to the treasury",
+                        description="Deploy-and-flush, in batches, the CREATE2 forwarders of confirmed orders on "
+                        "an EVM chain, paying gas with BEANPAY_SWEEPER_KEY; funds can only reach the treasury.")
+    sw.add_argument("--chain", required=True)
+    sw.add_argument("--batch", type=int, default=50, help="forwarders per transaction (default 50)")
+    sw.add_argument("--dry-run", action="store_true", help="list what would be swept, send nothing")
+    sub.add_parser("run", help="all-in-one: API, relay, engine, webhooks and every chain's indexer",
+                   description="Run every service in one process (the local default): the API, the outbox "
+                   "relay, the payment engine, the webhook sender and one indexer per configured chain.")
     return p
 
 
@@ -165,8 +187,46 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                   f"{', '.join(registry.chains(settings))}", file=sys.stderr)
             return 2
         return run_services(settings, tuple(f"index:{c}" for c in chains))
-    wanted = {"api": ("api",), "relay": ("relay",), "run": ("api", "relay")}[args.command]
-    return run_services(settings, wanted)
+    if args.command == "run":
+        from indexer import registry
+
+        return run_services(settings, ("api", "relay", "engine", "webhooks",
+                                       *(f"index:{c}" for c in registry.chains(settings))))
+    if args.command == "webhooks" and args.action == "redeliver":
+        return _redeliver(settings, args)
+    return run_services(settings, (args.command,))
+
+
+def _redeliver(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from beanpay import db
+    from engine.webhooks.sender import redeliver
+
+    async def go() -> int:
+        pool = await db.create_pool(settings)
+        try:
+            if args.delivery:
+                ids = [args.delivery]
+            else:
+                ids = [r["id"] for r in await pool.fetch(
+                    "SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'failed'", args.endpoint)]
+            done = [i for i in ids if await redeliver(pool, i)]
+        finally:
+            await db.close_pool(pool)
+        print(f"queued {len(done)} delivery(ies) again")
+        return 0 if done or args.endpoint else 1
+
+    return asyncio.run(go())
+
+
+def _sweep(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from engine.sweeps import run_sweep
+
+    code: int = asyncio.run(run_sweep(settings, args.chain, batch=args.batch, dry_run=args.dry_run))
+    return code
 
 
 def _chain(settings: Settings, args: argparse.Namespace) -> int:
@@ -178,7 +238,7 @@ def _chain(settings: Settings, args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"dev": _dev, "migrate": _migrate, "token": _token, "api": _serve, "relay": _serve, "run": _serve,
-             "index": _serve, "chain": _chain}
+             "index": _serve, "chain": _chain, "engine": _serve, "webhooks": _serve, "sweep": _sweep}
 
 if __name__ == "__main__":
     sys.exit(main())

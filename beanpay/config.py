@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import typing
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import quote
@@ -106,6 +107,34 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     redis_timeout_seconds: Positive = 0.25
     redis_retry_after_seconds: Positive = 2.0
 
+    # prices and quotes: rates are fiat per whole coin, keyed "ASSET:FIAT" (e.g. "BTC:USD")
+    price_provider: Literal["static", "chainlink", "http"] = "static"
+    static_rates: dict[str, Decimal] = msgspec.field(default_factory=lambda: {
+        "BTC:USD": Decimal("65000"), "ETH:USD": Decimal("3200"), "tUSDC:USD": Decimal("1"),
+        "BTC:EUR": Decimal("60000"), "ETH:EUR": Decimal("2950"), "tUSDC:EUR": Decimal("0.92")})
+    chainlink_chain: str | None = None  # the EVM chain (by name) the feeds live on
+    chainlink_feeds: dict[str, str] = {}  # "ETH:USD" -> AggregatorV3 feed address
+    price_ticker_url: str = "https://api.coinbase.com"  # Coinbase-style /v2/prices/{A}-{F}/spot
+    price_max_age_seconds: PositiveInt = 300  # an older rate is refused, never quoted
+    price_refresh_seconds: Positive = 30.0
+    payment_window_seconds: PositiveInt = 900
+    underpay_tolerance_bps: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 50
+
+    # engine workers
+    engine_batch_size: PositiveInt = 100
+    engine_poll_seconds: Positive = 1.0
+    claim_ttl_seconds: PositiveInt = 1800
+
+    # merchant webhooks (Standard Webhooks); attempt n waits base * 2^(n-1), jittered, capped
+    webhook_max_attempts: PositiveInt = 12
+    webhook_backoff_seconds: Positive = 5.0
+    webhook_backoff_cap_seconds: Positive = 3600.0
+    webhook_timeout_seconds: Positive = 10.0
+    webhook_allow_private: bool = False  # loopback/private receivers; on in dev and test
+
+    # EVM sweeps: the key that pays gas for deploy-and-flush (it can only move funds to the treasury)
+    sweeper_key: str | None = None
+
     relay_batch_size: PositiveInt = 500
     relay_poll_seconds: Positive = 1.0
     relay_publish_timeout_seconds: Positive = 30.0
@@ -139,6 +168,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
 
 _DEV_SECRETS = ("jwt_secret", "pg_password", "btcd_rpc_password")
+# anvil's dev account 8: pays gas for sweeps on the local chain only
+DEV_SWEEPER_KEY = "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97"
 
 
 def dev_secret(state_dir: Path, name: str) -> str:
@@ -195,6 +226,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if settings.evm_chains is None and settings.env != "prod" and dev_chain.exists():
         chain = msgspec.json.decode(dev_chain.read_bytes(), type=EvmChainConfig)
         settings = msgspec.structs.replace(settings, evm_chains=[chain])
+    if settings.env != "prod" and settings.sweeper_key is None:
+        settings = msgspec.structs.replace(settings, sweeper_key=DEV_SWEEPER_KEY)
+    if settings.env != "prod" and "BEANPAY_WEBHOOK_ALLOW_PRIVATE" not in environ:
+        settings = msgspec.structs.replace(settings, webhook_allow_private=True)
     dev_xpub = settings.state_path / "secrets" / "btc_account_xpub"
     if settings.btc_account_xpub is None and settings.env != "prod" and dev_xpub.exists():
         settings = msgspec.structs.replace(settings, btc_account_xpub=dev_xpub.read_text().strip())

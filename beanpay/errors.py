@@ -28,6 +28,12 @@ class Unauthorized(DomainError):
     code = "unauthorized"
 
 
+class Unavailable(DomainError):
+    """A dependency cannot give a safe answer now (e.g. no fresh exchange rate); retry later."""
+
+    code = "unavailable"
+
+
 class InvalidInput(DomainError):
     """Input that is well-formed but breaks a rule; `errors` lists each field at fault."""
 

@@ -34,3 +34,15 @@ def check_fiat(amount: Decimal, currency: str, *, signed: bool = False) -> str |
 def normalize(amount: Decimal, currency: str) -> Decimal:
     """The amount written with exactly the currency's minor units ("3.5" -> "3.50")."""
     return amount.quantize(Decimal(1).scaleb(-minor_units(currency)))
+
+
+def base_units(value: object) -> str:
+    """A NUMERIC(78,0) amount as JSON text: plain digits. str() of a Decimal read from Postgres can
+    come out in exponent form (3.28125E+15), which no client should have to parse."""
+    if isinstance(value, Decimal):
+        if value != value.to_integral_value():
+            raise ValueError(f"{value} is not a whole number of base units")
+        return str(int(value))
+    if isinstance(value, int):
+        return str(value)
+    raise TypeError(f"base units must be int or Decimal, not {type(value).__name__}")

@@ -1,4 +1,4 @@
-"""Run long-lived services (API, outbox relay) on uvloop, supervised: if one dies, all stop."""
+"""Run long-lived services (API, relay, engine, webhooks, indexers) on uvloop, supervised: if one dies, all stop."""
 
 from __future__ import annotations
 
@@ -44,6 +44,20 @@ async def _main(settings: Settings, wanted: tuple[str, ...]) -> int:
 
         pool = await db.create_pool(settings)
         tasks.append(asyncio.create_task(Relay(settings, pool).run(stop), name="relay"))
+    if "engine" in wanted:
+        from engine.prices.service import RateService
+        from engine.worker import Engine
+
+        pool = pool or await db.create_pool(settings)
+        rates = RateService(settings)
+        tasks.append(asyncio.create_task(Engine(settings, pool, rates).run(stop), name="engine"))
+    if "webhooks" in wanted:
+        from engine.webhooks.fanout import run_fanout
+        from engine.webhooks.sender import Sender
+
+        pool = pool or await db.create_pool(settings)
+        tasks.append(asyncio.create_task(run_fanout(settings, pool, stop), name="webhook-fanout"))
+        tasks.append(asyncio.create_task(Sender(settings, pool).run(stop), name="webhook-sender"))
     for name in wanted:
         if name.startswith("index:"):
             from indexer import registry

@@ -11,6 +11,7 @@ from tqdm import tqdm
 from beanpay import audit
 from beanpay.config import Settings
 from beanpay.db import Pool, transaction
+from beanpay.money import base_units
 from indexer import registry, store
 from indexer.follower import Follower
 
@@ -102,7 +103,7 @@ async def reorg(settings: Settings, pool: Pool, chain: str, to_height: int, *, d
                FROM deposits d JOIN watched_addresses w ON w.chain = d.chain AND w.address = d.address
                WHERE d.chain = $1 AND d.block_height > $2 AND d.status IN ('confirming', 'confirmed')
                ORDER BY d.block_height, d.txid, d.output_index""", chain, to_height)
-        affected = [AffectedDeposit(r["id"], r["txid"], r["output_index"], r["address"], str(r["amount"]),
+        affected = [AffectedDeposit(r["id"], r["txid"], r["output_index"], r["address"], base_units(r["amount"]),
                                     r["status"], r["block_height"], r["order_id"]) for r in rows]
         if not dry_run:
             await store.rewind(conn, chain, to_height, reason="operator rewind",

@@ -13,6 +13,7 @@ import asyncpg
 from beanpay import audit
 from beanpay.db import Connection
 from beanpay.events.outbox import Event, emit, emit_many
+from beanpay.money import base_units
 from indexer.events import DepositEvent
 
 
@@ -42,7 +43,8 @@ DEPOSIT_COLUMNS = ("id, chain, asset, txid, output_index, address, amount, statu
 def _event(row: asyncpg.Record) -> DepositEvent:
     return DepositEvent(
         deposit_id=row["id"], chain=row["chain"], asset=row["asset"], txid=row["txid"],
-        output_index=row["output_index"], address=row["address"], amount=str(row["amount"]), status=row["status"],
+        output_index=row["output_index"], address=row["address"], amount=base_units(row["amount"]),
+        status=row["status"],
         confirmations=row["confirmations"], block_hash=row["block_hash"], block_height=row["block_height"])
 
 

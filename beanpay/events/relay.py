@@ -23,6 +23,7 @@ from prometheus_client import Counter, Gauge
 from beanpay.config import Settings
 from beanpay.db import Pool
 from beanpay.events import envelope
+from beanpay.listen import listen, sleep, wait_wake
 
 log = structlog.get_logger("relay")
 
@@ -128,7 +129,7 @@ class Relay:
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
-        listener = asyncio.create_task(self._listen(stop), name="relay-listener")
+        listener = asyncio.create_task(listen(self.settings.dsn, CHANNEL, self._wake, stop), name="relay-listener")
         backoff = 0.5
         try:
             while not stop.is_set():
@@ -140,35 +141,17 @@ class Relay:
                     self.failures += 1
                     log.warning("publish failed; will retry", error=repr(exc), retry_in=round(backoff, 1))
                     await self._drop_producer()
-                    await _sleep(stop, backoff)
+                    await sleep(stop, backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF) * random.uniform(0.8, 1.2)
                     continue
                 if n < self.settings.relay_batch_size:
                     BACKLOG.set(0)
-                    self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.settings.relay_poll_seconds)
+                    await wait_wake(self._wake, self.settings.relay_poll_seconds)
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
             await self._drop_producer()
-
-    async def _listen(self, stop: asyncio.Event) -> None:
-        """LISTEN on its own connection, reconnecting; a lost NOTIFY only costs one poll interval."""
-        while not stop.is_set():
-            try:
-                conn: asyncpg.Connection = await asyncpg.connect(self.settings.dsn)
-                try:
-                    await conn.add_listener(CHANNEL, lambda *_: self._wake.set())
-                    while not stop.is_set() and not conn.is_closed():
-                        await asyncio.sleep(5)
-                        await conn.execute("SELECT 1")  # keep-alive, notices a dead connection
-                finally:
-                    await conn.close()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("outbox listener lost its connection", error=repr(exc))
-                await _sleep(stop, 2)
 
 
 async def _key_prefixes(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
@@ -191,8 +174,3 @@ async def _key_prefixes(conn: asyncpg.Connection, rows: list[asyncpg.Record]) ->
            GROUP BY o.aggregate_id""", keys, [max(claimed[k]) for k in keys]))
     whole = {k for k in keys if counts.get(k) == len(claimed[k])}
     return rows if len(whole) == len(keys) else [r for r in rows if r["aggregate_id"] in whole]
-
-
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

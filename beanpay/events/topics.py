@@ -1,6 +1,7 @@
 """Event types and the Kafka topic each one goes to, as named in the system design.
 
 `deposit.*` events have no topic in the design; they go to `deposit-events` (chosen here).
+`payment.reverted` (a reorg took a seen or confirmed payment back to pending) is added to payment-events.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ EVENT_TOPICS: dict[str, str] = {
          "order.ready", "order.completed", "order.picked_up", "order.expired"], "order-events"),
     **dict.fromkeys(
         ["payment.initiated", "payment.processing", "payment.confirmed", "payment.failed", "payment.expired",
-         "payment.refunded", "payment.underpaid", "payment.overpaid", "payment.late", "payment.resolved"],
+         "payment.refunded", "payment.underpaid", "payment.overpaid", "payment.late", "payment.resolved",
+         "payment.reverted"],
         "payment-events"),
     **dict.fromkeys(["order.claimed", "claim.processed", "claim.expired"], "claim-events"),
     **dict.fromkeys(["notification.sent", "notification.delivered", "notification.read"], "notification-events"),

@@ -10,7 +10,7 @@ from api.supplies import crossed_reorder_level, stock_status
 def supply(quantity: int, reorder: int = 10, status: str | None = None) -> Supply:
     now = dt.datetime.now(dt.UTC)
     return Supply(id=uuid.uuid4(), shop_id=uuid.uuid4(), product_id=uuid.uuid4(), quantity=quantity, unit="cups",
-                  reorder_level=reorder, status=status or stock_status(quantity, reorder, False),
+                  reorder_level=reorder, reserved=0, status=status or stock_status(quantity, reorder, False),
                   last_restocked=None, version=1, created_at=now, updated_at=now)
 
 

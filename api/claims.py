@@ -1,0 +1,66 @@
+"""Claims over HTTP: the customer claims a paid order, the shop processes the claim code."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from aiohttp import web
+
+from api.http import actor, json, path_uuid, require
+from api.orders import locked_order
+from api.routing import Routes
+from api.schemas import Claim, ClaimProcessed
+from api.state import pool, settings
+from beanpay.db import transaction
+from beanpay.errors import NotFound
+from engine import claiming
+from engine.claims import normalize_claim_code
+
+routes = Routes()
+
+
+def _claim(row: Any) -> Claim:
+    return Claim(id=row["id"], order_id=row["order_id"], shop_id=row["shop_id"], claim_code=row["claim_code"],
+                 status=row["status"], claimed_at=row["claimed_at"], expires_at=row["expires_at"],
+                 processed_at=row["processed_at"])
+
+
+@routes.add("POST", "/v1/orders/{order_id}/claim", summary="Claim a paid order: returns its claim code",
+            tag="claims", response=Claim, status=201, auth="the customer who placed it, operator",
+            errors=(401, 403, 404, 409))
+async def claim_order(request: web.Request) -> web.Response:
+    order_id = path_uuid(request, "order_id")
+    async with transaction(pool(request)) as conn:
+        order = await locked_order(conn, request, order_id, "customer", "operator")
+        row = await claiming.claim(conn, order, ttl=dt.timedelta(seconds=settings(request).claim_ttl_seconds),
+                                   actor=actor(request))
+    return json(_claim(row), status=201)
+
+
+@routes.add("POST", "/v1/claims/{code}/process", summary="Hand over a claimed order (pickup or to delivery)",
+            tag="claims", response=ClaimProcessed, auth="the shop's staff/merchant, operator",
+            errors=(401, 403, 404, 409))
+async def process_claim(request: web.Request) -> web.Response:
+    c = require(request, "staff", "merchant", "operator")
+    code = normalize_claim_code(request.match_info["code"])
+    if code is None:
+        raise NotFound("no such claim code")
+    async with transaction(pool(request)) as conn:
+        claim_row, order_row = await claiming.process(conn, code, may_manage=c.can_manage, actor=actor(request))
+    return json(ClaimProcessed(_claim(claim_row), order_row["order_status"]))
+
+
+@routes.add("GET", "/v1/orders/{order_id}/claim", summary="The order's current claim", tag="claims",
+            response=Claim, auth="the customer who placed it, the shop's staff/merchant, operator",
+            errors=(401, 403, 404))
+async def get_claim(request: web.Request) -> web.Response:
+    order_id = path_uuid(request, "order_id")
+    async with transaction(pool(request)) as conn:
+        await locked_order(conn, request, order_id, "customer", "staff", "merchant", "operator")
+        row = await conn.fetchrow(
+            f"""SELECT {claiming.CLAIM_COLUMNS} FROM order_claims WHERE order_id = $1
+                ORDER BY claimed_at DESC LIMIT 1""", order_id)
+    if row is None:
+        raise NotFound("the order has no claim")
+    return json(_claim(row))

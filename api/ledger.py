@@ -1,0 +1,46 @@
+"""A shop's balances per asset and its ledger history (base units as strings)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.body import decode_query
+from api.http import json, path_uuid, require_shop
+from api.routing import Routes
+from api.schemas import Balance, Balances, LedgerEntry, LedgerPage, LedgerQuery
+from api.state import pool, settings
+from beanpay.money import base_units
+from engine import ledger
+from engine.assets import payable_assets
+
+routes = Routes()
+
+
+@routes.add("GET", "/v1/shops/{shop_id}/balances", summary="What the shop is owed, per chain and asset",
+            tag="ledger", response=Balances, auth="the shop's merchant, operator", errors=(401, 403))
+async def get_balances(request: web.Request) -> web.Response:
+    shop_id = path_uuid(request, "shop_id")
+    require_shop(request, shop_id, "merchant", "operator")
+    assets = payable_assets(settings(request))
+    async with pool(request).acquire() as conn:
+        rows = await ledger.balances(conn, shop_id)
+    return json(Balances(shop_id, [Balance(chain, asset, base_units(amount),
+                                           a.decimals if (a := assets.get((chain, asset))) else None)
+                                   for chain, asset, amount in rows]))
+
+
+@routes.add("GET", "/v1/shops/{shop_id}/ledger", summary="The shop's ledger entries, newest first",
+            tag="ledger", query=LedgerQuery, response=LedgerPage, auth="the shop's merchant, operator",
+            errors=(401, 403, 422))
+async def get_ledger(request: web.Request) -> web.Response:
+    shop_id = path_uuid(request, "shop_id")
+    require_shop(request, shop_id, "merchant", "operator")
+    q = decode_query(request, LedgerQuery)
+    async with pool(request).acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT id, entry_group, chain, asset, -amount AS amount, kind, payment_id, memo, created_at
+               FROM ledger_entries WHERE account = $1 AND id < $2 ORDER BY id DESC LIMIT $3""",
+            ledger.merchant_account(shop_id), q.before or 2**62, q.limit + 1)
+    items = [LedgerEntry(r["id"], r["entry_group"], r["chain"], r["asset"], base_units(r["amount"]), r["kind"],
+                         r["payment_id"], r["memo"], r["created_at"]) for r in rows[: q.limit]]
+    return json(LedgerPage(items, items[-1].id if len(rows) > q.limit else None))

@@ -1,0 +1,165 @@
+"""Merchant webhook endpoints: register (the signing secret is shown once), list, change, delete,
+see the delivery log, and ask for a delivery again."""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from msgspec import UNSET
+
+from api.body import check_version, decode_body, decode_query
+from api.http import actor, json, path_uuid, require_shop
+from api.routing import Routes
+from api.rows import KeysetPage, to_struct
+from api.schemas import Delivery, DeliveryQuery, Page, Webhook, WebhookCreate, WebhookCreated, WebhookPatch
+from api.state import pool, settings
+from beanpay import audit
+from beanpay.db import Connection, transaction
+from beanpay.errors import InvalidInput, NotFound
+from beanpay.events.topics import EVENT_TOPICS
+from engine.webhooks.fanout import TOPICS
+from engine.webhooks.sender import redeliver
+from engine.webhooks.signing import new_secret
+
+routes = Routes()
+
+COLUMNS = "id, shop_id, url, event_types, description, enabled, version, created_at, updated_at"
+DELIVERY_COLUMNS = ("id, endpoint_id, event_id, event_type, status, attempts, next_attempt_at, last_status, "
+                    "last_error, created_at, delivered_at")
+ROLES = ("merchant", "operator")
+DELIVERABLE = sorted(t for t, topic in EVENT_TOPICS.items() if topic in TOPICS)
+
+
+def _check(request: web.Request, url: str | None, event_types: list[str] | None) -> None:
+    problems = []
+    if url is not None:
+        host = urlsplit(url).hostname or ""
+        private = host == "localhost"
+        try:
+            private = private or not ipaddress.ip_address(host).is_global
+        except ValueError:
+            pass
+        if private and not settings(request).webhook_allow_private:
+            problems.append({"field": "url", "message": "loopback and private addresses are not allowed"})
+        if not host:
+            problems.append({"field": "url", "message": "no host"})
+    for i, t in enumerate(event_types or []):
+        if t != "*" and t not in DELIVERABLE:
+            problems.append({"field": f"event_types[{i}]", "message": f"unknown event type {t!r}"})
+    if problems:
+        raise InvalidInput("invalid webhook endpoint", problems)
+
+
+async def _fetch(conn: Connection, shop_id: uuid.UUID, webhook_id: uuid.UUID, lock: bool = False) -> Any:
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM webhook_endpoints WHERE id = $1 AND shop_id = $2"
+                              + (" FOR UPDATE" if lock else ""), webhook_id, shop_id)
+    if row is None:
+        raise NotFound("no such webhook endpoint")
+    return row
+
+
+@routes.add("POST", "/v1/shops/{shop_id}/webhooks", summary="Register a webhook endpoint (secret shown once)",
+            tag="webhooks", body=WebhookCreate, response=WebhookCreated, status=201,
+            auth="the shop's merchant, operator",
+            errors=(400, 401, 403, 404, 409, 422))
+async def create_webhook(request: web.Request) -> web.Response:
+    shop_id = path_uuid(request, "shop_id")
+    require_shop(request, shop_id, *ROLES)
+    body = await decode_body(request, WebhookCreate)
+    _check(request, body.url, body.event_types)
+    secret = new_secret()
+    async with transaction(pool(request)) as conn:
+        row = await conn.fetchrow(
+            f"""INSERT INTO webhook_endpoints (shop_id, url, event_types, secret, description)
+                VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}""",
+            shop_id, body.url, sorted(set(body.event_types)), secret, body.description)
+        await audit.record(conn, actor(request), "webhook.create", "webhook", row["id"],
+                           after={"url": body.url, "event_types": body.event_types})  # never the secret
+    hook = to_struct(row, Webhook)
+    return json(WebhookCreated(**{f: getattr(hook, f) for f in Webhook.__struct_fields__}, secret=secret), status=201)
+
+
+@routes.add("GET", "/v1/shops/{shop_id}/webhooks", summary="The shop's webhook endpoints", tag="webhooks",
+            response=list[Webhook], auth="the shop's merchant, operator", errors=(401, 403))
+async def list_webhooks(request: web.Request) -> web.Response:
+    shop_id = path_uuid(request, "shop_id")
+    require_shop(request, shop_id, *ROLES)
+    async with pool(request).acquire() as conn:
+        rows = await conn.fetch(f"SELECT {COLUMNS} FROM webhook_endpoints WHERE shop_id = $1 ORDER BY created_at",
+                                shop_id)
+    return json([to_struct(r, Webhook) for r in rows])
+
+
+@routes.add("PATCH", "/v1/shops/{shop_id}/webhooks/{webhook_id}", summary="Change a webhook endpoint",
+            tag="webhooks", body=WebhookPatch, response=Webhook, auth="the shop's merchant, operator",
+            errors=(400, 401, 403, 404, 409, 422))
+async def update_webhook(request: web.Request) -> web.Response:
+    shop_id, webhook_id = path_uuid(request, "shop_id"), path_uuid(request, "webhook_id")
+    require_shop(request, shop_id, *ROLES)
+    patch = await decode_body(request, WebhookPatch)
+    _check(request, None if patch.url is UNSET else patch.url,
+           None if patch.event_types is UNSET else patch.event_types)
+    async with transaction(pool(request)) as conn:
+        before = await _fetch(conn, shop_id, webhook_id, lock=True)
+        check_version(patch, before["version"], "webhook endpoint")
+
+        def pick(name: str) -> Any:
+            value = getattr(patch, name)
+            return before[name] if value is UNSET else value
+
+        row = await conn.fetchrow(
+            f"""UPDATE webhook_endpoints SET url = $2, event_types = $3, description = $4, enabled = $5,
+                       version = version + 1, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}""",
+            webhook_id, pick("url"), sorted(set(pick("event_types"))), pick("description"), pick("enabled"))
+        await audit.record(conn, actor(request), "webhook.update", "webhook", webhook_id,
+                           before={"url": before["url"], "enabled": before["enabled"]},
+                           after={"url": row["url"], "enabled": row["enabled"]})
+    return json(to_struct(row, Webhook))
+
+
+@routes.add("DELETE", "/v1/shops/{shop_id}/webhooks/{webhook_id}", summary="Delete a webhook endpoint",
+            tag="webhooks", status=204, auth="the shop's merchant, operator", errors=(401, 403, 404))
+async def delete_webhook(request: web.Request) -> web.Response:
+    shop_id, webhook_id = path_uuid(request, "shop_id"), path_uuid(request, "webhook_id")
+    require_shop(request, shop_id, *ROLES)
+    async with transaction(pool(request)) as conn:
+        before = await _fetch(conn, shop_id, webhook_id, lock=True)
+        await conn.execute("DELETE FROM webhook_endpoints WHERE id = $1", webhook_id)
+        await audit.record(conn, actor(request), "webhook.delete", "webhook", webhook_id, before={"url": before["url"]})
+    return web.Response(status=204)
+
+
+@routes.add("GET", "/v1/shops/{shop_id}/webhooks/{webhook_id}/deliveries", summary="The endpoint's delivery log",
+            tag="webhooks", query=DeliveryQuery, response=Page[Delivery], auth="the shop's merchant, operator",
+            errors=(401, 403, 404, 422))
+async def list_deliveries(request: web.Request) -> web.Response:
+    shop_id, webhook_id = path_uuid(request, "shop_id"), path_uuid(request, "webhook_id")
+    require_shop(request, shop_id, *ROLES)
+    q = decode_query(request, DeliveryQuery)
+    page = KeysetPage(q.limit, q.cursor)
+    page.where("endpoint_id = ?", webhook_id)
+    if q.status is not None:
+        page.where("status = ?", q.status)
+    async with pool(request).acquire() as conn:
+        await _fetch(conn, shop_id, webhook_id)
+        return json(await page.fetch(conn, DELIVERY_COLUMNS, "webhook_deliveries", Delivery))
+
+
+@routes.add("POST", "/v1/shops/{shop_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+            summary="Send a delivery again (any state)", tag="webhooks", status=202,
+            auth="the shop's merchant, operator", errors=(401, 403, 404))
+async def redeliver_delivery(request: web.Request) -> web.Response:
+    shop_id, webhook_id = path_uuid(request, "shop_id"), path_uuid(request, "webhook_id")
+    delivery_id = path_uuid(request, "delivery_id")
+    require_shop(request, shop_id, *ROLES)
+    async with pool(request).acquire() as conn:
+        await _fetch(conn, shop_id, webhook_id)
+        owned = await conn.fetchval("SELECT true FROM webhook_deliveries WHERE id = $1 AND endpoint_id = $2",
+                                    delivery_id, webhook_id)
+    if not owned or not await redeliver(pool(request), delivery_id):
+        raise NotFound("no such delivery")
+    return web.Response(status=202)

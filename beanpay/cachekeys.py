@@ -1,0 +1,35 @@
+"""Cache keys and TTLs from the system design, and the invalidation channel every API process
+listens on. Shared so that any process that changes a cached row (API, engine) can invalidate it."""
+
+from __future__ import annotations
+
+CHANNEL = "beanpay:cache:invalidate"
+
+# the design's keys and TTLs (seconds)
+TTL = {
+    "shop": 4 * 3600,
+    "product": 2 * 3600,
+    "menu": 2 * 3600,
+    "supply": 30 * 60,
+    "supplies": 15 * 60,
+}
+
+
+def shop_key(shop_id: object) -> str:
+    return f"shop:{shop_id}"
+
+
+def product_key(product_id: object) -> str:
+    return f"product:{product_id}"
+
+
+def menu_key(shop_id: object) -> str:
+    return f"shop:{shop_id}:menu"
+
+
+def supply_key(supply_id: object) -> str:
+    return f"supply:{supply_id}"
+
+
+def supplies_key(shop_id: object) -> str:
+    return f"shop:{shop_id}:supplies"

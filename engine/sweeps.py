@@ -1,0 +1,110 @@
+"""EVM sweeps: deploy and flush the CREATE2 forwarders of paid orders, many per transaction.
+
+The sweeper key only pays gas: ForwarderFactory.deployAndFlush sends every forwarder's ETH and
+tokens to the treasury the address was derived with, so the key can move funds nowhere else.
+Payments are marked with their sweep before the transaction is sent; a failed transaction frees
+them for the next run, and flushing an already flushed forwarder is harmless.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+from eth_account import Account
+from tqdm import tqdm
+from web3 import AsyncHTTPProvider, AsyncWeb3
+
+from beanpay import db
+from beanpay.config import EvmChainConfig, Settings
+from beanpay.db import Pool, transaction
+from chains.evm.artifacts import artifact
+from chains.evm.create2 import order_salt_input
+
+log = structlog.get_logger("sweeps")
+
+PAID = """SELECT id, order_id FROM crypto_payments
+          WHERE chain = $1 AND sweep_id IS NULL AND amount_received > 0
+            AND (status IN ('confirmed', 'overpaid') OR resolution = 'accepted')
+          ORDER BY confirmed_at NULLS LAST, id LIMIT $2 FOR UPDATE SKIP LOCKED"""
+
+
+async def _claim_batch(pool: Pool, chain: str, size: int) -> tuple[uuid.UUID, list[uuid.UUID]] | None:
+    async with transaction(pool) as conn:
+        rows = await conn.fetch(PAID, chain, size)
+        if not rows:
+            return None
+        sweep_id = uuid.uuid4()
+        orders = [r["order_id"] for r in rows]
+        await conn.execute("INSERT INTO evm_sweeps (id, chain, status, order_ids) VALUES ($1, $2, 'submitted', $3)",
+                           sweep_id, chain, orders)
+        await conn.execute("UPDATE crypto_payments SET sweep_id = $1 WHERE id = ANY($2)", sweep_id,
+                           [r["id"] for r in rows])
+        return sweep_id, orders
+
+
+async def _finish(pool: Pool, sweep_id: uuid.UUID, tx_hash: str | None, error: str | None) -> None:
+    async with transaction(pool) as conn:
+        await conn.execute(
+            """UPDATE evm_sweeps SET status = $2, tx_hash = coalesce($3, tx_hash), error = $4, updated_at = now()
+               WHERE id = $1""", sweep_id, "failed" if error else "confirmed", tx_hash, error)
+        if error:
+            await conn.execute("UPDATE crypto_payments SET sweep_id = NULL WHERE sweep_id = $1", sweep_id)
+
+
+async def _send(w3: AsyncWeb3[Any], chain: EvmChainConfig, account: Any, orders: list[uuid.UUID]) -> tuple[str, bool]:
+    assert chain.factory and chain.treasury
+    factory = w3.eth.contract(address=AsyncWeb3.to_checksum_address(chain.factory),
+                              abi=artifact("ForwarderFactory")["abi"])
+    call = factory.functions.deployAndFlush([order_salt_input(o) for o in orders],
+                                            AsyncWeb3.to_checksum_address(chain.treasury),
+                                            [AsyncWeb3.to_checksum_address(t.address) for t in chain.tokens])
+    tx = await call.build_transaction({
+        "from": account.address, "chainId": chain.chain_id,
+        "nonce": await w3.eth.get_transaction_count(account.address, "pending")})
+    signed = account.sign_transaction(tx)
+    tx_hash = await w3.eth.send_raw_transaction(signed.raw_transaction)
+    receipt = await w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+    return "0x" + bytes(tx_hash).hex().removeprefix("0x"), receipt["status"] == 1
+
+
+async def run_sweep(settings: Settings, chain_name: str, *, batch: int, dry_run: bool) -> int:
+    chain = next((c for c in settings.evm_chains or [] if c.name == chain_name), None)
+    if chain is None or not (chain.factory and chain.treasury):
+        print(f"error: {chain_name!r} is not an EVM chain with a forwarder factory and treasury configured")
+        return 2
+    if not settings.sweeper_key:
+        print("error: BEANPAY_SWEEPER_KEY is not set")
+        return 2
+    pool = await db.create_pool(settings)
+    w3 = AsyncWeb3(AsyncHTTPProvider(chain.rpc_url))
+    account = Account.from_key(settings.sweeper_key)
+    swept, failed = 0, 0
+    try:
+        waiting = await pool.fetchval(
+            """SELECT count(*) FROM crypto_payments WHERE chain = $1 AND sweep_id IS NULL AND amount_received > 0
+               AND (status IN ('confirmed', 'overpaid') OR resolution = 'accepted')""", chain_name)
+        if dry_run:
+            print(f"{waiting} paid forwarder(s) on {chain_name} would be swept to {chain.treasury}")
+            return 0
+        with tqdm(total=waiting, desc=f"sweeping {chain_name}", unit="forwarder") as bar:
+            while (claimed := await _claim_batch(pool, chain_name, batch)) is not None:
+                sweep_id, orders = claimed
+                try:
+                    tx_hash, ok = await _send(w3, chain, account, orders)
+                    error = None if ok else "transaction reverted"
+                except Exception as exc:  # recorded on the sweep, payments freed for a rerun
+                    tx_hash, error = None, repr(exc)[:500]
+                await _finish(pool, sweep_id, tx_hash, error)
+                if error:
+                    failed += len(orders)
+                    log.error("sweep failed", sweep=str(sweep_id), error=error)
+                    break
+                swept += len(orders)
+                bar.update(len(orders))
+    finally:
+        await db.close_pool(pool)
+        await w3.provider.disconnect()
+    print(f"swept {swept} forwarder(s) on {chain_name} to {chain.treasury}; {failed} failed")
+    return 1 if failed else 0
