@@ -23,7 +23,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from api.metrics import CACHE_AVAILABLE, CACHE_BYPASS, CACHE_ERROR, CACHE_HIT, CACHE_MISS
-from beanpay.cachekeys import CHANNEL, TTL, menu_key, product_key, shop_key, supplies_key, supply_key  # noqa: F401 (re-exported)
+from beanpay.cachekeys import CHANNEL
 
 log = structlog.get_logger("cache")
 

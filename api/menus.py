@@ -6,7 +6,6 @@ import uuid
 
 from aiohttp import web
 
-from api import cache as keys
 from api.body import decode_body
 from api.http import actor, json, path_id, path_uuid, require_shop
 from api.reads import cached_read
@@ -16,6 +15,7 @@ from api.schemas import Menu, MenuEntry, MenuEntryCreate, MenuEntryPut, MenuItem
 from api.shops import fetch_shop
 from api.state import cache, pool
 from beanpay import audit
+from beanpay import cachekeys as keys
 from beanpay.db import Connection, transaction
 from beanpay.errors import InvalidInput, NotFound
 from beanpay.events.outbox import emit

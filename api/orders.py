@@ -10,7 +10,6 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET
 
-from api import cache as keys
 from api.body import check_version, decode_body, decode_query
 from api.http import actor, claims, json, path_uuid, require
 from api.routing import Routes
@@ -28,6 +27,7 @@ from api.schemas import (
     Resolution,
 )
 from api.state import BTC_ACCOUNT, cache, pool, rates, settings
+from beanpay import cachekeys as keys
 from beanpay.db import Connection, transaction
 from beanpay.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from beanpay.money import base_units

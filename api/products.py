@@ -9,7 +9,6 @@ from aiohttp import web
 from asyncpg import Record
 from msgspec import UNSET
 
-from api import cache as keys
 from api.body import check_version, decode_body, decode_query, patched_fields, update_statement
 from api.http import actor, json, path_id, path_uuid, require
 from api.reads import cached_read
@@ -18,6 +17,7 @@ from api.rows import KeysetPage, to_struct
 from api.schemas import Page, Product, ProductCreate, ProductPatch, ProductQuery, encoder
 from api.state import cache, pool
 from beanpay import audit
+from beanpay import cachekeys as keys
 from beanpay.db import Connection, transaction
 from beanpay.errors import Forbidden, InvalidInput, NotFound
 from beanpay.events.outbox import emit

@@ -7,7 +7,6 @@ import uuid
 from aiohttp import web
 from asyncpg import Record
 
-from api import cache as keys
 from api.body import check_version, decode_body, decode_query, patched_fields, update_statement
 from api.http import actor, json, path_id, path_uuid, require, require_shop
 from api.reads import cached_read
@@ -16,6 +15,7 @@ from api.rows import KeysetPage, decode_cursor, encode_cursor, to_struct, to_str
 from api.schemas import Page, Shop, ShopCreate, ShopPatch, ShopQuery, encoder
 from api.state import cache, pool
 from beanpay import audit
+from beanpay import cachekeys as keys
 from beanpay.db import Connection, transaction
 from beanpay.errors import InvalidInput, NotFound
 from beanpay.events.outbox import emit

@@ -8,7 +8,6 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET
 
-from api import cache as keys
 from api.body import check_version, decode_body
 from api.http import actor, json, path_uuid, require_shop
 from api.reads import cached_read
@@ -18,6 +17,7 @@ from api.schemas import Restock, Supply, SupplyCreate, SupplyPatch
 from api.shops import fetch_shop
 from api.state import cache, pool
 from beanpay import audit
+from beanpay import cachekeys as keys
 from beanpay.db import Connection, transaction
 from beanpay.errors import Conflict, NotFound
 from beanpay.events.outbox import emit
