@@ -1,0 +1,137 @@
+"""The orders API: validation with the field at fault, idempotent creation, who sees what, changes
+while unpaid, cancellation, the shop's moves, and stock reserved and released."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.conftest import Tokens
+from tests.integration.engine_support import get_order, make_coffee_shop, place
+
+pytest_plugins = ["tests.integration.engine_support"]
+
+
+async def test_bad_orders_name_the_field_at_fault(api, tokens: Tokens) -> None:
+    shop = await make_coffee_shop(api, tokens)
+    customer = tokens.header("customer")
+
+    async def post(body: dict) -> tuple[int, dict]:  # type: ignore[type-arg]
+        resp = await api.post("/v1/orders", json=body, headers=customer)
+        return resp.status, await resp.json()
+
+    base = {"shop_id": shop.id, "items": [{"product_id": shop.product_id, "customizations": {"size": ["small"]}}],
+            "payment": {"chain": "eth", "asset": "ETH"}}
+    status, body = await post({**base, "items": [{"product_id": str(uuid.uuid4())}]})
+    assert status == 422 and body["error"]["fields"][0]["field"] == "items[0].product_id"
+    status, body = await post({**base, "items": [{"product_id": shop.product_id}]})
+    assert status == 422 and body["error"]["fields"][0]["field"] == "items[0].customizations.size"
+    status, body = await post({**base, "items": [{"product_id": shop.product_id,
+                                                  "customizations": {"size": ["huge"]}}]})
+    assert status == 422 and "huge" in body["error"]["fields"][0]["message"]
+    status, body = await post({**base, "payment": {"chain": "eth", "asset": "DOGE"}})
+    assert status == 422 and body["error"]["fields"][0]["field"] == "payment.asset"
+    status, body = await post({**base, "order_type": "delivery"})
+    assert status == 422
+    status, body = await post({**base, "items": [{"product_id": shop.product_id, "quantity": 0,
+                                                  "customizations": {"size": ["small"]}}]})
+    assert status == 422 and body["error"]["fields"][0]["field"] == "$.items[0].quantity"
+    resp = await api.post("/v1/orders", json=base, headers=shop.staff)
+    assert resp.status == 403
+    resp = await api.post("/v1/orders", json=base)
+    assert resp.status == 401
+
+
+async def test_same_key_same_order_other_body_conflict(api, tokens: Tokens, db) -> None:
+    shop = await make_coffee_shop(api, tokens, stock=10)
+    customer = tokens.header("customer", sub=uuid.uuid4())
+    first = await place(api, customer, shop, "eth", "tUSDC", key="order-key-1")
+    again = await place(api, customer, shop, "eth", "tUSDC", key="order-key-1")
+    assert again["id"] == first["id"] and again["payment"]["address"] == first["payment"]["address"]
+    body = {"shop_id": shop.id, "items": [{"product_id": shop.product_id, "quantity": 2,
+                                           "customizations": {"size": ["small"]}}],
+            "payment": {"chain": "eth", "asset": "tUSDC"}}
+    resp = await api.post("/v1/orders", json=body, headers={**customer, "Idempotency-Key": "order-key-1"})
+    assert resp.status == 409
+    assert await db.fetchval("SELECT count(*) FROM coffee_orders WHERE shop_id = $1", uuid.UUID(shop.id)) == 1
+    supply = await db.fetchrow("SELECT reserved FROM coffee_supplies WHERE id = $1", uuid.UUID(shop.supply_id))
+    assert supply["reserved"] == 1
+
+
+async def test_who_sees_an_order_and_listing(api, tokens: Tokens) -> None:
+    shop = await make_coffee_shop(api, tokens)
+    other_shop = await make_coffee_shop(api, tokens)
+    me = uuid.uuid4()
+    customer = tokens.header("customer", sub=me)
+    order = await place(api, customer, shop, "btc", "BTC")
+    assert (await api.get(f"/v1/orders/{order['id']}", headers=tokens.header("customer"))).status == 404
+    assert (await api.get(f"/v1/orders/{order['id']}", headers=other_shop.staff)).status == 404
+    assert (await api.get(f"/v1/orders/{order['id']}", headers=shop.staff)).status == 200
+    mine = await (await api.get("/v1/orders", headers=customer)).json()
+    assert [o["id"] for o in mine["items"]] == [order["id"]]
+    resp = await api.get("/v1/orders", headers=shop.staff)
+    assert resp.status == 422
+    resp = await api.get(f"/v1/orders?shop_id={other_shop.id}", headers=shop.staff)
+    assert resp.status == 403
+    theirs = await (await api.get(f"/v1/orders?shop_id={shop.id}&status=pending", headers=shop.staff)).json()
+    assert [o["id"] for o in theirs["items"]] == [order["id"]]
+
+
+async def test_change_while_unpaid_requotes_and_moves_the_reservation(api, tokens: Tokens, db) -> None:
+    shop = await make_coffee_shop(api, tokens, stock=5)
+    customer = tokens.header("customer", sub=uuid.uuid4())
+    order = await place(api, customer, shop, "eth", "tUSDC")
+    resp = await api.patch(f"/v1/orders/{order['id']}", headers=customer, json={
+        "items": [{"product_id": shop.product_id, "quantity": 3, "customizations": {"size": ["large"],
+                                                                                   "extras": ["vanilla", "shot"]}}],
+        "special_instructions": "extra hot", "version": order["version"]})
+    assert resp.status == 200, await resp.text()
+    changed = await resp.json()
+    assert changed["total_amount"] == "19.65"  # (4.50 + 0.75 + 0.40 + 0.90) * 3
+    assert changed["payment"]["amount"] == "19650000" and changed["payment"]["address"] == order["payment"]["address"]
+    assert changed["special_instructions"] == "extra hot"
+    assert await db.fetchval("SELECT reserved FROM coffee_supplies WHERE id = $1", uuid.UUID(shop.supply_id)) == 3
+    stale = await api.patch(f"/v1/orders/{order['id']}", headers=customer,
+                            json={"special_instructions": "x", "version": order["version"]})
+    assert stale.status == 409
+    too_many = await api.patch(f"/v1/orders/{order['id']}", headers=customer, json={
+        "items": [{"product_id": shop.product_id, "quantity": 6, "customizations": {"size": ["small"]}}]})
+    assert too_many.status == 409
+    assert await db.fetchval("SELECT reserved FROM coffee_supplies WHERE id = $1", uuid.UUID(shop.supply_id)) == 3
+
+
+async def test_cancel_releases_stock_and_illegal_moves_name_the_state(api, tokens: Tokens, db) -> None:
+    shop = await make_coffee_shop(api, tokens, stock=2)
+    customer = tokens.header("customer", sub=uuid.uuid4())
+    order = await place(api, customer, shop, "eth", "ETH", quantity=2)
+    resp = await api.post("/v1/orders", headers={**customer, "Idempotency-Key": uuid.uuid4().hex}, json={
+        "shop_id": shop.id, "items": [{"product_id": shop.product_id, "customizations": {"size": ["small"]}}],
+        "payment": {"chain": "eth", "asset": "ETH"}})
+    assert resp.status == 409 and (await resp.json())["error"]["detail"]["available"] == "0"
+    resp = await api.post(f"/v1/orders/{order['id']}/status", json={"status": "preparing"}, headers=shop.staff)
+    assert resp.status == 409
+    error = (await resp.json())["error"]
+    assert error["detail"] == {"current_status": "pending", "requested_status": "preparing"}
+    resp = await api.post(f"/v1/orders/{order['id']}/cancel", headers=customer)
+    assert resp.status == 200
+    cancelled = await resp.json()
+    assert (cancelled["status"], cancelled["payment_status"]) == ("cancelled", "expired")
+    assert await db.fetchval("SELECT reserved FROM coffee_supplies WHERE id = $1", uuid.UUID(shop.supply_id)) == 0
+    resp = await api.post(f"/v1/orders/{order['id']}/cancel", headers=customer)
+    assert resp.status == 409 and "cancelled" in (await resp.json())["error"]["message"]
+    await place(api, customer, shop, "eth", "ETH", quantity=2)  # the stock is back
+
+
+async def test_staff_moves_a_paid_order_through_the_kitchen(api, tokens: Tokens, db, engine) -> None:
+    from tests.integration.test_claims import pay_directly
+
+    shop = await make_coffee_shop(api, tokens)
+    customer = tokens.header("customer", sub=uuid.uuid4())
+    order = await place(api, customer, shop, "eth", "tUSDC")
+    await pay_directly(db, order)
+    await engine()
+    for status in ("preparing", "ready"):
+        resp = await api.post(f"/v1/orders/{order['id']}/status", json={"status": status}, headers=shop.staff)
+        assert resp.status == 200 and (await resp.json())["status"] == status
+    resp = await api.post(f"/v1/orders/{order['id']}/status", json={"status": "preparing"}, headers=shop.staff)
+    assert resp.status == 409
+    assert (await get_order(api, customer, order["id"]))["status"] == "ready"
