@@ -131,6 +131,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     webhook_backoff_cap_seconds: Positive = 3600.0
     webhook_timeout_seconds: Positive = 10.0
     webhook_allow_private: bool = False  # loopback/private receivers; on in dev and test
+    webhook_group: str = "beanpay-webhooks"  # the Kafka consumer group of the fan-out
 
     # EVM sweeps: the key that pays gas for deploy-and-flush (it can only move funds to the treasury)
     sweeper_key: str | None = None

@@ -25,7 +25,6 @@ from beanpay.listen import sleep
 log = structlog.get_logger("webhooks")
 
 TOPICS = ("order-events", "payment-events", "claim-events", "supply-events")
-GROUP = "beanpay-webhooks"
 NOTIFY = "beanpay_webhooks"
 
 
@@ -70,7 +69,7 @@ async def record(conn: Connection, events: list[envelope.Envelope]) -> int:
 
 async def run_fanout(settings: Settings, pool: Pool, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        consumer = AIOKafkaConsumer(*TOPICS, bootstrap_servers=settings.kafka_servers, group_id=GROUP,
+        consumer = AIOKafkaConsumer(*TOPICS, bootstrap_servers=settings.kafka_servers, group_id=settings.webhook_group,
                                     enable_auto_commit=False, auto_offset_reset="earliest")
         try:
             await consumer.start()

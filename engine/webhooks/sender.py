@@ -92,9 +92,10 @@ class Sender:
             error = f"HTTP {status}"
         async with transaction(self.pool) as conn:
             await conn.execute(
-                """UPDATE webhook_deliveries SET status = $2, last_status = $3, last_error = $4,
-                          delivered_at = CASE WHEN $2 = 'succeeded' THEN now() END,
-                          next_attempt_at = CASE WHEN $2 = 'pending' THEN now() + $5::interval ELSE next_attempt_at END
+                """UPDATE webhook_deliveries SET status = $2::text, last_status = $3, last_error = $4,
+                          delivered_at = CASE WHEN $2::text = 'succeeded' THEN now() END,
+                          next_attempt_at = CASE WHEN $2::text = 'pending' THEN now() + $5::interval
+                                                 ELSE next_attempt_at END
                    WHERE id = $1""",
                 d["id"], "pending" if outcome == "retry" else outcome, status, error, delay)
             await conn.execute(

@@ -1,0 +1,63 @@
+"""Two engine processes side by side settle the same deposits: each payment credited exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from tests.conftest import Tokens, wait_for
+from tests.integration.engine_support import make_coffee_shop, place
+from tests.integration.test_claims import pay_directly
+
+pytest_plugins = ["tests.integration.engine_support"]
+
+BIN = Path(sys.executable).parent
+
+
+async def test_two_engines_credit_each_payment_once(api, tokens: Tokens, db, chain_settings) -> None:
+    shop = await make_coffee_shop(api, tokens, stock=1000)
+    orders = [await place(api, tokens.header("customer", sub=uuid.uuid4()), shop, "eth", "tUSDC")
+              for _ in range(60)]
+    env = {**os.environ, "BEANPAY_DATABASE_URL": chain_settings.dsn, "BEANPAY_PRICE_REFRESH_SECONDS": "3600",
+           "BEANPAY_ENGINE_BATCH_SIZE": "7"}
+    engines = [subprocess.Popen([str(BIN / "beanpay"), "engine"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL) for _ in range(2)]
+    try:
+        for i, order in enumerate(orders):  # in two parts for a third of them: summed, credited once
+            if i % 3 == 0:
+                half = int(order["payment"]["amount"]) // 2
+                await pay_directly(db, order, half)
+                await pay_directly(db, order, int(order["payment"]["amount"]) - half)
+            else:
+                await pay_directly(db, order)
+        ids = [uuid.UUID(o["id"]) for o in orders]
+
+        async def all_paid() -> bool:
+            n = await db.fetchval(
+                "SELECT count(*) FROM coffee_orders WHERE id = ANY($1) AND order_status = 'confirmed'", ids)
+            return bool(n == len(ids))
+
+        await wait_for(all_paid, timeout=60)
+        assert all(e.poll() is None for e in engines), "an engine died"
+    finally:
+        for e in engines:
+            e.send_signal(signal.SIGTERM)
+        for e in engines:
+            e.wait(timeout=20)
+    credits = await db.fetch(
+        """SELECT p.order_id, -sum(l.amount) AS credited, count(*) AS entries, p.crypto_amount
+           FROM crypto_payments p JOIN ledger_entries l ON l.payment_id = p.id AND l.account = $2
+           WHERE p.order_id = ANY($1) GROUP BY p.order_id, p.crypto_amount""", ids, f"merchant:{shop.id}")
+    assert len(credits) == 60
+    assert all(c["entries"] == 1 and c["credited"] == c["crypto_amount"] for c in credits)
+    confirmed_events = await db.fetchval(
+        "SELECT count(*) FROM event_outbox WHERE event_type = 'order.confirmed' AND aggregate_id = ANY($1)",
+        [o["id"] for o in orders])
+    assert confirmed_events == 60
+    supply = await db.fetchrow("SELECT quantity, reserved FROM coffee_supplies WHERE id = $1",
+                               uuid.UUID(shop.supply_id))
+    assert (supply["quantity"], supply["reserved"]) == (940, 0)

@@ -1,0 +1,209 @@
+"""Merchant webhooks end to end: outbox -> Kafka -> fan-out -> signed deliveries to a real local
+receiver that verifies them with the reference `standardwebhooks` library; retries while it is down,
+every event once when it is back; failure after the last attempt; redelivery."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from aiohttp import web
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from beanpay.events.relay import Relay
+from engine.webhooks.fanout import run_fanout
+from engine.webhooks.sender import Sender
+from tests.conftest import Tokens, wait_for
+from tests.integration.engine_support import make_coffee_shop, place
+from tests.integration.test_claims import pay_directly
+
+pytest_plugins = ["tests.integration.engine_support"]
+
+
+class Receiver:
+    """A merchant's endpoint: verifies each request's signature, answers `status`, counts message ids."""
+
+    def __init__(self, secret: str = "") -> None:
+        self.secret = secret
+        self.status = 200
+        self.seen: Counter[str] = Counter()
+        self.types: dict[str, str] = {}
+        self.bad_signatures = 0
+        self.runner: web.AppRunner | None = None
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            payload = Webhook(self.secret).verify(body, dict(request.headers))
+        except WebhookVerificationError:
+            self.bad_signatures += 1
+            return web.Response(status=400)
+        if self.status == 200:
+            self.seen[request.headers["webhook-id"]] += 1
+            self.types[request.headers["webhook-id"]] = payload["type"]
+        return web.Response(status=self.status)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hooks", self.handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+
+@pytest.fixture
+async def delivery_services(chain_settings, db) -> AsyncIterator[Any]:  # type: ignore[no-untyped-def]
+    """start(max_attempts): relay, fan-out and sender running, with fast retries and a consumer group of
+    the test's own."""
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    def start(max_attempts: int) -> None:
+        settings = msgspec.structs.replace(
+            chain_settings, webhook_backoff_seconds=0.2, webhook_backoff_cap_seconds=0.5,
+            webhook_max_attempts=max_attempts, webhook_group=f"test-{uuid.uuid4().hex}", webhook_timeout_seconds=2.0)
+        tasks.extend([asyncio.create_task(Relay(settings, db).run(stop)),
+                      asyncio.create_task(run_fanout(settings, db, stop)),
+                      asyncio.create_task(Sender(settings, db).run(stop))])
+
+    yield start
+    stop.set()
+    await asyncio.wait(tasks, timeout=10)
+
+
+async def _register(api: Any, shop: Any, url: str, types: list[str]) -> dict[str, Any]:
+    resp = await api.post(f"/v1/shops/{shop.id}/webhooks", json={"url": url, "event_types": types},
+                          headers=shop.merchant)
+    assert resp.status == 201, await resp.text()
+    created = dict(await resp.json())
+    assert created["secret"].startswith("whsec_")
+    listed = await (await api.get(f"/v1/shops/{shop.id}/webhooks", headers=shop.merchant)).json()
+    assert all("secret" not in h for h in listed)  # shown once, at creation
+    return created
+
+
+async def test_a_receiver_down_for_a_while_gets_every_event_once(
+        api, tokens: Tokens, db, engine, delivery_services) -> None:
+    delivery_services(1000)
+    shop = await make_coffee_shop(api, tokens)
+    receiver = Receiver()
+    hook = await _register(api, shop, receiver.url, ["*"])
+    receiver.secret = hook["secret"]
+    customer = tokens.header("customer", sub=uuid.uuid4())
+    order = await place(api, customer, shop, "eth", "tUSDC")
+    await pay_directly(db, order)
+    await engine()
+    endpoint = uuid.UUID(hook["id"])
+
+    async def retrying() -> bool:  # the receiver is down: attempts pile up, nothing is lost
+        rows = await db.fetch("SELECT status, attempts FROM webhook_deliveries WHERE endpoint_id = $1", endpoint)
+        return len(rows) >= 4 and all(r["status"] == "pending" and r["attempts"] >= 3 for r in rows)
+
+    await wait_for(retrying, timeout=60)
+    await receiver.start()
+    try:
+        async def delivered() -> bool:
+            rows = await db.fetch("SELECT status FROM webhook_deliveries WHERE endpoint_id = $1", endpoint)
+            return bool(rows) and all(r["status"] == "succeeded" for r in rows)
+
+        await wait_for(delivered, timeout=60)
+        expected = [r["event_id"] for r in await db.fetch(
+            "SELECT event_id, event_type FROM event_outbox WHERE aggregate_id = $1", order["id"])]
+        assert set(receiver.seen) == {str(e) for e in expected}
+        assert set(receiver.seen.values()) == {1} and receiver.bad_signatures == 0
+        assert {"order.created", "payment.initiated", "payment.confirmed", "order.confirmed"} <= set(
+            receiver.types.values())
+
+        log = await (await api.get(f"/v1/shops/{shop.id}/webhooks/{hook['id']}/deliveries",
+                                   headers=shop.merchant)).json()
+        first = log["items"][0]
+        assert first["status"] == "succeeded" and first["attempts"] >= 2
+        resp = await api.post(f"/v1/shops/{shop.id}/webhooks/{hook['id']}/deliveries/{first['id']}/redeliver",
+                              headers=shop.merchant)
+        assert resp.status == 202
+        await wait_for(lambda: _async(receiver.seen[str(first["event_id"])] == 2), timeout=30)
+    finally:
+        await receiver.stop()
+
+
+async def _async(value: bool) -> bool:
+    return value
+
+
+async def test_a_failing_receiver_ends_failed_and_stays_redeliverable(
+        api, tokens: Tokens, db, engine, delivery_services, chain_settings) -> None:
+    delivery_services(4)
+    shop = await make_coffee_shop(api, tokens)
+    receiver = Receiver()
+    hook = await _register(api, shop, receiver.url, ["order.created"])
+    receiver.secret = hook["secret"]
+    receiver.status = 500
+    await receiver.start()
+    try:
+        await place(api, tokens.header("customer", sub=uuid.uuid4()), shop, "eth", "tUSDC")
+        endpoint = uuid.UUID(hook["id"])
+
+        async def failed() -> Any:
+            return await db.fetchrow("SELECT * FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'failed'",
+                                     endpoint)
+
+        row = await wait_for(failed, timeout=60)
+        assert row["attempts"] == 4 and row["last_status"] == 500
+        attempts = await db.fetchval("SELECT count(*) FROM webhook_attempts WHERE delivery_id = $1", row["id"])
+        assert attempts == 4
+        receiver.status = 200
+        cli = await asyncio.to_thread(
+            subprocess.run, [str(Path(sys.executable).parent / "beanpay"), "webhooks", "redeliver", "--endpoint",
+                             hook["id"]], env={**os.environ, "BEANPAY_DATABASE_URL": chain_settings.dsn},
+            capture_output=True, text=True, timeout=60)
+        assert cli.returncode == 0 and "queued 1 delivery" in cli.stdout, cli.stderr
+        await wait_for(lambda: _async(receiver.seen[str(row["event_id"])] == 1), timeout=30)
+    finally:
+        await receiver.stop()
+
+
+async def test_endpoint_validation_and_scoping(api, tokens: Tokens) -> None:
+    shop = await make_coffee_shop(api, tokens)
+    other = await make_coffee_shop(api, tokens)
+    resp = await api.post(f"/v1/shops/{shop.id}/webhooks", json={"url": "ftp://x", "event_types": ["*"]},
+                          headers=shop.merchant)
+    assert resp.status == 422
+    resp = await api.post(f"/v1/shops/{shop.id}/webhooks", json={"url": "https://example.com/h",
+                                                                  "event_types": ["order.nope"]},
+                          headers=shop.merchant)
+    assert resp.status == 422 and (await resp.json())["error"]["fields"][0]["field"] == "event_types[0]"
+    resp = await api.post(f"/v1/shops/{shop.id}/webhooks", json={"url": "https://example.com/h",
+                                                                  "event_types": ["*"]}, headers=other.merchant)
+    assert resp.status == 403
+    resp = await api.post(f"/v1/shops/{shop.id}/webhooks", json={"url": "https://example.com/h",
+                                                                  "event_types": ["*"]}, headers=shop.staff)
+    assert resp.status == 403
+    hook = await _register(api, shop, "https://example.com/h", ["order.created"])
+    resp = await api.patch(f"/v1/shops/{shop.id}/webhooks/{hook['id']}", json={"enabled": False},
+                           headers=shop.merchant)
+    assert resp.status == 200 and (await resp.json())["enabled"] is False
+    resp = await api.delete(f"/v1/shops/{shop.id}/webhooks/{hook['id']}", headers=shop.merchant)
+    assert resp.status == 204
+    assert (await api.delete(f"/v1/shops/{shop.id}/webhooks/{hook['id']}", headers=shop.merchant)).status == 404
