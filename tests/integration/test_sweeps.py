@@ -1,0 +1,45 @@
+"""Sweeps: paid orders' forwarders are deployed and flushed to the treasury in one transaction."""
+
+from __future__ import annotations
+
+import uuid
+
+from engine.sweeps import run_sweep
+from tests.conftest import Tokens
+from tests.integration.engine_support import get_order, make_coffee_shop, place
+
+pytest_plugins = ["tests.integration.engine_support"]
+
+
+async def test_sweep_moves_paid_funds_to_the_treasury_once(
+        api, tokens: Tokens, db, anvil, eth_follower, engine, chain_settings) -> None:
+    chain = chain_settings.evm_chains[0]
+    shop = await make_coffee_shop(api, tokens)
+    customer = tokens.header("customer", sub=uuid.uuid4())
+    eth_order = await place(api, customer, shop, "eth", "ETH")
+    usdc_order = await place(api, customer, shop, "eth", "tUSDC")
+    unpaid = await place(api, customer, shop, "eth", "ETH")
+    payer = anvil(1)
+    await payer.pay_eth(eth_order["payment"]["address"], int(eth_order["payment"]["amount"]))
+    await payer.pay_usdc(usdc_order["payment"]["address"], int(usdc_order["payment"]["amount"]))
+    await payer.mine(3)
+    await eth_follower.sync()
+    await engine()
+    assert (await get_order(api, customer, eth_order["id"]))["status"] == "confirmed"
+    treasury_eth = await payer.w3.eth.get_balance(chain.treasury)
+    treasury_usdc = await payer.usdc.functions.balanceOf(chain.treasury).call()
+
+    assert await run_sweep(chain_settings, "eth", batch=50, dry_run=False) == 0
+    assert await payer.w3.eth.get_balance(chain.treasury) == treasury_eth + int(eth_order["payment"]["amount"])
+    assert await payer.usdc.functions.balanceOf(chain.treasury).call() == (
+        treasury_usdc + int(usdc_order["payment"]["amount"]))
+    for order in (eth_order, usdc_order):
+        assert await payer.w3.eth.get_code(order["payment"]["address"]) != b""
+        assert await payer.w3.eth.get_balance(order["payment"]["address"]) == 0
+    sweep = await db.fetchrow("SELECT * FROM evm_sweeps WHERE $1 = ANY(order_ids)", uuid.UUID(eth_order["id"]))
+    assert sweep["status"] == "confirmed" and sweep["tx_hash"].startswith("0x")
+    assert uuid.UUID(usdc_order["id"]) in sweep["order_ids"] and uuid.UUID(unpaid["id"]) not in sweep["order_ids"]
+    # a second run finds nothing new to sweep
+    before = await db.fetchval("SELECT count(*) FROM evm_sweeps")
+    assert await run_sweep(chain_settings, "eth", batch=50, dry_run=False) == 0
+    assert await db.fetchval("SELECT count(*) FROM evm_sweeps") == before
