@@ -28,11 +28,18 @@ async def test_sweep_moves_paid_funds_to_the_treasury_once(
     assert (await get_order(api, customer, eth_order["id"]))["status"] == "confirmed"
     treasury_eth = await payer.w3.eth.get_balance(chain.treasury)
     treasury_usdc = await payer.usdc.functions.balanceOf(chain.treasury).call()
+    # every paid, unswept forwarder on the chain (other tests' too) is swept; what they hold must arrive
+    due = [r["wallet_address"] for r in await db.fetch(
+        """SELECT wallet_address FROM crypto_payments WHERE chain = 'eth' AND sweep_id IS NULL
+           AND amount_received > 0 AND (status IN ('confirmed', 'overpaid') OR resolution = 'accepted')""")]
+    assert {eth_order["payment"]["address"], usdc_order["payment"]["address"]} <= set(due)
+    held_eth = sum([await payer.w3.eth.get_balance(a) for a in due])
+    held_usdc = sum([await payer.usdc.functions.balanceOf(a).call() for a in due])
+    assert held_eth >= int(eth_order["payment"]["amount"]) and held_usdc >= int(usdc_order["payment"]["amount"])
 
     assert await run_sweep(chain_settings, "eth", batch=50, dry_run=False) == 0
-    assert await payer.w3.eth.get_balance(chain.treasury) == treasury_eth + int(eth_order["payment"]["amount"])
-    assert await payer.usdc.functions.balanceOf(chain.treasury).call() == (
-        treasury_usdc + int(usdc_order["payment"]["amount"]))
+    assert await payer.w3.eth.get_balance(chain.treasury) == treasury_eth + held_eth
+    assert await payer.usdc.functions.balanceOf(chain.treasury).call() == treasury_usdc + held_usdc
     for order in (eth_order, usdc_order):
         assert await payer.w3.eth.get_code(order["payment"]["address"]) != b""
         assert await payer.w3.eth.get_balance(order["payment"]["address"]) == 0
