@@ -13,12 +13,12 @@ import pytest
 
 from beanpay.config import Settings, load_settings
 from deploy.devstack import stack as devstack
+from deploy.devstack.btc_payer import RegtestWallet
+from deploy.devstack.evm_payer import AnvilWallet
 from engine.invalidation import Invalidator
 from engine.worker import settle_batch
 from indexer import registry
 from indexer.follower import Follower
-from tests.chains.btc_wallet import RegtestWallet
-from tests.chains.evm_wallet import AnvilWallet
 from tests.conftest import Tokens
 from tests.integration.helpers import make_product, make_shop, put_on_menu
 

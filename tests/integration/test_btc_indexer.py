@@ -11,10 +11,10 @@ import pytest
 from beanpay.config import Settings
 from chains.bitcoin.addresses import Bip84Account
 from deploy.devstack import stack as devstack
+from deploy.devstack.btc_payer import RegtestWallet
 from indexer import registry
 from indexer.follower import Follower
 from indexer.watch import new_btc_address
-from tests.chains.btc_wallet import RegtestWallet
 
 
 @pytest.fixture(scope="session")

@@ -15,10 +15,10 @@ import asyncpg
 import pytest
 
 from beanpay.config import Settings
+from deploy.devstack.btc_payer import Payment, RegtestWallet
 from indexer import registry
 from indexer.follower import Follower
 from indexer.watch import new_btc_address
-from tests.chains.btc_wallet import Payment, RegtestWallet
 from tests.conftest import wait_for
 
 pytest_plugins = ["tests.integration.test_btc_indexer"]

@@ -17,7 +17,7 @@ from chains.evm.artifacts import ARTIFACTS, artifact
 from chains.evm.create2 import forwarder_address, order_salt_input
 from deploy.devstack import stack as devstack
 from deploy.devstack.anvil import Anvil
-from tests.chains.evm_wallet import AnvilWallet
+from deploy.devstack.evm_payer import AnvilWallet
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""Payments on the local anvil from its dev accounts, with real signed transactions (web3 + eth-account)."""
+"""Payments on the local anvil from its dev accounts (tests and the demo), with real signed transactions."""
 
 from __future__ import annotations
 
@@ -26,12 +26,12 @@ class AnvilWallet:
         self.usdc = self.w3.eth.contract(address=AsyncWeb3.to_checksum_address(chain.tokens[0].address),
                                          abi=artifact("TestUSDC")["abi"])
 
-    async def send(self, tx: dict[str, Any]) -> str:
+    async def send(self, tx: Any) -> str:
         """Sign and send; return the tx hash once mined (anvil automines)."""
         tx = {"from": self.account.address, "chainId": self.chain.chain_id,
               "nonce": await self.w3.eth.get_transaction_count(self.account.address, "pending"), **tx}
         if "gas" not in tx:
-            tx["gas"] = await self.w3.eth.estimate_gas(tx)  # type: ignore[arg-type]
+            tx["gas"] = await self.w3.eth.estimate_gas(tx)
         tx.setdefault("maxFeePerGas", 10**10)
         tx.setdefault("maxPriorityFeePerGas", 10**9)
         signed = self.account.sign_transaction(tx)
@@ -57,13 +57,13 @@ class AnvilWallet:
         return self.w3.eth.contract(address=receipt["contractAddress"], abi=art["abi"])
 
     async def mine(self, blocks: int = 1) -> None:
-        await self.w3.provider.make_request("anvil_mine", [hex(blocks)])  # type: ignore[arg-type]
+        await self.w3.provider.make_request("anvil_mine", [hex(blocks)])
 
     async def close(self) -> None:
         await self.w3.provider.disconnect()
 
     async def rpc(self, method: str, params: list[Any]) -> Any:
-        reply = await self.w3.provider.make_request(method, params)  # type: ignore[arg-type]
+        reply = await self.w3.provider.make_request(method, params)
         if "error" in reply:
             raise RuntimeError(f"{method}: {reply['error']}")
         return reply["result"]

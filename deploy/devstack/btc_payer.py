@@ -1,4 +1,5 @@
-"""A test wallet on btcd regtest: the stack's mining key pays, with real signed segwit transactions."""
+"""A paying wallet on btcd regtest (tests and the demo): the stack's mining key pays, with real signed segwit
+transactions."""
 
 from __future__ import annotations
 
