@@ -31,7 +31,8 @@ status:
 migrate: up
     {{bin}}/beanpay migrate
 
-# the main job: stack, API and relay, a seeded shop, its menu through the API
+# the main job: every service, a seeded shop, three orders paid in BTC, ETH and tUSDC with real transactions,
+# followed to confirmed, claimed and processed, with signed webhooks received and verified
 demo: migrate
     {{bin}}/python -m deploy.demo
 

@@ -1,23 +1,38 @@
-"""`just demo`: start the API and relay, seed a shop with a menu through the API, print the menu.
+"""`just demo`: the whole payment flow against the local stack.
 
-Run after `beanpay dev up` and `beanpay migrate` (the justfile does both). Exits non-zero if any
-step fails, so it doubles as a smoke test of the whole stack.
+Starts every service in one `beanpay run` process (API, relay, engine, webhook sender, BTC and EVM
+indexers), seeds a shop with a menu and stock, registers a webhook to a local receiver that checks
+every signature with the reference `standardwebhooks` library, then as a customer places three
+orders paid in BTC (btcd), ETH and test-USDC (anvil) with real signed transactions, mines blocks,
+and follows each order to confirmed, claimed and processed. Ends with a summary table; exits non-zero
+if any step fails, so it doubles as a smoke test of the whole system.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
+import time
 import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import asyncpg
+import msgspec
+from aiohttp import web
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from beanpay.config import Settings, load_settings
 from beanpay.tokens import Claims, issue
+from deploy.devstack.btc_payer import RegtestWallet
+from deploy.devstack.databases import create_database, drop_database
+from deploy.devstack.evm_payer import AnvilWallet
+from engine.payment_uri import coins
 
 MENU = [
     ("Espresso", "coffee", "2.80", [("shot", [("single", "0"), ("double", "0.90")])]),
@@ -27,97 +42,250 @@ MENU = [
     ("Chai Latte", "tea", "4.10", [("milk", [("whole", "0"), ("oat", "0.50")])]),
     ("Almond Croissant", "bakery", "3.60", []),
 ]
+# what the customer orders, and pays with
+ORDERS = [
+    ("btc", "BTC", [("Flat White", 1, {"milk": ["oat"], "size": ["large"]}), ("Almond Croissant", 1, {})]),
+    ("eth", "ETH", [("Cold Brew", 2, {"size": ["large"]})]),
+    ("eth", "tUSDC", [("Espresso", 1, {"shot": ["double"]}), ("Chai Latte", 1, {"milk": ["oat"]})]),
+]
+HOOK_EVENTS = ["order.created", "payment.initiated", "payment.processing", "payment.confirmed", "order.confirmed",
+               "order.claimed", "claim.processed", "order.completed"]
+TIMEOUT = 120.0
 
 
-async def _wait_ready(session: aiohttp.ClientSession, base: str, server: subprocess.Popen[bytes]) -> None:
-    for _ in range(100):
-        if server.poll() is not None:
-            raise SystemExit(f"the API process exited with {server.returncode}; see .beanpay/logs/demo-api.log")
+class DemoFailed(Exception):
+    pass
+
+
+@dataclass
+class Receiver:
+    """The merchant's webhook endpoint: verifies each signature, remembers each message id once."""
+
+    secret: str = ""
+    by_order: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    ids: set[str] = field(default_factory=set)
+    rejected: int = 0
+    duplicates: int = 0
+    port: int = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
         try:
-            async with session.get(f"{base}/readyz") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise SystemExit("the API did not become ready")
+            message = Webhook(self.secret).verify(body, dict(request.headers))
+        except WebhookVerificationError:
+            self.rejected += 1
+            return web.Response(status=400)
+        msg_id = request.headers["webhook-id"]
+        if msg_id in self.ids:
+            self.duplicates += 1
+        else:
+            self.ids.add(msg_id)
+            self.by_order[message["data"].get("order_id", "")].append(message["type"])
+        return web.Response(status=204)
+
+    async def start(self) -> web.AppRunner:
+        app = web.Application()
+        app.router.add_post("/beanpay", self.handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        await web.TCPSite(runner, "127.0.0.1", self.port).start()
+        return runner
 
 
-async def _call(session: aiohttp.ClientSession, method: str, url: str, token: str, body: Any) -> Any:
-    async with session.request(method, url, json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
-        data = await resp.json()
-        if resp.status >= 300:
-            raise SystemExit(f"{method} {url} -> {resp.status}: {data}")
-        return data
+class Api:
+    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
+        self.session, self.base = session, base
+
+    async def call(self, method: str, path: str, token: str, body: Any = None) -> Any:
+        headers = {"Authorization": f"Bearer {token}"}
+        if method == "POST":
+            headers["Idempotency-Key"] = uuid.uuid4().hex
+        async with self.session.request(method, self.base + path, json=body, headers=headers) as resp:
+            data = await resp.json() if resp.status != 204 else None
+            if resp.status >= 300:
+                raise DemoFailed(f"{method} {path} -> {resp.status}: {data}")
+            return data
 
 
-async def seed_and_show(settings: Settings, base: str, server: subprocess.Popen[bytes]) -> None:
-    conn = await asyncpg.connect(settings.dsn)
+async def _until(what: str, check: Any, server: subprocess.Popen[bytes]) -> Any:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise DemoFailed(f"`beanpay run` exited with {server.returncode}; see .beanpay/logs/demo.log")
+        result = await check()
+        if result:
+            return result
+        await asyncio.sleep(0.25)
+    raise DemoFailed(f"timed out waiting for {what}")
+
+
+async def _ready(session: aiohttp.ClientSession, base: str, settings: Settings) -> bool:
     try:
-        before = await conn.fetchval("SELECT coalesce(max(id), 0) FROM event_outbox")
+        async with session.get(f"{base}/readyz") as resp:
+            if resp.status != 200:
+                return False
+    except aiohttp.ClientError:
+        return False
+    conn = await asyncpg.connect(settings.dsn)
+    try:  # the indexers have started (a payment made before that would predate their start height)
+        return bool(await conn.fetchval("SELECT count(*) FROM chain_cursors") >= 2)
     finally:
         await conn.close()
-    operator = issue(Claims(sub=uuid.uuid4(), role="operator"), settings.jwt_secret or "", ttl=600)
+
+
+async def seed(api: Api, operator: str, secret: str) -> tuple[dict[str, Any], str, dict[str, str]]:
+    shop = await api.call("POST", "/v1/shops", operator, {
+        "name": "Bean There Roasters", "address": "12 Harbour St", "latitude": 52.5200, "longitude": 13.4050,
+        "currency": "USD", "opening_hours": {d: [{"open": "07:00", "close": "18:00"}]
+                                             for d in ("mon", "tue", "wed", "thu", "fri")}})
+    merchant = issue(Claims(sub=uuid.uuid4(), role="merchant", shops=[uuid.UUID(shop["id"])]), secret, ttl=1800)
+    products = {}
+    for name, category, price, groups in MENU:
+        product = await api.call("POST", "/v1/products", merchant, {
+            "name": name, "category": category, "base_price": price,
+            "customizations": [{"name": g, "options": [{"name": o, "price_delta": d} for o, d in opts]}
+                               for g, opts in groups]})
+        await api.call("PUT", f"/v1/shops/{shop['id']}/products/{product['id']}", merchant,
+                       {"price": price, "available": True})
+        await api.call("POST", "/v1/supplies", merchant, {
+            "shop_id": shop["id"], "product_id": product["id"], "quantity": 40, "unit": "servings"})
+        products[name] = product["id"]
+    return shop, merchant, products
+
+
+async def pay(settings: Settings, chain: str, asset: str, address: str, amount: int, btc: RegtestWallet,
+              evm: AnvilWallet) -> str:
+    if chain == "btc":
+        return (await btc.pay(address, amount)).txid
+    if asset == "ETH":
+        return await evm.pay_eth(address, amount)
+    return await evm.pay_usdc(address, amount)
+
+
+async def run(settings: Settings, base: str, server: subprocess.Popen[bytes]) -> None:
+    secret = settings.jwt_secret or ""
+    operator = issue(Claims(sub=uuid.uuid4(), role="operator"), secret, ttl=1800)
+    customer_id = uuid.uuid4()
+    customer = issue(Claims(sub=customer_id, role="customer"), secret, ttl=1800)
+    receiver = Receiver()
+    receiver_runner = await receiver.start()
+    btc = RegtestWallet(settings)
+    evm = AnvilWallet((settings.evm_chains or [])[0], 0)
     async with aiohttp.ClientSession() as session:
-        await _wait_ready(session, base, server)
-        shop = await _call(session, "POST", f"{base}/v1/shops", operator, {
-            "name": "Bean There Roasters", "address": "12 Harbour St", "latitude": 52.5200, "longitude": 13.4050,
-            "currency": "USD", "opening_hours": {d: [{"open": "07:00", "close": "18:00"}]
-                                                 for d in ("mon", "tue", "wed", "thu", "fri")}})
-        merchant = issue(Claims(sub=uuid.uuid4(), role="merchant", shops=[uuid.UUID(shop["id"])]),
-                         settings.jwt_secret or "", ttl=600)
-        for name, category, price, groups in MENU:
-            product = await _call(session, "POST", f"{base}/v1/products", merchant, {
-                "name": name, "category": category, "base_price": price,
-                "customizations": [{"name": g, "options": [{"name": o, "price_delta": d} for o, d in opts]}
-                                   for g, opts in groups]})
-            await _call(session, "PUT", f"{base}/v1/shops/{shop['id']}/products/{product['id']}", merchant,
-                        {"price": price, "available": True})
-            await _call(session, "POST", f"{base}/v1/supplies", merchant, {
-                "shop_id": shop["id"], "product_id": product["id"], "quantity": 40, "unit": "servings"})
-        async with session.get(f"{base}/v1/shops/{shop['id']}/menu") as resp:
-            menu = await resp.json()
-    print(f"\n{menu['shop_name']}  (shop {menu['shop_id']}, prices in {menu['currency']})\n")
-    print(f"  {'ITEM':18} {'CATEGORY':9} {'PRICE':>6}  OPTIONS")
-    for item in menu["items"]:
-        options = "; ".join(
-            f"{g['name']}: " + ", ".join(o["name"] + (f" +{o['price_delta']}" if o["price_delta"] not in ("0", "0.00")
-                                                      else "") for o in g["options"])
-            for g in item["customizations"])
-        print(f"  {item['name']:18} {item['category']:9} {item['price']:>6}  {options}")
-    await _wait_published(settings, before)
+        api = Api(session, base)
+        try:
+            print("waiting for the services and the indexers ...")
+            await btc.ensure_funds()
+            await _until("the API and both indexers", lambda: _ready(session, base, settings), server)
+            shop, merchant, products = await seed(api, operator, secret)
+            staff = issue(Claims(sub=uuid.uuid4(), role="staff", shops=[uuid.UUID(shop["id"])]), secret, ttl=1800)
+            hook = await api.call("POST", f"/v1/shops/{shop['id']}/webhooks", merchant, {
+                "url": f"http://127.0.0.1:{receiver.port}/beanpay", "event_types": HOOK_EVENTS,
+                "description": "demo receiver"})
+            receiver.secret = hook["secret"]
+            print(f"shop {shop['name']} seeded with {len(MENU)} products; webhook -> {hook['url']}\n")
 
+            placed = []
+            for chain, asset, lines in ORDERS:
+                order = await api.call("POST", "/v1/orders", customer, {
+                    "shop_id": shop["id"], "payment": {"chain": chain, "asset": asset}, "order_type": "pickup",
+                    "items": [{"product_id": products[n], "quantity": q, "customizations": c} for n, q, c in lines]})
+                p = order["payment"]
+                amount = coins(int(p["amount"]), p["decimals"])
+                print(f"order {order['id'][:8]}  {order['total_amount']} USD -> {amount} {asset} on {chain}\n"
+                      f"   {p['payment_uri']}")
+                placed.append(order)
 
-async def _wait_published(settings: Settings, after_id: int) -> None:
-    conn = await asyncpg.connect(settings.dsn)
-    try:
-        for _ in range(150):
-            left = await conn.fetchval("SELECT count(*) FROM event_outbox WHERE published_at IS NULL")
-            if left == 0:
-                sent = await conn.fetchval("SELECT count(*) FROM event_outbox WHERE id > $1", after_id)
-                print(f"\n{sent} events of this run published to Kafka by the outbox relay; "
-                      f"try: kcat -b {settings.kafka_servers} -C -t coffee-shop-events -e -q")
-                return
-            await asyncio.sleep(0.2)
-        raise SystemExit("the relay did not publish the outbox within 30s")
-    finally:
-        await conn.close()
+            print("\npaying each order with a real signed transaction ...")
+            started = {}
+            for order in placed:
+                p = order["payment"]
+                txid = await pay(settings, p["chain"], p["asset"], p["address"], int(p["amount"]), btc, evm)
+                started[order["id"]] = time.monotonic()
+                print(f"   {order['id'][:8]} paid: {txid}")
+
+            timelines: dict[str, list[str]] = {o["id"]: ["pending"] for o in placed}
+            confirmed_after: dict[str, float] = {}
+
+            async def follow() -> bool:
+                for o in placed:
+                    now = await api.call("GET", f"/v1/orders/{o['id']}", customer)
+                    state = now["payment_status"] if now["status"] == "pending" else now["status"]
+                    if state != timelines[o["id"]][-1]:
+                        timelines[o["id"]].append(state)
+                    if now["status"] == "confirmed" and o["id"] not in confirmed_after:
+                        confirmed_after[o["id"]] = time.monotonic() - started[o["id"]]
+                return len(confirmed_after) == len(placed)
+
+            print("mining blocks until each payment has its confirmations ...")
+            for _ in range(max(settings.btc_confirmations, (settings.evm_chains or [])[0].confirmations)):
+                await asyncio.sleep(1.0)
+                await btc.mine(1)
+                await evm.mine(1)
+                await follow()
+            await _until("every order to be confirmed", follow, server)
+
+            claims = {}
+            for o in placed:
+                claim = await api.call("POST", f"/v1/orders/{o['id']}/claim", customer)
+                done = await api.call("POST", f"/v1/claims/{claim['claim_code']}/process", staff)
+                claims[o["id"]] = claim["claim_code"]
+                timelines[o["id"]] += ["claimed", done["order_status"]]
+
+            async def hooks_in() -> bool:
+                return all({"order.confirmed", "claim.processed", "order.completed"} <= set(receiver.by_order[o["id"]])
+                           for o in placed)
+
+            await _until("the webhooks", hooks_in, server)
+            balances = await api.call("GET", f"/v1/shops/{shop['id']}/balances", merchant)
+        finally:
+            await btc.close()
+            await evm.close()
+            await receiver_runner.cleanup()
+
+    print(f"\n{'ORDER':9} {'PAID WITH':15} {'AMOUNT':>22}  {'PAID IN':>7}  {'CLAIM':9} {'WEBHOOKS':>8}  STATES")
+    for o in placed:
+        p = o["payment"]
+        print(f"{o['id'][:8]:9} {p['asset'] + ' on ' + p['chain']:15} {coins(int(p['amount']), p['decimals']):>22}"
+              f"  {confirmed_after[o['id']]:>6.1f}s  {claims[o['id']]:9} {len(receiver.by_order[o['id']]):>8}  "
+              + " -> ".join(timelines[o["id"]]))
+    print("\nshop balances (ledger): " + ", ".join(
+        f"{coins(int(b['balance']), b['decimals'])} {b['asset']}" for b in balances["balances"]))
+    print(f"webhooks: {len(receiver.ids)} verified, {receiver.rejected} bad signatures, "
+          f"{receiver.duplicates} duplicates")
+    if receiver.rejected:
+        raise DemoFailed("a webhook failed signature verification")
 
 
 def main() -> int:
     settings = load_settings()
+    if not settings.evm_chains or not settings.btc_account_xpub:
+        print("the local stack is not up (no anvil deployment or btcd wallet); run `just up`", file=sys.stderr)
+        return 1
+    # a database of the demo's own: its indexers start at today's chain tips, whatever earlier runs,
+    # tests or a restarted anvil left in the main one
+    demo_dsn = asyncio.run(create_database(settings.dsn, "beanpay_demo"))
+    settings = msgspec.structs.replace(settings, database_url=demo_dsn)
     base = f"http://{settings.api_host}:{settings.api_port}"
-    log = settings.state_path / "logs" / "demo-api.log"
+    log = settings.state_path / "logs" / "demo.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     beanpay = os.path.join(os.path.dirname(sys.executable), "beanpay")
     with log.open("ab") as out:
-        server = subprocess.Popen([beanpay, "run"], stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen([beanpay, "run"], stdout=out, stderr=subprocess.STDOUT,
+                                  env={**os.environ, "BEANPAY_DATABASE_URL": demo_dsn})
     try:
-        asyncio.run(seed_and_show(settings, base, server))
+        asyncio.run(run(settings, base, server))
+    except DemoFailed as exc:
+        print(f"\ndemo failed: {exc} (service log: {log})", file=sys.stderr)
+        return 1
     finally:
         server.terminate()
-        server.wait(timeout=15)
-    print("\ndemo finished: API and relay stopped; the stack keeps running (`just down` stops it)")
+        server.wait(timeout=30)
+        asyncio.run(drop_database(load_settings().dsn, demo_dsn))
+    print("\ndemo finished: services stopped; the stack keeps running (`just down` stops it)")
     return 0
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from beanpay.config import Settings, load_settings
 from beanpay.tokens import Claims, issue
-from tests.databases import create_database, drop_database
+from deploy.devstack.databases import create_database, drop_database
 
 
 @pytest.fixture(scope="session")

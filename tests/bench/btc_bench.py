@@ -34,10 +34,10 @@ from chains.bitcoin.addresses import Bip84Account
 from chains.bitcoin.block import parse_block
 from chains.bitcoin.rpc import BitcoinRpc
 from deploy.devstack.btcd import Btcd, mining_key
+from deploy.devstack.databases import create_database, drop_database
 from indexer import store
 from indexer.bitcoin import BitcoinSource
 from indexer.follower import ChainPolicy, Follower
-from tests.databases import create_database, drop_database
 
 logging.getLogger("bitcoinlib").setLevel(logging.ERROR)
 FEE = 1_000  # sats: ~7 sat/vB for a one-input, two-output segwit payment

@@ -26,10 +26,10 @@ from beanpay.config import EvmChainConfig, TokenConfig, load_settings
 from chains.evm.rpc import EvmRpc
 from deploy.devstack import evm_contracts
 from deploy.devstack.anvil import CHAIN_ID, Anvil
+from deploy.devstack.databases import create_database, drop_database
 from indexer import store
 from indexer.evm import EvmSource
 from indexer.follower import ChainPolicy, Follower
-from tests.databases import create_database, drop_database
 
 SENDERS = [  # anvil dev accounts 1..4, unlocked on anvil, so eth_sendTransaction needs no signing here
     "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",

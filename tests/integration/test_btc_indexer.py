@@ -115,7 +115,7 @@ async def test_address_indexes_are_allocated_without_gaps_or_reuse(settings, acc
     """Concurrent allocations get distinct, consecutive indexes; a rolled-back one gives its index back."""
     import asyncpg
 
-    from tests.databases import create_database, drop_database
+    from deploy.devstack.databases import create_database, drop_database
 
     dsn = await create_database(settings.dsn, "beanpay_alloc")
     pool = await asyncpg.create_pool(dsn, min_size=4, max_size=10)
