@@ -1,0 +1,311 @@
+"""`just bench` (engine): a sustained payment flow through the real services, open loop at a fixed rate.
+
+A private anvil (automine off, one block every --block-time seconds) and a fresh database; the services
+run as separate processes as in production (`beanpay api`, `index --chain`, `engine`, `relay`,
+`webhooks serve`). Each tick of the load loop creates an order over HTTP (test-USDC) and pays it with a
+real transaction to its CREATE2 address; a local receiver verifies the signed `order.confirmed` webhooks.
+
+Reported, per order: from the block that gave the payment its last required confirmation being mined,
+to the order being confirmed (the engine's commit) and to its webhook arriving (p50/p99); the achieved
+rate against the offered one; backlogs (payment queue, unpublished outbox, pending webhooks) sampled
+every second, first half against second half, to show whether any grows. The same run first measures
+the baseline: how many of the same payment transactions anvil alone takes per second with no beanpay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+from standardwebhooks.webhooks import Webhook
+
+from beanpay.config import load_settings
+from beanpay.tokens import Claims, issue
+from chains.evm.rpc import EvmRpc
+from deploy.devstack import evm_contracts
+from deploy.devstack.anvil import CHAIN_ID, Anvil
+from deploy.devstack.databases import create_database, drop_database
+from tests.bench.evm_bench import MINT, SENDERS, _word, free_port
+
+BIN = Path(sys.executable).parent
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else float("nan")
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.secret = ""
+        self.arrived: dict[str, float] = {}
+        self.port = free_port()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        message = Webhook(self.secret).verify(body, dict(request.headers))
+        self.arrived.setdefault(message["data"]["order_id"], time.time())
+        return web.Response(status=204)
+
+    async def start(self) -> web.AppRunner:
+        app = web.Application()
+        app.router.add_post("/hook", self.handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", self.port).start()
+        return runner
+
+
+class Payer:
+    """Sends test-USDC mints from anvil's unlocked dev accounts, numbering nonces itself (with automine
+    off, concurrent sends would otherwise be given the same pending nonce)."""
+
+    def __init__(self, rpc: EvmRpc, token: str) -> None:
+        self.rpc, self.token = rpc, token
+        self.nonces: dict[str, int] = {}
+        self.turn = 0
+
+    async def start(self) -> None:
+        for s in SENDERS:
+            self.nonces[s] = int(await self.rpc.call("eth_getTransactionCount", s, "pending"), 16)
+
+    async def pay(self, to: str, amount: int) -> None:
+        sender = SENDERS[self.turn % len(SENDERS)]
+        self.turn += 1
+        nonce = self.nonces[sender]
+        self.nonces[sender] += 1
+        await self.rpc.call("eth_sendTransaction", {"from": sender, "to": self.token, "gas": hex(120_000),
+                                                    "nonce": hex(nonce), "data": MINT + _word(to) + _word(amount)})
+
+
+async def baseline(payer: Payer, n: int) -> float:
+    """Payment transactions per second that anvil alone takes and mines (same calls, no beanpay)."""
+    t0 = time.perf_counter()
+    await asyncio.gather(*(payer.pay("0x" + os.urandom(20).hex(), 1_000_000) for _ in range(n)))
+    await payer.rpc.call("evm_mine")
+    return n / (time.perf_counter() - t0)
+
+
+async def wait_http(url: str, procs: list[subprocess.Popen[bytes]]) -> None:
+    async with aiohttp.ClientSession() as s:
+        for _ in range(300):
+            if any(p.poll() is not None for p in procs):
+                raise SystemExit("a service exited during start-up; see .beanpay/logs/bench-*.log")
+            try:
+                async with s.get(url) as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit(f"{url} did not become ready")
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    settings = load_settings()
+    anvil = Anvil(settings)
+    anvil.install()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    node = subprocess.Popen([str(anvil.binary), "--host", "127.0.0.1", "--port", str(port), "--chain-id",
+                             str(CHAIN_ID), "--silent", "--gas-limit", "300000000"])
+    procs: list[subprocess.Popen[bytes]] = []
+    dsn = await create_database(settings.dsn, "beanpay_bench")
+    rpc = EvmRpc(url)
+    receiver = Receiver()
+    runner = await receiver.start()
+    try:
+        for _ in range(100):
+            try:
+                await rpc.block_number()
+                break
+            except Exception:
+                await asyncio.sleep(0.1)
+        record = await asyncio.to_thread(evm_contracts.deploy, url, CHAIN_ID, settings.state_path / "bench")
+        token = record["tokens"][0]["address"]
+        await rpc.call("evm_setAutomine", False)
+        payer = Payer(rpc, token)
+        await payer.start()
+        raw_rate = await baseline(payer, args.baseline)
+        record = {**record, "name": "bencheng", "confirmations": args.confirmations, "poll_seconds": 0.1,
+                  "traces": False, "start_height": await rpc.block_number()}
+        api_port = free_port()
+        env = {**os.environ, "BEANPAY_DATABASE_URL": dsn, "BEANPAY_EVM_CHAINS": json.dumps([record]),
+               "BEANPAY_API_PORT": str(api_port), "BEANPAY_WEBHOOK_GROUP": f"bench-{uuid.uuid4().hex}",
+               "BEANPAY_LOG_LEVEL": "warning", "BEANPAY_PRICE_REFRESH_SECONDS": "3600",
+               "BEANPAY_PAYMENT_WINDOW_SECONDS": "3600", "BEANPAY_WEBHOOK_BACKOFF_SECONDS": "0.5"}
+        logs = settings.state_path / "logs"
+        for name, cmd in [("api", ["api"]), ("index", ["index", "--chain", "bencheng"]), ("engine", ["engine"]),
+                          ("relay", ["relay"]), ("webhooks", ["webhooks", "serve"])]:
+            with (logs / f"bench-{name}.log").open("ab") as out:
+                procs.append(subprocess.Popen([str(BIN / "beanpay"), *cmd], env=env, stdout=out,
+                                              stderr=subprocess.STDOUT))
+        base = f"http://127.0.0.1:{api_port}"
+        await wait_http(f"{base}/readyz", procs)
+        return await load(args, settings.jwt_secret or "", base, dsn, payer, receiver, procs, raw_rate)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+        await runner.cleanup()
+        await rpc.close()
+        node.terminate()
+        node.wait(timeout=10)
+        await drop_database(settings.dsn, dsn)
+
+
+async def load(args: argparse.Namespace, secret: str, base: str, dsn: str, payer: Payer,
+               receiver: Receiver, procs: list[subprocess.Popen[bytes]], raw_rate: float) -> dict[str, Any]:
+    rpc = payer.rpc
+    operator = issue(Claims(sub=uuid.uuid4(), role="operator"), secret, ttl=7200)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+    assert pool is not None
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
+        async def call(method: str, path: str, token_: str, body: Any) -> Any:
+            async with http.request(method, base + path, json=body, headers={
+                    "Authorization": f"Bearer {token_}", "Idempotency-Key": uuid.uuid4().hex}) as r:
+                data = await r.json()
+                if r.status >= 300:
+                    raise RuntimeError(f"{method} {path}: {r.status} {data}")
+                return data
+
+        shop = await call("POST", "/v1/shops", operator, {"name": "Bench Beans", "address": "1 Load St"})
+        product = await call("POST", "/v1/products", operator, {"name": "Drip", "category": "coffee",
+                                                                "base_price": "3.20"})
+        await call("PUT", f"/v1/shops/{shop['id']}/products/{product['id']}", operator, {"price": "3.20"})
+        merchant = issue(Claims(sub=uuid.uuid4(), role="merchant", shops=[uuid.UUID(shop["id"])]), secret, ttl=7200)
+        hook = await call("POST", f"/v1/shops/{shop['id']}/webhooks", merchant, {
+            "url": f"http://127.0.0.1:{receiver.port}/hook", "event_types": ["order.confirmed"]})
+        receiver.secret = hook["secret"]
+        body = {"shop_id": shop["id"], "items": [{"product_id": product["id"]}],
+                "payment": {"chain": "bencheng", "asset": "tUSDC"}}
+        mined: dict[int, float] = {}
+        stop = asyncio.Event()
+
+        async def miner() -> None:
+            while not stop.is_set():
+                await asyncio.sleep(args.block_time)
+                await rpc.call("evm_mine")
+                mined[await rpc.block_number()] = time.time()
+
+        backlog: list[tuple[float, int, int, int]] = []
+
+        async def sampler() -> None:
+            while not stop.is_set():
+                row = await pool.fetchrow(
+                    """SELECT (SELECT count(*) FROM payment_queue) AS q,
+                              (SELECT count(*) FROM event_outbox WHERE published_at IS NULL) AS o,
+                              (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending') AS w""")
+                backlog.append((time.time(), row["q"], row["o"], row["w"]))
+                await asyncio.sleep(1.0)
+
+        errors: list[str] = []
+        customers = [issue(Claims(sub=uuid.uuid4(), role="customer"), secret, ttl=7200) for _ in range(50)]
+
+        async def one(i: int) -> None:
+            try:
+                order = await call("POST", "/v1/orders", customers[i % 50], body)
+                await payer.pay(order["payment"]["address"], int(order["payment"]["amount"]))
+            except Exception as exc:  # counted and reported; the run goes on
+                errors.append(repr(exc)[:200])
+
+        tasks = [asyncio.create_task(miner()), asyncio.create_task(sampler())]
+        inflight: set[asyncio.Task[None]] = set()
+        total = int(args.rate * args.seconds)
+        t0 = time.perf_counter()
+        for i in range(total):
+            delay = t0 + i / args.rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(one(i))
+            inflight.add(task)
+            task.add_done_callback(inflight.discard)
+        await asyncio.gather(*inflight)
+        offered_for = time.perf_counter() - t0
+        print(f"offered {total} payments in {offered_for:.1f}s ({total / offered_for:.1f}/s); "
+              f"{len(errors)} errors", file=sys.stderr)
+
+        async def settled() -> int:
+            return int(await pool.fetchval(
+                "SELECT count(*) FROM coffee_orders WHERE order_status = 'confirmed'"))
+
+        deadline = time.time() + 120
+        while time.time() < deadline and (await settled() < total - len(errors)
+                                          or len(receiver.arrived) < total - len(errors)):
+            if any(p.poll() is not None for p in procs):
+                raise SystemExit("a service died during the run")
+            await asyncio.sleep(0.5)
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        rows = await pool.fetch(
+            """SELECT o.id, p.confirmed_at, d.block_height FROM coffee_orders o
+               JOIN crypto_payments p ON p.order_id = o.id
+               JOIN deposits d ON d.chain = p.chain AND d.address = p.wallet_address
+               WHERE o.order_status = 'confirmed'""")
+        await pool.close()
+
+    to_confirmed, to_webhook = [], []
+    for r in rows:
+        conf_block = r["block_height"] + args.confirmations - 1
+        if conf_block not in mined:
+            continue
+        to_confirmed.append(r["confirmed_at"].timestamp() - mined[conf_block])
+        if str(r["id"]) in receiver.arrived:
+            to_webhook.append(receiver.arrived[str(r["id"])] - mined[conf_block])
+    half = len(backlog) // 2
+    first, second = backlog[:half], backlog[half:]
+
+    def peak(rows_: list[tuple[float, int, int, int]], i: int) -> int:
+        return max((b[i] for b in rows_), default=0)
+
+    result = {
+        "offered_rate": args.rate, "seconds": args.seconds, "payments": total, "errors": len(errors),
+        "confirmed": len(rows), "webhooks": len(receiver.arrived),
+        "achieved_rate": round(len(rows) / offered_for, 1),
+        "baseline_anvil_tx_per_s": round(raw_rate, 1),
+        "confirmed_p50_s": round(pct(to_confirmed, 50), 3), "confirmed_p99_s": round(pct(to_confirmed, 99), 3),
+        "webhook_p50_s": round(pct(to_webhook, 50), 3), "webhook_p99_s": round(pct(to_webhook, 99), 3),
+        "backlog_peak_first_half": {"queue": peak(first, 1), "outbox": peak(first, 2), "webhooks": peak(first, 3)},
+        "backlog_peak_second_half": {"queue": peak(second, 1), "outbox": peak(second, 2),
+                                     "webhooks": peak(second, 3)},
+        "sample_errors": errors[:3],
+    }
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=100.0, help="payments per second offered (default 100)")
+    parser.add_argument("--seconds", type=float, default=120.0, help="how long to offer them (default 120)")
+    parser.add_argument("--block-time", type=float, default=1.0, help="seconds between blocks (default 1)")
+    parser.add_argument("--confirmations", type=int, default=3)
+    parser.add_argument("--baseline", type=int, default=2000, help="transactions in the anvil-only baseline")
+    args = parser.parse_args()
+    result = asyncio.run(run(args))
+    print(json.dumps(result, indent=2))
+    ok = (result["achieved_rate"] >= 0.95 * args.rate and result["confirmed_p99_s"] < 1.0
+          and result["errors"] == 0 and result["confirmed"] == result["payments"])
+    print(f"\nengine: {result['achieved_rate']}/s of {args.rate}/s offered (anvil alone: "
+          f"{result['baseline_anvil_tx_per_s']} tx/s); block-to-confirmed p50 {result['confirmed_p50_s']} s, "
+          f"p99 {result['confirmed_p99_s']} s (target < 1 s); block-to-webhook p50 {result['webhook_p50_s']} s, "
+          f"p99 {result['webhook_p99_s']} s; {'PASS' if ok else 'MISS'}")
+    report = load_settings().state_path / "bench" / "engine.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps(result, indent=2))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
