@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
@@ -30,14 +31,14 @@ FAILURES = Counter("beanpay_engine_failures_total", "Settlement attempts that fa
 
 CHANNEL = "beanpay_payments"
 
-# the oldest queued addresses, skipping those another engine holds; deleted in this transaction,
-# so a crash before commit leaves them queued
-CLAIM = """DELETE FROM payment_queue WHERE (chain, address) IN (
-               SELECT chain, address FROM payment_queue WHERE queued_at <= clock_timestamp()
-               ORDER BY queued_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+# the oldest queued changes, skipping rows another engine holds; deleted in this transaction, so a
+# crash before commit leaves them queued. A change still uncommitted in the indexer is invisible
+# here and gets its own row, so it is always settled after it commits.
+CLAIM = """DELETE FROM payment_queue WHERE id IN (
+               SELECT id FROM payment_queue WHERE queued_at <= clock_timestamp()
+               ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
            RETURNING chain, address, queued_at"""
-REQUEUE = """INSERT INTO payment_queue (chain, address, queued_at) VALUES ($1, $2, clock_timestamp() + interval '5 s')
-             ON CONFLICT DO NOTHING"""
+REQUEUE = "INSERT INTO payment_queue (chain, address, queued_at) VALUES ($1, $2, clock_timestamp() + interval '5 s')"
 
 
 async def settle_batch(pool: Pool, settings: Settings, invalidator: Invalidator | None = None) -> int:
@@ -47,7 +48,14 @@ async def settle_batch(pool: Pool, settings: Settings, invalidator: Invalidator 
     async with transaction(pool) as conn:
         rows = await conn.fetch(CLAIM, settings.engine_batch_size)
         now = dt.datetime.now(dt.UTC)
+        # each address once (oldest change first for the wait metric), in one order every engine
+        # shares, so two batches lock payment rows in the same order and never deadlock
+        first: dict[tuple[str, str], Any] = {}
         for row in rows:
+            key = (row["chain"], row["address"])
+            if key not in first or row["queued_at"] < first[key]["queued_at"]:
+                first[key] = row
+        for _, row in sorted(first.items()):
             try:
                 async with conn.transaction():
                     outcome = await settle(conn, row["chain"], row["address"], now=now,

@@ -249,6 +249,23 @@ async def load(args: argparse.Namespace, secret: str, base: str, dsn: str, payer
             await asyncio.sleep(0.5)
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+        states = await pool.fetch(
+            """SELECT o.order_status, o.payment_status, count(*) AS n,
+                      count(*) FILTER (WHERE EXISTS (SELECT 1 FROM deposits d WHERE d.address = p.wallet_address))
+                        AS with_deposit
+               FROM coffee_orders o JOIN crypto_payments p ON p.order_id = o.id GROUP BY 1, 2""")
+        print("orders by state: " + ", ".join(f"{r['order_status']}/{r['payment_status']}: {r['n']} "
+                                              f"({r['with_deposit']} with a deposit)" for r in states),
+              file=sys.stderr)
+        stuck = await pool.fetch(
+            """SELECT d.status, d.confirmations, d.block_height, count(*) AS n FROM coffee_orders o
+               JOIN crypto_payments p ON p.order_id = o.id JOIN deposits d ON d.address = p.wallet_address
+               WHERE o.order_status = 'pending' GROUP BY 1, 2, 3""")
+        if stuck:
+            tip = await pool.fetchval("SELECT tip_height FROM chain_cursors")
+            queued = await pool.fetchval("SELECT count(*) FROM payment_queue")
+            print(f"unconfirmed: {[dict(r) for r in stuck]}; indexed tip {tip}, node tip "
+                  f"{await rpc.block_number()}, queued {queued}", file=sys.stderr)
         rows = await pool.fetch(
             """SELECT o.id, p.confirmed_at, d.block_height FROM coffee_orders o
                JOIN crypto_payments p ON p.order_id = o.id

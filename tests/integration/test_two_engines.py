@@ -61,3 +61,33 @@ async def test_two_engines_credit_each_payment_once(api, tokens: Tokens, db, cha
     supply = await db.fetchrow("SELECT quantity, reserved FROM coffee_supplies WHERE id = $1",
                                uuid.UUID(shop.supply_id))
     assert (supply["quantity"], supply["reserved"]) == (940, 0)
+
+
+async def test_a_change_committed_while_the_engine_settles_is_not_lost(api, tokens: Tokens, db, engine) -> None:
+    """The interleaving the benchmark found: the indexer confirms a deposit in a transaction that is still
+    open while an engine claims the address's earlier queue row and settles from what it can see. The
+    confirmation must still be settled once it commits."""
+    shop = await make_coffee_shop(api, tokens)
+    order = await place(api, tokens.header("customer", sub=uuid.uuid4()), shop, "eth", "tUSDC")
+    address = order["payment"]["address"]
+    await db.execute(
+        """INSERT INTO deposits (chain, asset, txid, output_index, address, amount, block_hash, block_height,
+                                 confirmations, status)
+           VALUES ('eth', 'tUSDC', $1, 0, $2, $3, '0xblock', 1, 1, 'confirming')""",
+        "0x" + uuid.uuid4().hex * 2, address, int(order["payment"]["amount"]))
+    indexer = await db.acquire()
+    try:
+        tx = indexer.transaction()
+        await tx.start()
+        await indexer.execute("UPDATE deposits SET status = 'confirmed', confirmations = 3 WHERE address = $1",
+                              address)
+        await engine()  # settles from the committed state: processing
+        status = await db.fetchval("SELECT payment_status FROM coffee_orders WHERE id = $1", uuid.UUID(order["id"]))
+        assert status == "processing"
+        await tx.commit()
+    finally:
+        await db.release(indexer)
+    await engine()
+    row = await db.fetchrow("SELECT order_status, payment_status FROM coffee_orders WHERE id = $1",
+                            uuid.UUID(order["id"]))
+    assert (row["order_status"], row["payment_status"]) == ("confirmed", "confirmed")
