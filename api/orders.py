@@ -68,14 +68,19 @@ async def load(conn: Connection, order_id: uuid.UUID) -> Order:
     items = await conn.fetch(
         """SELECT product_id, product_name, base_price, final_price, quantity, customizations
            FROM order_items WHERE order_id = $1 ORDER BY id""", order_id)
-    p = await conn.fetchrow("SELECT * FROM crypto_payments WHERE order_id = $1", order_id)
+    # confirmations are read live from the deposits (the stored count moves only with the status)
+    p = await conn.fetchrow(
+        """SELECT p.*, coalesce((SELECT min(d.confirmations) FROM deposits d WHERE d.chain = p.chain
+                                 AND d.address = p.wallet_address AND d.asset = p.crypto_currency
+                                 AND d.status <> 'orphaned'), 0) AS live_confirmations
+           FROM crypto_payments p WHERE p.order_id = $1""", order_id)
     payment = PaymentRequest(
         id=p["id"], chain=p["chain"], asset=p["crypto_currency"], decimals=p["decimals"], address=p["wallet_address"],
         amount=base_units(p["crypto_amount"]), amount_received=base_units(p["amount_received"]),
         token_address=p["token_address"],
         chain_id=p["chain_id"], payment_uri=p["payment_uri"], rate=p["exchange_rate"].normalize(),
         rate_source=p["rate_source"], fiat_amount=p["fiat_amount"], fiat_currency=p["fiat_currency"],
-        status=p["status"], confirmations=p["confirmations"], transaction_hash=p["transaction_hash"],
+        status=p["status"], confirmations=p["live_confirmations"], transaction_hash=p["transaction_hash"],
         expires_at=p["expires_at"], confirmed_at=p["confirmed_at"], resolution=p["resolution"])
     return Order(
         id=row["id"], shop_id=row["shop_id"], user_id=row["user_id"], status=row["order_status"],

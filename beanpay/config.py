@@ -121,7 +121,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     underpay_tolerance_bps: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 50
 
     # engine workers
-    engine_batch_size: PositiveInt = 100
+    engine_batch_size: PositiveInt = 25  # queued changes per settlement transaction
+    engine_workers: PositiveInt = 4  # concurrent settlement loops per engine process
     engine_poll_seconds: Positive = 1.0
     claim_ttl_seconds: PositiveInt = 1800
 

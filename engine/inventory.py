@@ -20,6 +20,12 @@ _STATUS = """CASE WHEN status = 'discontinued' THEN 'discontinued'
                   WHEN quantity <= reorder_level THEN 'low_stock' ELSE 'in_stock' END"""
 
 
+def _status_for(quantity: str) -> str:
+    """The stock status for a new quantity expression, inside an UPDATE of coffee_supplies s."""
+    return f"""CASE WHEN s.status = 'discontinued' THEN 'discontinued' WHEN {quantity} = 0 THEN 'out_of_stock'
+                    WHEN {quantity} <= s.reorder_level THEN 'low_stock' ELSE 'in_stock' END"""
+
+
 async def reserve(conn: Connection, order_id: uuid.UUID, shop_id: uuid.UUID,
                   wanted: Mapping[uuid.UUID, int], fields: Mapping[uuid.UUID, str]) -> None:
     """Hold `wanted[product]` units of each stock-tracked product; untracked products need nothing.
@@ -64,15 +70,12 @@ async def release(conn: Connection, order_id: uuid.UUID) -> int:
 async def commit(conn: Connection, order_id: uuid.UUID) -> int:
     """A paid order takes its reserved stock off the shelf."""
     rows = await conn.fetch(
-        """WITH r AS (
+        f"""WITH r AS (
                UPDATE order_reservations SET status = 'committed', updated_at = now()
                WHERE order_id = $1 AND status = 'reserved' RETURNING supply_id, quantity)
            UPDATE coffee_supplies s SET quantity = s.quantity - r.quantity, reserved = s.reserved - r.quantity,
-                  version = s.version + 1, updated_at = now()
+                  status = {_status_for("s.quantity - r.quantity")}, version = s.version + 1, updated_at = now()
            FROM r WHERE s.id = r.supply_id RETURNING s.id""", order_id)
-    if rows:
-        await conn.execute(f"UPDATE coffee_supplies SET status = {_STATUS} WHERE id = ANY($1)",
-                           [r["id"] for r in rows])
     return len(rows)
 
 
@@ -96,13 +99,10 @@ async def take_released(conn: Connection, order_id: uuid.UUID) -> None:
 async def uncommit(conn: Connection, order_id: uuid.UUID) -> int:
     """A reorg took the payment back: the stock goes back on the shelf and is held for the order again."""
     rows = await conn.fetch(
-        """WITH r AS (
+        f"""WITH r AS (
                UPDATE order_reservations SET status = 'reserved', updated_at = now()
                WHERE order_id = $1 AND status = 'committed' RETURNING supply_id, quantity)
            UPDATE coffee_supplies s SET quantity = s.quantity + r.quantity, reserved = s.reserved + r.quantity,
-                  version = s.version + 1, updated_at = now()
+                  status = {_status_for("s.quantity + r.quantity")}, version = s.version + 1, updated_at = now()
            FROM r WHERE s.id = r.supply_id RETURNING s.id""", order_id)
-    if rows:
-        await conn.execute(f"UPDATE coffee_supplies SET status = {_STATUS} WHERE id = ANY($1)",
-                           [r["id"] for r in rows])
     return len(rows)

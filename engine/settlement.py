@@ -42,15 +42,27 @@ def _credit_target(status: str, resolution: str | None, received_confirmed: int)
     return 0
 
 
+def _order_target(status: PaymentStatus, current: OrderStatus, resolution: str | None) -> OrderStatus | None:
+    """The order moves with its payment: paid confirms it; a reorg that takes the payment back before
+    the shop started on it returns it to pending. Otherwise it stays."""
+    if status in PAID and current is OrderStatus.PENDING:
+        return order_transition(current, OrderStatus.CONFIRMED)
+    if status not in PAID and current is OrderStatus.CONFIRMED and resolution != "accepted":
+        return order_transition(current, OrderStatus.PENDING)
+    return None
+
+
 async def settle(conn: Connection, chain: str, address: str, *, now: dt.datetime, tolerance_bps: int,
                  actor: audit.Actor = audit.SYSTEM) -> Settled | None:
-    """Re-assess the payment at (chain, address); None if it is not an order's or nothing changed."""
+    """Re-assess the payment at (chain, address); None if it is not an order's or nothing changed.
+
+    Written for few round trips (it runs for every deposit change): payment and order locked by one
+    statement, each table written once."""
     payment = await conn.fetchrow(
-        "SELECT * FROM crypto_payments WHERE chain = $1 AND wallet_address = $2 FOR UPDATE", chain, address)
+        """SELECT p.*, o.order_status, o.shop_id FROM crypto_payments p JOIN coffee_orders o ON o.id = p.order_id
+           WHERE p.chain = $1 AND p.wallet_address = $2 FOR UPDATE OF p, o""", chain, address)
     if payment is None:
         return None  # an address watched for something else (or not yet committed)
-    order = await conn.fetchrow(f"SELECT {ORDER_COLUMNS} FROM coffee_orders WHERE id = $1 FOR UPDATE",
-                                payment["order_id"])
     rows = await conn.fetch(
         """SELECT txid, amount, status, first_seen_at, confirmations, block_height FROM deposits
            WHERE chain = $1 AND address = $2 AND asset = $3 ORDER BY first_seen_at, txid""",
@@ -59,8 +71,8 @@ async def settle(conn: Connection, chain: str, address: str, *, now: dt.datetime
     live = [r for r in rows if r["status"] != "orphaned"]
     status = assess(int(payment["crypto_amount"]), deposits, expires_at=payment["expires_at"], now=now,
                     underpay_tolerance_bps=tolerance_bps)
-    if OrderStatus(order["order_status"]) in CLOSED_ORDERS and status not in (PaymentStatus.PENDING,
-                                                                               PaymentStatus.EXPIRED):
+    current = OrderStatus(payment["order_status"])
+    if current in CLOSED_ORDERS and status not in (PaymentStatus.PENDING, PaymentStatus.EXPIRED):
         status = PaymentStatus.LATE  # money for an order that is already closed: the merchant decides
     if not live and payment["status"] == "expired":
         status = PaymentStatus.EXPIRED
@@ -71,50 +83,42 @@ async def settle(conn: Connection, chain: str, address: str, *, now: dt.datetime
     changed = status.value != payment["status"]
     if not changed and received == payment["amount_received"] and confirmations == payment["confirmations"]:
         return None
+    credit = _credit_target(status.value, payment["resolution"], confirmed_sum)
     after = await conn.fetchrow(
         """UPDATE crypto_payments SET status = $2, amount_received = $3, confirmations = $4, transaction_hash = $5,
                   block_number = $6, confirmed_at = CASE WHEN $7 THEN coalesce(confirmed_at, now()) END,
-                  updated_at = now()
+                  credited = $8, updated_at = now()
            WHERE id = $1 RETURNING *""",
         payment["id"], status.value, received, confirmations, latest["txid"] if latest else None,
-        latest["block_height"] if latest else None, status in PAID)
+        latest["block_height"] if latest else None, status in PAID, credit)
+    target = _order_target(status, current, payment["resolution"])
     events: list[Event] = []
     if changed:
-        await conn.execute("UPDATE coffee_orders SET payment_status = $2, updated_at = now() WHERE id = $1",
-                           order["id"], status.value)
-        await audit.record(conn, actor, "payment.assess", "payment", payment["id"],
-                           before={"status": payment["status"]}, after={"status": status.value,
-                                                                        "amount_received": str(received)})
+        order = await conn.fetchrow(
+            f"""UPDATE coffee_orders SET payment_status = $2, order_status = $3::text,
+                       version = version + CASE WHEN $3::text <> order_status THEN 1 ELSE 0 END, updated_at = now()
+                WHERE id = $1 RETURNING {ORDER_COLUMNS}""",
+            payment["order_id"], status.value, (target or current).value)
         name = "reverted" if status is PaymentStatus.PENDING else status.value
         events.append(Event(f"payment.{name}", "order", order["id"], payment_payload(after, order["shop_id"])))
-    events += await _follow_order(conn, order, after, status, actor)
-    await _credit(conn, order, after, confirmed_sum)
+        if target is not None:
+            if target is OrderStatus.CONFIRMED:
+                await inventory.commit(conn, order["id"])
+            else:
+                await inventory.uncommit(conn, order["id"])
+            name = "confirmed" if target is OrderStatus.CONFIRMED else "updated"
+            events.append(Event(f"order.{name}", "order", order["id"], order_payload(order)))
+        await audit.record(conn, actor, "payment.settle", "order", order["id"],
+                           before={"payment_status": payment["status"], "order_status": current.value},
+                           after={"payment_status": status.value, "order_status": order["order_status"],
+                                  "amount_received": str(received)})
+    delta = credit - int(payment["credited"])
+    if delta:
+        await ledger.post(conn, shop_id=payment["shop_id"], chain=chain, asset=payment["crypto_currency"],
+                          amount=delta, payment_id=payment["id"],
+                          memo=f"order {payment['order_id']} payment {status.value}")
     await emit_many(conn, events)
-    return Settled(status.value if changed else None, order["shop_id"])
-
-
-async def _follow_order(conn: Connection, order: Any, payment: Any, status: PaymentStatus,
-                        actor: audit.Actor) -> list[Event]:
-    """Move the order with its payment: paid confirms it (and takes its stock); a reorg that takes the
-    payment back before the shop started on it returns it to pending (and re-holds its stock)."""
-    current = OrderStatus(order["order_status"])
-    target = None
-    if status in PAID and current is OrderStatus.PENDING:
-        target = OrderStatus.CONFIRMED
-        await inventory.commit(conn, order["id"])
-    elif status not in PAID and current is OrderStatus.CONFIRMED and payment["resolution"] != "accepted":
-        target = OrderStatus.PENDING
-        await inventory.uncommit(conn, order["id"])
-    if target is None:
-        return []
-    order_transition(current, target)
-    after = await conn.fetchrow(
-        f"""UPDATE coffee_orders SET order_status = $2, version = version + 1, updated_at = now()
-            WHERE id = $1 RETURNING {ORDER_COLUMNS}""", order["id"], target.value)
-    await audit.record(conn, actor, "order.payment", "order", order["id"],
-                       before={"order_status": current.value}, after={"order_status": target.value})
-    name = "confirmed" if target is OrderStatus.CONFIRMED else "updated"
-    return [Event(f"order.{name}", "order", order["id"], order_payload(after))]
+    return Settled(status.value if changed else None, payment["shop_id"])
 
 
 async def _credit(conn: Connection, order: Any, payment: Any, confirmed_sum: int) -> None:

@@ -84,7 +84,8 @@ class Engine:
 
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(listen(self.settings.dsn, CHANNEL, self._wake, stop), name="engine-listen"),
-                 asyncio.create_task(self._payments(stop), name="engine-payments"),
+                 *(asyncio.create_task(self._payments(stop), name=f"engine-payments-{i}")
+                   for i in range(self.settings.engine_workers)),
                  asyncio.create_task(self._expiry(stop), name="engine-expiry")]
         if self.rates is not None:
             tasks.append(asyncio.create_task(self._prices(stop), name="engine-prices"))

@@ -267,18 +267,19 @@ async def load(args: argparse.Namespace, secret: str, base: str, dsn: str, payer
             print(f"unconfirmed: {[dict(r) for r in stuck]}; indexed tip {tip}, node tip "
                   f"{await rpc.block_number()}, queued {queued}", file=sys.stderr)
         rows = await pool.fetch(
-            """SELECT o.id, p.confirmed_at, d.block_height FROM coffee_orders o
+            """SELECT o.id, p.confirmed_at, d.block_height, d.confirmed_at AS indexed_at FROM coffee_orders o
                JOIN crypto_payments p ON p.order_id = o.id
                JOIN deposits d ON d.chain = p.chain AND d.address = p.wallet_address
                WHERE o.order_status = 'confirmed'""")
         await pool.close()
 
-    to_confirmed, to_webhook = [], []
+    to_confirmed, to_webhook, to_indexed = [], [], []
     for r in rows:
         conf_block = r["block_height"] + args.confirmations - 1
         if conf_block not in mined:
             continue
         to_confirmed.append(r["confirmed_at"].timestamp() - mined[conf_block])
+        to_indexed.append(r["indexed_at"].timestamp() - mined[conf_block])
         if str(r["id"]) in receiver.arrived:
             to_webhook.append(receiver.arrived[str(r["id"])] - mined[conf_block])
     half = len(backlog) // 2
@@ -293,6 +294,7 @@ async def load(args: argparse.Namespace, secret: str, base: str, dsn: str, payer
         "achieved_rate": round(len(rows) / offered_for, 1),
         "baseline_anvil_tx_per_s": round(raw_rate, 1),
         "confirmed_p50_s": round(pct(to_confirmed, 50), 3), "confirmed_p99_s": round(pct(to_confirmed, 99), 3),
+        "indexed_p50_s": round(pct(to_indexed, 50), 3), "indexed_p99_s": round(pct(to_indexed, 99), 3),
         "webhook_p50_s": round(pct(to_webhook, 50), 3), "webhook_p99_s": round(pct(to_webhook, 99), 3),
         "backlog_peak_first_half": {"queue": peak(first, 1), "outbox": peak(first, 2), "webhooks": peak(first, 3)},
         "backlog_peak_second_half": {"queue": peak(second, 1), "outbox": peak(second, 2),
