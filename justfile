@@ -52,8 +52,10 @@ run: migrate
     {{bin}}/beanpay run
 
 # benchmarks against the real stack, each with a baseline measured in the same run:
-# HTTP (wrk vs bare aiohttp), EVM indexer and Bitcoin indexer (vs raw fetch from the node)
+# HTTP (wrk vs bare aiohttp), EVM and Bitcoin indexers (vs raw fetch from the node), and the engine
+# (sustained payments through every service: block-to-confirmed and block-to-webhook latency)
 bench: migrate
     {{bin}}/python -m tests.bench.http_bench
     {{bin}}/python -m tests.bench.evm_bench
     {{bin}}/python -m tests.bench.btc_bench
+    {{bin}}/python -m tests.bench.engine_bench

@@ -127,12 +127,13 @@ async def create_order(request: web.Request) -> web.Response:
     rate = await _rate(request, asset, currency)
     delivery = orders.Delivery(body.order_type, body.pickup_time, body.delivery_address, body.special_instructions)
     async with transaction(pool(request)) as conn:
-        order_id = await orders.create_order(
+        order_id, held = await orders.create_order(
             conn, settings(request), user_id=c.sub, shop_id=body.shop_id, currency=currency,
             lines=_lines(body.items), delivery=delivery, asset=asset, rate=rate,
             btc_account=request.app[BTC_ACCOUNT], actor=actor(request))
         order = await load(conn, order_id)
-    await stock_changed(request, body.shop_id)
+    if held:
+        await cache(request).invalidate(*(keys.supply_key(i) for i in held), keys.supplies_key(body.shop_id))
     return json(order, status=201, headers={"Location": f"/v1/orders/{order_id}"})
 
 

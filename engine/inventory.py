@@ -27,9 +27,11 @@ def _status_for(quantity: str) -> str:
 
 
 async def reserve(conn: Connection, order_id: uuid.UUID, shop_id: uuid.UUID,
-                  wanted: Mapping[uuid.UUID, int], fields: Mapping[uuid.UUID, str]) -> None:
+                  wanted: Mapping[uuid.UUID, int], fields: Mapping[uuid.UUID, str]) -> list[uuid.UUID]:
     """Hold `wanted[product]` units of each stock-tracked product; untracked products need nothing.
-    Rows are locked in product order so two orders never deadlock on each other's supplies."""
+    Rows are locked in product order so two orders never deadlock on each other's supplies.
+    Returns the supplies held from."""
+    held = []
     for product_id in sorted(wanted):
         quantity = wanted[product_id]
         row = await conn.fetchrow(
@@ -47,12 +49,14 @@ async def reserve(conn: Connection, order_id: uuid.UUID, shop_id: uuid.UUID,
         await conn.execute(
             "INSERT INTO order_reservations (order_id, supply_id, quantity, status) VALUES ($1, $2, $3, 'reserved')",
             order_id, row["id"], quantity)
+        held.append(row["id"])
         available = row["quantity"] - row["reserved"]
         if available + quantity > row["reorder_level"] >= available:
             await emit(conn, "supply.low_stock_alert", "supply", row["id"],
                        {"supply_id": str(row["id"]), "shop_id": str(shop_id), "product_id": str(product_id),
                         "quantity": row["quantity"], "reserved": row["reserved"], "available": available,
                         "reorder_level": row["reorder_level"]})
+    return held
 
 
 async def release(conn: Connection, order_id: uuid.UUID) -> int:

@@ -138,7 +138,8 @@ async def deposit_address(conn: Connection, settings: Settings, asset: Asset, or
 
 async def create_order(conn: Connection, settings: Settings, *, user_id: uuid.UUID, shop_id: uuid.UUID,
                        currency: str, lines: Sequence[Line], delivery: Delivery, asset: Asset, rate: Rate,
-                       btc_account: Bip84Account | None, actor: audit.Actor) -> uuid.UUID:
+                       btc_account: Bip84Account | None, actor: audit.Actor) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """Create the order; returns its id and the supplies it holds stock from."""
     items = await price_items(conn, shop_id, currency, lines)
     total = order_total([it.priced for it in items], currency)
     if total <= 0:
@@ -156,7 +157,7 @@ async def create_order(conn: Connection, settings: Settings, *, user_id: uuid.UU
         delivery.pickup_time, delivery.delivery_address, delivery.special_instructions, window)
     await _insert_items(conn, order_id, items)
     wanted, fields = _wanted(items)
-    await inventory.reserve(conn, order_id, shop_id, wanted, fields)
+    held = await inventory.reserve(conn, order_id, shop_id, wanted, fields)
     address = await deposit_address(conn, settings, asset, order_id, btc_account)
     payment = await conn.fetchrow(
         """INSERT INTO crypto_payments (order_id, user_id, chain, crypto_currency, crypto_amount, decimals,
@@ -169,7 +170,7 @@ async def create_order(conn: Connection, settings: Settings, *, user_id: uuid.UU
     await audit.record(conn, actor, "order.create", "order", order_id, after=order_payload(order))
     await emit_many(conn, [Event("order.created", "order", order_id, order_payload(order)),
                            Event("payment.initiated", "order", order_id, payment_payload(payment, shop_id))])
-    return order_id
+    return order_id, held
 
 
 async def lock_order(conn: Connection, order_id: uuid.UUID) -> Any:
