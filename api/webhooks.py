@@ -37,7 +37,12 @@ DELIVERABLE = sorted(t for t, topic in EVENT_TOPICS.items() if topic in TOPICS)
 def _check(request: web.Request, url: str | None, event_types: list[str] | None) -> None:
     problems = []
     if url is not None:
-        host = urlsplit(url).hostname or ""
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+            _ = parts.port  # out of range raises
+        except ValueError as exc:  # e.g. an unclosed IPv6 bracket, port 99999999
+            raise InvalidInput("invalid webhook endpoint", [{"field": "url", "message": str(exc)}]) from None
         private = host == "localhost"
         try:
             private = private or not ipaddress.ip_address(host).is_global
