@@ -33,10 +33,24 @@ def issue(claims: Claims, secret: str, *, ttl: int) -> str:
     return jwt.encode(body, secret, algorithm="HS256")
 
 
+_VERIFIED: dict[tuple[str, str], tuple[Claims, int]] = {}
+_VERIFIED_MAX = 10_000
+
+
 def verify(token: str, secret: str) -> Claims:
+    """The token's claims if its signature and times hold. A token verified before is answered from
+    memory until its `exp` (the signature of the same bytes under the same secret cannot change);
+    clients send the same token on every request, and HMAC plus JSON decoding was ~6% of a write."""
+    known = _VERIFIED.get((token, secret))
+    if known is not None and known[1] > time.time():
+        return known[0]
     try:
         body = jwt.decode(token, secret, algorithms=["HS256"], issuer=ISSUER,
                           options={"require": ["exp", "iat", "sub"]})
-        return msgspec.convert(body, Claims)
+        claims = msgspec.convert(body, Claims)
     except (jwt.PyJWTError, msgspec.ValidationError) as exc:
         raise InvalidToken(str(exc)) from exc
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.clear()
+    _VERIFIED[(token, secret)] = (claims, int(body["exp"]))
+    return claims

@@ -8,6 +8,7 @@ and salt = keccak256(abi.encode(order_id, treasury)). Pure: no node is asked.
 from __future__ import annotations
 
 import uuid
+from functools import cache
 
 from eth_utils.address import to_canonical_address, to_checksum_address
 from eth_utils.crypto import keccak
@@ -29,7 +30,12 @@ def salt(order_id: uuid.UUID, treasury: str) -> bytes:
     return keccak(order_salt_input(order_id) + to_canonical_address(treasury).rjust(32, b"\x00"))
 
 
+@cache
+def _init_code_hash(implementation: str) -> bytes:
+    return keccak(clone_init_code(implementation))
+
+
 def forwarder_address(factory: str, implementation: str, order_id: uuid.UUID, treasury: str) -> str:
     digest = keccak(b"\xff" + to_canonical_address(factory) + salt(order_id, treasury)
-                    + keccak(clone_init_code(implementation)))
+                    + _init_code_hash(implementation))
     return to_checksum_address(digest[12:])
