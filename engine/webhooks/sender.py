@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -61,11 +63,29 @@ class Sender:
         lease = dt.timedelta(seconds=self.settings.webhook_timeout_seconds + 30)
         async with transaction(self.pool) as conn:
             due = await conn.fetch(LEASE, self.batch, lease)
-        if due:
-            await asyncio.gather(*(self._deliver(session, d) for d in due))
+        if not due:
+            return 0
+        outcomes = await asyncio.gather(*(self._deliver(session, d) for d in due))
+        # one transaction for the batch's results: per-delivery writes cost more than the requests
+        async with transaction(self.pool) as conn:
+            await conn.execute(
+                """UPDATE webhook_deliveries d SET status = o.status, last_status = o.code, last_error = o.error,
+                          delivered_at = CASE WHEN o.status = 'succeeded' THEN now() END,
+                          next_attempt_at = CASE WHEN o.status = 'pending' THEN now() + o.delay
+                                                 ELSE d.next_attempt_at END
+                   FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::interval[])
+                        AS o(id, status, code, error, delay)
+                   WHERE d.id = o.id""",
+                [o.id for o in outcomes], [o.status for o in outcomes], [o.code for o in outcomes],
+                [o.error for o in outcomes], [o.delay for o in outcomes])
+            await conn.execute(
+                """INSERT INTO webhook_attempts (delivery_id, attempt, status_code, error, duration_ms)
+                   SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[], $5::int[])""",
+                [o.id for o in outcomes], [o.attempt for o in outcomes], [o.code for o in outcomes],
+                [o.error for o in outcomes], [o.duration_ms for o in outcomes])
         return len(due)
 
-    async def _deliver(self, session: aiohttp.ClientSession, d: Any) -> None:
+    async def _deliver(self, session: aiohttp.ClientSession, d: Any) -> Outcome:
         status: int | None = None
         error: str | None = None
         started = time.perf_counter()
@@ -78,7 +98,7 @@ class Sender:
                                         allow_redirects=False) as resp:
                     status = resp.status
                     await resp.read()
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
                 error = repr(exc)[:500]
         elapsed = time.perf_counter() - started
         LATENCY.observe(elapsed)
@@ -90,20 +110,22 @@ class Sender:
                                                 cap=self.settings.webhook_backoff_cap_seconds))
         if error is None and not ok:
             error = f"HTTP {status}"
-        async with transaction(self.pool) as conn:
-            await conn.execute(
-                """UPDATE webhook_deliveries SET status = $2::text, last_status = $3, last_error = $4,
-                          delivered_at = CASE WHEN $2::text = 'succeeded' THEN now() END,
-                          next_attempt_at = CASE WHEN $2::text = 'pending' THEN now() + $5::interval
-                                                 ELSE next_attempt_at END
-                   WHERE id = $1""",
-                d["id"], "pending" if outcome == "retry" else outcome, status, error, delay)
-            await conn.execute(
-                """INSERT INTO webhook_attempts (delivery_id, attempt, status_code, error, duration_ms)
-                   VALUES ($1, $2, $3, $4, $5)""", d["id"], d["attempts"], status, error, int(elapsed * 1000))
         if outcome != "succeeded":
             log.info("webhook not delivered", delivery=str(d["id"]), attempt=d["attempts"], status=status,
                      error=error, final=final)
+        return Outcome(d["id"], "pending" if outcome == "retry" else outcome, status, error, delay, d["attempts"],
+                       int(elapsed * 1000))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    id: uuid.UUID
+    status: str  # pending (retry later) | succeeded | failed
+    code: int | None
+    error: str | None
+    delay: dt.timedelta
+    attempt: int
+    duration_ms: int
 
 
 async def redeliver(pool: Pool, delivery_id: Any) -> bool:

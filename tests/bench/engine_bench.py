@@ -42,6 +42,12 @@ from tests.bench.evm_bench import MINT, SENDERS, _word, free_port
 BIN = Path(sys.executable).parent
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else float("nan")
@@ -154,7 +160,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                               stderr=subprocess.STDOUT))
         base = f"http://127.0.0.1:{api_port}"
         await wait_http(f"{base}/readyz", procs)
-        return await load(args, settings.jwt_secret or "", base, dsn, payer, receiver, procs, raw_rate)
+        names = ["api", "index", "engine", "relay", "webhooks"]
+        cpu0 = {n: cpu_seconds(p.pid) for n, p in zip(names, procs, strict=True)}
+        cpu0["anvil"], cpu0["bench client"] = cpu_seconds(node.pid), cpu_seconds(os.getpid())
+        result = await load(args, settings.jwt_secret or "", base, dsn, payer, receiver, procs, raw_rate)
+        used = {n: cpu_seconds(p.pid) - cpu0[n] for n, p in zip(names, procs, strict=True)}
+        used["anvil"] = cpu_seconds(node.pid) - cpu0["anvil"]
+        used["bench client"] = cpu_seconds(os.getpid()) - cpu0["bench client"]
+        result["cpu_ms_per_payment"] = {n: round(1000 * s / max(1, result["payments"]), 2) for n, s in used.items()}
+        return result
     finally:
         for p in procs:
             p.terminate()
