@@ -61,36 +61,43 @@ def _lines(items: list[Any]) -> list[orders.Line]:
     return [orders.Line(i.product_id, i.quantity, dict(i.customizations)) for i in items]
 
 
+_LOAD = f"""
+    SELECT {", ".join("o." + c.strip() for c in orders.ORDER_COLUMNS.split(","))},
+           p.id AS p_id, p.chain AS p_chain, p.crypto_currency AS p_asset, p.decimals, p.wallet_address,
+           p.crypto_amount AS p_amount, p.amount_received, p.token_address, p.chain_id, p.payment_uri,
+           p.exchange_rate, p.rate_source, p.fiat_amount, p.fiat_currency, p.status AS p_status,
+           p.transaction_hash, p.expires_at AS p_expires_at, p.confirmed_at, p.resolution,
+           -- confirmations are read live from the deposits (the stored count moves only with the status)
+           coalesce((SELECT min(d.confirmations) FROM deposits d WHERE d.chain = p.chain
+                     AND d.address = p.wallet_address AND d.asset = p.crypto_currency
+                     AND d.status <> 'orphaned'), 0) AS live_confirmations,
+           (SELECT coalesce(json_agg(json_build_object(
+                       'product_id', i.product_id, 'product_name', i.product_name, 'base_price', i.base_price::text,
+                       'final_price', i.final_price::text, 'quantity', i.quantity, 'customizations', i.customizations)
+                       ORDER BY i.id), '[]') FROM order_items i WHERE i.order_id = o.id) AS items
+    FROM coffee_orders o JOIN crypto_payments p ON p.order_id = o.id WHERE o.id = $1"""
+_items = msgspec.json.Decoder(list[OrderItemOut]).decode
+
+
 async def load(conn: Connection, order_id: uuid.UUID) -> Order:
-    row = await conn.fetchrow(f"SELECT {orders.ORDER_COLUMNS} FROM coffee_orders WHERE id = $1", order_id)
-    if row is None:
+    """The order with its items and payment, in one round trip."""
+    r = await conn.fetchrow(_LOAD, order_id)
+    if r is None:
         raise NotFound("no such order", order_id=str(order_id))
-    items = await conn.fetch(
-        """SELECT product_id, product_name, base_price, final_price, quantity, customizations
-           FROM order_items WHERE order_id = $1 ORDER BY id""", order_id)
-    # confirmations are read live from the deposits (the stored count moves only with the status)
-    p = await conn.fetchrow(
-        """SELECT p.*, coalesce((SELECT min(d.confirmations) FROM deposits d WHERE d.chain = p.chain
-                                 AND d.address = p.wallet_address AND d.asset = p.crypto_currency
-                                 AND d.status <> 'orphaned'), 0) AS live_confirmations
-           FROM crypto_payments p WHERE p.order_id = $1""", order_id)
     payment = PaymentRequest(
-        id=p["id"], chain=p["chain"], asset=p["crypto_currency"], decimals=p["decimals"], address=p["wallet_address"],
-        amount=base_units(p["crypto_amount"]), amount_received=base_units(p["amount_received"]),
-        token_address=p["token_address"],
-        chain_id=p["chain_id"], payment_uri=p["payment_uri"], rate=p["exchange_rate"].normalize(),
-        rate_source=p["rate_source"], fiat_amount=p["fiat_amount"], fiat_currency=p["fiat_currency"],
-        status=p["status"], confirmations=p["live_confirmations"], transaction_hash=p["transaction_hash"],
-        expires_at=p["expires_at"], confirmed_at=p["confirmed_at"], resolution=p["resolution"])
+        id=r["p_id"], chain=r["p_chain"], asset=r["p_asset"], decimals=r["decimals"], address=r["wallet_address"],
+        amount=base_units(r["p_amount"]), amount_received=base_units(r["amount_received"]),
+        token_address=r["token_address"], chain_id=r["chain_id"], payment_uri=r["payment_uri"],
+        rate=r["exchange_rate"].normalize(), rate_source=r["rate_source"], fiat_amount=r["fiat_amount"],
+        fiat_currency=r["fiat_currency"], status=r["p_status"], confirmations=r["live_confirmations"],
+        transaction_hash=r["transaction_hash"], expires_at=r["p_expires_at"], confirmed_at=r["confirmed_at"],
+        resolution=r["resolution"])
     return Order(
-        id=row["id"], shop_id=row["shop_id"], user_id=row["user_id"], status=row["order_status"],
-        payment_status=row["payment_status"], order_type=row["order_type"], pickup_time=row["pickup_time"],
-        delivery_address=row["delivery_address"], special_instructions=row["special_instructions"],
-        total_amount=row["total_amount"], currency=row["currency"],
-        items=[OrderItemOut(i["product_id"], i["product_name"], i["base_price"], i["final_price"], i["quantity"],
-                            msgspec.json.decode(i["customizations"])) for i in items],
-        payment=payment, expires_at=row["expires_at"], version=row["version"], created_at=row["created_at"],
-        updated_at=row["updated_at"])
+        id=r["id"], shop_id=r["shop_id"], user_id=r["user_id"], status=r["order_status"],
+        payment_status=r["payment_status"], order_type=r["order_type"], pickup_time=r["pickup_time"],
+        delivery_address=r["delivery_address"], special_instructions=r["special_instructions"],
+        total_amount=r["total_amount"], currency=r["currency"], items=_items(r["items"]), payment=payment,
+        expires_at=r["expires_at"], version=r["version"], created_at=r["created_at"], updated_at=r["updated_at"])
 
 
 def _may_see(c: Claims, order: Any) -> bool:

@@ -53,6 +53,7 @@ class PricedItem:
     name: str
     menu_price: Decimal
     priced: PricedLine
+    stocked: bool  # the shop keeps a supply record (stock is reserved) for this product
 
 
 ORDER_COLUMNS = """id, user_id, shop_id, total_amount, currency, crypto_amount, crypto_currency, chain,
@@ -78,8 +79,9 @@ def payment_payload(payment: Any, shop_id: uuid.UUID) -> dict[str, Any]:
 async def price_items(conn: Connection, shop_id: uuid.UUID, currency: str, lines: Sequence[Line]) -> list[PricedItem]:
     """Each line priced from the shop's menu and the product's options; every problem names its field."""
     rows = await conn.fetch(
-        """SELECT p.id, p.name, p.customizations, sp.price
+        """SELECT p.id, p.name, p.customizations, sp.price, cs.id IS NOT NULL AS stocked
            FROM shop_products sp JOIN products p ON p.id = sp.product_id
+           LEFT JOIN coffee_supplies cs ON cs.shop_id = sp.shop_id AND cs.product_id = p.id
            WHERE sp.shop_id = $1 AND sp.product_id = ANY($2) AND sp.available AND p.status = 'active'""",
         shop_id, [line.product_id for line in lines])
     menu = {r["id"]: r for r in rows}
@@ -96,7 +98,7 @@ async def price_items(conn: Connection, shop_id: uuid.UUID, currency: str, lines
         try:
             priced.append(PricedItem(line, item["name"], item["price"],
                                      price_line(item["price"], groups, line.customizations, line.quantity, currency,
-                                                field=where)))
+                                                field=where), item["stocked"]))
         except PricingError as exc:
             problems.append({"field": exc.field, "message": exc.message})
     if problems:
@@ -108,6 +110,8 @@ def _wanted(items: Sequence[PricedItem]) -> tuple[dict[uuid.UUID, int], dict[uui
     wanted: dict[uuid.UUID, int] = defaultdict(int)
     fields: dict[uuid.UUID, str] = {}
     for i, item in enumerate(items):
+        if not item.stocked:
+            continue
         wanted[item.line.product_id] += item.line.quantity
         fields.setdefault(item.line.product_id, f"items[{i}].quantity")
     return wanted, fields
