@@ -59,6 +59,10 @@ async def reserve(conn: Connection, order_id: uuid.UUID, shop_id: uuid.UUID,
     return held
 
 
+def _ids(order_id: uuid.UUID | list[uuid.UUID]) -> list[uuid.UUID]:
+    return order_id if isinstance(order_id, list) else [order_id]
+
+
 async def release(conn: Connection, order_id: uuid.UUID) -> int:
     """Give back what an unpaid order held. Only `reserved` rows move, so a second call is a no-op."""
     rows = await conn.fetch(
@@ -71,15 +75,16 @@ async def release(conn: Connection, order_id: uuid.UUID) -> int:
     return len(rows)
 
 
-async def commit(conn: Connection, order_id: uuid.UUID) -> int:
-    """A paid order takes its reserved stock off the shelf."""
+async def commit(conn: Connection, order_id: uuid.UUID | list[uuid.UUID]) -> int:
+    """Paid orders take their reserved stock off the shelf."""
     rows = await conn.fetch(
         f"""WITH r AS (
                UPDATE order_reservations SET status = 'committed', updated_at = now()
-               WHERE order_id = $1 AND status = 'reserved' RETURNING supply_id, quantity)
+               WHERE order_id = ANY($1) AND status = 'reserved' RETURNING supply_id, quantity),
+             per_supply AS (SELECT supply_id, sum(quantity)::int AS quantity FROM r GROUP BY supply_id)
            UPDATE coffee_supplies s SET quantity = s.quantity - r.quantity, reserved = s.reserved - r.quantity,
                   status = {_status_for("s.quantity - r.quantity")}, version = s.version + 1, updated_at = now()
-           FROM r WHERE s.id = r.supply_id RETURNING s.id""", order_id)
+           FROM per_supply r WHERE s.id = r.supply_id RETURNING s.id""", _ids(order_id))
     return len(rows)
 
 
@@ -100,13 +105,14 @@ async def take_released(conn: Connection, order_id: uuid.UUID) -> None:
                            "WHERE order_id = $1 AND supply_id = $2", order_id, row["supply_id"])
 
 
-async def uncommit(conn: Connection, order_id: uuid.UUID) -> int:
-    """A reorg took the payment back: the stock goes back on the shelf and is held for the order again."""
+async def uncommit(conn: Connection, order_id: uuid.UUID | list[uuid.UUID]) -> int:
+    """A reorg took payments back: the stock goes back on the shelf and is held for the orders again."""
     rows = await conn.fetch(
         f"""WITH r AS (
                UPDATE order_reservations SET status = 'reserved', updated_at = now()
-               WHERE order_id = $1 AND status = 'committed' RETURNING supply_id, quantity)
+               WHERE order_id = ANY($1) AND status = 'committed' RETURNING supply_id, quantity),
+             per_supply AS (SELECT supply_id, sum(quantity)::int AS quantity FROM r GROUP BY supply_id)
            UPDATE coffee_supplies s SET quantity = s.quantity + r.quantity, reserved = s.reserved + r.quantity,
                   status = {_status_for("s.quantity + r.quantity")}, version = s.version + 1, updated_at = now()
-           FROM r WHERE s.id = r.supply_id RETURNING s.id""", order_id)
+           FROM per_supply r WHERE s.id = r.supply_id RETURNING s.id""", _ids(order_id))
     return len(rows)

@@ -9,6 +9,7 @@ every entry group sums to zero.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from beanpay.db import Connection
 
@@ -32,6 +33,33 @@ async def post(conn: Connection, *, shop_id: uuid.UUID, chain: str, asset: str, 
         group, deposits_account(chain, asset), shop_id, chain, asset, amount, kind, payment_id, memo,
         merchant_account(shop_id), -amount)
     return group
+
+
+@dataclass(frozen=True, slots=True)
+class Credit:
+    shop_id: uuid.UUID
+    chain: str
+    asset: str
+    amount: int  # base units; negative reverses an earlier credit
+    payment_id: uuid.UUID
+    memo: str
+
+
+async def post_many(conn: Connection, credits: list[Credit]) -> None:
+    """Several credits, each its own balanced entry group, in one statement."""
+    if not credits:
+        return
+    groups = [uuid.uuid4() for _ in credits]
+    rows = [(g, deposits_account(c.chain, c.asset), c.amount, c) for g, c in zip(groups, credits, strict=True)]
+    rows += [(g, merchant_account(c.shop_id), -c.amount, c) for g, c in zip(groups, credits, strict=True)]
+    await conn.execute(
+        """INSERT INTO ledger_entries (entry_group, account, shop_id, chain, asset, amount, kind, payment_id, memo)
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::numeric[],
+                                $7::text[], $8::uuid[], $9::text[])""",
+        [r[0] for r in rows], [r[1] for r in rows], [r[3].shop_id for r in rows], [r[3].chain for r in rows],
+        [r[3].asset for r in rows], [r[2] for r in rows],
+        ["payment" if r[3].amount > 0 else "reversal" for r in rows], [r[3].payment_id for r in rows],
+        [r[3].memo for r in rows])
 
 
 async def balances(conn: Connection, shop_id: uuid.UUID) -> list[tuple[str, str, int]]:

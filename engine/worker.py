@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
@@ -18,7 +17,7 @@ from beanpay.listen import listen, sleep, wait_wake
 from engine.expiry import expire_claims, expire_orders
 from engine.invalidation import Invalidator
 from engine.prices.service import RateService
-from engine.settlement import settle
+from engine.settlement import settle_many
 
 log = structlog.get_logger("engine")
 
@@ -42,31 +41,37 @@ REQUEUE = "INSERT INTO payment_queue (chain, address, queued_at) VALUES ($1, $2,
 
 
 async def settle_batch(pool: Pool, settings: Settings, invalidator: Invalidator | None = None) -> int:
-    """Settle up to a batch of queued addresses in one transaction, each in its own savepoint: one
-    address that fails is re-queued for later instead of blocking the others."""
+    """Settle up to a batch of queued changes in one transaction: the whole batch at once, and only if
+    that fails, address by address in savepoints, so one bad address is re-queued for later instead of
+    blocking the others."""
     changed_shops = set()
     async with transaction(pool) as conn:
         rows = await conn.fetch(CLAIM, settings.engine_batch_size)
         now = dt.datetime.now(dt.UTC)
-        # each address once (oldest change first for the wait metric), in one order every engine
-        # shares, so two batches lock payment rows in the same order and never deadlock
-        first: dict[tuple[str, str], Any] = {}
+        oldest: dict[tuple[str, str], dt.datetime] = {}
         for row in rows:
             key = (row["chain"], row["address"])
-            if key not in first or row["queued_at"] < first[key]["queued_at"]:
-                first[key] = row
-        for _, row in sorted(first.items()):
-            try:
-                async with conn.transaction():
-                    outcome = await settle(conn, row["chain"], row["address"], now=now,
-                                           tolerance_bps=settings.underpay_tolerance_bps)
-            except Exception as exc:
-                FAILURES.inc()
-                log.error("settlement failed; re-queued", chain=row["chain"], address=row["address"], error=repr(exc))
-                await conn.execute(REQUEUE, row["chain"], row["address"])
-                continue
-            QUEUE_AGE.observe(max(0.0, (now - row["queued_at"]).total_seconds()))
-            if outcome is not None and outcome.status is not None:
+            oldest[key] = min(oldest.get(key, row["queued_at"]), row["queued_at"])
+        keys = sorted(oldest)
+        try:
+            async with conn.transaction():
+                outcomes = await settle_many(conn, keys, now=now, tolerance_bps=settings.underpay_tolerance_bps)
+        except Exception as exc:
+            log.warning("batch settlement failed; settling one by one", addresses=len(keys), error=repr(exc))
+            outcomes = []
+            for chain, address in keys:
+                try:
+                    async with conn.transaction():
+                        outcomes += await settle_many(conn, [(chain, address)], now=now,
+                                                      tolerance_bps=settings.underpay_tolerance_bps)
+                except Exception as one:
+                    FAILURES.inc()
+                    log.error("settlement failed; re-queued", chain=chain, address=address, error=repr(one))
+                    await conn.execute(REQUEUE, chain, address)
+        for at in oldest.values():
+            QUEUE_AGE.observe(max(0.0, (now - at).total_seconds()))
+        for outcome in outcomes:
+            if outcome.status is not None:
                 SETTLED.labels(outcome.status).inc()
                 changed_shops.add(outcome.shop_id)
         BACKLOG.set(len(rows))
