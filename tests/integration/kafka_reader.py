@@ -13,7 +13,8 @@ def read_topic(bootstrap: str, topic: str, keys: set[str]) -> list[dict[str, Any
         ["kcat", "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q"],
         capture_output=True, text=True, timeout=60, check=True,
     ).stdout
-    messages = [json.loads(line) for line in out.splitlines() if line.strip()]
+    # kcat ends each message with "\n"; splitlines() would also split inside payloads on \u2028, \x1c and such
+    messages = [json.loads(line) for line in out.split("\n") if line.strip()]
     mine = [m for m in messages if m.get("key") in keys]
     mine.sort(key=lambda m: (m["partition"], m["offset"]))
     for m in mine:
