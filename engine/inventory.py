@@ -77,14 +77,26 @@ async def release(conn: Connection, order_id: uuid.UUID) -> int:
 
 async def commit(conn: Connection, order_id: uuid.UUID | list[uuid.UUID]) -> int:
     """Paid orders take their reserved stock off the shelf."""
+    return await _shelf(conn, _ids(order_id), frm="reserved", to="committed", sign="-")
+
+
+async def uncommit(conn: Connection, order_id: uuid.UUID | list[uuid.UUID]) -> int:
+    """A reorg took payments back: the stock goes back on the shelf and is held for the orders again."""
+    return await _shelf(conn, _ids(order_id), frm="committed", to="reserved", sign="+")
+
+
+async def _shelf(conn: Connection, order_ids: list[uuid.UUID], *, frm: str, to: str, sign: str) -> int:
+    """Move the orders' `frm` reservations to `to`, taking their quantities off the shelf (sign "-",
+    reserved and on-hand both drop) or putting them back (sign "+"). `frm`/`to`/`sign` are code constants."""
     rows = await conn.fetch(
         f"""WITH r AS (
-               UPDATE order_reservations SET status = 'committed', updated_at = now()
-               WHERE order_id = ANY($1) AND status = 'reserved' RETURNING supply_id, quantity),
+               UPDATE order_reservations SET status = '{to}', updated_at = now()
+               WHERE order_id = ANY($1) AND status = '{frm}' RETURNING supply_id, quantity),
              per_supply AS (SELECT supply_id, sum(quantity)::int AS quantity FROM r GROUP BY supply_id)
-           UPDATE coffee_supplies s SET quantity = s.quantity - r.quantity, reserved = s.reserved - r.quantity,
-                  status = {_status_for("s.quantity - r.quantity")}, version = s.version + 1, updated_at = now()
-           FROM per_supply r WHERE s.id = r.supply_id RETURNING s.id""", _ids(order_id))
+           UPDATE coffee_supplies s SET quantity = s.quantity {sign} r.quantity,
+                  reserved = s.reserved {sign} r.quantity, status = {_status_for(f"s.quantity {sign} r.quantity")},
+                  version = s.version + 1, updated_at = now()
+           FROM per_supply r WHERE s.id = r.supply_id RETURNING s.id""", order_ids)
     return len(rows)
 
 
@@ -103,16 +115,3 @@ async def take_released(conn: Connection, order_id: uuid.UUID) -> None:
         await conn.execute(f"UPDATE coffee_supplies SET status = {_STATUS} WHERE id = $1", row["supply_id"])
         await conn.execute("UPDATE order_reservations SET status = 'committed', updated_at = now() "
                            "WHERE order_id = $1 AND supply_id = $2", order_id, row["supply_id"])
-
-
-async def uncommit(conn: Connection, order_id: uuid.UUID | list[uuid.UUID]) -> int:
-    """A reorg took payments back: the stock goes back on the shelf and is held for the orders again."""
-    rows = await conn.fetch(
-        f"""WITH r AS (
-               UPDATE order_reservations SET status = 'reserved', updated_at = now()
-               WHERE order_id = ANY($1) AND status = 'committed' RETURNING supply_id, quantity),
-             per_supply AS (SELECT supply_id, sum(quantity)::int AS quantity FROM r GROUP BY supply_id)
-           UPDATE coffee_supplies s SET quantity = s.quantity + r.quantity, reserved = s.reserved + r.quantity,
-                  status = {_status_for("s.quantity + r.quantity")}, version = s.version + 1, updated_at = now()
-           FROM per_supply r WHERE s.id = r.supply_id RETURNING s.id""", _ids(order_id))
-    return len(rows)
