@@ -3,6 +3,7 @@ while unpaid, cancellation, the shop's moves, and stock reserved and released.""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from tests.conftest import Tokens
@@ -135,3 +136,21 @@ async def test_staff_moves_a_paid_order_through_the_kitchen(api, tokens: Tokens,
     resp = await api.post(f"/v1/orders/{order['id']}/status", json={"status": "preparing"}, headers=shop.staff)
     assert resp.status == 409
     assert (await get_order(api, customer, order["id"]))["status"] == "ready"
+
+
+async def test_reserving_below_the_reorder_level_alerts_once(api, tokens: Tokens, db) -> None:
+    shop = await make_coffee_shop(api, tokens, stock=7)  # reorder level 5
+    customer = tokens.header("customer", sub=uuid.uuid4())
+
+    async def alerts() -> list[dict]:  # type: ignore[type-arg]
+        rows = await db.fetch("SELECT payload FROM event_outbox WHERE event_type = 'supply.low_stock_alert' "
+                              "AND aggregate_id = $1", shop.supply_id)
+        return [json.loads(r["payload"]) for r in rows]
+
+    await place(api, customer, shop, "eth", "tUSDC")  # 6 available: above the level
+    assert await alerts() == []
+    await place(api, customer, shop, "eth", "tUSDC", quantity=2)  # 4 available: crossed
+    (alert,) = await alerts()
+    assert (alert["available"], alert["reserved"], alert["reorder_level"]) == (4, 3, 5)
+    await place(api, customer, shop, "eth", "tUSDC")  # still below: no second alert
+    assert len(await alerts()) == 1

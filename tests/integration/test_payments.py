@@ -202,7 +202,9 @@ async def test_reorged_payment_goes_back_and_counts_once_when_mined_again(
     again = await get_order(api, customer, order["id"])
     assert (again["status"], again["payment_status"]) == ("confirmed", "confirmed")
     assert await _ledger(db, shop.id) == {("eth", "ETH"): amount}
-    entries = await db.fetch("SELECT kind FROM ledger_entries WHERE account = $1 ORDER BY id", f"merchant:{shop.id}")
-    assert [e["kind"] for e in entries] == ["payment", "reversal", "payment"]
+    history = await (await api.get(f"/v1/shops/{shop.id}/ledger", headers=shop.merchant)).json()
+    assert [(e["kind"], e["amount"]) for e in history["items"]] == [  # newest first
+        ("payment", str(amount)), ("reversal", str(-amount)), ("payment", str(amount))]
+    assert (await api.get(f"/v1/shops/{shop.id}/ledger", headers=shop.staff)).status == 403
     events = await _events(db, order["id"])
     assert events.count("payment.reverted") == 1 and events.count("order.confirmed") == 2

@@ -91,3 +91,37 @@ async def test_a_change_committed_while_the_engine_settles_is_not_lost(api, toke
     row = await db.fetchrow("SELECT order_status, payment_status FROM coffee_orders WHERE id = $1",
                             uuid.UUID(order["id"]))
     assert (row["order_status"], row["payment_status"]) == ("confirmed", "confirmed")
+
+
+async def test_two_expiry_runs_at_once_expire_each_order_once(api, tokens: Tokens, db, chain_settings) -> None:
+    import asyncio
+
+    import asyncpg
+
+    from engine.expiry import expire_orders
+
+    shop = await make_coffee_shop(api, tokens, stock=100)
+    orders = [await place(api, tokens.header("customer", sub=uuid.uuid4()), shop, "eth", "tUSDC")
+              for _ in range(40)]
+    ids = [uuid.UUID(o["id"]) for o in orders]
+    await db.execute("UPDATE crypto_payments SET expires_at = now() - interval '1 minute' WHERE order_id = ANY($1)",
+                     ids)
+    pools = [await asyncpg.create_pool(chain_settings.dsn, min_size=1, max_size=2) for _ in range(2)]
+    try:
+        async def drain(pool) -> int:  # type: ignore[no-untyped-def]
+            expired = 0
+            while shops := await expire_orders(pool, 7):
+                expired += len(shops)
+            return expired
+
+        counts = await asyncio.gather(*(drain(p) for p in pools))
+    finally:
+        for p in pools:
+            await p.close()
+    assert sum(counts) >= 40
+    events = await db.fetchval("SELECT count(*) FROM event_outbox WHERE event_type = 'order.expired' "
+                               "AND aggregate_id = ANY($1)", [o["id"] for o in orders])
+    assert events == 40
+    supply = await db.fetchrow("SELECT quantity, reserved FROM coffee_supplies WHERE id = $1",
+                               uuid.UUID(shop.supply_id))
+    assert (supply["quantity"], supply["reserved"]) == (100, 0)
