@@ -8,6 +8,7 @@ legacy serialization, hashed from slices of the raw bytes rather than re-seriali
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 
@@ -124,7 +125,9 @@ def read_header(raw: bytes) -> RawBlock:
     return RawBlock(hash=_hex_be(dsha256(raw[:80])), prev_hash=_hex_be(raw[4:36]), raw=raw)
 
 
-_P2WPKH_OUTPUT = b"\x16\x00\x14"  # script length 22, OP_0, push 20
+# a lookahead, so matches may overlap: a false "16 00 14" in the bytes just before a real script must
+# not swallow the real one
+_P2WPKH_SCRIPTS = re.compile(rb"(?=\x16(\x00\x14.{20}))", re.DOTALL)
 
 
 def may_pay(raw: bytes, p2wpkh_scripts: set[bytes] | dict[bytes, str]) -> bool:
@@ -133,13 +136,10 @@ def may_pay(raw: bytes, p2wpkh_scripts: set[bytes] | dict[bytes, str]) -> bool:
     Every P2WPKH output appears verbatim in the block as 0x16 0x00 0x14 <20-byte hash>, so a miss here
     is certain; a hit is confirmed by a full parse. Far cheaper than parsing every transaction.
     """
-    find = raw.find
-    i = find(_P2WPKH_OUTPUT, 80)
-    while i != -1:
-        if raw[i + 1:i + 23] in p2wpkh_scripts:
-            return True
-        i = find(_P2WPKH_OUTPUT, i + 1)
-    return False
+    # findall collects every candidate script in C and the set test runs in C too (a Python loop over
+    # the ~2 outputs per transaction was a third of the indexer's time on full blocks)
+    scripts = p2wpkh_scripts.keys() if isinstance(p2wpkh_scripts, dict) else p2wpkh_scripts
+    return not scripts.isdisjoint(_P2WPKH_SCRIPTS.findall(raw, 80))
 
 
 def parse_block(raw: bytes) -> Block:

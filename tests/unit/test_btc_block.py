@@ -65,6 +65,19 @@ def test_prefilter_never_misses_a_watched_output() -> None:
     assert not may_pay(raw, {b"\x00\x14" + bytes(20)})
 
 
+def test_prefilter_finds_a_script_overlapped_by_a_false_match() -> None:
+    """An output value whose last bytes read 16 00 14 makes a false candidate that overlaps the real
+    script right after it; the real one must still be found (a non-overlapping scan would skip it)."""
+    from chains.bitcoin.block import may_pay
+
+    watched = b"\x00\x14" + bytes(range(1, 21))
+    value = bytes(5) + b"\x16\x00\x14"  # 8-byte amount ending in the pattern
+    raw = bytes(80) + value + b"\x16" + watched + bytes(10)
+    assert may_pay(raw, {watched})
+    assert may_pay(raw, {watched: "addr"})
+    assert not may_pay(raw, {b"\x00\x14" + bytes(20)})
+
+
 @pytest.mark.parametrize("captured", BLOCKS, ids=lambda b: f"height-{b['height']}")
 def test_single_pass_scan_equals_full_parse(captured: dict) -> None:  # type: ignore[type-arg]
     from chains.bitcoin.block import payments_to
