@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from api.http import actor, json, path_uuid, require
-from api.orders import locked_order
+from api.orders import locked_order, may_see
 from api.routing import Routes
 from api.schemas import Claim, ClaimProcessed
 from api.state import pool, settings
@@ -56,8 +56,11 @@ async def process_claim(request: web.Request) -> web.Response:
             errors=(401, 403, 404))
 async def get_claim(request: web.Request) -> web.Response:
     order_id = path_uuid(request, "order_id")
-    async with transaction(pool(request)) as conn:
-        await locked_order(conn, request, order_id, "customer", "staff", "merchant", "operator")
+    c = require(request, "customer", "staff", "merchant", "operator")
+    async with pool(request).acquire() as conn:
+        order = await conn.fetchrow("SELECT user_id, shop_id FROM coffee_orders WHERE id = $1", order_id)
+        if order is None or not may_see(c, order):
+            raise NotFound("no such order", order_id=str(order_id))
         row = await conn.fetchrow(
             f"""SELECT {claiming.CLAIM_COLUMNS} FROM order_claims WHERE order_id = $1
                 ORDER BY claimed_at DESC LIMIT 1""", order_id)

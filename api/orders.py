@@ -100,7 +100,7 @@ async def load(conn: Connection, order_id: uuid.UUID) -> Order:
         expires_at=r["expires_at"], version=r["version"], created_at=r["created_at"], updated_at=r["updated_at"])
 
 
-def _may_see(c: Claims, order: Any) -> bool:
+def may_see(c: Claims, order: Any) -> bool:
     return (c.role == "operator" or (c.role == "customer" and c.sub == order["user_id"])
             or (c.role in STAFF and c.can_manage(order["shop_id"])))
 
@@ -152,7 +152,7 @@ async def get_order(request: web.Request) -> web.Response:
     c = claims(request)
     async with pool(request).acquire() as conn:
         order = await load(conn, order_id)
-    if not _may_see(c, {"user_id": order.user_id, "shop_id": order.shop_id}):
+    if not may_see(c, {"user_id": order.user_id, "shop_id": order.shop_id}):
         raise NotFound("no such order", order_id=str(order_id))  # do not reveal others' orders exist
     return json(order)
 
@@ -190,7 +190,7 @@ async def locked_order(conn: Connection, request: web.Request, order_id: uuid.UU
     """The order row locked, after checking the caller may act on it in one of `roles`."""
     c = require(request, *roles)
     order = await orders.lock_order(conn, order_id)
-    if not _may_see(c, order):
+    if not may_see(c, order):
         if c.role == "customer":
             raise NotFound("no such order", order_id=str(order_id))
         raise Forbidden("your token is not scoped to this order's shop")

@@ -22,19 +22,6 @@ def deposits_account(chain: str, asset: str) -> str:
     return f"deposits:{chain}:{asset}"
 
 
-async def post(conn: Connection, *, shop_id: uuid.UUID, chain: str, asset: str, amount: int, payment_id: uuid.UUID,
-               memo: str) -> uuid.UUID:
-    """Credit the shop `amount` base units (a negative amount reverses an earlier credit)."""
-    group = uuid.uuid4()
-    kind = "payment" if amount > 0 else "reversal"
-    await conn.execute(
-        """INSERT INTO ledger_entries (entry_group, account, shop_id, chain, asset, amount, kind, payment_id, memo)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9), ($1, $10, $3, $4, $5, $11, $7, $8, $9)""",
-        group, deposits_account(chain, asset), shop_id, chain, asset, amount, kind, payment_id, memo,
-        merchant_account(shop_id), -amount)
-    return group
-
-
 @dataclass(frozen=True, slots=True)
 class Credit:
     shop_id: uuid.UUID

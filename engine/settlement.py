@@ -186,9 +186,8 @@ async def _credit(conn: Connection, order: Any, payment: Any, confirmed_sum: int
     delta = target - int(payment["credited"])
     if delta == 0:
         return
-    await ledger.post(conn, shop_id=order["shop_id"], chain=payment["chain"], asset=payment["crypto_currency"],
-                      amount=delta, payment_id=payment["id"],
-                      memo=f"order {order['id']} payment {payment['status']}")
+    await ledger.post_many(conn, [ledger.Credit(order["shop_id"], payment["chain"], payment["crypto_currency"], delta,
+                                                payment["id"], f"order {order['id']} payment {payment['status']}")])
     await conn.execute("UPDATE crypto_payments SET credited = $2 WHERE id = $1", payment["id"], target)
 
 
@@ -212,11 +211,11 @@ async def resolve(conn: Connection, order: Any, action: str, actor: audit.Actor)
     if action not in allowed:
         raise Conflict(f"the payment is {status.value}; allowed here: {', '.join(allowed) or 'nothing'}",
                        payment_status=status.value)
-    if status is PaymentStatus.LATE or status is PaymentStatus.UNDERPAID:
-        if any(r["status"] != "confirmed" for r in await conn.fetch(
-                "SELECT status FROM deposits WHERE chain = $1 AND address = $2 AND asset = $3 AND status <> 'orphaned'",
-                payment["chain"], payment["wallet_address"], payment["crypto_currency"])):
-            raise Conflict("wait until every deposit to this order is confirmed")
+    live = await conn.fetch(
+        "SELECT status, amount FROM deposits WHERE chain = $1 AND address = $2 AND asset = $3 AND status <> 'orphaned'",
+        payment["chain"], payment["wallet_address"], payment["crypto_currency"])
+    if status in (PaymentStatus.LATE, PaymentStatus.UNDERPAID) and any(r["status"] != "confirmed" for r in live):
+        raise Conflict("wait until every deposit to this order is confirmed")
     current = OrderStatus(order["order_status"])
     resolution = {"accept": "accepted", "refund": "refunded", "settle": "settled"}[action]
     events: list[Event] = []
@@ -244,9 +243,6 @@ async def resolve(conn: Connection, order: Any, action: str, actor: audit.Actor)
                            before={"order_status": current.value}, after={"order_status": target.value})
         events.append(Event(f"order.{target.value}", "order", order["id"], order_payload(moved)))
         order = moved
-    confirmed_sum = sum(int(r["amount"]) for r in await conn.fetch(
-        "SELECT amount FROM deposits WHERE chain = $1 AND address = $2 AND asset = $3 AND status = 'confirmed'",
-        payment["chain"], payment["wallet_address"], payment["crypto_currency"]))
-    await _credit(conn, order, after, confirmed_sum)
+    await _credit(conn, order, after, sum(int(r["amount"]) for r in live if r["status"] == "confirmed"))
     await emit_many(conn, events)
     return after

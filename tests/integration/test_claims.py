@@ -44,6 +44,9 @@ async def test_claim_and_process_a_paid_order(api, tokens: Tokens, db, engine) -
     assert status == 201 and len(claim["claim_code"]) == 8 and claim["status"] == "active"
     status, body = await _claim(api, customer, order["id"])
     assert status == 409 and "already claimed" in body["error"]["message"]
+    current = await api.get(f"/v1/orders/{order['id']}/claim", headers=customer)
+    assert current.status == 200 and (await current.json())["claim_code"] == claim["claim_code"]
+    assert (await api.get(f"/v1/orders/{order['id']}/claim", headers=tokens.header("customer"))).status == 404
 
     code = claim["claim_code"]
     resp = await api.post(f"/v1/claims/{code}/process", headers=other.staff)

@@ -42,9 +42,15 @@ async def test_eth_payment_confirms_the_order_commits_stock_and_credits_the_shop
     await engine()
     seen = await get_order(api, customer, order["id"])
     assert (seen["status"], seen["payment_status"]) == ("pending", "processing")
-    assert seen["payment"]["amount_received"] == str(amount)
+    assert seen["payment"]["amount_received"] == str(amount) and seen["payment"]["confirmations"] == 1
+    # a block that changes no status wakes no engine, yet the API shows the live count
+    await payer.mine(1)
+    await eth_follower.sync()
+    await engine()
+    seen = await get_order(api, customer, order["id"])
+    assert (seen["payment_status"], seen["payment"]["confirmations"]) == ("processing", 2)
 
-    await payer.mine(3)
+    await payer.mine(2)
     await eth_follower.sync()
     await engine()
     paid = await get_order(api, customer, order["id"])

@@ -42,3 +42,13 @@ def test_none_algorithm_is_refused() -> None:
                            "exp": now + 60}, key=None, algorithm="none")
     with pytest.raises(InvalidToken):
         verify(unsigned, SECRET)
+
+
+def test_a_remembered_token_still_expires() -> None:
+    token = issue(Claims(sub=uuid.uuid4(), role="customer"), SECRET, ttl=1)
+    assert verify(token, SECRET).role == "customer"  # now remembered
+    time.sleep(2.1)
+    with pytest.raises(InvalidToken, match="expired"):
+        verify(token, SECRET)
+    with pytest.raises(InvalidToken):
+        verify(token, "x" * 40)  # remembered per secret, never across secrets
