@@ -1,6 +1,6 @@
 """One follower per chain: catch up, detect reorgs, keep one leader per chain.
 
-Fetching (and matching deposits) is batched and runs one batch ahead of writing; writing is
+Fetching is batched and runs up to PREFETCH_BATCHES ahead of matching and writing; writing is
 sequential, one transaction per batch while catching up and per block at the tip (see store.py).
 Leadership is a Postgres advisory lock held on a dedicated connection: a second follower for the
 same chain waits, and takes over when the first one dies. Should two ever write at once (a lock
@@ -37,6 +37,7 @@ REORGS = Counter("beanpay_indexer_reorgs_total", "Reorgs handled", ["chain"])
 
 
 FULL_RELOAD_SECONDS = 600.0
+PREFETCH_BATCHES = 2
 WATCH_OVERLAP = dt.timedelta(minutes=5)
 
 
@@ -126,35 +127,13 @@ class Follower:
             async with self.pool.acquire() as conn:
                 cur = await store.cursor(conn, chain) or cur
         applied = 0
-        pending: asyncio.Task[list[store.BlockChanges]] | None = None
-        try:
-            while cur.tip_height < target:
-                heights = list(range(cur.tip_height + 1, min(cur.tip_height + self.policy.batch_blocks, target) + 1))
-                batch = await (pending if pending is not None else self._fetch(heights))
-                pending = None
-                last = batch[-1].height
-                if last < target:  # fetch (and scan) the next batch while this one is written
-                    nxt = list(range(last + 1, min(last + self.policy.batch_blocks, target) + 1))
-                    pending = asyncio.create_task(self._fetch(nxt))
-                linked: list[store.BlockChanges] = []
-                for block in batch:
-                    if block.parent_hash != (linked[-1].hash if linked else cur.tip_hash):
-                        break
-                    linked.append(block)
-                if linked:
-                    await self._apply(linked)
-                    cur = store.Cursor(linked[-1].height, linked[-1].hash)
-                    applied += len(linked)
-                if len(linked) < len(batch):  # a block did not follow: the node's chain changed
-                    await self._handle_reorg()
-                    if pending is not None:  # the prefetched batch may follow the old chain
-                        pending.cancel()
-                        pending = None
-                    async with self.pool.acquire() as conn:
-                        cur = await store.cursor(conn, chain) or cur
-        finally:
-            if pending is not None:
-                pending.cancel()
+        while cur.tip_height < target:
+            cur, count = await self._catch_up(cur, target)
+            applied += count
+            if cur.tip_height < target:  # a block did not follow: the node's chain changed
+                await self._handle_reorg()
+                async with self.pool.acquire() as conn:
+                    cur = await store.cursor(conn, chain) or cur
         await self._scan_mempool()
         INDEXED_TIP.labels(chain).set(cur.tip_height)
         LAG.labels(chain).set(max(0, node_tip - cur.tip_height))
@@ -175,10 +154,49 @@ class Follower:
             async with transaction(self.pool) as conn:
                 await store.record_seen(conn, self.policy.chain, found)
 
-    async def _fetch(self, heights: list[int]) -> list[store.BlockChanges]:
-        """Blocks with the deposits they carry, matched against the watched set of this sync (see sync)."""
-        blocks: list[tuple[int, ChainBlock]] = await self.source.blocks(heights)
-        return [store.BlockChanges(h, b.hash, b.prev_hash, self.source.deposits(b, self._watched)) for h, b in blocks]
+    async def _catch_up(self, cur: store.Cursor, target: int) -> tuple[store.Cursor, int]:
+        """Apply blocks after `cur` up to `target`, or up to the first that does not follow the one before.
+        Returns the new cursor and how many blocks were applied.
+
+        A fetcher task keeps one request to the node in flight at all times, up to PREFETCH_BATCHES
+        ahead, while this task matches deposits and writes: the node serializes the next blocks while
+        we work on the last ones, so catch-up runs at the node's pace rather than at the sum of both.
+        """
+        ahead: asyncio.Queue[list[tuple[int, ChainBlock]] | BaseException] = asyncio.Queue(PREFETCH_BATCHES)
+
+        async def fetch_ahead() -> None:
+            lo = cur.tip_height + 1
+            try:
+                while lo <= target:
+                    hi = min(lo + self.policy.batch_blocks - 1, target)
+                    await ahead.put(await self.source.blocks(list(range(lo, hi + 1))))
+                    lo = hi + 1
+            except Exception as exc:  # handed to the writer, which raises it
+                await ahead.put(exc)
+
+        fetcher = asyncio.create_task(fetch_ahead())
+        applied = 0
+        try:
+            while cur.tip_height < target:
+                fetched = await ahead.get()
+                if isinstance(fetched, BaseException):
+                    raise fetched
+                linked: list[store.BlockChanges] = []
+                for height, block in fetched:
+                    if block.prev_hash != (linked[-1].hash if linked else cur.tip_hash):
+                        break
+                    linked.append(store.BlockChanges(height, block.hash, block.prev_hash,
+                                                     self.source.deposits(block, self._watched)))
+                    await asyncio.sleep(0)  # let the fetcher send its next request now, not after the batch
+                if linked:
+                    await self._apply(linked)
+                    cur = store.Cursor(linked[-1].height, linked[-1].hash)
+                    applied += len(linked)
+                if len(linked) < len(fetched):
+                    break
+        finally:
+            fetcher.cancel()
+        return cur, applied
 
     async def _apply(self, changes: list[store.BlockChanges]) -> None:
         async with transaction(self.pool) as conn:

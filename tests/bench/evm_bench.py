@@ -21,6 +21,7 @@ import sys
 import time
 
 import asyncpg
+import uvloop
 
 from beanpay.config import EvmChainConfig, TokenConfig, load_settings
 from chains.evm.rpc import EvmRpc
@@ -173,4 +174,4 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(uvloop.run(main()))  # as `beanpay index` runs the follower (beanpay/services.py)

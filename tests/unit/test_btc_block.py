@@ -91,3 +91,14 @@ def test_single_pass_scan_equals_full_parse(captured: dict) -> None:  # type: ig
     assert payments_to(raw, {b"\x00\x14" + bytes(20)}) == []
     with pytest.raises(BlockParseError):
         payments_to(raw[:-2], every)
+
+
+def test_prefilter_finds_a_script_after_a_false_match_near_the_end() -> None:
+    """A false candidate whose 20 bytes run past the real script's prefix, and a prefix too close to
+    the end to start a candidate: neither hides a real script, and neither invents one."""
+    from chains.bitcoin.block import may_pay
+
+    watched = b"\x00\x14" + bytes(range(101, 121))
+    raw = bytes(80) + b"\x16\x00\x14" + bytes(7) + b"\x16" + watched + b"\x16\x00\x14" + bytes(5)
+    assert may_pay(raw, {watched})
+    assert not may_pay(bytes(80) + b"\x16\x00\x14" + bytes(19), {b"\x00\x14" + bytes(20)})
