@@ -37,7 +37,7 @@ REORGS = Counter("beanpay_indexer_reorgs_total", "Reorgs handled", ["chain"])
 
 
 FULL_RELOAD_SECONDS = 600.0
-PREFETCH_BATCHES = 2
+PREFETCH_BATCHES = 1  # batches queued for the writer; with the one being fetched and the one being written, 3 in memory
 WATCH_OVERLAP = dt.timedelta(minutes=5)
 
 
