@@ -162,7 +162,7 @@ class Follower:
         ahead, while this task matches deposits and writes: the node serializes the next blocks while
         we work on the last ones, so catch-up runs at the node's pace rather than at the sum of both.
         """
-        ahead: asyncio.Queue[list[tuple[int, ChainBlock]] | BaseException] = asyncio.Queue(PREFETCH_BATCHES)
+        ahead: asyncio.Queue[list[tuple[int, ChainBlock]] | Exception] = asyncio.Queue(PREFETCH_BATCHES)
 
         async def fetch_ahead() -> None:
             lo = cur.tip_height + 1
@@ -179,7 +179,7 @@ class Follower:
         try:
             while cur.tip_height < target:
                 fetched = await ahead.get()
-                if isinstance(fetched, BaseException):
+                if isinstance(fetched, Exception):
                     raise fetched
                 linked: list[store.BlockChanges] = []
                 for height, block in fetched:

@@ -13,12 +13,10 @@ Reported: blocks/s, transactions/s and deposits/s, and indexer/raw (target >= 0.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,21 +34,16 @@ from chains.bitcoin.block import parse_block
 from chains.bitcoin.rpc import BitcoinRpc
 from deploy.devstack.btcd import Btcd, mining_key
 from deploy.devstack.databases import create_database, drop_database
-from deploy.devstack.p2wpkh import P2wpkhSigner
 from indexer import store
 from indexer.bitcoin import BitcoinSource
 from indexer.follower import ChainPolicy, Follower
+from tests.bench.local import free_port, until_answering
+from tests.bench.p2wpkh import P2wpkhSigner
 
 logging.getLogger("bitcoinlib").setLevel(logging.ERROR)
 FEE = 1_000  # sats: ~7 sat/vB for a one-input, two-output segwit payment
 COINS_PER_SPLIT = 100  # a mature coinbase (50 BTC) split in 100 coins: each pays thousands of payments
 SPLIT_FEE = 50_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def send_all(rpc: BitcoinRpc, raws: list[bytes]) -> None:
@@ -127,12 +120,7 @@ async def main() -> int:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={"HOME": str(data)})
     rpc = BitcoinRpc(f"http://127.0.0.1:{rpc_port}", user, password)
     try:
-        for _ in range(100):
-            try:
-                await rpc.block_count()
-                break
-            except Exception:
-                await asyncio.sleep(0.2)
+        await until_answering(rpc.block_count, pause=0.2)
         account = Bip84Account(settings.btc_account_xpub or "", "regtest")
         watched = [account.derive(i) for i in range(300)]
         t0 = time.perf_counter()

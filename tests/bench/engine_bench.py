@@ -37,7 +37,8 @@ from chains.evm.rpc import EvmRpc
 from deploy.devstack import evm_contracts
 from deploy.devstack.anvil import CHAIN_ID, Anvil
 from deploy.devstack.databases import create_database, drop_database
-from tests.bench.evm_bench import MINT, SENDERS, _word, free_port
+from tests.bench.evm_bench import MINT, SENDERS, _word
+from tests.bench.local import free_port, until_answering
 
 BIN = Path(sys.executable).parent
 
@@ -135,12 +136,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     receiver = Receiver()
     runner = await receiver.start()
     try:
-        for _ in range(100):
-            try:
-                await rpc.block_number()
-                break
-            except Exception:
-                await asyncio.sleep(0.1)
+        await until_answering(rpc.block_number)
         record = await asyncio.to_thread(evm_contracts.deploy, url, CHAIN_ID, settings.state_path / "bench")
         token = record["tokens"][0]["address"]
         await rpc.call("evm_setAutomine", False)
@@ -320,7 +316,7 @@ async def load(args: argparse.Namespace, secret: str, base: str, dsn: str, payer
     first, second = backlog[:half], backlog[half:]
 
     def peak(rows_: list[tuple[float, int, int, int]], i: int) -> int:
-        return max((b[i] for b in rows_), default=0)
+        return int(max((b[i] for b in rows_), default=0))
 
     result = {
         "offered_rate": args.rate, "seconds": args.seconds, "payments": total, "errors": len(errors),

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from deploy.devstack.databases import create_database, drop_database
 from indexer import store
 from indexer.evm import EvmSource
 from indexer.follower import ChainPolicy, Follower
+from tests.bench.local import free_port, until_answering
 
 SENDERS = [  # anvil dev accounts 1..4, unlocked on anvil, so eth_sendTransaction needs no signing here
     "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
@@ -38,12 +38,6 @@ SENDERS = [  # anvil dev accounts 1..4, unlocked on anvil, so eth_sendTransactio
 ]
 TRANSFER = "0xa9059cbb"  # transfer(address,uint256)
 MINT = "0x40c10f19"  # mint(address,uint256)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _word(value: int | str) -> str:
@@ -109,14 +103,8 @@ async def main() -> int:
     proc = subprocess.Popen([str(anvil.binary), "--host", "127.0.0.1", "--port", str(port), "--chain-id",
                              str(CHAIN_ID), "--steps-tracing", "--silent"])
     try:
-        for _ in range(100):
-            try:
-                rpc = EvmRpc(url)
-                await rpc.block_number()
-                break
-            except Exception:
-                await rpc.close()
-                await asyncio.sleep(0.1)
+        rpc = EvmRpc(url)
+        await until_answering(rpc.block_number)
         record = await asyncio.to_thread(evm_contracts.deploy, url, CHAIN_ID, settings.state_path / "bench")
         token = record["tokens"][0]["address"]
         chain = EvmChainConfig(name="benchevm", chain_id=CHAIN_ID, rpc_url=url, confirmations=3,

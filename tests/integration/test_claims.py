@@ -9,21 +9,9 @@ from typing import Any
 
 from engine.expiry import expire_claims
 from tests.conftest import Tokens
-from tests.integration.engine_support import get_order, make_coffee_shop, place
+from tests.integration.engine_support import get_order, make_coffee_shop, pay_directly, place
 
 pytest_plugins = ["tests.integration.engine_support"]
-
-
-async def pay_directly(db: Any, order: dict[str, Any], amount: int | None = None) -> None:
-    """Record a confirmed deposit for the order's address as the indexer would (its own tests cover the
-    chain side); the engine then settles it like any other."""
-    pay = order["payment"]
-    await db.execute(
-        """INSERT INTO deposits (chain, asset, txid, output_index, address, amount, block_hash, block_height,
-                                 confirmations, status, confirmed_at)
-           VALUES ($1, $2, $3, 0, $4, $5, $6, 1, 6, 'confirmed', now())""",
-        pay["chain"], pay["asset"], "0x" + uuid.uuid4().hex * 2, pay["address"],
-        amount if amount is not None else int(pay["amount"]), "0x" + uuid.uuid4().hex * 2)
 
 
 async def _claim(api: Any, headers: dict[str, str], order_id: str) -> tuple[int, dict[str, Any]]:

@@ -7,7 +7,7 @@ import json
 import uuid
 
 from tests.conftest import Tokens
-from tests.integration.engine_support import get_order, make_coffee_shop, place
+from tests.integration.engine_support import get_order, make_coffee_shop, pay_directly, place
 
 pytest_plugins = ["tests.integration.engine_support"]
 
@@ -123,8 +123,6 @@ async def test_cancel_releases_stock_and_illegal_moves_name_the_state(api, token
 
 
 async def test_staff_moves_a_paid_order_through_the_kitchen(api, tokens: Tokens, db, engine) -> None:
-    from tests.integration.test_claims import pay_directly
-
     shop = await make_coffee_shop(api, tokens)
     customer = tokens.header("customer", sub=uuid.uuid4())
     order = await place(api, customer, shop, "eth", "tUSDC")

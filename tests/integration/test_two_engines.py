@@ -10,8 +10,7 @@ import uuid
 from pathlib import Path
 
 from tests.conftest import Tokens, wait_for
-from tests.integration.engine_support import make_coffee_shop, place
-from tests.integration.test_claims import pay_directly
+from tests.integration.engine_support import make_coffee_shop, pay_directly, place
 
 pytest_plugins = ["tests.integration.engine_support"]
 

@@ -24,8 +24,7 @@ from beanpay.events.relay import Relay
 from engine.webhooks.fanout import run_fanout
 from engine.webhooks.sender import Sender
 from tests.conftest import Tokens, wait_for
-from tests.integration.engine_support import make_coffee_shop, place
-from tests.integration.test_claims import pay_directly
+from tests.integration.engine_support import make_coffee_shop, pay_directly, place
 
 pytest_plugins = ["tests.integration.engine_support"]
 

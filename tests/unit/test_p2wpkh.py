@@ -8,7 +8,7 @@ from bitcoinlib.keys import Key
 from bitcoinlib.transactions import Transaction
 
 from chains.bitcoin.block import parse_tx
-from deploy.devstack.p2wpkh import P2wpkhSigner
+from tests.bench.p2wpkh import P2wpkhSigner
 
 logging.getLogger("bitcoinlib").setLevel(logging.ERROR)
 
