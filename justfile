@@ -34,18 +34,18 @@ migrate: up
 # the main job: every service, a seeded shop, three orders paid in BTC, ETH and tUSDC with real transactions,
 # followed to confirmed, claimed and processed, with signed webhooks received and verified
 demo: migrate
-    {{bin}}/python -m deploy.demo
+    {{bin}}/python -m beanpay.deploy.demo
 
 # lint, type-check and run every test against the real stack
 test: migrate
     {{bin}}/ruff check .
-    {{bin}}/mypy
+    {{bin}}/python -m tests.typecheck
     {{bin}}/pytest -q
 
 # lint and type-check only
 lint: setup
     {{bin}}/ruff check .
-    {{bin}}/mypy
+    {{bin}}/python -m tests.typecheck
 
 # serve the API and the outbox relay in one process
 run: migrate

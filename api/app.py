@@ -9,17 +9,17 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
-from api import claims, health, ledger, menus, orders, prices, products, shops, supplies, webhooks
-from api.cache import Cache
-from api.errors import from_exception
-from api.http import REQUEST_ID, Handler
-from api.metrics import observe_request
-from api.routing import Route
-from api.state import BTC_ACCOUNT, CACHE, POOL, RATES, SETTINGS
 from beanpay import db
+from beanpay.api import claims, health, ledger, menus, orders, prices, products, shops, supplies, webhooks
+from beanpay.api.cache import Cache
+from beanpay.api.errors import from_exception
+from beanpay.api.http import REQUEST_ID, Handler
+from beanpay.api.metrics import observe_request
+from beanpay.api.routing import Route
+from beanpay.api.state import BTC_ACCOUNT, CACHE, POOL, RATES, SETTINGS
+from beanpay.chains.bitcoin.addresses import Bip84Account
 from beanpay.config import Settings
-from chains.bitcoin.addresses import Bip84Account
-from engine.prices.service import RateService
+from beanpay.engine.prices.service import RateService
 
 log = structlog.get_logger("api")
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
-from api.schemas import encoder
+from beanpay.api.schemas import encoder
 from beanpay.errors import Conflict, InvalidInput
 
 T = TypeVar("T", bound=msgspec.Struct)

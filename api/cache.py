@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
-from api.metrics import CACHE_AVAILABLE, CACHE_BYPASS, CACHE_ERROR, CACHE_HIT, CACHE_MISS
+from beanpay.api.metrics import CACHE_AVAILABLE, CACHE_BYPASS, CACHE_ERROR, CACHE_HIT, CACHE_MISS
 from beanpay.cachekeys import CHANNEL
 
 log = structlog.get_logger("cache")

@@ -7,15 +7,15 @@ from typing import Any
 
 from aiohttp import web
 
-from api.http import actor, json, path_uuid, require
-from api.orders import locked_order, may_see
-from api.routing import Routes
-from api.schemas import Claim, ClaimProcessed
-from api.state import pool, settings
+from beanpay.api.http import actor, json, path_uuid, require
+from beanpay.api.orders import locked_order, may_see
+from beanpay.api.routing import Routes
+from beanpay.api.schemas import Claim, ClaimProcessed
+from beanpay.api.state import pool, settings
 from beanpay.db import transaction
+from beanpay.engine import claiming
+from beanpay.engine.claims import normalize_claim_code
 from beanpay.errors import NotFound
-from engine import claiming
-from engine.claims import normalize_claim_code
 
 routes = Routes()
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
-from api.body import MalformedBody
-from api.http import json
-from api.schemas import ErrorBody, ErrorDetail, FieldError
+from beanpay.api.body import MalformedBody
+from beanpay.api.http import json
+from beanpay.api.schemas import ErrorBody, ErrorDetail, FieldError
+from beanpay.engine.lifecycle import IllegalTransition
 from beanpay.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthorized, Unavailable
-from engine.lifecycle import IllegalTransition
 
 log = structlog.get_logger("api")
 

@@ -7,11 +7,11 @@ import asyncio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api import openapi
-from api.http import json
-from api.routing import Routes
-from api.schemas import Health, Readiness, encoder
-from api.state import SETTINGS, cache, pool
+from beanpay.api import openapi
+from beanpay.api.http import json
+from beanpay.api.routing import Routes
+from beanpay.api.schemas import Health, Readiness, encoder
+from beanpay.api.state import SETTINGS, cache, pool
 
 routes = Routes()
 OPENAPI_DOC = web.AppKey("openapi", bytes)

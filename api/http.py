@@ -9,8 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
-from api.schemas import encoder
-from api.state import SETTINGS
+from beanpay.api.schemas import encoder
+from beanpay.api.state import SETTINGS
 from beanpay.audit import Actor
 from beanpay.errors import Forbidden, NotFound, Unauthorized
 from beanpay.tokens import Claims, InvalidToken, verify

@@ -14,10 +14,10 @@ import uuid
 
 from aiohttp import web
 
-from api.errors import error_response, from_exception
-from api.http import Handler, optional_claims
-from api.schemas import FieldError
-from api.state import pool
+from beanpay.api.errors import error_response, from_exception
+from beanpay.api.http import Handler, optional_claims
+from beanpay.api.schemas import FieldError
+from beanpay.api.state import pool
 
 IN_FLIGHT_TIMEOUT = dt.timedelta(seconds=60)
 ANONYMOUS = uuid.UUID(int=0)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api.body import decode_query
-from api.http import json, path_uuid, require_shop
-from api.routing import Routes
-from api.schemas import Balance, Balances, LedgerEntry, LedgerPage, LedgerQuery
-from api.state import pool, settings
+from beanpay.api.body import decode_query
+from beanpay.api.http import json, path_uuid, require_shop
+from beanpay.api.routing import Routes
+from beanpay.api.schemas import Balance, Balances, LedgerEntry, LedgerPage, LedgerQuery
+from beanpay.api.state import pool, settings
+from beanpay.engine import ledger
+from beanpay.engine.assets import payable_assets
 from beanpay.money import base_units
-from engine import ledger
-from engine.assets import payable_assets
 
 routes = Routes()
 

@@ -6,16 +6,16 @@ import uuid
 
 from aiohttp import web
 
-from api.body import decode_body
-from api.http import actor, json, path_id, path_uuid, require_shop
-from api.reads import cached_read
-from api.routing import Routes
-from api.rows import to_struct, to_structs
-from api.schemas import Menu, MenuEntry, MenuEntryCreate, MenuEntryPut, MenuItem
-from api.shops import fetch_shop
-from api.state import cache, pool
 from beanpay import audit
 from beanpay import cachekeys as keys
+from beanpay.api.body import decode_body
+from beanpay.api.http import actor, json, path_id, path_uuid, require_shop
+from beanpay.api.reads import cached_read
+from beanpay.api.routing import Routes
+from beanpay.api.rows import to_struct, to_structs
+from beanpay.api.schemas import Menu, MenuEntry, MenuEntryCreate, MenuEntryPut, MenuItem
+from beanpay.api.shops import fetch_shop
+from beanpay.api.state import cache, pool
 from beanpay.db import Connection, transaction
 from beanpay.errors import InvalidInput, NotFound
 from beanpay.events.outbox import emit

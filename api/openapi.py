@@ -7,8 +7,8 @@ from typing import Any
 
 import msgspec
 
-from api.routing import Route
-from api.schemas import ErrorBody
+from beanpay.api.routing import Route
+from beanpay.api.schemas import ErrorBody
 
 _STATUS_TEXT = {400: "Malformed request", 401: "Missing or invalid token", 403: "Not allowed",
                 404: "Not found", 409: "Conflict", 422: "Validation failed"}

@@ -10,11 +10,12 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET
 
-from api.body import check_version, decode_body, decode_query
-from api.http import actor, claims, json, path_uuid, require
-from api.routing import Routes
-from api.rows import KeysetPage
-from api.schemas import (
+from beanpay import cachekeys as keys
+from beanpay.api.body import check_version, decode_body, decode_query
+from beanpay.api.http import actor, claims, json, path_uuid, require
+from beanpay.api.routing import Routes
+from beanpay.api.rows import KeysetPage
+from beanpay.api.schemas import (
     Order,
     OrderCreate,
     OrderItemOut,
@@ -26,15 +27,14 @@ from api.schemas import (
     PaymentRequest,
     Resolution,
 )
-from api.state import BTC_ACCOUNT, cache, pool, rates, settings
-from beanpay import cachekeys as keys
+from beanpay.api.state import BTC_ACCOUNT, cache, pool, rates, settings
 from beanpay.db import Connection, transaction
+from beanpay.engine import orders, settlement
+from beanpay.engine.assets import Asset, payable_assets
+from beanpay.engine.prices.providers import Rate, RateUnavailable
 from beanpay.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from beanpay.money import base_units
 from beanpay.tokens import Claims
-from engine import orders, settlement
-from engine.assets import Asset, payable_assets
-from engine.prices.providers import Rate, RateUnavailable
 
 routes = Routes()
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api.body import decode_query
-from api.http import json
-from api.routing import Routes
-from api.schemas import PriceOut, PriceQuery, Prices
-from api.state import rates
+from beanpay.api.body import decode_query
+from beanpay.api.http import json
+from beanpay.api.routing import Routes
+from beanpay.api.schemas import PriceOut, PriceQuery, Prices
+from beanpay.api.state import rates
 
 routes = Routes()
 

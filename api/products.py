@@ -9,15 +9,15 @@ from aiohttp import web
 from asyncpg import Record
 from msgspec import UNSET
 
-from api.body import check_version, decode_body, decode_query, patched_fields, update_statement
-from api.http import actor, json, path_id, path_uuid, require
-from api.reads import cached_read
-from api.routing import Routes
-from api.rows import KeysetPage, to_struct
-from api.schemas import Page, Product, ProductCreate, ProductPatch, ProductQuery, encoder
-from api.state import cache, pool
 from beanpay import audit
 from beanpay import cachekeys as keys
+from beanpay.api.body import check_version, decode_body, decode_query, patched_fields, update_statement
+from beanpay.api.http import actor, json, path_id, path_uuid, require
+from beanpay.api.reads import cached_read
+from beanpay.api.routing import Routes
+from beanpay.api.rows import KeysetPage, to_struct
+from beanpay.api.schemas import Page, Product, ProductCreate, ProductPatch, ProductQuery, encoder
+from beanpay.api.state import cache, pool
 from beanpay.db import Connection, transaction
 from beanpay.errors import Forbidden, InvalidInput, NotFound
 from beanpay.events.outbox import emit

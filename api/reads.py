@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from api.http import raw_json
-from api.schemas import encoder
-from api.state import cache, pool
+from beanpay.api.http import raw_json
+from beanpay.api.schemas import encoder
+from beanpay.api.state import cache, pool
 from beanpay.db import Connection
 from beanpay.errors import NotFound
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
-from api.http import Handler
-from api.idempotency import idempotent
+from beanpay.api.http import Handler
+from beanpay.api.idempotency import idempotent
 
 
 @dataclass(frozen=True)

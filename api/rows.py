@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import asyncpg
 import msgspec
 
-from api.schemas import Page
+from beanpay.api.schemas import Page
 from beanpay.errors import InvalidInput
 
 T = TypeVar("T")

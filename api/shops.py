@@ -7,15 +7,15 @@ import uuid
 from aiohttp import web
 from asyncpg import Record
 
-from api.body import check_version, decode_body, decode_query, patched_fields, update_statement
-from api.http import actor, json, path_id, path_uuid, require, require_shop
-from api.reads import cached_read
-from api.routing import Routes
-from api.rows import KeysetPage, decode_cursor, encode_cursor, to_struct, to_structs
-from api.schemas import Page, Shop, ShopCreate, ShopPatch, ShopQuery, encoder
-from api.state import cache, pool
 from beanpay import audit
 from beanpay import cachekeys as keys
+from beanpay.api.body import check_version, decode_body, decode_query, patched_fields, update_statement
+from beanpay.api.http import actor, json, path_id, path_uuid, require, require_shop
+from beanpay.api.reads import cached_read
+from beanpay.api.routing import Routes
+from beanpay.api.rows import KeysetPage, decode_cursor, encode_cursor, to_struct, to_structs
+from beanpay.api.schemas import Page, Shop, ShopCreate, ShopPatch, ShopQuery, encoder
+from beanpay.api.state import cache, pool
 from beanpay.db import Connection, transaction
 from beanpay.errors import InvalidInput, NotFound
 from beanpay.events.outbox import emit

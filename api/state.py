@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api.cache import Cache
+from beanpay.api.cache import Cache
+from beanpay.chains.bitcoin.addresses import Bip84Account
 from beanpay.config import Settings
 from beanpay.db import Pool
-from chains.bitcoin.addresses import Bip84Account
-from engine.prices.service import RateService
+from beanpay.engine.prices.service import RateService
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", Pool)

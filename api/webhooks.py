@@ -11,19 +11,19 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from msgspec import UNSET
 
-from api.body import check_version, decode_body, decode_query
-from api.http import actor, json, path_uuid, require_shop
-from api.routing import Routes
-from api.rows import KeysetPage, to_struct
-from api.schemas import Delivery, DeliveryQuery, Page, Webhook, WebhookCreate, WebhookCreated, WebhookPatch
-from api.state import pool, settings
 from beanpay import audit
+from beanpay.api.body import check_version, decode_body, decode_query
+from beanpay.api.http import actor, json, path_uuid, require_shop
+from beanpay.api.routing import Routes
+from beanpay.api.rows import KeysetPage, to_struct
+from beanpay.api.schemas import Delivery, DeliveryQuery, Page, Webhook, WebhookCreate, WebhookCreated, WebhookPatch
+from beanpay.api.state import pool, settings
 from beanpay.db import Connection, transaction
+from beanpay.engine.webhooks.fanout import TOPICS
+from beanpay.engine.webhooks.sender import redeliver
+from beanpay.engine.webhooks.signing import new_secret
 from beanpay.errors import InvalidInput, NotFound
 from beanpay.events.topics import EVENT_TOPICS
-from engine.webhooks.fanout import TOPICS
-from engine.webhooks.sender import redeliver
-from engine.webhooks.signing import new_secret
 
 routes = Routes()
 

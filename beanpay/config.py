@@ -17,8 +17,6 @@ from urllib.parse import quote
 
 import msgspec
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
@@ -30,6 +28,15 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
         self.problems = problems
+
+
+def default_state_dir() -> Path:
+    """BEANPAY_STATE_DIR, else the working directory's .beanpay (never the install location)."""
+    return Path(os.environ.get("BEANPAY_STATE_DIR") or Path.cwd() / ".beanpay")
+
+
+class UnknownChain(ValueError):
+    """A chain name that is not configured."""
 
 
 class TokenConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -59,7 +66,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     env: Literal["dev", "test", "prod"] = "dev"
     log_format: Literal["console", "json"] | None = None  # default: json outside dev
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    state_dir: str = str(PROJECT_ROOT / ".beanpay")
+    state_dir: str = msgspec.field(default_factory=lambda: str(default_state_dir()))
 
     # local stack ports (loopback), below the kernel's ephemeral range so clients never hold them
     pg_port: Port = 25432
@@ -140,6 +147,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     relay_batch_size: PositiveInt = 500
     relay_poll_seconds: Positive = 1.0
     relay_publish_timeout_seconds: Positive = 30.0
+
+    def evm_chain(self, name: str) -> EvmChainConfig:
+        """The configured EVM chain called `name`."""
+        for chain in self.evm_chains or []:
+            if chain.name == name:
+                return chain
+        configured = ", ".join(c.name for c in self.evm_chains or []) or "none"
+        raise UnknownChain(f"unknown EVM chain {name!r}; configured: {configured}")
 
     @property
     def state_path(self) -> Path:

@@ -28,11 +28,11 @@ from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from beanpay.config import Settings, load_settings
+from beanpay.deploy.devstack.btc_payer import RegtestWallet
+from beanpay.deploy.devstack.databases import create_database, drop_database
+from beanpay.deploy.devstack.evm_payer import AnvilWallet
+from beanpay.engine.payment_uri import coins
 from beanpay.tokens import Claims, issue
-from deploy.devstack.btc_payer import RegtestWallet
-from deploy.devstack.databases import create_database, drop_database
-from deploy.devstack.evm_payer import AnvilWallet
-from engine.payment_uri import coins
 
 MENU = [
     ("Espresso", "coffee", "2.80", [("shot", [("single", "0"), ("double", "0.90")])]),

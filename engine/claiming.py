@@ -13,11 +13,11 @@ import asyncpg
 
 from beanpay import audit
 from beanpay.db import Connection
+from beanpay.engine.claims import new_claim_code
+from beanpay.engine.lifecycle import OrderStatus, order_transition
+from beanpay.engine.orders import ORDER_COLUMNS, order_payload
 from beanpay.errors import Conflict, Forbidden, NotFound
 from beanpay.events.outbox import Event, emit_many
-from engine.claims import new_claim_code
-from engine.lifecycle import OrderStatus, order_transition
-from engine.orders import ORDER_COLUMNS, order_payload
 
 CLAIMABLE = frozenset({OrderStatus.CONFIRMED, OrderStatus.PREPARING, OrderStatus.READY})
 CLAIM_COLUMNS = "id, order_id, user_id, shop_id, claim_code, status, claimed_at, expires_at, processed_at, pickup_time"

@@ -8,10 +8,10 @@ import uuid
 
 from beanpay import audit
 from beanpay.db import Pool, transaction
+from beanpay.engine import inventory
+from beanpay.engine.lifecycle import OrderStatus, order_transition
+from beanpay.engine.orders import ORDER_COLUMNS, order_payload, payment_payload
 from beanpay.events.outbox import Event, emit_many
-from engine import inventory
-from engine.lifecycle import OrderStatus, order_transition
-from engine.orders import ORDER_COLUMNS, order_payload, payment_payload
 
 GRACE = "10 seconds"  # lets a deposit first seen at the window's end reach the engine before expiry
 

@@ -14,22 +14,22 @@ from typing import Any
 import msgspec
 
 from beanpay import audit
+from beanpay.chains.bitcoin.addresses import Bip84Account
+from beanpay.chains.evm.create2 import forwarder_address
 from beanpay.config import Settings
 from beanpay.db import Connection
+from beanpay.engine import inventory
+from beanpay.engine.assets import Asset
+from beanpay.engine.lifecycle import IllegalTransition, OrderStatus, modifiable, order_transition
+from beanpay.engine.payment_uri import payment_uri
+from beanpay.engine.prices.providers import Rate
+from beanpay.engine.pricing import Group, Option, PricedLine, PricingError, order_total, price_line
+from beanpay.engine.quote import crypto_amount
 from beanpay.errors import Conflict, InvalidInput, NotFound
 from beanpay.events.outbox import Event, emit_many
+from beanpay.indexer import store
+from beanpay.indexer.watch import new_btc_address
 from beanpay.money import base_units
-from chains.bitcoin.addresses import Bip84Account
-from chains.evm.create2 import forwarder_address
-from engine import inventory
-from engine.assets import Asset
-from engine.lifecycle import IllegalTransition, OrderStatus, modifiable, order_transition
-from engine.payment_uri import payment_uri
-from engine.prices.providers import Rate
-from engine.pricing import Group, Option, PricedLine, PricingError, order_total, price_line
-from engine.quote import crypto_amount
-from indexer import store
-from indexer.watch import new_btc_address
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +132,7 @@ async def deposit_address(conn: Connection, settings: Settings, asset: Asset, or
         if btc_account is None:
             raise Conflict("Bitcoin payments are not configured (BEANPAY_BTC_ACCOUNT_XPUB)")
         return (await new_btc_address(conn, btc_account, order_id)).address
-    chain = next(c for c in settings.evm_chains or [] if c.name == asset.chain)
+    chain = settings.evm_chain(asset.chain)
     if not (chain.factory and chain.implementation and chain.treasury):
         raise Conflict(f"chain {asset.chain} has no forwarder factory, implementation or treasury configured")
     address = forwarder_address(chain.factory, chain.implementation, order_id, chain.treasury)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from engine.assets import Asset
+from beanpay.engine.assets import Asset
 
 
 def coins(amount: int, decimals: int) -> str:

@@ -16,13 +16,13 @@ from typing import Any
 
 from beanpay import audit
 from beanpay.db import Connection
+from beanpay.engine import inventory, ledger
+from beanpay.engine.lifecycle import OrderStatus, order_transition
+from beanpay.engine.orders import ORDER_COLUMNS, order_payload, payment_payload
+from beanpay.engine.payments import PAID, Deposit, PaymentStatus, assess
 from beanpay.errors import Conflict
 from beanpay.events.outbox import Event, emit_many
 from beanpay.money import base_units
-from engine import inventory, ledger
-from engine.lifecycle import OrderStatus, order_transition
-from engine.orders import ORDER_COLUMNS, order_payload, payment_payload
-from engine.payments import PAID, Deposit, PaymentStatus, assess
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,10 +17,10 @@ from tqdm import tqdm
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from beanpay import db
-from beanpay.config import EvmChainConfig, Settings
+from beanpay.chains.evm.artifacts import artifact
+from beanpay.chains.evm.create2 import order_salt_input
+from beanpay.config import EvmChainConfig, Settings, UnknownChain
 from beanpay.db import Pool, transaction
-from chains.evm.artifacts import artifact
-from chains.evm.create2 import order_salt_input
 
 log = structlog.get_logger("sweeps")
 
@@ -70,8 +70,12 @@ async def _send(w3: AsyncWeb3[Any], chain: EvmChainConfig, account: Any, orders:
 
 
 async def run_sweep(settings: Settings, chain_name: str, *, batch: int, dry_run: bool) -> int:
-    chain = next((c for c in settings.evm_chains or [] if c.name == chain_name), None)
-    if chain is None or not (chain.factory and chain.treasury):
+    try:
+        chain = settings.evm_chain(chain_name)
+    except UnknownChain as exc:
+        print(f"error: {exc}")
+        return 2
+    if not (chain.factory and chain.treasury):
         print(f"error: {chain_name!r} is not an EVM chain with a forwarder factory and treasury configured")
         return 2
     if not settings.sweeper_key:

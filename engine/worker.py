@@ -13,11 +13,11 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from beanpay.config import Settings
 from beanpay.db import Pool, transaction
+from beanpay.engine.expiry import expire_claims, expire_orders
+from beanpay.engine.invalidation import Invalidator
+from beanpay.engine.prices.service import RateService
+from beanpay.engine.settlement import settle_many
 from beanpay.listen import listen, sleep, wait_wake
-from engine.expiry import expire_claims, expire_orders
-from engine.invalidation import Invalidator
-from engine.prices.service import RateService
-from engine.settlement import settle_many
 
 log = structlog.get_logger("engine")
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from chains.bitcoin.block import RawBlock, may_pay, parse_tx, payments_to, read_header
-from chains.bitcoin.rpc import BitcoinRpc
-from indexer.store import FoundDeposit
+from beanpay.chains.bitcoin.block import RawBlock, may_pay, parse_tx, payments_to, read_header
+from beanpay.chains.bitcoin.rpc import BitcoinRpc
+from beanpay.indexer.store import FoundDeposit
 
 ASSET = "BTC"
 

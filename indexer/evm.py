@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from beanpay.chains.evm.rpc import Block, CallFrame, EvmRpc, Log
 from beanpay.config import EvmChainConfig
-from chains.evm.rpc import Block, CallFrame, EvmRpc, Log
-from indexer.store import FoundDeposit
+from beanpay.indexer.store import FoundDeposit
 
 NATIVE = "ETH"
 

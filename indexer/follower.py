@@ -22,9 +22,9 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from beanpay.db import Pool, transaction
-from indexer import store
-from indexer.reconcile import fork_point
-from indexer.source import ChainBlock, Source
+from beanpay.indexer import store
+from beanpay.indexer.reconcile import fork_point
+from beanpay.indexer.source import ChainBlock, Source
 
 log = structlog.get_logger("indexer")
 

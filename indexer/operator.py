@@ -11,9 +11,9 @@ from tqdm import tqdm
 from beanpay import audit
 from beanpay.config import Settings
 from beanpay.db import Pool, transaction
+from beanpay.indexer import registry, store
+from beanpay.indexer.follower import Follower
 from beanpay.money import base_units
-from indexer import registry, store
-from indexer.follower import Follower
 
 
 class ChainStatus(msgspec.Struct):

@@ -8,8 +8,8 @@ import sys
 import msgspec
 
 from beanpay import db
-from beanpay.config import Settings
-from indexer import operator, registry
+from beanpay.config import Settings, UnknownChain
+from beanpay.indexer import operator, registry
 
 OK, FAILED, USAGE, PROBLEM = 0, 1, 2, 3
 
@@ -45,7 +45,7 @@ async def run_chain_command(settings: Settings, args: argparse.Namespace) -> int
                   f"{summary.blocks_scanned} block(s) scanned, {summary.blocks_applied} newly applied, "
                   f"{summary.deposits_added} deposit(s) added")
         return OK
-    except (operator.OperatorError, registry.UnknownChain) as exc:
+    except (operator.OperatorError, UnknownChain) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return FAILED
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any, Protocol
 
-from indexer.store import FoundDeposit
+from beanpay.indexer.store import FoundDeposit
 
 
 class ChainBlock(Protocol):

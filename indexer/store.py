@@ -13,8 +13,8 @@ import asyncpg
 from beanpay import audit
 from beanpay.db import Connection
 from beanpay.events.outbox import Event, emit, emit_many
+from beanpay.indexer.events import DepositEvent
 from beanpay.money import base_units
-from indexer.events import DepositEvent
 
 
 class TipMoved(Exception):

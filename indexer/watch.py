@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from beanpay.chains.bitcoin.addresses import Bip84Account, DepositAddress
 from beanpay.db import Connection
-from chains.bitcoin.addresses import Bip84Account, DepositAddress
-from indexer import store
+from beanpay.indexer import store
 
 
 async def new_btc_address(conn: Connection, account: Bip84Account, order_id: object = None) -> DepositAddress:

@@ -15,8 +15,8 @@ import msgspec
 import pytest
 
 from beanpay.config import Settings, load_settings
+from beanpay.deploy.devstack.databases import create_database, drop_database
 from beanpay.tokens import Claims, issue
-from deploy.devstack.databases import create_database, drop_database
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +27,7 @@ def base_settings() -> Settings:
 @pytest.fixture(scope="session")
 def stack(base_settings: Settings) -> Settings:
     """The local stack, started if it is not running (a no-op when it is)."""
-    from deploy.devstack import stack as devstack
+    from beanpay.deploy.devstack import stack as devstack
 
     devstack.up(base_settings, ["postgres", "redis", "kafka"])
     return base_settings
@@ -58,7 +58,7 @@ async def db(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture
 async def client(settings: Settings, aiohttp_client):  # type: ignore[no-untyped-def]
-    from api.app import init_app
+    from beanpay.api.app import init_app
 
     return await aiohttp_client(init_app(settings))
 

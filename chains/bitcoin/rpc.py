@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from chains.jsonrpc import JsonRpcClient, RpcError, RpcUnavailable
+from beanpay.chains.jsonrpc import JsonRpcClient, RpcError, RpcUnavailable
 
 __all__ = ["BitcoinRpc", "RpcError", "RpcUnavailable"]
 

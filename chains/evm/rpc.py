@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from chains.jsonrpc import JsonRpcClient
+from beanpay.chains.jsonrpc import JsonRpcClient
 
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 

@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 from beanpay.config import Settings
-from deploy.devstack import evm_contracts, jsonrpc
-from deploy.devstack.process import StackError, read_pid, run, spawn, stop_pid, tool_version, wait_until
-from deploy.devstack.service import Paths, Status
+from beanpay.deploy.devstack import evm_contracts, jsonrpc
+from beanpay.deploy.devstack.process import StackError, read_pid, run, spawn, stop_pid, tool_version, wait_until
+from beanpay.deploy.devstack.service import Paths, Status
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "anvil"
 CHAIN_ID = 31337

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from bitcoinlib.keys import Key
 from bitcoinlib.transactions import Transaction
 
+from beanpay.chains.bitcoin.block import parse_block
+from beanpay.chains.bitcoin.rpc import BitcoinRpc
 from beanpay.config import Settings
-from chains.bitcoin.block import parse_block
-from chains.bitcoin.rpc import BitcoinRpc
-from deploy.devstack.btcd import mining_key
+from beanpay.deploy.devstack.btcd import mining_key
 
 logging.getLogger("bitcoinlib").setLevel(logging.ERROR)
 COINBASE_MATURITY = 100

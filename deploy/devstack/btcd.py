@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 from beanpay.config import Settings
-from deploy.devstack import jsonrpc, wallet
-from deploy.devstack.process import StackError, read_pid, run, spawn, stop_pid, tool_version, wait_until
-from deploy.devstack.service import Paths, Status
+from beanpay.deploy.devstack import jsonrpc, wallet
+from beanpay.deploy.devstack.process import StackError, read_pid, run, spawn, stop_pid, tool_version, wait_until
+from beanpay.deploy.devstack.service import Paths, Status
 
 BTCD_MODULE = "github.com/btcsuite/btcd@v0.26.0"
 

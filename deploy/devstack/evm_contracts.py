@@ -14,7 +14,7 @@ from typing import Any
 from eth_account import Account
 from web3 import HTTPProvider, Web3
 
-from chains.evm.artifacts import artifact
+from beanpay.chains.evm.artifacts import artifact
 
 # anvil's well-known dev mnemonic accounts ("test test ... junk"); local chain only
 DEPLOYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"

@@ -7,8 +7,8 @@ from typing import Any
 from eth_account import Account
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
+from beanpay.chains.evm.artifacts import artifact
 from beanpay.config import EvmChainConfig
-from chains.evm.artifacts import artifact
 
 # anvil's dev mnemonic accounts 1..3 (0 deploys the stack's contracts, 9 is the dev treasury)
 KEYS = [

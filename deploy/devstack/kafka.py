@@ -14,9 +14,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from beanpay.config import Settings
+from beanpay.deploy.devstack.process import StackError, read_pid, run, spawn, stop_pid, wait_until
+from beanpay.deploy.devstack.service import Paths, Status
 from beanpay.events.topics import ALL_TOPICS
-from deploy.devstack.process import StackError, read_pid, run, spawn, stop_pid, wait_until
-from deploy.devstack.service import Paths, Status
 
 DEPLOY = Path(__file__).resolve().parents[1] / "kafka"
 PARTITIONS = 3

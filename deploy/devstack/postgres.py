@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 from beanpay.config import Settings
-from deploy.devstack.process import StackError, read_pid, run, tool_version, wait_until
-from deploy.devstack.service import Paths, Status
+from beanpay.deploy.devstack.process import StackError, read_pid, run, tool_version, wait_until
+from beanpay.deploy.devstack.service import Paths, Status
 
 
 def _bindir() -> Path:

@@ -7,8 +7,8 @@ import shutil
 import redis
 
 from beanpay.config import Settings
-from deploy.devstack.process import StackError, read_pid, run, stop_pid, wait_until
-from deploy.devstack.service import Paths, Status
+from beanpay.deploy.devstack.process import StackError, read_pid, run, stop_pid, wait_until
+from beanpay.deploy.devstack.service import Paths, Status
 
 
 class Redis:

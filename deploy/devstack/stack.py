@@ -6,14 +6,14 @@ import sys
 from collections.abc import Sequence
 
 from beanpay.config import Settings
-from deploy.devstack import SERVICE_NAMES
-from deploy.devstack.anvil import Anvil
-from deploy.devstack.btcd import Btcd
-from deploy.devstack.kafka import Kafka
-from deploy.devstack.postgres import Postgres
-from deploy.devstack.process import StackError, port_open
-from deploy.devstack.redis import Redis
-from deploy.devstack.service import Service, Status
+from beanpay.deploy.devstack import SERVICE_NAMES
+from beanpay.deploy.devstack.anvil import Anvil
+from beanpay.deploy.devstack.btcd import Btcd
+from beanpay.deploy.devstack.kafka import Kafka
+from beanpay.deploy.devstack.postgres import Postgres
+from beanpay.deploy.devstack.process import StackError, port_open
+from beanpay.deploy.devstack.redis import Redis
+from beanpay.deploy.devstack.service import Service, Status
 
 
 def services(settings: Settings, names: Sequence[str] = ()) -> list[Service]:

@@ -11,7 +11,7 @@ import aiohttp
 import msgspec
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
-from chains.evm.artifacts import artifact
+from beanpay.chains.evm.artifacts import artifact
 
 
 class Rate(msgspec.Struct, frozen=True):

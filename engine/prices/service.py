@@ -14,10 +14,10 @@ import msgspec
 import redis.asyncio as redis
 import structlog
 
-from beanpay.config import Settings
+from beanpay.config import Settings, UnknownChain
 from beanpay.db import Pool, transaction
+from beanpay.engine.prices.providers import ChainlinkFeeds, HttpTicker, Rate, RateProvider, RateUnavailable, StaticRates
 from beanpay.events.outbox import emit
-from engine.prices.providers import ChainlinkFeeds, HttpTicker, Rate, RateProvider, RateUnavailable, StaticRates
 
 log = structlog.get_logger("prices")
 
@@ -30,9 +30,10 @@ _decode = msgspec.json.Decoder(Rate).decode
 
 def provider_for(settings: Settings) -> RateProvider:
     if settings.price_provider == "chainlink":
-        chain = next((c for c in settings.evm_chains or [] if c.name == settings.chainlink_chain), None)
-        if chain is None:
-            raise RateUnavailable(f"BEANPAY_CHAINLINK_CHAIN {settings.chainlink_chain!r} is not a configured chain")
+        try:
+            chain = settings.evm_chain(settings.chainlink_chain or "")
+        except UnknownChain as exc:
+            raise RateUnavailable(f"BEANPAY_CHAINLINK_CHAIN: {exc}") from None
         return ChainlinkFeeds(chain.rpc_url, settings.chainlink_feeds)
     if settings.price_provider == "http":
         return HttpTicker(settings.price_ticker_url)

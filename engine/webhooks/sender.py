@@ -20,10 +20,10 @@ from prometheus_client import Counter, Histogram
 
 from beanpay.config import Settings
 from beanpay.db import Pool, transaction
+from beanpay.engine.webhooks.fanout import NOTIFY
+from beanpay.engine.webhooks.schedule import next_delay, retryable
+from beanpay.engine.webhooks.signing import signed_headers
 from beanpay.listen import listen, wait_wake
-from engine.webhooks.fanout import NOTIFY
-from engine.webhooks.schedule import next_delay, retryable
-from engine.webhooks.signing import signed_headers
 
 log = structlog.get_logger("webhooks")
 

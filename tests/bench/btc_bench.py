@@ -28,15 +28,15 @@ import asyncpg
 import uvloop
 from bitcoinlib.keys import Key
 
+from beanpay.chains.bitcoin.addresses import Bip84Account
+from beanpay.chains.bitcoin.block import parse_block
+from beanpay.chains.bitcoin.rpc import BitcoinRpc
 from beanpay.config import load_settings
-from chains.bitcoin.addresses import Bip84Account
-from chains.bitcoin.block import parse_block
-from chains.bitcoin.rpc import BitcoinRpc
-from deploy.devstack.btcd import Btcd, mining_key
-from deploy.devstack.databases import create_database, drop_database
-from indexer import store
-from indexer.bitcoin import BitcoinSource
-from indexer.follower import ChainPolicy, Follower
+from beanpay.deploy.devstack.btcd import Btcd, mining_key
+from beanpay.deploy.devstack.databases import create_database, drop_database
+from beanpay.indexer import store
+from beanpay.indexer.bitcoin import BitcoinSource
+from beanpay.indexer.follower import ChainPolicy, Follower
 from tests.bench.local import free_port, until_answering
 from tests.bench.p2wpkh import P2wpkhSigner
 

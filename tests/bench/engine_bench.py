@@ -31,12 +31,12 @@ import uvloop
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
+from beanpay.chains.evm.rpc import EvmRpc
 from beanpay.config import load_settings
+from beanpay.deploy.devstack import evm_contracts
+from beanpay.deploy.devstack.anvil import CHAIN_ID, Anvil
+from beanpay.deploy.devstack.databases import create_database, drop_database
 from beanpay.tokens import Claims, issue
-from chains.evm.rpc import EvmRpc
-from deploy.devstack import evm_contracts
-from deploy.devstack.anvil import CHAIN_ID, Anvil
-from deploy.devstack.databases import create_database, drop_database
 from tests.bench.evm_bench import MINT, SENDERS, _word
 from tests.bench.local import free_port, until_answering
 

@@ -22,14 +22,14 @@ import time
 import asyncpg
 import uvloop
 
+from beanpay.chains.evm.rpc import EvmRpc
 from beanpay.config import EvmChainConfig, TokenConfig, load_settings
-from chains.evm.rpc import EvmRpc
-from deploy.devstack import evm_contracts
-from deploy.devstack.anvil import CHAIN_ID, Anvil
-from deploy.devstack.databases import create_database, drop_database
-from indexer import store
-from indexer.evm import EvmSource
-from indexer.follower import ChainPolicy, Follower
+from beanpay.deploy.devstack import evm_contracts
+from beanpay.deploy.devstack.anvil import CHAIN_ID, Anvil
+from beanpay.deploy.devstack.databases import create_database, drop_database
+from beanpay.indexer import store
+from beanpay.indexer.evm import EvmSource
+from beanpay.indexer.follower import ChainPolicy, Follower
 from tests.bench.local import free_port, until_answering
 
 SENDERS = [  # anvil dev accounts 1..4, unlocked on anvil, so eth_sendTransaction needs no signing here

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from coincurve import PrivateKey
 
-from chains.bitcoin.block import dsha256
+from beanpay.chains.bitcoin.block import dsha256
 
 SIGHASH_ALL = 1
 _SEQUENCE = b"\xff\xff\xff\xff"

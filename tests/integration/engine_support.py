@@ -12,13 +12,13 @@ import msgspec
 import pytest
 
 from beanpay.config import Settings, load_settings
-from deploy.devstack import stack as devstack
-from deploy.devstack.btc_payer import RegtestWallet
-from deploy.devstack.evm_payer import AnvilWallet
-from engine.invalidation import Invalidator
-from engine.worker import settle_batch
-from indexer import registry
-from indexer.follower import Follower
+from beanpay.deploy.devstack import stack as devstack
+from beanpay.deploy.devstack.btc_payer import RegtestWallet
+from beanpay.deploy.devstack.evm_payer import AnvilWallet
+from beanpay.engine.invalidation import Invalidator
+from beanpay.engine.worker import settle_batch
+from beanpay.indexer import registry
+from beanpay.indexer.follower import Follower
 from tests.conftest import Tokens
 from tests.integration.helpers import make_product, make_shop, put_on_menu
 
@@ -33,7 +33,7 @@ async def chain_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def api(chain_settings: Settings, aiohttp_client):  # type: ignore[no-untyped-def]
-    from api.app import init_app
+    from beanpay.api.app import init_app
 
     return await aiohttp_client(init_app(chain_settings))
 
@@ -41,7 +41,7 @@ async def api(chain_settings: Settings, aiohttp_client):  # type: ignore[no-unty
 @pytest.fixture
 def make_api(chain_settings: Settings, aiohttp_client):  # type: ignore[no-untyped-def]
     """make_api(**overrides): an API client whose settings differ (e.g. a short payment window)."""
-    from api.app import init_app
+    from beanpay.api.app import init_app
 
     async def make(**overrides: Any) -> Any:
         return await aiohttp_client(init_app(msgspec.structs.replace(chain_settings, **overrides)))

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from beanpay.chains.bitcoin.addresses import Bip84Account
 from beanpay.config import Settings
-from chains.bitcoin.addresses import Bip84Account
-from deploy.devstack import stack as devstack
-from deploy.devstack.btc_payer import RegtestWallet
-from indexer import registry
-from indexer.follower import Follower
-from indexer.watch import new_btc_address
+from beanpay.deploy.devstack import stack as devstack
+from beanpay.deploy.devstack.btc_payer import RegtestWallet
+from beanpay.indexer import registry
+from beanpay.indexer.follower import Follower
+from beanpay.indexer.watch import new_btc_address
 
 
 @pytest.fixture(scope="session")
@@ -115,7 +115,7 @@ async def test_address_indexes_are_allocated_without_gaps_or_reuse(settings, acc
     """Concurrent allocations get distinct, consecutive indexes; a rolled-back one gives its index back."""
     import asyncpg
 
-    from deploy.devstack.databases import create_database, drop_database
+    from beanpay.deploy.devstack.databases import create_database, drop_database
 
     dsn = await create_database(settings.dsn, "beanpay_alloc")
     pool = await asyncpg.create_pool(dsn, min_size=4, max_size=10)

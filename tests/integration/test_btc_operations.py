@@ -15,10 +15,10 @@ import asyncpg
 import pytest
 
 from beanpay.config import Settings
-from deploy.devstack.btc_payer import Payment, RegtestWallet
-from indexer import registry
-from indexer.follower import Follower
-from indexer.watch import new_btc_address
+from beanpay.deploy.devstack.btc_payer import Payment, RegtestWallet
+from beanpay.indexer import registry
+from beanpay.indexer.follower import Follower
+from beanpay.indexer.watch import new_btc_address
 from tests.conftest import wait_for
 
 pytest_plugins = ["tests.integration.test_btc_indexer"]
@@ -181,7 +181,7 @@ async def _tip_is(pool, height: int) -> bool:  # type: ignore[no-untyped-def]
 
 
 async def test_replay_finds_payments_to_a_late_watched_address(settings, db, wallet, account, follower) -> None:
-    from indexer import store
+    from beanpay.indexer import store
 
     late = account.derive(1_000_000 + (await wallet.rpc.block_count()))  # an index nobody allocated
     payment = await wallet.pay(late.address, 33_000)

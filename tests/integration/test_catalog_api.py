@@ -127,7 +127,7 @@ async def test_write_in_one_api_process_is_seen_by_another(settings, tokens, aio
     """Each API process keeps a near cache; invalidations reach the others over Redis pub/sub."""
     import asyncio
 
-    from api.app import init_app
+    from beanpay.api.app import init_app
 
     a, b = await aiohttp_client(init_app(settings)), await aiohttp_client(init_app(settings))
     shop, product = await make_shop(a, tokens), await make_product(a, tokens)

@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from typing import Any
 
-from engine.expiry import expire_claims
+from beanpay.engine.expiry import expire_claims
 from tests.conftest import Tokens
 from tests.integration.engine_support import get_order, make_coffee_shop, pay_directly, place
 

@@ -9,8 +9,8 @@ import time
 import uuid
 from pathlib import Path
 
+from beanpay.deploy.devstack.redis import Redis
 from beanpay.tokens import verify
-from deploy.devstack.redis import Redis
 
 BEANPAY = str(Path(sys.executable).with_name("beanpay"))
 

@@ -13,11 +13,11 @@ import pytest
 from web3 import AsyncWeb3
 from web3.exceptions import ContractCustomError
 
-from chains.evm.artifacts import ARTIFACTS, artifact
-from chains.evm.create2 import forwarder_address, order_salt_input
-from deploy.devstack import stack as devstack
-from deploy.devstack.anvil import Anvil
-from deploy.devstack.evm_payer import AnvilWallet
+from beanpay.chains.evm.artifacts import artifact, names
+from beanpay.chains.evm.create2 import forwarder_address, order_salt_input
+from beanpay.deploy.devstack import stack as devstack
+from beanpay.deploy.devstack.anvil import Anvil
+from beanpay.deploy.devstack.evm_payer import AnvilWallet
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,9 +59,9 @@ async def test_artifacts_are_reproducible_from_source(settings, evm, tmp_path) -
     subprocess.run(["node", str(ROOT / "contracts" / "build.mjs"), str(node_modules), str(tmp_path)],
                    check=True, capture_output=True, timeout=300)
     built = sorted(p.name for p in tmp_path.glob("*.json"))
-    assert built == sorted(p.name for p in ARTIFACTS.glob("*.json"))
-    for name in built:
-        assert json.loads((tmp_path / name).read_text()) == json.loads((ARTIFACTS / name).read_text()), name
+    assert built == [f"{n}.json" for n in names()]
+    for name in names():
+        assert json.loads((tmp_path / f"{name}.json").read_text()) == artifact(name), name
 
 
 async def test_predicted_address_is_the_deployed_one_and_funds_reach_only_the_treasury(evm, payer, wallets) -> None:

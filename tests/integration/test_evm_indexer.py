@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chains.evm.create2 import forwarder_address
-from indexer import registry, store
-from indexer.follower import Follower
+from beanpay.chains.evm.create2 import forwarder_address
+from beanpay.indexer import registry, store
+from beanpay.indexer.follower import Follower
 
 pytest_plugins = ["tests.integration.test_contracts"]
 
@@ -92,8 +92,8 @@ async def test_without_traces_plain_transfers_are_checked_by_receipt(settings, d
     """For nodes without debug tracing: top-level transfers and token logs still count."""
     from msgspec.structs import replace
 
-    from chains.evm.rpc import EvmRpc
-    from indexer.evm import EvmSource
+    from beanpay.chains.evm.rpc import EvmRpc
+    from beanpay.indexer.evm import EvmSource
 
     payer = wallets(1)
     address = await _watch_order(db, evm)

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 import asyncpg
 import pytest
 
-from chains.jsonrpc import RpcUnavailable
-from indexer import store
-from indexer.follower import ChainPolicy, Follower
+from beanpay.chains.jsonrpc import RpcUnavailable
+from beanpay.indexer import store
+from beanpay.indexer.follower import ChainPolicy, Follower
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from collections import defaultdict
 import msgspec
 import pytest
 
+from beanpay.deploy.devstack.kafka import Kafka
 from beanpay.events.outbox import emit
 from beanpay.events.relay import Relay
-from deploy.devstack.kafka import Kafka
 from tests.conftest import wait_for
 from tests.integration.kafka_reader import read_topic
 

@@ -148,7 +148,7 @@ async def test_overpayment_confirms_and_credits_everything_received(
 
 async def test_payment_after_expiry_is_late_and_can_be_refunded(
         make_api, tokens: Tokens, db, anvil, eth_follower, engine) -> None:
-    from engine.expiry import expire_orders
+    from beanpay.engine.expiry import expire_orders
 
     api = await make_api(payment_window_seconds=1)
     shop = await make_coffee_shop(api, tokens, stock=3)

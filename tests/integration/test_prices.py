@@ -13,8 +13,8 @@ import msgspec
 import pytest
 from aiohttp import web
 
-from engine.prices.providers import ChainlinkFeeds, HttpTicker, RateUnavailable, StaticRates
-from engine.prices.service import CACHE_KEY, RateService
+from beanpay.engine.prices.providers import ChainlinkFeeds, HttpTicker, RateUnavailable, StaticRates
+from beanpay.engine.prices.service import CACHE_KEY, RateService
 from tests.conftest import Tokens
 from tests.integration.engine_support import make_coffee_shop
 
@@ -111,7 +111,7 @@ async def test_an_order_without_a_fresh_rate_is_refused(make_api, tokens: Tokens
     api = await make_api()
     old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     shop = await make_coffee_shop(api, tokens)
-    from api.state import RATES
+    from beanpay.api.state import RATES
 
     rates = api.server.app[RATES]
     rates.provider = _Frozen({"ETH:USD": Decimal("3200")}, old)

@@ -5,7 +5,7 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-from deploy.devstack.redis import Redis
+from beanpay.deploy.devstack.redis import Redis
 from tests.integration.helpers import make_product, make_shop, put_on_menu
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from engine.sweeps import run_sweep
+from beanpay.engine.sweeps import run_sweep
 from tests.conftest import Tokens
 from tests.integration.engine_support import get_order, make_coffee_shop, place
 

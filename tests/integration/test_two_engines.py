@@ -97,7 +97,7 @@ async def test_two_expiry_runs_at_once_expire_each_order_once(api, tokens: Token
 
     import asyncpg
 
-    from engine.expiry import expire_orders
+    from beanpay.engine.expiry import expire_orders
 
     shop = await make_coffee_shop(api, tokens, stock=100)
     orders = [await place(api, tokens.header("customer", sub=uuid.uuid4()), shop, "eth", "tUSDC")

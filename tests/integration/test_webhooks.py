@@ -20,9 +20,9 @@ import pytest
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from beanpay.engine.webhooks.fanout import run_fanout
+from beanpay.engine.webhooks.sender import Sender
 from beanpay.events.relay import Relay
-from engine.webhooks.fanout import run_fanout
-from engine.webhooks.sender import Sender
 from tests.conftest import Tokens, wait_for
 from tests.integration.engine_support import make_coffee_shop, pay_directly, place
 

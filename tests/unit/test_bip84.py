@@ -2,7 +2,7 @@
 
 import pytest
 
-from chains.bitcoin.addresses import Bip84Account, InvalidAccountKey
+from beanpay.chains.bitcoin.addresses import Bip84Account, InvalidAccountKey
 
 ZPUB = ("zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2"
         "AGutZYs")

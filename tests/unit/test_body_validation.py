@@ -2,9 +2,9 @@ from decimal import Decimal
 
 import pytest
 
-from api.body import convert
-from api.rows import decode_cursor, encode_cursor
-from api.schemas import ProductCreate, ShopCreate
+from beanpay.api.body import convert
+from beanpay.api.rows import decode_cursor, encode_cursor
+from beanpay.api.schemas import ProductCreate, ShopCreate
 from beanpay.errors import InvalidInput
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chains.bitcoin.block import BlockParseError, parse_block, payments_to
+from beanpay.chains.bitcoin.block import BlockParseError, parse_block, payments_to
 
 BLOCKS = json.loads((Path(__file__).parent / "data" / "btcd_regtest_blocks.json").read_text())
 
@@ -56,7 +56,7 @@ def test_parsing_is_fast() -> None:
 
 
 def test_prefilter_never_misses_a_watched_output() -> None:
-    from chains.bitcoin.block import may_pay
+    from beanpay.chains.bitcoin.block import may_pay
 
     raw = bytes.fromhex(BLOCKS[1]["raw"])
     block = parse_block(raw)
@@ -68,7 +68,7 @@ def test_prefilter_never_misses_a_watched_output() -> None:
 def test_prefilter_finds_a_script_overlapped_by_a_false_match() -> None:
     """An output value whose last bytes read 16 00 14 makes a false candidate that overlaps the real
     script right after it; the real one must still be found (a non-overlapping scan would skip it)."""
-    from chains.bitcoin.block import may_pay
+    from beanpay.chains.bitcoin.block import may_pay
 
     watched = b"\x00\x14" + bytes(range(1, 21))
     value = bytes(5) + b"\x16\x00\x14"  # 8-byte amount ending in the pattern
@@ -80,7 +80,7 @@ def test_prefilter_finds_a_script_overlapped_by_a_false_match() -> None:
 
 @pytest.mark.parametrize("captured", BLOCKS, ids=lambda b: f"height-{b['height']}")
 def test_single_pass_scan_equals_full_parse(captured: dict) -> None:  # type: ignore[type-arg]
-    from chains.bitcoin.block import payments_to
+    from beanpay.chains.bitcoin.block import payments_to
 
     raw = bytes.fromhex(captured["raw"])
     block = parse_block(raw)
@@ -96,7 +96,7 @@ def test_single_pass_scan_equals_full_parse(captured: dict) -> None:  # type: ig
 def test_prefilter_finds_a_script_after_a_false_match_near_the_end() -> None:
     """A false candidate whose 20 bytes run past the real script's prefix, and a prefix too close to
     the end to start a candidate: neither hides a real script, and neither invents one."""
-    from chains.bitcoin.block import may_pay
+    from beanpay.chains.bitcoin.block import may_pay
 
     watched = b"\x00\x14" + bytes(range(101, 121))
     raw = bytes(80) + b"\x16\x00\x14" + bytes(7) + b"\x16" + watched + b"\x16\x00\x14" + bytes(5)

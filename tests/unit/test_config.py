@@ -51,7 +51,7 @@ def test_pool_bounds_are_checked(tmp_path: Path) -> None:
 
 def test_kafka_cluster_ids_never_start_with_a_dash(tmp_path: Path) -> None:
     """A cluster id starting with '-' is read as a flag by kafka-storage (seen once in CI)."""
-    from deploy.devstack.kafka import _cluster_id
+    from beanpay.deploy.devstack.kafka import _cluster_id
 
     for i in range(300):
         run_dir = tmp_path / str(i)

@@ -9,12 +9,12 @@ from decimal import Decimal
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from beanpay.engine.assets import Asset
+from beanpay.engine.lifecycle import IllegalTransition, order_transition
+from beanpay.engine.payment_uri import coins, payment_uri
+from beanpay.engine.webhooks.schedule import next_delay, retryable
+from beanpay.engine.webhooks.signing import new_secret, signed_headers
 from beanpay.money import base_units
-from engine.assets import Asset
-from engine.lifecycle import IllegalTransition, order_transition
-from engine.payment_uri import coins, payment_uri
-from engine.webhooks.schedule import next_delay, retryable
-from engine.webhooks.signing import new_secret, signed_headers
 
 
 def test_bip21_amount_is_exact_and_plain() -> None:

@@ -7,10 +7,10 @@ from fractions import Fraction
 
 import pytest
 
-from engine.lifecycle import IllegalTransition, OrderStatus, modifiable, order_transition
-from engine.payments import Deposit, PaymentStatus, assess, tolerance
-from engine.pricing import Group, Option, PricingError, order_total, price_line
-from engine.quote import QuoteError, crypto_amount, fiat_value
+from beanpay.engine.lifecycle import IllegalTransition, OrderStatus, modifiable, order_transition
+from beanpay.engine.payments import Deposit, PaymentStatus, assess, tolerance
+from beanpay.engine.pricing import Group, Option, PricingError, order_total, price_line
+from beanpay.engine.quote import QuoteError, crypto_amount, fiat_value
 
 T0 = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
 EXPIRES = T0 + dt.timedelta(minutes=15)
@@ -126,7 +126,7 @@ def test_bad_choices_name_the_field(chosen: dict[str, list[str]], field: str, me
 # ---- claim codes -------------------------------------------------------------------------------
 
 def test_claim_codes_are_unambiguous_and_distinct() -> None:
-    from engine.claims import ALPHABET, LENGTH, new_claim_code
+    from beanpay.engine.claims import ALPHABET, LENGTH, new_claim_code
 
     codes = {new_claim_code() for _ in range(5_000)}
     assert len(codes) == 5_000
@@ -135,7 +135,7 @@ def test_claim_codes_are_unambiguous_and_distinct() -> None:
 
 
 def test_claim_code_as_typed() -> None:
-    from engine.claims import normalize_claim_code
+    from beanpay.engine.claims import normalize_claim_code
 
     assert normalize_claim_code("ab1d-2efg") == "AB1D2EFG"
     assert normalize_claim_code("oil0 1234") == "01101234"

@@ -1,7 +1,7 @@
 """EVM deposit discovery on hand-made call trees and logs (pure; the node tests are in integration)."""
 
-from chains.evm.rpc import CallFrame, Log
-from indexer.evm import EvmBlock, find_deposits, successful_value_calls, token_transfer
+from beanpay.chains.evm.rpc import CallFrame, Log
+from beanpay.indexer.evm import EvmBlock, find_deposits, successful_value_calls, token_transfer
 
 A, B, TOKEN = "0x" + "aa" * 20, "0x" + "bb" * 20, "0x" + "cc" * 20
 
@@ -38,7 +38,7 @@ def test_erc20_transfer_logs_and_not_erc721() -> None:
 
 
 def test_find_deposits_matches_watched_and_known_tokens_only() -> None:
-    from indexer.evm import EthTransfer, TokenTransfer
+    from beanpay.indexer.evm import EthTransfer, TokenTransfer
 
     block = EvmBlock("0xh", "0xp", eth=(EthTransfer("0x1", 0, A, 10), EthTransfer("0x2", 0, B, 10)),
                      tokens=(TokenTransfer("0x3", 4, TOKEN, A, 50), TokenTransfer("0x4", 5, "0x" + "dd" * 20, A, 9)))

@@ -1,7 +1,7 @@
 import msgspec
 
-from api.app import all_routes
-from api.openapi import build
+from beanpay.api.app import all_routes
+from beanpay.api.openapi import build
 
 
 def test_every_route_is_documented_with_its_types() -> None:

@@ -7,7 +7,7 @@ import logging
 from bitcoinlib.keys import Key
 from bitcoinlib.transactions import Transaction
 
-from chains.bitcoin.block import parse_tx
+from beanpay.chains.bitcoin.block import parse_tx
 from tests.bench.p2wpkh import P2wpkhSigner
 
 logging.getLogger("bitcoinlib").setLevel(logging.ERROR)

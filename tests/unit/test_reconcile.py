@@ -2,7 +2,7 @@
 
 import pytest
 
-from indexer.reconcile import UnrecoverableReorg, confirmations, fork_point
+from beanpay.indexer.reconcile import UnrecoverableReorg, confirmations, fork_point
 
 
 def chain(*names: str) -> dict[int, str]:

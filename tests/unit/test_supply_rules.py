@@ -3,8 +3,8 @@ import uuid
 
 import pytest
 
-from api.schemas import Supply
-from api.supplies import crossed_reorder_level, stock_status
+from beanpay.api.schemas import Supply
+from beanpay.api.supplies import crossed_reorder_level, stock_status
 
 
 def supply(quantity: int, reorder: int = 10, status: str | None = None) -> Supply:

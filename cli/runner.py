@@ -33,7 +33,7 @@ async def _main(settings: Settings, wanted: tuple[str, ...]) -> int:
     runner: web.AppRunner | None = None
     pool = None
     if "api" in wanted:
-        from api.app import init_app
+        from beanpay.api.app import init_app
 
         runner = web.AppRunner(init_app(settings), access_log=None)
         await runner.setup()
@@ -45,23 +45,23 @@ async def _main(settings: Settings, wanted: tuple[str, ...]) -> int:
         pool = await db.create_pool(settings)
         tasks.append(asyncio.create_task(Relay(settings, pool).run(stop), name="relay"))
     if "engine" in wanted:
-        from engine.prices.service import RateService
-        from engine.worker import Engine
+        from beanpay.engine.prices.service import RateService
+        from beanpay.engine.worker import Engine
 
         pool = pool or await db.create_pool(settings)
         rates = RateService(settings)
         tasks.append(asyncio.create_task(Engine(settings, pool, rates).run(stop), name="engine"))
     if "webhooks" in wanted:
-        from engine.webhooks.fanout import run_fanout
-        from engine.webhooks.sender import Sender
+        from beanpay.engine.webhooks.fanout import run_fanout
+        from beanpay.engine.webhooks.sender import Sender
 
         pool = pool or await db.create_pool(settings)
         tasks.append(asyncio.create_task(run_fanout(settings, pool, stop), name="webhook-fanout"))
         tasks.append(asyncio.create_task(Sender(settings, pool).run(stop), name="webhook-sender"))
     for name in wanted:
         if name.startswith("index:"):
-            from indexer import registry
-            from indexer.follower import Follower
+            from beanpay.indexer import registry
+            from beanpay.indexer.follower import Follower
 
             chain = name.split(":", 1)[1]
             pool = pool or await db.create_pool(settings)

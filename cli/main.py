@@ -1,4 +1,4 @@
-"""The `beanpay` command: one entry point for operators and developers."""
+"""The `beanpay` command: one entry point for operators and developers (also `python -m beanpay`)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 import uuid
 from collections.abc import Sequence
+from importlib.metadata import version
 
 from beanpay.config import ConfigError, Settings, load_settings
 
@@ -19,13 +20,14 @@ the local stack that `beanpay dev up` runs on 127.0.0.1."""
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="beanpay", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"beanpay {version('beanpay')}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     dev = sub.add_parser("dev", help="run the local stack (PostgreSQL, Redis, Kafka, anvil, btcd)",
                          description="Start, stop or inspect the local stack of real services on loopback. "
                          "State, logs and download caches live under BEANPAY_STATE_DIR (default ./.beanpay).")
     dev_sub = dev.add_subparsers(dest="action", required=True, metavar="ACTION")
-    from deploy.devstack import SERVICE_NAMES
+    from beanpay.deploy.devstack import SERVICE_NAMES
 
     for action, text in (("up", "install what is missing and start every service that is not healthy"),
                          ("down", "stop the services"),
@@ -105,6 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--chain", required=True)
     sw.add_argument("--batch", type=int, default=50, help="forwarders per transaction (default 50)")
     sw.add_argument("--dry-run", action="store_true", help="list what would be swept, send nothing")
+    ct = sub.add_parser("contracts", help="list the contract artifacts shipped with beanpay",
+                        description="The compiled contracts this package deploys and talks to, with the keccak-256 "
+                        "of each one's runtime bytecode, to compare with the code deployed on a chain.")
+    ct.add_argument("--json", action="store_true", help="machine-readable output")
     sub.add_parser("run", help="all-in-one: API, relay, engine, webhooks and every chain's indexer",
                    description="Run every service in one process (the local default): the API, the outbox "
                    "relay, the payment engine, the webhook sender and one indexer per configured chain.")
@@ -126,8 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dev(settings: Settings, args: argparse.Namespace) -> int:
-    from deploy.devstack import stack
-    from deploy.devstack.process import StackError
+    from beanpay.deploy.devstack import stack
+    from beanpay.deploy.devstack.process import StackError
 
     try:
         if args.action == "up":
@@ -175,10 +181,10 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from beanpay.services import run_services
+    from beanpay.cli.runner import run_services
 
     if args.command == "index":
-        from indexer import registry
+        from beanpay.indexer import registry
 
         chains = args.chain or registry.chains(settings)
         unknown = set(chains) - set(registry.chains(settings))
@@ -188,7 +194,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             return 2
         return run_services(settings, tuple(f"index:{c}" for c in chains))
     if args.command == "run":
-        from indexer import registry
+        from beanpay.indexer import registry
 
         return run_services(settings, ("api", "relay", "engine", "webhooks",
                                        *(f"index:{c}" for c in registry.chains(settings))))
@@ -201,7 +207,7 @@ def _redeliver(settings: Settings, args: argparse.Namespace) -> int:
     import asyncio
 
     from beanpay import db
-    from engine.webhooks.sender import redeliver
+    from beanpay.engine.webhooks.sender import redeliver
 
     async def go() -> int:
         pool = await db.create_pool(settings)
@@ -223,7 +229,7 @@ def _redeliver(settings: Settings, args: argparse.Namespace) -> int:
 def _sweep(settings: Settings, args: argparse.Namespace) -> int:
     import asyncio
 
-    from engine.sweeps import run_sweep
+    from beanpay.engine.sweeps import run_sweep
 
     code: int = asyncio.run(run_sweep(settings, args.chain, batch=args.batch, dry_run=args.dry_run))
     return code
@@ -232,13 +238,32 @@ def _sweep(settings: Settings, args: argparse.Namespace) -> int:
 def _chain(settings: Settings, args: argparse.Namespace) -> int:
     import asyncio
 
-    from indexer.operator_cli import run_chain_command
+    from beanpay.indexer.operator_cli import run_chain_command
 
     return asyncio.run(run_chain_command(settings, args))
 
 
+def _contracts(settings: Settings, args: argparse.Namespace) -> int:
+    import msgspec
+    from eth_utils.crypto import keccak
+
+    from beanpay.chains.evm.artifacts import artifact, names
+
+    rows = []
+    for name in names():
+        runtime = bytes.fromhex(str(artifact(name).get("deployedBytecode", "")).removeprefix("0x"))
+        rows.append({"name": name, "runtime_bytes": len(runtime), "runtime_keccak": "0x" + keccak(runtime).hex()})
+    if args.json:
+        print(msgspec.json.encode(rows).decode())
+    else:
+        for r in rows:
+            print(f"{r['name']:18} {r['runtime_bytes']:6} bytes  {r['runtime_keccak']}")
+    return 0
+
+
 _COMMANDS = {"dev": _dev, "migrate": _migrate, "token": _token, "api": _serve, "relay": _serve, "run": _serve,
-             "index": _serve, "chain": _chain, "engine": _serve, "webhooks": _serve, "sweep": _sweep}
+             "index": _serve, "chain": _chain, "engine": _serve, "webhooks": _serve, "sweep": _sweep,
+             "contracts": _contracts}
 
 if __name__ == "__main__":
     sys.exit(main())
