@@ -75,4 +75,4 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[RATES].close()
     await app[CACHE].close()
-    await db.close_pool(app[POOL])
+    await app[POOL].close()

@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
-from beanpay.api.schemas import encoder
 from beanpay.errors import Conflict, InvalidInput
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -104,23 +103,20 @@ def _error(exc: msgspec.ValidationError, prefix: str) -> dict[str, str]:
     return {"field": prefix + field[1:] if field.startswith("$") else field, "message": message}
 
 
+S = TypeVar("S", bound=msgspec.Struct)
+
+
 def patched_fields(patch: msgspec.Struct) -> dict[str, Any]:
     """The fields a PATCH body actually set (`version` is the precondition, not a field to write)."""
     return {f: v for f in patch.__struct_fields__ if f != "version" and (v := getattr(patch, f)) is not msgspec.UNSET}
+
+
+def merged(current: S, patch: msgspec.Struct) -> S:
+    """`current` with the fields the PATCH set: the row to write (every PATCH writes whole rows)."""
+    return msgspec.structs.replace(current, **patched_fields(patch))
 
 
 def check_version(patch: msgspec.Struct, current: int, what: str) -> None:
     expected = getattr(patch, "version", msgspec.UNSET)
     if expected is not msgspec.UNSET and expected != current:
         raise Conflict(f"stale update: the {what} is at version {current}", current_version=str(current))
-
-
-def update_statement(table: str, columns: str, changes: dict[str, Any],
-                     json_fields: tuple[str, ...] = ()) -> tuple[str, list[Any]]:
-    """`UPDATE table SET ... WHERE id = $1 RETURNING columns` for `changes` (column names come from the
-    Struct's fields, never from the client), bumping the version; JSON columns are encoded here."""
-    values = [encoder.encode(v).decode() if f in json_fields and v is not None else v for f, v in changes.items()]
-    sets = [f"{f} = ${i}" for i, f in enumerate(changes, start=2)]
-    sql = (f"UPDATE {table} SET {', '.join([*sets, 'version = version + 1', 'updated_at = now()'])} "
-           f"WHERE id = $1 RETURNING {columns}")
-    return sql, values

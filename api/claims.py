@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from aiohttp import web
 
 from beanpay.api.http import actor, json, path_uuid, require
+from beanpay.api.idempotency import mutation
+from beanpay.api.orders import SQL as ORDERS
 from beanpay.api.orders import locked_order, may_see
 from beanpay.api.routing import Routes
 from beanpay.api.schemas import Claim, ClaimProcessed
 from beanpay.api.state import pool, settings
-from beanpay.db import transaction
+from beanpay.db import fetchrow_as
 from beanpay.engine import claiming
 from beanpay.engine.claims import normalize_claim_code
+from beanpay.engine.rows import ClaimRow
 from beanpay.errors import NotFound
 
 routes = Routes()
 
 
-def _claim(row: Any) -> Claim:
-    return Claim(id=row["id"], order_id=row["order_id"], shop_id=row["shop_id"], claim_code=row["claim_code"],
-                 status=row["status"], claimed_at=row["claimed_at"], expires_at=row["expires_at"],
-                 processed_at=row["processed_at"])
+def _claim(row: ClaimRow) -> Claim:
+    return Claim(id=row.id, order_id=row.order_id, shop_id=row.shop_id, claim_code=row.claim_code, status=row.status,
+                 claimed_at=row.claimed_at, expires_at=row.expires_at, processed_at=row.processed_at)
 
 
 @routes.add("POST", "/v1/orders/{order_id}/claim", summary="Claim a paid order: returns its claim code",
@@ -31,11 +32,11 @@ def _claim(row: Any) -> Claim:
             errors=(401, 403, 404, 409))
 async def claim_order(request: web.Request) -> web.Response:
     order_id = path_uuid(request, "order_id")
-    async with transaction(pool(request)) as conn:
-        order = await locked_order(conn, request, order_id, "customer", "operator")
-        row = await claiming.claim(conn, order, ttl=dt.timedelta(seconds=settings(request).claim_ttl_seconds),
+    async with mutation(request) as m:
+        order = await locked_order(m.conn, request, order_id, "customer", "operator")
+        row = await claiming.claim(m.conn, order, ttl=dt.timedelta(seconds=settings(request).claim_ttl_seconds),
                                    actor=actor(request))
-    return json(_claim(row), status=201)
+        return await m.respond(json(_claim(row), status=201))
 
 
 @routes.add("POST", "/v1/claims/{code}/process", summary="Hand over a claimed order (pickup or to delivery)",
@@ -46,9 +47,9 @@ async def process_claim(request: web.Request) -> web.Response:
     code = normalize_claim_code(request.match_info["code"])
     if code is None:
         raise NotFound("no such claim code")
-    async with transaction(pool(request)) as conn:
-        claim_row, order_row = await claiming.process(conn, code, may_manage=c.can_manage, actor=actor(request))
-    return json(ClaimProcessed(_claim(claim_row), order_row["order_status"]))
+    async with mutation(request) as m:
+        claim_row, order_row = await claiming.process(m.conn, code, may_manage=c.can_manage, actor=actor(request))
+        return await m.respond(json(ClaimProcessed(_claim(claim_row), order_row.order_status)))
 
 
 @routes.add("GET", "/v1/orders/{order_id}/claim", summary="The order's current claim", tag="claims",
@@ -58,12 +59,10 @@ async def get_claim(request: web.Request) -> web.Response:
     order_id = path_uuid(request, "order_id")
     c = require(request, "customer", "staff", "merchant", "operator")
     async with pool(request).acquire() as conn:
-        order = await conn.fetchrow("SELECT user_id, shop_id FROM coffee_orders WHERE id = $1", order_id)
-        if order is None or not may_see(c, order):
+        owner = await conn.fetchrow(ORDERS.owner, order_id)
+        if owner is None or not may_see(c, owner["user_id"], owner["shop_id"]):
             raise NotFound("no such order", order_id=str(order_id))
-        row = await conn.fetchrow(
-            f"""SELECT {claiming.CLAIM_COLUMNS} FROM order_claims WHERE order_id = $1
-                ORDER BY claimed_at DESC LIMIT 1""", order_id)
+        row = await fetchrow_as(conn, claiming.SQL.latest_claim, ClaimRow, order_id)
     if row is None:
         raise NotFound("the order has no claim")
     return json(_claim(row))

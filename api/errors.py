@@ -8,19 +8,22 @@ from aiohttp import web
 from beanpay.api.body import MalformedBody
 from beanpay.api.http import json
 from beanpay.api.schemas import ErrorBody, ErrorDetail, FieldError
-from beanpay.engine.lifecycle import IllegalTransition
+from beanpay.db import DatabaseUnavailable
 from beanpay.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthorized, Unavailable
 
 log = structlog.get_logger("api")
 
 STATUS = {NotFound: 404, Conflict: 409, Forbidden: 403, Unauthorized: 401, InvalidInput: 422, Unavailable: 503}
+RETRY_AFTER_SECONDS = {DatabaseUnavailable: 2, Unavailable: 5}  # how soon a client should try a 503 again
 
 
 def error_response(status: int, code: str, message: str, *, fields: list[FieldError] | None = None,
-                   detail: dict[str, str] | None = None) -> web.Response:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+                   detail: dict[str, str] | None = None, retry_after: int | None = None) -> web.Response:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return json(ErrorBody(ErrorDetail(code=code, message=message, fields=fields, detail=detail)), status=status,
-                headers=headers)
+                headers=headers or None)
 
 
 def from_exception(exc: Exception) -> web.Response:
@@ -30,10 +33,8 @@ def from_exception(exc: Exception) -> web.Response:
     if isinstance(exc, DomainError):
         status = next(s for kind, s in STATUS.items() if isinstance(exc, kind))
         detail = {k: str(v) for k, v in exc.detail.items()} or None
-        return error_response(status, exc.code, exc.message, detail=detail)
-    if isinstance(exc, IllegalTransition):
-        return error_response(409, "illegal_transition", str(exc),
-                              detail={"current_status": exc.current, "requested_status": exc.target})
+        retry = next((s for kind, s in RETRY_AFTER_SECONDS.items() if isinstance(exc, kind)), None)
+        return error_response(status, exc.code, exc.message, detail=detail, retry_after=retry)
     if isinstance(exc, MalformedBody):
         return error_response(400, "malformed_request", str(exc))
     if isinstance(exc, web.HTTPException):

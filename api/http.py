@@ -87,6 +87,14 @@ def require_shop(request: web.Request, shop_id: uuid.UUID, *roles: str) -> Claim
     return c
 
 
+def principal(request: web.Request) -> str:
+    """Who is asking, as a stable string: subject, role and shop scopes (an idempotency key's owner)."""
+    c = optional_claims(request)
+    if c is None:
+        return "anonymous"
+    return f"{c.role}:{c.sub}:{','.join(sorted(str(s) for s in c.shops))}"
+
+
 def actor(request: web.Request) -> Actor:
     c = optional_claims(request)
     rid = request.get(REQUEST_ID)

@@ -11,7 +11,6 @@ from beanpay.api.schemas import Balance, Balances, LedgerEntry, LedgerPage, Ledg
 from beanpay.api.state import pool, settings
 from beanpay.engine import ledger
 from beanpay.engine.assets import payable_assets
-from beanpay.money import base_units
 
 routes = Routes()
 
@@ -24,7 +23,7 @@ async def get_balances(request: web.Request) -> web.Response:
     assets = payable_assets(settings(request))
     async with pool(request).acquire() as conn:
         rows = await ledger.balances(conn, shop_id)
-    return json(Balances(shop_id, [Balance(chain, asset, base_units(amount),
+    return json(Balances(shop_id, [Balance(chain, asset, str(amount),
                                            a.decimals if (a := assets.get((chain, asset))) else None)
                                    for chain, asset, amount in rows]))
 
@@ -37,10 +36,7 @@ async def get_ledger(request: web.Request) -> web.Response:
     require_shop(request, shop_id, "merchant", "operator")
     q = decode_query(request, LedgerQuery)
     async with pool(request).acquire() as conn:
-        rows = await conn.fetch(
-            """SELECT id, entry_group, chain, asset, -amount AS amount, kind, payment_id, memo, created_at
-               FROM ledger_entries WHERE account = $1 AND id < $2 ORDER BY id DESC LIMIT $3""",
-            ledger.merchant_account(shop_id), q.before or 2**62, q.limit + 1)
-    items = [LedgerEntry(r["id"], r["entry_group"], r["chain"], r["asset"], base_units(r["amount"]), r["kind"],
-                         r["payment_id"], r["memo"], r["created_at"]) for r in rows[: q.limit]]
+        rows = await ledger.history(conn, shop_id, q.before or 2**63 - 1, q.limit + 1)
+    items = [LedgerEntry(r.id, r.entry_group, r.chain, r.asset, str(r.amount), r.kind, r.payment_id, r.memo,
+                         r.created_at) for r in rows[: q.limit]]
     return json(LedgerPage(items, items[-1].id if len(rows) > q.limit else None))

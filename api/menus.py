@@ -3,67 +3,61 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from aiohttp import web
 
-from beanpay import audit
+from beanpay import audit, queries
 from beanpay import cachekeys as keys
 from beanpay.api.body import decode_body
 from beanpay.api.http import actor, json, path_id, path_uuid, require_shop
+from beanpay.api.idempotency import mutation
 from beanpay.api.reads import cached_read
 from beanpay.api.routing import Routes
 from beanpay.api.rows import to_struct, to_structs
 from beanpay.api.schemas import Menu, MenuEntry, MenuEntryCreate, MenuEntryPut, MenuItem
 from beanpay.api.shops import fetch_shop
 from beanpay.api.state import cache, pool
-from beanpay.db import Connection, transaction
+from beanpay.db import Connection
 from beanpay.errors import InvalidInput, NotFound
-from beanpay.events.outbox import emit
+from beanpay.events import catalog
+from beanpay.events.outbox import Event, emit_many
+from beanpay.events.payloads import AvailabilityChanged, PriceChanged
 from beanpay.money import check_fiat
 
 routes = Routes()
-
-ENTRY_COLUMNS = "shop_id, product_id, price, available, updated_at"
+SQL = queries.load("beanpay.api", "menus.sql")
 
 
 async def _check(conn: Connection, shop_id: uuid.UUID, product_id: uuid.UUID, price: object) -> None:
     shop = await fetch_shop(conn, shop_id)
-    exists = await conn.fetchval("SELECT 1 FROM products WHERE id = $1 AND status <> 'deleted'", product_id)
-    if not exists:
+    if not await conn.fetchval(SQL.product_exists, product_id):
         raise NotFound("no such product", product_id=str(product_id))
     if why := check_fiat(price, shop.currency):  # type: ignore[arg-type]
         raise InvalidInput("invalid price", [{"field": "$.price", "message": why}])
 
 
-async def _write_entry(request: web.Request, shop_id: uuid.UUID, product_id: uuid.UUID, entry: MenuEntryPut,
-                       *, create_only: bool) -> tuple[MenuEntry, bool]:
-    async with transaction(pool(request)) as conn:
-        await _check(conn, shop_id, product_id, entry.price)
-        old = await conn.fetchrow(
-            f"SELECT {ENTRY_COLUMNS} FROM shop_products WHERE shop_id = $1 AND product_id = $2 FOR UPDATE",
-            shop_id, product_id)
-        before = None if old is None else to_struct(old, MenuEntry)
-        if create_only or before is None:
-            # a duplicate here (or a concurrent insert) is the unique constraint's 409
-            row = await conn.fetchrow(
-                f"""INSERT INTO shop_products (shop_id, product_id, price, available) VALUES ($1, $2, $3, $4)
-                    RETURNING {ENTRY_COLUMNS}""", shop_id, product_id, entry.price, entry.available)
-        else:
-            row = await conn.fetchrow(
-                f"""UPDATE shop_products SET price = $3, available = $4, updated_at = now()
-                    WHERE shop_id = $1 AND product_id = $2 RETURNING {ENTRY_COLUMNS}""",
-                shop_id, product_id, entry.price, entry.available)
-        after = to_struct(row, MenuEntry)
-        await audit.record(conn, actor(request), "menu.put", "shop_product", f"{shop_id}/{product_id}",
-                           before=before, after=after)
-        ids = {"shop_id": str(shop_id), "product_id": str(product_id)}
-        if before is None or before.price != after.price:
-            await emit(conn, "product.price_changed", "product", product_id,
-                       {**ids, "old_price": None if before is None else before.price, "new_price": after.price})
-        if before is None or before.available != after.available:
-            await emit(conn, "product.availability_changed", "product", product_id,
-                       {**ids, "available": after.available})
-    await cache(request).invalidate(keys.menu_key(shop_id))
+async def _write_entry(conn: Connection, request: web.Request, shop_id: uuid.UUID, product_id: uuid.UUID,
+                       entry: MenuEntryPut, *, create_only: bool) -> tuple[MenuEntry, bool]:
+    await _check(conn, shop_id, product_id, entry.price)
+    old = await conn.fetchrow(SQL.lock_entry, shop_id, product_id)
+    before = None if old is None else to_struct(old, MenuEntry)
+    if create_only or before is None:
+        # a duplicate here (or a concurrent insert) is the unique constraint's 409
+        row = await conn.fetchrow(SQL.insert_entry, shop_id, product_id, entry.price, entry.available)
+    else:
+        row = await conn.fetchrow(SQL.update_entry, shop_id, product_id, entry.price, entry.available)
+    after = to_struct(row, MenuEntry)
+    await audit.record(conn, actor(request), "menu.put", "shop_product", f"{shop_id}/{product_id}",
+                       before=before, after=after)
+    events: list[Event[Any]] = []
+    if before is None or before.price != after.price:
+        events.append(Event(catalog.PRODUCT_PRICE_CHANGED, product_id, PriceChanged(
+            product_id, after.price, None if before is None else before.price, shop_id=shop_id)))
+    if before is None or before.available != after.available:
+        events.append(Event(catalog.PRODUCT_AVAILABILITY_CHANGED, product_id,
+                            AvailabilityChanged(product_id, after.available, shop_id=shop_id)))
+    await emit_many(conn, events)
     return after, before is None
 
 
@@ -74,7 +68,9 @@ async def put_entry(request: web.Request) -> web.Response:
     shop_id, product_id = path_uuid(request, "shop_id"), path_uuid(request, "product_id")
     require_shop(request, shop_id, "operator", "merchant")
     body = await decode_body(request, MenuEntryPut)
-    entry, created = await _write_entry(request, shop_id, product_id, body, create_only=False)
+    async with pool(request).transaction() as conn:
+        entry, created = await _write_entry(conn, request, shop_id, product_id, body, create_only=False)
+    await cache(request).invalidate(keys.menu_key(shop_id))
     return json(entry, status=201 if created else 200)
 
 
@@ -85,8 +81,11 @@ async def add_entry(request: web.Request) -> web.Response:
     shop_id = path_uuid(request, "shop_id")
     require_shop(request, shop_id, "operator", "merchant")
     body = await decode_body(request, MenuEntryCreate)
-    entry, _ = await _write_entry(request, shop_id, body.product_id, body, create_only=True)
-    return json(entry, status=201)
+    async with mutation(request) as m:
+        entry, _ = await _write_entry(m.conn, request, shop_id, body.product_id, body, create_only=True)
+        response = await m.respond(json(entry, status=201))
+    await cache(request).invalidate(keys.menu_key(shop_id))
+    return response
 
 
 @routes.add("DELETE", "/v1/shops/{shop_id}/products/{product_id}", summary="Take a product off the menu",
@@ -94,29 +93,21 @@ async def add_entry(request: web.Request) -> web.Response:
 async def delete_entry(request: web.Request) -> web.Response:
     shop_id, product_id = path_uuid(request, "shop_id"), path_uuid(request, "product_id")
     require_shop(request, shop_id, "operator", "merchant")
-    async with transaction(pool(request)) as conn:
-        row = await conn.fetchrow(
-            f"DELETE FROM shop_products WHERE shop_id = $1 AND product_id = $2 RETURNING {ENTRY_COLUMNS}",
-            shop_id, product_id)
+    async with pool(request).transaction() as conn:
+        row = await conn.fetchrow(SQL.delete_entry, shop_id, product_id)
         if row is None:
             raise NotFound("the product is not on this shop's menu")
         await audit.record(conn, actor(request), "menu.delete", "shop_product", f"{shop_id}/{product_id}",
                            before=to_struct(row, MenuEntry))
-        await emit(conn, "product.availability_changed", "product", product_id,
-                   {"shop_id": str(shop_id), "product_id": str(product_id), "available": False})
+        await emit_many(conn, [Event(catalog.PRODUCT_AVAILABILITY_CHANGED, product_id,
+                                     AvailabilityChanged(product_id, False, shop_id=shop_id))])
     await cache(request).invalidate(keys.menu_key(shop_id))
     return web.Response(status=204)
 
 
 async def load_menu(conn: Connection, shop_id: uuid.UUID) -> Menu:
     shop = await fetch_shop(conn, shop_id)
-    rows = await conn.fetch(
-        """SELECT p.id AS product_id, p.name, p.category, p.description, p.image_url, sp.price,
-                  sp.available AND p.status = 'active' AS available, p.customizations
-           FROM shop_products sp JOIN products p ON p.id = sp.product_id
-           WHERE sp.shop_id = $1 AND p.status <> 'deleted'
-           ORDER BY p.category, p.name, p.id""", shop_id)
-    items = to_structs(rows, MenuItem, ("customizations",))
+    items = to_structs(await conn.fetch(SQL.menu, shop_id), MenuItem, ("customizations",))
     return Menu(shop_id=shop.id, shop_name=shop.name, currency=shop.currency, items=items)
 
 

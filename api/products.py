@@ -6,33 +6,33 @@ import uuid
 from typing import Any
 
 from aiohttp import web
-from asyncpg import Record
 from msgspec import UNSET
 
-from beanpay import audit
+from beanpay import audit, queries
 from beanpay import cachekeys as keys
-from beanpay.api.body import check_version, decode_body, decode_query, patched_fields, update_statement
+from beanpay.api.body import check_version, decode_body, decode_query, merged
 from beanpay.api.http import actor, json, path_id, path_uuid, require
+from beanpay.api.idempotency import mutation
 from beanpay.api.reads import cached_read
 from beanpay.api.routing import Routes
-from beanpay.api.rows import KeysetPage, to_struct
+from beanpay.api.rows import keyset, page_of, to_struct
 from beanpay.api.schemas import Page, Product, ProductCreate, ProductPatch, ProductQuery, encoder
 from beanpay.api.state import cache, pool
-from beanpay.db import Connection, transaction
+from beanpay.db import Connection
 from beanpay.errors import Forbidden, InvalidInput, NotFound
-from beanpay.events.outbox import emit
+from beanpay.events import catalog
+from beanpay.events.outbox import Event, emit_many
+from beanpay.events.payloads import AvailabilityChanged, Deleted, PriceChanged
 from beanpay.money import check_fiat, normalize
 from beanpay.tokens import Claims
 
 routes = Routes()
-
-COLUMNS = """id, name, category, base_price, currency, description, image_url, ingredients, nutritional_info,
-             customizations, status, version, created_at, updated_at"""
+SQL = queries.load("beanpay.api", "products.sql")
 JSON_FIELDS = ("ingredients", "nutritional_info", "customizations")
 
 
-def _product(row: Record) -> Product:
-    return to_struct(row, Product, JSON_FIELDS)
+def _json(value: object) -> str | None:
+    return None if value is None else encoder.encode(value).decode()
 
 
 def _check_prices(base_price: Any, currency: str, customizations: Any) -> None:
@@ -51,12 +51,10 @@ def _check_prices(base_price: Any, currency: str, customizations: Any) -> None:
 
 
 async def fetch_product(conn: Connection, product_id: uuid.UUID, *, lock: bool = False) -> tuple[Product, Any]:
-    row = await conn.fetchrow(
-        f"SELECT {COLUMNS}, created_by FROM products WHERE id = $1 AND status <> 'deleted'"
-        + (" FOR UPDATE" if lock else ""), product_id)
+    row = await conn.fetchrow(SQL.lock if lock else SQL.fetch, product_id)
     if row is None:
         raise NotFound("no such product", product_id=str(product_id))
-    return _product(row), row["created_by"]
+    return to_struct(row, Product, JSON_FIELDS), row["created_by"]
 
 
 def _may_edit(claims: Claims, created_by: uuid.UUID | None) -> None:
@@ -65,8 +63,7 @@ def _may_edit(claims: Claims, created_by: uuid.UUID | None) -> None:
 
 
 async def _menu_keys(conn: Connection, product_id: uuid.UUID) -> list[str]:
-    rows = await conn.fetch("SELECT shop_id FROM shop_products WHERE product_id = $1", product_id)
-    return [keys.menu_key(r["shop_id"]) for r in rows]
+    return [keys.menu_key(r["shop_id"]) for r in await conn.fetch(SQL.menus_with, product_id)]
 
 
 @routes.add("POST", "/v1/products", summary="Create a product", tag="products", body=ProductCreate,
@@ -75,19 +72,14 @@ async def create_product(request: web.Request) -> web.Response:
     claims = require(request, "operator", "merchant")
     body = await decode_body(request, ProductCreate)
     _check_prices(body.base_price, body.currency, body.customizations)
-    async with transaction(pool(request)) as conn:
-        row = await conn.fetchrow(
-            f"""INSERT INTO products (name, category, base_price, currency, description, image_url, ingredients,
-                                      nutritional_info, customizations, status, created_by)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}""",
-            body.name, body.category, body.base_price, body.currency, body.description, body.image_url,
-            encoder.encode(body.ingredients).decode(),
-            None if body.nutritional_info is None else encoder.encode(body.nutritional_info).decode(),
-            encoder.encode(body.customizations).decode(), body.status, claims.sub)
-        product = _product(row)
-        await audit.record(conn, actor(request), "product.create", "product", product.id, after=product)
-        await emit(conn, "product.created", "product", product.id, product)
-    return json(product, status=201)
+    async with mutation(request) as m:
+        product = to_struct(await m.conn.fetchrow(
+            SQL.insert, body.name, body.category, body.base_price, body.currency, body.description, body.image_url,
+            _json(body.ingredients), _json(body.nutritional_info), _json(body.customizations), body.status,
+            claims.sub), Product, JSON_FIELDS)
+        await audit.record(m.conn, actor(request), "product.create", "product", product.id, after=product)
+        await emit_many(m.conn, [Event(catalog.PRODUCT_CREATED, product.id, product)])
+        return await m.respond(json(product, status=201))
 
 
 @routes.add("GET", "/v1/products/{product_id}", summary="Get a product", tag="products", response=Product,
@@ -105,18 +97,14 @@ async def get_product(request: web.Request) -> web.Response:
             query=ProductQuery, response=Page[Product], errors=(422,))
 async def list_products(request: web.Request) -> web.Response:
     q = decode_query(request, ProductQuery)
-    page = KeysetPage(q.limit, q.cursor)
-    if q.status is None:
-        page.where("status <> 'deleted'")
-    else:
-        page.where("status = ?", q.status)
-    if q.category is not None:
-        page.where("category = ?", q.category)
+    after, after_id = keyset(q.cursor)
+    pattern = None
     if q.q is not None:
         escaped = q.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        page.where("lower(name) LIKE ?", f"%{escaped}%")
+        pattern = f"%{escaped}%"
     async with pool(request).acquire() as conn:
-        return json(await page.fetch(conn, COLUMNS, "products", Product, JSON_FIELDS))
+        rows = await conn.fetch(SQL.page, q.limit + 1, after, after_id, q.status, q.category, pattern)
+    return json(page_of(rows, q.limit, Product, JSON_FIELDS))
 
 
 @routes.add("PATCH", "/v1/products/{product_id}", summary="Update a product", tag="products", body=ProductPatch,
@@ -125,23 +113,25 @@ async def update_product(request: web.Request) -> web.Response:
     product_id = path_uuid(request, "product_id")
     claims = require(request, "operator", "merchant")
     patch = await decode_body(request, ProductPatch)
-    async with transaction(pool(request)) as conn:
+    async with pool(request).transaction() as conn:
         before, created_by = await fetch_product(conn, product_id, lock=True)
         _may_edit(claims, created_by)
         check_version(patch, before.version, "product")
         _check_prices(patch.base_price, before.currency, patch.customizations)
-        sql, values = update_statement("products", COLUMNS, patched_fields(patch), JSON_FIELDS)
-        row = await conn.fetchrow(sql, product_id, *values)
-        after = _product(row)
+        want = merged(before, patch)
+        after = to_struct(await conn.fetchrow(
+            SQL.update, product_id, want.name, want.category, want.base_price, want.description, want.image_url,
+            _json(want.ingredients), _json(want.nutritional_info), _json(want.customizations), want.status),
+            Product, JSON_FIELDS)
         await audit.record(conn, actor(request), "product.update", "product", product_id, before=before, after=after)
-        await emit(conn, "product.updated", "product", product_id, after)
+        events: list[Event[Any]] = [Event(catalog.PRODUCT_UPDATED, product_id, after)]
         if before.base_price != after.base_price:
-            await emit(conn, "product.price_changed", "product", product_id,
-                       {"product_id": str(product_id), "old_price": before.base_price,
-                        "new_price": after.base_price, "currency": after.currency})
+            events.append(Event(catalog.PRODUCT_PRICE_CHANGED, product_id, PriceChanged(
+                product_id, after.base_price, before.base_price, currency=after.currency)))
         if before.status != after.status:
-            await emit(conn, "product.availability_changed", "product", product_id,
-                       {"product_id": str(product_id), "available": after.status == "active"})
+            events.append(Event(catalog.PRODUCT_AVAILABILITY_CHANGED, product_id,
+                                AvailabilityChanged(product_id, after.status == "active")))
+        await emit_many(conn, events)
         stale = await _menu_keys(conn, product_id)
     await cache(request).invalidate(keys.product_key(product_id), *stale)
     return json(after)
@@ -152,14 +142,12 @@ async def update_product(request: web.Request) -> web.Response:
 async def delete_product(request: web.Request) -> web.Response:
     product_id = path_uuid(request, "product_id")
     claims = require(request, "operator", "merchant")
-    async with transaction(pool(request)) as conn:
+    async with pool(request).transaction() as conn:
         before, created_by = await fetch_product(conn, product_id, lock=True)
         _may_edit(claims, created_by)
-        await conn.execute(
-            "UPDATE products SET status = 'deleted', version = version + 1, updated_at = now() WHERE id = $1",
-            product_id)
+        await conn.execute(SQL.delete, product_id)
         await audit.record(conn, actor(request), "product.delete", "product", product_id, before=before)
-        await emit(conn, "product.deleted", "product", product_id, {"id": str(product_id)})
+        await emit_many(conn, [Event(catalog.PRODUCT_DELETED, product_id, Deleted(product_id))])
         stale = await _menu_keys(conn, product_id)
     await cache(request).invalidate(keys.product_key(product_id), *stale)
     return web.Response(status=204)

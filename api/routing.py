@@ -26,6 +26,7 @@ class Route:
     auth: str = "public"  # "public" or a description of who may call it
     errors: tuple[int, ...] = ()
     headers: tuple[str, ...] = ()
+    inline_idempotency: bool = False  # the handler looks its Idempotency-Key up in its own first statement
 
     def __post_init__(self) -> None:
         if self.method == "POST" and "Idempotency-Key" not in self.headers:
@@ -45,4 +46,5 @@ class Routes:
 
     def install(self, app: web.Application) -> None:
         for r in self.routes:
-            app.router.add_route(r.method, r.path, idempotent(r.handler) if r.method == "POST" else r.handler)
+            handler = idempotent(r.handler, inline=r.inline_idempotency) if r.method == "POST" else r.handler
+            app.router.add_route(r.method, r.path, handler)

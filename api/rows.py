@@ -44,31 +44,31 @@ def decode_cursor(cursor: str, *kinds: type) -> tuple[Any, ...]:
     return tuple(parts)
 
 
+def in_range(value: dt.datetime) -> bool:
+    """Whether PostgreSQL can hold this time: aware, and still inside years 1..9999 once in UTC
+    (9999-12-31T23:00-05:00 is in year 10000 there)."""
+    try:
+        value.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        return False
+    return True
 
-class KeysetPage:
-    """A filtered listing paged by the (created_at, id) keyset: stable under inserts, no OFFSET scans."""
 
-    def __init__(self, limit: int, cursor: str | None) -> None:
-        self.limit = limit
-        self.args: list[object] = [limit + 1]
-        self.clauses: list[str] = []
-        if cursor:
-            created, last_id = decode_cursor(cursor, dt.datetime, uuid.UUID)
-            self.where("(created_at, id) > (?, ?)", created, last_id)
+def keyset(cursor: str | None) -> tuple[dt.datetime | None, uuid.UUID | None]:
+    """Where a (created_at, id) page starts: after the cursor's row, or at the start."""
+    if not cursor:
+        return None, None
+    created, last_id = decode_cursor(cursor, dt.datetime, uuid.UUID)
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=dt.UTC)
+    if not in_range(created):
+        raise InvalidInput("bad cursor", [{"field": "query.cursor", "message": "not a cursor from this API"}])
+    return created, last_id
 
-    def where(self, clause: str, *values: object) -> None:
-        """Add a condition; each `?` in it becomes the next numbered parameter."""
-        for value in values:
-            self.args.append(value)
-            clause = clause.replace("?", f"${len(self.args)}", 1)
-        self.clauses.append(clause)
 
-    async def fetch(self, conn: asyncpg.Connection, columns: str, table: str, kind: type[T],
-                    json_fields: Sequence[str] = ()) -> Page[T]:
-        rows = await conn.fetch(
-            f"SELECT {columns} FROM {table} WHERE {' AND '.join(self.clauses) or 'true'} "
-            "ORDER BY created_at, id LIMIT $1", *self.args)
-        items = to_structs(rows[: self.limit], kind, json_fields)
-        last: Any = items[-1] if items else None
-        more = len(rows) > self.limit
-        return Page(items=items, next_cursor=encode_cursor(last.created_at.isoformat(), str(last.id)) if more else None)
+def page_of(rows: Sequence[asyncpg.Record], limit: int, kind: type[T], json_fields: Sequence[str] = ()) -> Page[T]:
+    """A page from up to limit + 1 rows (one more than shown says there is a next page)."""
+    items = to_structs(rows[:limit], kind, json_fields)
+    last: Any = items[-1] if items and len(rows) > limit else None
+    return Page(items=items, next_cursor=None if last is None else encode_cursor(last.created_at.isoformat(),
+                                                                                  str(last.id)))

@@ -505,7 +505,7 @@ class LedgerEntry(Struct):
 
 
 class LedgerQuery(Struct, forbid_unknown_fields=True):
-    before: Annotated[int, Meta(ge=1)] | None = None
+    before: Annotated[int, Meta(ge=1, le=2**63 - 1, description="an entry id (BIGINT)")] | None = None
     limit: Annotated[int, Meta(ge=1, le=200)] = 50
 
 

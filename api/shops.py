@@ -4,41 +4,40 @@ from __future__ import annotations
 
 import uuid
 
+import msgspec
 from aiohttp import web
-from asyncpg import Record
 
-from beanpay import audit
+from beanpay import audit, queries
 from beanpay import cachekeys as keys
-from beanpay.api.body import check_version, decode_body, decode_query, patched_fields, update_statement
+from beanpay.api.body import check_version, decode_body, decode_query, merged
 from beanpay.api.http import actor, json, path_id, path_uuid, require, require_shop
+from beanpay.api.idempotency import mutation
 from beanpay.api.reads import cached_read
 from beanpay.api.routing import Routes
-from beanpay.api.rows import KeysetPage, decode_cursor, encode_cursor, to_struct, to_structs
+from beanpay.api.rows import decode_cursor, encode_cursor, keyset, page_of, to_struct, to_structs
 from beanpay.api.schemas import Page, Shop, ShopCreate, ShopPatch, ShopQuery, encoder
 from beanpay.api.state import cache, pool
-from beanpay.db import Connection, transaction
+from beanpay.db import Connection
 from beanpay.errors import InvalidInput, NotFound
-from beanpay.events.outbox import emit
+from beanpay.events import catalog
+from beanpay.events.outbox import Event, emit_many
+from beanpay.events.payloads import Deleted
 
 routes = Routes()
-
-COLUMNS = """id, name, address, latitude::float8 AS latitude, longitude::float8 AS longitude, phone, email,
-             currency, opening_hours, status, version, created_at, updated_at"""
+SQL = queries.load("beanpay.api", "shops.sql")
 JSON_FIELDS = ("opening_hours",)
 EARTH_KM = 6371.0088
 
 
-def _shop(row: Record) -> Shop:
-    return to_struct(row, Shop, JSON_FIELDS)
+def _json(value: object) -> str | None:
+    return None if value is None else encoder.encode(value).decode()
 
 
 async def fetch_shop(conn: Connection, shop_id: uuid.UUID, *, lock: bool = False) -> Shop:
-    row = await conn.fetchrow(
-        f"SELECT {COLUMNS} FROM coffee_shops WHERE id = $1 AND status <> 'deleted'"
-        + (" FOR UPDATE" if lock else ""), shop_id)
+    row = await conn.fetchrow(SQL.lock if lock else SQL.fetch, shop_id)
     if row is None:
         raise NotFound("no such shop", shop_id=str(shop_id))
-    return _shop(row)
+    return to_struct(row, Shop, JSON_FIELDS)
 
 
 @routes.add("POST", "/v1/shops", summary="Create a shop", tag="shops", body=ShopCreate, response=Shop,
@@ -46,17 +45,13 @@ async def fetch_shop(conn: Connection, shop_id: uuid.UUID, *, lock: bool = False
 async def create_shop(request: web.Request) -> web.Response:
     require(request, "operator")
     body = await decode_body(request, ShopCreate)
-    async with transaction(pool(request)) as conn:
-        row = await conn.fetchrow(
-            f"""INSERT INTO coffee_shops (name, address, latitude, longitude, phone, email, currency,
-                                          opening_hours, status)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}""",
-            body.name, body.address, body.latitude, body.longitude, body.phone, body.email, body.currency,
-            None if body.opening_hours is None else encoder.encode(body.opening_hours).decode(), body.status)
-        shop = _shop(row)
-        await audit.record(conn, actor(request), "shop.create", "shop", shop.id, after=shop)
-        await emit(conn, "shop.created", "shop", shop.id, shop)
-    return json(shop, status=201)
+    async with mutation(request) as m:
+        shop = to_struct(await m.conn.fetchrow(
+            SQL.insert, body.name, body.address, body.latitude, body.longitude, body.phone, body.email, body.currency,
+            _json(body.opening_hours), body.status), Shop, JSON_FIELDS)
+        await audit.record(m.conn, actor(request), "shop.create", "shop", shop.id, after=shop)
+        await emit_many(m.conn, [Event(catalog.SHOP_CREATED, shop.id, shop)])
+        return await m.respond(json(shop, status=201))
 
 
 @routes.add("GET", "/v1/shops/{shop_id}", summary="Get a shop", tag="shops", response=Shop, errors=(404,))
@@ -72,13 +67,10 @@ async def list_shops(request: web.Request) -> web.Response:
     q = decode_query(request, ShopQuery)
     if q.near is not None:
         return json(await _near(request, q))
-    page = KeysetPage(q.limit, q.cursor)
-    if q.status is None:
-        page.where("status <> 'deleted'")
-    else:
-        page.where("status = ?", q.status)
+    after, after_id = keyset(q.cursor)
     async with pool(request).acquire() as conn:
-        return json(await page.fetch(conn, COLUMNS, "coffee_shops", Shop, JSON_FIELDS))
+        rows = await conn.fetch(SQL.page, q.limit + 1, after, after_id, q.status)
+    return json(page_of(rows, q.limit, Shop, JSON_FIELDS))
 
 
 async def _near(request: web.Request, q: ShopQuery) -> Page[Shop]:
@@ -90,21 +82,9 @@ async def _near(request: web.Request, q: ShopQuery) -> Page[Shop]:
     after_d, after_id = (-1.0, uuid.UUID(int=0))
     if q.cursor:
         after_d, after_id = decode_cursor(q.cursor, float, uuid.UUID)
-    # a bounding box uses the (latitude, longitude) index; the exact haversine distance then filters and orders
-    dlat = q.radius_km / 111.0
     async with pool(request).acquire() as conn:
-        rows = await conn.fetch(
-            f"""SELECT * FROM (
-                    SELECT {COLUMNS},
-                           2 * $7 * asin(sqrt(power(sin(radians(latitude::float8 - $1) / 2), 2)
-                               + cos(radians($1)) * cos(radians(latitude::float8))
-                               * power(sin(radians(longitude::float8 - $2) / 2), 2))) AS distance_km
-                    FROM coffee_shops
-                    WHERE status = 'active' AND latitude BETWEEN $1 - $3 AND $1 + $3
-                ) s
-                WHERE distance_km <= $4 AND (distance_km, id) > ($5, $6)
-                ORDER BY distance_km, id LIMIT $8""",
-            lat, lng, dlat, q.radius_km, after_d, after_id, EARTH_KM, q.limit + 1)
+        rows = await conn.fetch(SQL.near, lat, lng, q.radius_km / 111.0, q.radius_km, after_d, after_id, EARTH_KM,
+                                q.limit + 1)
     shops = to_structs(rows[: q.limit], Shop, JSON_FIELDS)
     more = len(rows) > q.limit
     cursor = encode_cursor(shops[-1].distance_km, str(shops[-1].id)) if more else None
@@ -117,21 +97,22 @@ async def update_shop(request: web.Request) -> web.Response:
     shop_id = path_uuid(request, "shop_id")
     require_shop(request, shop_id, "operator", "merchant")
     patch = await decode_body(request, ShopPatch)
-    changes = patched_fields(patch)
-    async with transaction(pool(request)) as conn:
+    async with pool(request).transaction() as conn:
         before = await fetch_shop(conn, shop_id, lock=True)
         check_version(patch, before.version, "shop")
-        lat, lng = changes.get("latitude", before.latitude), changes.get("longitude", before.longitude)
-        if (lat is None) != (lng is None):
+        want = merged(before, patch)
+        if (want.latitude is None) != (want.longitude is None):
             raise InvalidInput("latitude and longitude go together",
                                [{"field": "$.latitude", "message": "set both latitude and longitude, or neither"}])
-        sql, values = update_statement("coffee_shops", COLUMNS, changes, JSON_FIELDS)
-        row = await conn.fetchrow(sql, shop_id, *values)
-        after = _shop(row)
+        after = to_struct(await conn.fetchrow(
+            SQL.update, shop_id, want.name, want.address, want.latitude, want.longitude, want.phone, want.email,
+            _json(want.opening_hours), want.status), Shop, JSON_FIELDS)
         await audit.record(conn, actor(request), "shop.update", "shop", shop_id, before=before, after=after)
-        await emit(conn, "shop.updated", "shop", shop_id, after)
+        events: list[Event[msgspec.Struct]] = [Event(catalog.SHOP_UPDATED, shop_id, after)]
         if before.status != after.status and "closed" in (before.status, after.status):
-            await emit(conn, "shop.closed" if after.status == "closed" else "shop.opened", "shop", shop_id, after)
+            events.append(Event(catalog.SHOP_CLOSED if after.status == "closed" else catalog.SHOP_OPENED,
+                                shop_id, after))
+        await emit_many(conn, events)
     await cache(request).invalidate(keys.shop_key(shop_id), keys.menu_key(shop_id))
     return json(after)
 
@@ -141,13 +122,10 @@ async def update_shop(request: web.Request) -> web.Response:
 async def delete_shop(request: web.Request) -> web.Response:
     shop_id = path_uuid(request, "shop_id")
     require(request, "operator")
-    async with transaction(pool(request)) as conn:
+    async with pool(request).transaction() as conn:
         before = await fetch_shop(conn, shop_id, lock=True)
-        await conn.execute(
-            "UPDATE coffee_shops SET status = 'deleted', version = version + 1, updated_at = now() WHERE id = $1",
-            shop_id)
+        await conn.execute(SQL.delete, shop_id)
         await audit.record(conn, actor(request), "shop.delete", "shop", shop_id, before=before)
-        await emit(conn, "shop.deleted", "shop", shop_id, {"id": str(shop_id)})
+        await emit_many(conn, [Event(catalog.SHOP_DELETED, shop_id, Deleted(shop_id))])
     await cache(request).invalidate(keys.shop_key(shop_id), keys.menu_key(shop_id), keys.supplies_key(shop_id))
     return web.Response(status=204)
-

@@ -11,27 +11,24 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from msgspec import UNSET
 
-from beanpay import audit
+from beanpay import audit, queries
 from beanpay.api.body import check_version, decode_body, decode_query
 from beanpay.api.http import actor, json, path_uuid, require_shop
+from beanpay.api.idempotency import mutation
 from beanpay.api.routing import Routes
-from beanpay.api.rows import KeysetPage, to_struct
+from beanpay.api.rows import keyset, page_of, to_struct
 from beanpay.api.schemas import Delivery, DeliveryQuery, Page, Webhook, WebhookCreate, WebhookCreated, WebhookPatch
 from beanpay.api.state import pool, settings
-from beanpay.db import Connection, transaction
-from beanpay.engine.webhooks.fanout import TOPICS
+from beanpay.db import Connection
+from beanpay.engine.webhooks.fanout import DELIVERABLE
 from beanpay.engine.webhooks.sender import redeliver
 from beanpay.engine.webhooks.signing import new_secret
 from beanpay.errors import InvalidInput, NotFound
-from beanpay.events.topics import EVENT_TOPICS
 
 routes = Routes()
-
-COLUMNS = "id, shop_id, url, event_types, description, enabled, version, created_at, updated_at"
-DELIVERY_COLUMNS = ("id, endpoint_id, event_id, event_type, status, attempts, next_attempt_at, last_status, "
-                    "last_error, created_at, delivered_at")
+SQL = queries.load("beanpay.api", "webhooks.sql")
 ROLES = ("merchant", "operator")
-DELIVERABLE = sorted(t for t, topic in EVENT_TOPICS.items() if topic in TOPICS)
+SHOWN_ONCE = "[shown once, when the endpoint was created]"
 
 
 def _check(request: web.Request, url: str | None, event_types: list[str] | None) -> None:
@@ -60,8 +57,7 @@ def _check(request: web.Request, url: str | None, event_types: list[str] | None)
 
 
 async def _fetch(conn: Connection, shop_id: uuid.UUID, webhook_id: uuid.UUID, lock: bool = False) -> Any:
-    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM webhook_endpoints WHERE id = $1 AND shop_id = $2"
-                              + (" FOR UPDATE" if lock else ""), webhook_id, shop_id)
+    row = await conn.fetchrow(SQL.lock if lock else SQL.fetch, webhook_id, shop_id)
     if row is None:
         raise NotFound("no such webhook endpoint")
     return row
@@ -77,15 +73,17 @@ async def create_webhook(request: web.Request) -> web.Response:
     body = await decode_body(request, WebhookCreate)
     _check(request, body.url, body.event_types)
     secret = new_secret()
-    async with transaction(pool(request)) as conn:
-        row = await conn.fetchrow(
-            f"""INSERT INTO webhook_endpoints (shop_id, url, event_types, secret, description)
-                VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}""",
-            shop_id, body.url, sorted(set(body.event_types)), secret, body.description)
-        await audit.record(conn, actor(request), "webhook.create", "webhook", row["id"],
+    async with mutation(request) as m:
+        row = await m.conn.fetchrow(SQL.insert, shop_id, body.url, sorted(set(body.event_types)), secret,
+                                    body.description)
+        assert row is not None  # INSERT ... RETURNING
+        await audit.record(m.conn, actor(request), "webhook.create", "webhook", row["id"],
                            after={"url": body.url, "event_types": body.event_types})  # never the secret
-    hook = to_struct(row, Webhook)
-    return json(WebhookCreated(**{f: getattr(hook, f) for f in Webhook.__struct_fields__}, secret=secret), status=201)
+        hook = to_struct(row, Webhook)
+        fields = {f: getattr(hook, f) for f in Webhook.__struct_fields__}
+        # a retry is answered without the secret: stored answers keep nothing that is shown once
+        return await m.respond(json(WebhookCreated(**fields, secret=secret), status=201),
+                               stored=json(WebhookCreated(**fields, secret=SHOWN_ONCE), status=201).body)  # type: ignore[arg-type]
 
 
 @routes.add("GET", "/v1/shops/{shop_id}/webhooks", summary="The shop's webhook endpoints", tag="webhooks",
@@ -94,8 +92,7 @@ async def list_webhooks(request: web.Request) -> web.Response:
     shop_id = path_uuid(request, "shop_id")
     require_shop(request, shop_id, *ROLES)
     async with pool(request).acquire() as conn:
-        rows = await conn.fetch(f"SELECT {COLUMNS} FROM webhook_endpoints WHERE shop_id = $1 ORDER BY created_at",
-                                shop_id)
+        rows = await conn.fetch(SQL.of_shop, shop_id)
     return json([to_struct(r, Webhook) for r in rows])
 
 
@@ -108,7 +105,7 @@ async def update_webhook(request: web.Request) -> web.Response:
     patch = await decode_body(request, WebhookPatch)
     _check(request, None if patch.url is UNSET else patch.url,
            None if patch.event_types is UNSET else patch.event_types)
-    async with transaction(pool(request)) as conn:
+    async with pool(request).transaction() as conn:
         before = await _fetch(conn, shop_id, webhook_id, lock=True)
         check_version(patch, before["version"], "webhook endpoint")
 
@@ -116,10 +113,9 @@ async def update_webhook(request: web.Request) -> web.Response:
             value = getattr(patch, name)
             return before[name] if value is UNSET else value
 
-        row = await conn.fetchrow(
-            f"""UPDATE webhook_endpoints SET url = $2, event_types = $3, description = $4, enabled = $5,
-                       version = version + 1, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}""",
-            webhook_id, pick("url"), sorted(set(pick("event_types"))), pick("description"), pick("enabled"))
+        row = await conn.fetchrow(SQL.update, webhook_id, pick("url"), sorted(set(pick("event_types"))),
+                                  pick("description"), pick("enabled"))
+        assert row is not None  # the row is locked
         await audit.record(conn, actor(request), "webhook.update", "webhook", webhook_id,
                            before={"url": before["url"], "enabled": before["enabled"]},
                            after={"url": row["url"], "enabled": row["enabled"]})
@@ -131,9 +127,9 @@ async def update_webhook(request: web.Request) -> web.Response:
 async def delete_webhook(request: web.Request) -> web.Response:
     shop_id, webhook_id = path_uuid(request, "shop_id"), path_uuid(request, "webhook_id")
     require_shop(request, shop_id, *ROLES)
-    async with transaction(pool(request)) as conn:
+    async with pool(request).transaction() as conn:
         before = await _fetch(conn, shop_id, webhook_id, lock=True)
-        await conn.execute("DELETE FROM webhook_endpoints WHERE id = $1", webhook_id)
+        await conn.execute(SQL.delete, webhook_id)
         await audit.record(conn, actor(request), "webhook.delete", "webhook", webhook_id, before={"url": before["url"]})
     return web.Response(status=204)
 
@@ -145,13 +141,11 @@ async def list_deliveries(request: web.Request) -> web.Response:
     shop_id, webhook_id = path_uuid(request, "shop_id"), path_uuid(request, "webhook_id")
     require_shop(request, shop_id, *ROLES)
     q = decode_query(request, DeliveryQuery)
-    page = KeysetPage(q.limit, q.cursor)
-    page.where("endpoint_id = ?", webhook_id)
-    if q.status is not None:
-        page.where("status = ?", q.status)
+    after, after_id = keyset(q.cursor)
     async with pool(request).acquire() as conn:
         await _fetch(conn, shop_id, webhook_id)
-        return json(await page.fetch(conn, DELIVERY_COLUMNS, "webhook_deliveries", Delivery))
+        rows = await conn.fetch(SQL.deliveries, webhook_id, q.limit + 1, after, after_id, q.status)
+    return json(page_of(rows, q.limit, Delivery))
 
 
 @routes.add("POST", "/v1/shops/{shop_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
@@ -161,10 +155,9 @@ async def redeliver_delivery(request: web.Request) -> web.Response:
     shop_id, webhook_id = path_uuid(request, "shop_id"), path_uuid(request, "webhook_id")
     delivery_id = path_uuid(request, "delivery_id")
     require_shop(request, shop_id, *ROLES)
-    async with pool(request).acquire() as conn:
-        await _fetch(conn, shop_id, webhook_id)
-        owned = await conn.fetchval("SELECT true FROM webhook_deliveries WHERE id = $1 AND endpoint_id = $2",
-                                    delivery_id, webhook_id)
-    if not owned or not await redeliver(pool(request), delivery_id):
-        raise NotFound("no such delivery")
-    return web.Response(status=202)
+    async with mutation(request) as m:
+        await _fetch(m.conn, shop_id, webhook_id)
+        if not await m.conn.fetchval(SQL.delivery_of, delivery_id, webhook_id) or not await redeliver(m.conn,
+                                                                                                    [delivery_id]):
+            raise NotFound("no such delivery")
+        return await m.respond(web.Response(status=202, body=b"", content_type="application/json"))

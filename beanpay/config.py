@@ -111,6 +111,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     jwt_secret: str | None = None
     jwt_ttl_seconds: PositiveInt = 3600
 
+    idempotency_ttl_seconds: PositiveInt = 24 * 3600  # how long a retry is answered from the first request
+
     redis_timeout_seconds: Positive = 0.25
     redis_retry_after_seconds: Positive = 2.0
 

@@ -1,19 +1,31 @@
-"""PostgreSQL access: the pool, transactions, and driver errors turned into domain errors."""
+"""PostgreSQL access: one small connection protocol, its asyncpg implementation, typed rows.
+
+Components speak to the database only through `Connection` with named statements (`beanpay.queries`);
+`fetch_as` decodes rows into msgspec Structs once. Driver errors are translated here, in one
+place: a unique or check violation becomes `Conflict` keyed by constraint name, a broken or refused
+connection becomes `DatabaseUnavailable` (the API answers 503, workers back off and retry).
+Crypto amounts (NUMERIC without a fraction) arrive as `int`, fiat amounts as `Decimal`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import TypeAlias
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
+import structlog
 
 from beanpay.config import Settings
-from beanpay.errors import Conflict, NotFound
+from beanpay.errors import Conflict, NotFound, Unavailable
+from beanpay.queries import Query
 
-Connection: TypeAlias = asyncpg.Connection
-Pool: TypeAlias = asyncpg.Pool
+log = structlog.get_logger("db")
+
+T = TypeVar("T")
+Row = Mapping[str, Any]
 
 # constraint name -> message for the client; anything unlisted gets a generic conflict message
 CONSTRAINT_MESSAGES = {
@@ -21,8 +33,191 @@ CONSTRAINT_MESSAGES = {
     "coffee_supplies_shop_product_uq": "the shop already has a supply record for this product",
     "order_claims_live_order_uq": "the order already has a claim",
     "order_claims_code_uq": "claim code collision",
-    "idempotency_keys_pkey": "this Idempotency-Key is in use",
 }
+
+# the database went away, or is not there yet: retry later (a connection lost mid-transaction may or
+# may not have committed; every write is idempotent, or checked on retry, so retrying is safe)
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError, asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+class DatabaseUnavailable(Unavailable):
+    """PostgreSQL cannot be reached, or dropped the connection."""
+
+
+def translate(exc: BaseException) -> Exception | None:
+    """The domain error for a driver error, or None when it has none."""
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        name = exc.constraint_name or ""
+        return Conflict(CONSTRAINT_MESSAGES.get(name, "conflicts with an existing record"), constraint=name)
+    if isinstance(exc, asyncpg.CheckViolationError):
+        return Conflict(f"the change breaks rule {exc.constraint_name}", constraint=exc.constraint_name or "")
+    if isinstance(exc, asyncpg.ForeignKeyViolationError):
+        return NotFound("a referenced record does not exist", constraint=exc.constraint_name or "")
+    if isinstance(exc, TRANSIENT):
+        return DatabaseUnavailable("the database is unavailable; retry shortly", reason=type(exc).__name__)
+    return None
+
+
+class Connection(Protocol):
+    """What components need from a database connection. Statements are always named."""
+
+    async def execute(self, query: Query, *args: Any) -> str: ...
+
+    async def fetch(self, query: Query, *args: Any) -> Sequence[Row]: ...
+
+    async def fetchrow(self, query: Query, *args: Any) -> Row | None: ...
+
+    async def fetchval(self, query: Query, *args: Any) -> Any: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        """A transaction, or a savepoint inside one."""
+
+
+class Database(Protocol):
+    """A source of connections (the pool)."""
+
+    def acquire(self) -> AbstractAsyncContextManager[Connection]: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Connection]: ...
+
+
+async def fetch_as(conn: Connection, query: Query, kind: type[T], *args: Any) -> list[T]:
+    """Rows as `kind` (a msgspec Struct whose fields are the statement's columns)."""
+    return [kind(**r) for r in await conn.fetch(query, *args)]
+
+
+async def fetchrow_as(conn: Connection, query: Query, kind: type[T], *args: Any) -> T | None:
+    row = await conn.fetchrow(query, *args)
+    return None if row is None else kind(**row)
+
+
+class PgConnection:
+    """`Connection` on an asyncpg connection."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: asyncpg.Connection) -> None:
+        self.raw = raw
+
+    async def execute(self, query: Query, *args: Any) -> str:
+        try:
+            return str(await self.raw.execute(query.text, *args))
+        except Exception as exc:
+            if (mapped := translate(exc)) is None:
+                raise
+            raise mapped from exc
+
+    async def fetch(self, query: Query, *args: Any) -> list[asyncpg.Record]:
+        try:
+            return list(await self.raw.fetch(query.text, *args))
+        except Exception as exc:
+            if (mapped := translate(exc)) is None:
+                raise
+            raise mapped from exc
+
+    async def fetchrow(self, query: Query, *args: Any) -> asyncpg.Record | None:
+        try:
+            return await self.raw.fetchrow(query.text, *args)
+        except Exception as exc:
+            if (mapped := translate(exc)) is None:
+                raise
+            raise mapped from exc
+
+    async def fetchval(self, query: Query, *args: Any) -> Any:
+        try:
+            return await self.raw.fetchval(query.text, *args)
+        except Exception as exc:
+            if (mapped := translate(exc)) is None:
+                raise
+            raise mapped from exc
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        try:
+            async with self.raw.transaction():
+                yield
+        except Exception as exc:
+            if (mapped := translate(exc)) is None:
+                raise
+            raise mapped from exc
+
+
+class Pool:
+    """`Database` on an asyncpg pool. It connects lazily, so a service starts while PostgreSQL is
+    down and works once it is up; connections broken by a restart are replaced on the next use."""
+
+    def __init__(self, raw: asyncpg.Pool) -> None:
+        self.raw = raw
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[PgConnection]:
+        try:
+            async with self.raw.acquire() as raw:
+                yield PgConnection(raw)
+        except Exception as exc:
+            if (mapped := translate(exc)) is None:
+                raise
+            raise mapped from exc
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PgConnection]:
+        """One transaction on one pooled connection."""
+        try:
+            async with self.raw.acquire() as raw, raw.transaction():
+                yield PgConnection(raw)
+        except Exception as exc:
+            if (mapped := translate(exc)) is None:
+                raise
+            raise mapped from exc
+
+    async def fetch(self, query: Query, *args: Any) -> list[asyncpg.Record]:
+        async with self.acquire() as conn:
+            return await conn.fetch(query, *args)
+
+    async def fetchrow(self, query: Query, *args: Any) -> asyncpg.Record | None:
+        async with self.acquire() as conn:
+            return await conn.fetchrow(query, *args)
+
+    async def fetchval(self, query: Query, *args: Any) -> Any:
+        async with self.acquire() as conn:
+            return await conn.fetchval(query, *args)
+
+    async def execute(self, query: Query, *args: Any) -> str:
+        async with self.acquire() as conn:
+            return await conn.execute(query, *args)
+
+    async def ping(self, within: float = 2.0) -> bool:
+        try:
+            async with asyncio.timeout(within), self.raw.acquire() as raw:
+                await raw.execute("SELECT 1")
+            return True
+        except Exception:  # any failure means not reachable now
+            return False
+
+    async def close(self, grace_seconds: float = 10.0) -> None:
+        """Close gracefully, but never hang shutdown on a connection someone forgot to release."""
+        try:
+            await asyncio.wait_for(self.raw.close(), grace_seconds)
+        except TimeoutError:
+            self.raw.terminate()
+
+
+def _numeric_out(value: int | Decimal) -> str:
+    return str(value)
+
+
+def _numeric_in(text: str) -> int | Decimal:
+    """Whole numbers (base units: NUMERIC(78,0)) as int, anything with a fraction (fiat, rates) as Decimal."""
+    return int(text) if text.lstrip("-").isdigit() else Decimal(text)
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("numeric", schema="pg_catalog", encoder=_numeric_out, decoder=_numeric_in,
+                              format="text")
 
 
 async def _no_session_state(conn: asyncpg.Connection) -> None:
@@ -31,33 +226,17 @@ async def _no_session_state(conn: asyncpg.Connection) -> None:
     trip per release, is skipped. asyncpg still rolls back a transaction left open."""
 
 
-async def create_pool(settings: Settings) -> Pool:
-    pool = await asyncpg.create_pool(
-        settings.dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
-        command_timeout=30, server_settings={"application_name": "beanpay"}, reset=_no_session_state,
+async def create_pool(settings: Settings, *, max_size: int | None = None) -> Pool:
+    raw = await asyncpg.create_pool(
+        settings.dsn, min_size=0, max_size=max_size or settings.db_pool_max, command_timeout=30,
+        server_settings={"application_name": "beanpay"}, reset=_no_session_state, init=init_connection,
     )
-    assert pool is not None
-    return pool
+    assert raw is not None
+    return Pool(raw)
 
 
-async def close_pool(pool: Pool, grace_seconds: float = 10.0) -> None:
-    """Close gracefully, but never hang shutdown on a connection someone forgot to release."""
-    try:
-        await asyncio.wait_for(pool.close(), grace_seconds)
-    except TimeoutError:
-        pool.terminate()
-
-
-@asynccontextmanager
-async def transaction(pool: Pool) -> AsyncIterator[Connection]:
-    """One transaction on one pooled connection; constraint violations become domain errors."""
-    try:
-        async with pool.acquire() as conn, conn.transaction():
-            yield conn
-    except asyncpg.UniqueViolationError as exc:
-        name = exc.constraint_name or ""
-        raise Conflict(CONSTRAINT_MESSAGES.get(name, "conflicts with an existing record"), constraint=name) from exc
-    except asyncpg.CheckViolationError as exc:
-        raise Conflict(f"the change breaks rule {exc.constraint_name}", constraint=exc.constraint_name or "") from exc
-    except asyncpg.ForeignKeyViolationError as exc:
-        raise NotFound("a referenced record does not exist", constraint=exc.constraint_name or "") from exc
+async def connect(settings: Settings) -> asyncpg.Connection:
+    """A dedicated connection (LISTEN, session advisory locks), with the pool's codecs."""
+    raw = await asyncpg.connect(settings.dsn, server_settings={"application_name": "beanpay"})
+    await init_connection(raw)
+    return raw

@@ -4,28 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 
 import asyncpg
 import structlog
 
+from beanpay.db import TRANSIENT
+
 log = structlog.get_logger("listen")
+
+KEEPALIVE_SECONDS = 5.0
 
 
 async def listen(dsn: str, channel: str, wake: asyncio.Event, stop: asyncio.Event) -> None:
-    """LISTEN on its own connection, reconnecting; a lost NOTIFY only costs the worker one poll interval."""
+    """LISTEN on a connection of its own, reconnecting with backoff for as long as PostgreSQL is away;
+    a NOTIFY lost meanwhile costs the worker one poll interval. Returns when `stop` is set."""
+    backoff = 0.5
     while not stop.is_set():
         try:
-            conn: asyncpg.Connection = await asyncpg.connect(dsn)
+            conn: asyncpg.Connection = await asyncpg.connect(dsn, timeout=10)
             try:
                 await conn.add_listener(channel, lambda *_: wake.set())
+                wake.set()  # anything sent while we were away: look now
+                backoff = 0.5
                 while not stop.is_set() and not conn.is_closed():
-                    await asyncio.sleep(5)
-                    await conn.execute("SELECT 1")  # keep-alive, notices a dead connection
+                    await sleep(stop, KEEPALIVE_SECONDS)
+                    await conn.execute("SELECT 1")  # keep-alive: notices a dead connection
             finally:
-                await conn.close()
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("listener lost its connection", channel=channel, error=repr(exc))
-            await sleep(stop, 2)
+                with contextlib.suppress(*TRANSIENT):
+                    await asyncio.wait_for(conn.close(), 5)
+        except (*TRANSIENT, asyncpg.PostgresError) as exc:
+            log.warning("listener lost its connection; reconnecting", channel=channel, error=repr(exc),
+                        retry_in=round(backoff, 1))
+            await sleep(stop, backoff)
+            backoff = min(backoff * 2, 10.0) * random.uniform(0.8, 1.2)
 
 
 async def sleep(stop: asyncio.Event, seconds: float) -> None:
@@ -38,3 +50,18 @@ async def wait_wake(wake: asyncio.Event, seconds: float) -> None:
     wake.clear()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(wake.wait(), seconds)
+
+
+class Backoff:
+    """Exponential backoff with jitter for a loop that retries while a dependency is away."""
+
+    def __init__(self, first: float = 0.5, cap: float = 10.0) -> None:
+        self.first, self.cap = first, cap
+        self.delay = first
+
+    def reset(self) -> None:
+        self.delay = self.first
+
+    async def wait(self, stop: asyncio.Event) -> None:
+        await sleep(stop, self.delay)
+        self.delay = min(self.delay * 2, self.cap) * random.uniform(0.8, 1.2)

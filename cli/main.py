@@ -70,10 +70,14 @@ def _parser() -> argparse.ArgumentParser:
     rg = chain_sub.add_parser("reorg", help="rewind the index to a height (deposits above it orphaned)",
                               description="Rewind the index to --to-height: deposits above it become orphaned "
                               "(events emitted), the checkpoint moves back, and the follower re-applies the "
-                              "node's chain from there. --dry-run shows what would change and changes nothing.")
+                              "node's chain from there. This is also how a halted follower (a reorg deeper than "
+                              "the kept window) is released. --dry-run shows what would change and changes nothing.")
     rg.add_argument("--chain", required=True)
     rg.add_argument("--to-height", type=int, required=True)
     rg.add_argument("--dry-run", action="store_true", help="print the deposits and orders affected; change nothing")
+    rg.add_argument("--beyond-window", action="store_true",
+                    help="allow a height below the kept window (after a reorg deeper than it halted the follower): "
+                    "the node's block at that height becomes the index's new base")
     rg.add_argument("--json", action="store_true")
     rp = chain_sub.add_parser("replay", help="re-scan a block range idempotently",
                               description="Re-scan blocks FROM..TO: indexed blocks are checked against the node "
@@ -207,19 +211,16 @@ def _redeliver(settings: Settings, args: argparse.Namespace) -> int:
     import asyncio
 
     from beanpay import db
-    from beanpay.engine.webhooks.sender import redeliver
+    from beanpay.engine.webhooks.sender import failed_deliveries, redeliver
 
     async def go() -> int:
         pool = await db.create_pool(settings)
         try:
-            if args.delivery:
-                ids = [args.delivery]
-            else:
-                ids = [r["id"] for r in await pool.fetch(
-                    "SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'failed'", args.endpoint)]
-            done = [i for i in ids if await redeliver(pool, i)]
+            ids = [args.delivery] if args.delivery else await failed_deliveries(pool, args.endpoint)
+            async with pool.transaction() as conn:
+                done = await redeliver(conn, ids)
         finally:
-            await db.close_pool(pool)
+            await pool.close()
         print(f"queued {len(done)} delivery(ies) again")
         return 0 if done or args.endpoint else 1
 

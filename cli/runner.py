@@ -1,19 +1,31 @@
-"""Run long-lived services (API, relay, engine, webhooks, indexers) on uvloop, supervised: if one dies, all stop."""
+"""Run long-lived services (API, relay, engine, webhooks, indexers) on uvloop, in one process.
+
+Every service and every side task is supervised: if one dies, the process logs which and why and
+exits non-zero (an orchestrator restarts it) instead of limping on. Services start whether or not
+PostgreSQL, Kafka or Redis are up yet, and ride through their restarts: they report not-ready
+meanwhile, on the API's /readyz or, for the other services, on an ops endpoint at BEANPAY_METRICS_PORT
+(/healthz, /readyz, /metrics).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any
 
 import structlog
 import uvloop
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from beanpay import db
 from beanpay.config import Settings
+from beanpay.tasks import TaskDied, supervise
 
 log = structlog.get_logger("services")
+
+Check = Callable[[], Awaitable[bool]]
 
 
 def run_services(settings: Settings, wanted: Iterable[str]) -> int:
@@ -25,60 +37,95 @@ async def _main(settings: Settings, wanted: tuple[str, ...]) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    tasks: list[asyncio.Task[None]] = []
-    if settings.metrics_port is not None and wanted != ("api",):
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.metrics_port, addr=settings.api_host)
+    pool = await db.create_pool(settings)  # connects lazily: the database may come up later
+    services: dict[str, Coroutine[Any, Any, None]] = {}
+    checks: dict[str, Check] = {}
     runner: web.AppRunner | None = None
-    pool = None
     if "api" in wanted:
         from beanpay.api.app import init_app
 
         runner = web.AppRunner(init_app(settings), access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, settings.api_host, settings.api_port, backlog=1024).start()
+        await web.TCPSite(runner, settings.api_host, settings.api_port, backlog=4096).start()
         log.info("api listening", host=settings.api_host, port=settings.api_port)
     if "relay" in wanted:
         from beanpay.events.relay import Relay
 
-        pool = await db.create_pool(settings)
-        tasks.append(asyncio.create_task(Relay(settings, pool).run(stop), name="relay"))
+        relay = Relay(settings, pool)
+        services["relay"] = relay.run(stop)
+        checks["relay"] = _ready(pool, lambda: relay.ready)
     if "engine" in wanted:
         from beanpay.engine.prices.service import RateService
         from beanpay.engine.worker import Engine
 
-        pool = pool or await db.create_pool(settings)
-        rates = RateService(settings)
-        tasks.append(asyncio.create_task(Engine(settings, pool, rates).run(stop), name="engine"))
+        engine = Engine(settings, pool, RateService(settings))
+        services["engine"] = engine.run(stop)
+        checks["engine"] = _ready(pool, lambda: not engine.failing)
     if "webhooks" in wanted:
-        from beanpay.engine.webhooks.fanout import run_fanout
+        from beanpay.engine.webhooks.fanout import Fanout
         from beanpay.engine.webhooks.sender import Sender
 
-        pool = pool or await db.create_pool(settings)
-        tasks.append(asyncio.create_task(run_fanout(settings, pool, stop), name="webhook-fanout"))
-        tasks.append(asyncio.create_task(Sender(settings, pool).run(stop), name="webhook-sender"))
+        fanout, sender = Fanout(settings, pool), Sender(settings, pool)
+        services["webhook-fanout"] = fanout.run(stop)
+        services["webhook-sender"] = sender.run(stop)
+        checks["webhooks"] = _ready(pool, lambda: fanout.connected and not sender.failing)
     for name in wanted:
         if name.startswith("index:"):
             from beanpay.indexer import registry
             from beanpay.indexer.follower import Follower
 
             chain = name.split(":", 1)[1]
-            pool = pool or await db.create_pool(settings)
             follower = Follower(registry.policy(settings, chain), pool, registry.source(settings, chain))
-            tasks.append(asyncio.create_task(follower.run(settings.dsn, stop), name=f"index-{chain}"))
-    stopper = asyncio.create_task(stop.wait(), name="stop")
-    done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            services[f"index-{chain}"] = follower.run(settings.dsn, stop)
+            checks[f"index-{chain}"] = _ready(pool, lambda: True)
+    ops = await _ops_server(settings, checks) if settings.metrics_port is not None and services else None
     code = 0
-    for t in done:
-        if t is not stopper and t.exception() is not None:
-            log.error("service died; stopping", service=t.get_name(), error=repr(t.exception()))
-            code = 1
-    stop.set()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    stopper.cancel()
-    if runner is not None:
-        await runner.cleanup()
-    if pool is not None:
-        await db.close_pool(pool)
+    try:
+        await supervise({**services, "signals": _until(stop)})
+    except TaskDied as died:
+        log.error("service died; stopping", service=died.name, error=repr(died.error))
+        code = 1
+    finally:
+        stop.set()
+        if runner is not None:
+            await runner.cleanup()
+        if ops is not None:
+            await ops.cleanup()
+        await pool.close()
     return code
+
+
+async def _until(stop: asyncio.Event) -> None:
+    await stop.wait()
+
+
+def _ready(pool: db.Pool, healthy: Callable[[], bool]) -> Check:
+    async def check() -> bool:
+        return healthy() and await pool.ping()
+
+    return check
+
+
+async def _ops_server(settings: Settings, checks: dict[str, Check]) -> web.AppRunner:
+    """/healthz (the process is up), /readyz (its dependencies answer), /metrics (Prometheus)."""
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        results = {name: await check() for name, check in checks.items()}
+        ready = all(results.values())
+        return web.json_response({"status": "ready" if ready else "not_ready", "services": results},
+                                 status=200 if ready else 503)
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.api_host, settings.metrics_port).start()
+    return runner

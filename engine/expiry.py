@@ -1,65 +1,56 @@
 """Closing what ran out of time: unpaid orders at the end of their payment window, claims nobody
 processed. Rows are taken with FOR UPDATE SKIP LOCKED, so whichever engine process runs the job,
-each order expires exactly once and two engines never wait on each other."""
+each order expires exactly once and two engines never wait on each other. A batch is three
+statements whatever its size."""
 
 from __future__ import annotations
 
-import uuid
+import datetime as dt
+from typing import Any
 
-from beanpay import audit
-from beanpay.db import Pool, transaction
+from beanpay import audit, queries
+from beanpay.db import Database, fetch_as
 from beanpay.engine import inventory
-from beanpay.engine.lifecycle import OrderStatus, order_transition
-from beanpay.engine.orders import ORDER_COLUMNS, order_payload, payment_payload
+from beanpay.engine.lifecycle import OrderStatus, order_sources
+from beanpay.engine.rows import ClaimRow, OrderRow, PaymentRow
+from beanpay.engine.settlement import Settling
+from beanpay.events import catalog
 from beanpay.events.outbox import Event, emit_many
 
-GRACE = "10 seconds"  # lets a deposit first seen at the window's end reach the engine before expiry
+SQL = queries.load("beanpay.engine", "expiry.sql")
+
+GRACE = dt.timedelta(seconds=10)  # lets a deposit first seen at the window's end reach the engine before expiry
 
 
-async def expire_orders(pool: Pool, batch: int) -> list[uuid.UUID]:
-    """Expire up to `batch` orders; returns the shop of each (their stock changed)."""
-    async with transaction(pool) as conn:
-        # a payment with any live deposit is never expired here: settlement decides it
-        payments = await conn.fetch(
-            f"""SELECT p.*, o.shop_id FROM crypto_payments p JOIN coffee_orders o ON o.id = p.order_id
-                WHERE p.status = 'pending' AND p.expires_at + interval '{GRACE}' <= now()
-                  AND NOT EXISTS (SELECT 1 FROM deposits d WHERE d.chain = p.chain AND d.address = p.wallet_address
-                                  AND d.status <> 'orphaned')
-                ORDER BY p.expires_at LIMIT $1 FOR UPDATE OF p, o SKIP LOCKED""", batch)
-        for payment in payments:
-            order = await conn.fetchrow(f"SELECT {ORDER_COLUMNS} FROM coffee_orders WHERE id = $1 FOR UPDATE",
-                                        payment["order_id"])
-            events = []
-            after_payment = await conn.fetchrow(
-                "UPDATE crypto_payments SET status = 'expired', updated_at = now() WHERE id = $1 RETURNING *",
-                payment["id"])
-            events.append(Event("payment.expired", "order", order["id"], payment_payload(after_payment,
-                                                                                         order["shop_id"])))
-            target = order["order_status"]
-            if order["order_status"] == OrderStatus.PENDING:
-                target = order_transition(order["order_status"], OrderStatus.EXPIRED).value
-                await inventory.release(conn, order["id"])
-            after = await conn.fetchrow(
-                f"""UPDATE coffee_orders SET order_status = $2, payment_status = 'expired', version = version + 1,
-                           updated_at = now() WHERE id = $1 RETURNING {ORDER_COLUMNS}""", order["id"], target)
-            if target != order["order_status"]:
-                events.append(Event("order.expired", "order", order["id"], order_payload(after)))
-            await audit.record(conn, audit.SYSTEM, "order.expire", "order", order["id"],
-                               before={"order_status": order["order_status"]}, after={"order_status": target})
-            await emit_many(conn, events)
-        return [p["shop_id"] for p in payments]
+async def expire_orders(db: Database, batch: int) -> tuple[int, list[inventory.StockMove]]:
+    """Expire up to `batch` unpaid orders; returns how many, and the stock they gave back."""
+    async with db.transaction() as conn:
+        due = await fetch_as(conn, SQL.due_payments, Settling, batch, GRACE)
+        if not due:
+            return 0, []
+        payments = await fetch_as(conn, SQL.expire_payments, PaymentRow, [p.id for p in due])
+        orders = {o.id: o for o in await fetch_as(conn, SQL.expire_orders, OrderRow, [p.order_id for p in due],
+                                                  order_sources(OrderStatus.EXPIRED))}
+        was = {p.order_id: p.order_status for p in due}
+        closed = [o.id for o in orders.values()
+                  if o.order_status == OrderStatus.EXPIRED and was[o.id] != OrderStatus.EXPIRED]
+        stock = await inventory.release(conn, closed)
+        events: list[Event[Any]] = []
+        for p in payments:
+            order = orders[p.order_id]
+            events.append(Event(catalog.PAYMENT_EXPIRED, order.id, p.event(order.shop_id)))
+            if order.id in closed:
+                events.append(Event(catalog.ORDER_EXPIRED, order.id, order.event()))
+        await audit.record_many(conn, audit.SYSTEM, [
+            audit.Entry("order.expire", "order", o.id, before={"order_status": was[o.id]},
+                        after={"order_status": o.order_status}) for o in orders.values()])
+        await emit_many(conn, events)
+        return len(due), stock
 
 
-async def expire_claims(pool: Pool, batch: int) -> int:
-    async with transaction(pool) as conn:
-        rows = await conn.fetch(
-            """UPDATE order_claims SET status = 'expired'
-               WHERE id IN (SELECT id FROM order_claims WHERE status = 'active' AND expires_at <= now()
-                            ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-               RETURNING id, order_id, shop_id, user_id, claim_code""", batch)
-        await emit_many(conn, [Event("claim.expired", "order", r["order_id"],
-                                     {"claim_id": str(r["id"]), "order_id": str(r["order_id"]),
-                                      "shop_id": str(r["shop_id"]), "user_id": str(r["user_id"])}) for r in rows])
-        for r in rows:
-            await audit.record(conn, audit.SYSTEM, "claim.expire", "claim", r["id"])
+async def expire_claims(db: Database, batch: int) -> int:
+    async with db.transaction() as conn:
+        rows = await fetch_as(conn, SQL.expire_claims, ClaimRow, batch)
+        await emit_many(conn, [Event(catalog.CLAIM_EXPIRED, r.order_id, r.event()) for r in rows])
+        await audit.record_many(conn, audit.SYSTEM, [audit.Entry("claim.expire", "claim", r.id) for r in rows])
         return len(rows)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 
 import redis.asyncio as redis
 import structlog
 
 from beanpay.cachekeys import CHANNEL, supplies_key, supply_key
-from beanpay.db import Pool
+from beanpay.engine.inventory import StockMove
 
 log = structlog.get_logger("engine")
 
@@ -18,13 +17,12 @@ class Invalidator:
     def __init__(self, redis_url: str, timeout: float) -> None:
         self.redis = redis.Redis.from_url(redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
-    async def shops_stock(self, pool: Pool, shop_ids: Iterable[uuid.UUID]) -> None:
-        """Drop the cached supply rows of these shops (after the commit that changed them)."""
-        shops = list(set(shop_ids))
-        if not shops:
+    async def stock_moved(self, moves: Iterable[StockMove]) -> None:
+        """Drop the cached copies of these supply rows and their shops' lists (after the commit)."""
+        moved = set(moves)
+        if not moved:
             return
-        rows = await pool.fetch("SELECT id, shop_id FROM coffee_supplies WHERE shop_id = ANY($1)", shops)
-        keys = [supply_key(r["id"]) for r in rows] + [supplies_key(s) for s in shops]
+        keys = sorted({supply_key(m.supply_id) for m in moved} | {supplies_key(m.shop_id) for m in moved})
         try:
             await self.redis.delete(*keys)
             await self.redis.publish(CHANNEL, "\n".join(keys))

@@ -8,10 +8,16 @@ every entry group sums to zero.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from beanpay.db import Connection
+import msgspec
+
+from beanpay import queries
+from beanpay.db import Connection, fetch_as
+
+SQL = queries.load("beanpay.engine", "ledger.sql")
 
 
 def merchant_account(shop_id: uuid.UUID) -> str:
@@ -40,10 +46,7 @@ async def post_many(conn: Connection, credits: list[Credit]) -> None:
     rows = [(g, deposits_account(c.chain, c.asset), c.amount, c) for g, c in zip(groups, credits, strict=True)]
     rows += [(g, merchant_account(c.shop_id), -c.amount, c) for g, c in zip(groups, credits, strict=True)]
     await conn.execute(
-        """INSERT INTO ledger_entries (entry_group, account, shop_id, chain, asset, amount, kind, payment_id, memo)
-           SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::numeric[],
-                                $7::text[], $8::uuid[], $9::text[])""",
-        [r[0] for r in rows], [r[1] for r in rows], [r[3].shop_id for r in rows], [r[3].chain for r in rows],
+        SQL.post, [r[0] for r in rows], [r[1] for r in rows], [r[3].shop_id for r in rows], [r[3].chain for r in rows],
         [r[3].asset for r in rows], [r[2] for r in rows],
         ["payment" if r[3].amount > 0 else "reversal" for r in rows], [r[3].payment_id for r in rows],
         [r[3].memo for r in rows])
@@ -51,7 +54,21 @@ async def post_many(conn: Connection, credits: list[Credit]) -> None:
 
 async def balances(conn: Connection, shop_id: uuid.UUID) -> list[tuple[str, str, int]]:
     """(chain, asset, balance) owed to the shop; the merchant account is a credit, so its sum is negated."""
-    rows = await conn.fetch(
-        """SELECT chain, asset, -sum(amount) AS balance FROM ledger_entries WHERE account = $1
-           GROUP BY chain, asset ORDER BY chain, asset""", merchant_account(shop_id))
+    rows = await conn.fetch(SQL.balances, merchant_account(shop_id))
     return [(r["chain"], r["asset"], int(r["balance"])) for r in rows]
+
+
+class Entry(msgspec.Struct):
+    id: int
+    entry_group: uuid.UUID
+    chain: str
+    asset: str
+    amount: int  # base units credited to the shop; negative for a reversal
+    kind: str
+    payment_id: uuid.UUID
+    memo: str | None
+    created_at: dt.datetime
+
+
+async def history(conn: Connection, shop_id: uuid.UUID, before: int, limit: int) -> list[Entry]:
+    return await fetch_as(conn, SQL.history, Entry, merchant_account(shop_id), before, limit)

@@ -1,8 +1,14 @@
-"""Order and payment state machines. Pure: callers lock the row, ask here, then write."""
+"""Order and payment state machines. Pure: the tables say which moves exist; the transactions write
+each move as one guarded statement whose allowed source states come from here (`sources`), so a
+row that moved meanwhile is refused by the database rather than overwritten."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+
+from beanpay.engine.payments import PaymentStatus
+from beanpay.errors import Conflict
 
 
 class OrderStatus(StrEnum):
@@ -15,12 +21,15 @@ class OrderStatus(StrEnum):
     EXPIRED = "expired"
 
 
-class IllegalTransition(Exception):
-    """Refused move; the API answers 409 naming the current state."""
+class IllegalTransition(Conflict):
+    """A refused move; the API answers 409 naming the current state."""
+
+    code = "illegal_transition"
 
     def __init__(self, kind: str, current: str, target: str) -> None:
-        super().__init__(f"{kind} is {current}; it cannot become {target}")
-        self.kind, self.current, self.target = kind, current, target
+        super().__init__(f"{kind} is {current}; it cannot become {target}",
+                         current_status=str(current), requested_status=str(target))
+        self.kind, self.current, self.target = kind, str(current), str(target)
 
 
 ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -36,12 +45,52 @@ ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.CANCELLED: frozenset(),
 }
 
+P = PaymentStatus
+_ACTIVE = frozenset({P.PENDING, P.PROCESSING, P.CONFIRMED, P.UNDERPAID, P.OVERPAID, P.LATE, P.EXPIRED})
+# A payment is re-assessed from every deposit at its address (engine.payments.assess), so deposits
+# arriving, confirming and being orphaned by reorgs move it between most states. What can never
+# happen: money that came after the window turning into a punctual payment (late and expired only
+# lead to each other: a late deposit orphaned, or money arriving for an expired payment).
+PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
+    P.PENDING: _ACTIVE - {P.PENDING},
+    P.PROCESSING: _ACTIVE - {P.PROCESSING},
+    P.CONFIRMED: _ACTIVE - {P.CONFIRMED},
+    P.UNDERPAID: _ACTIVE - {P.UNDERPAID},
+    P.OVERPAID: _ACTIVE - {P.OVERPAID},
+    P.LATE: frozenset({P.EXPIRED}),
+    P.EXPIRED: frozenset({P.LATE}),
+}
+
+
+def _sources(table: Mapping[StrEnum, frozenset[StrEnum]], target: StrEnum) -> list[str]:
+    return sorted(str(s) for s, targets in table.items() if target in targets)
+
+
+ORDER_SOURCES = {t: _sources(ORDER_TRANSITIONS, t) for t in OrderStatus}  # type: ignore[arg-type]
+PAYMENT_SOURCES = {t: _sources(PAYMENT_TRANSITIONS, t) for t in PaymentStatus}  # type: ignore[arg-type]
+
 
 def order_transition(current: str, target: str) -> OrderStatus:
     cur, tgt = OrderStatus(current), OrderStatus(target)
     if tgt not in ORDER_TRANSITIONS[cur]:
         raise IllegalTransition("order", cur, tgt)
     return tgt
+
+
+def payment_transition(current: str, target: str) -> PaymentStatus:
+    cur, tgt = PaymentStatus(current), PaymentStatus(target)
+    if tgt not in PAYMENT_TRANSITIONS.get(cur, frozenset()):
+        raise IllegalTransition("payment", cur, tgt)
+    return tgt
+
+
+def order_sources(target: str) -> list[str]:
+    """The states an order may move to `target` from (the guard of its UPDATE)."""
+    return ORDER_SOURCES[OrderStatus(target)]
+
+
+def payment_sources(target: str) -> list[str]:
+    return PAYMENT_SOURCES[PaymentStatus(target)]
 
 
 def modifiable(current: str) -> bool:

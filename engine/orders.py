@@ -1,35 +1,45 @@
 """Orders: creation with its quote and reservations, modification while unpaid, cancellation and the
-shop's progress moves. Each function runs inside the caller's transaction and locks what it changes."""
+shop's progress moves. Each runs in one transaction and locks what it changes; every status move
+is one guarded UPDATE whose allowed sources come from the transition table (engine.lifecycle).
+
+Placing an order is the hot path (every payment starts here): it is one read and one write statement
+in one transaction (four round trips with BEGIN and COMMIT), and the answer to the client is built
+here, before the write, so that it is stored under the Idempotency-Key by the same statement.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 
-from beanpay import audit
+from beanpay import audit, idempotency, queries
 from beanpay.chains.bitcoin.addresses import Bip84Account
-from beanpay.chains.evm.create2 import forwarder_address
 from beanpay.config import Settings
-from beanpay.db import Connection
+from beanpay.db import Connection, Database, fetch_as, fetchrow_as
 from beanpay.engine import inventory
+from beanpay.engine.addresses import BITCOIN, evm_forwarder
 from beanpay.engine.assets import Asset
-from beanpay.engine.lifecycle import IllegalTransition, OrderStatus, modifiable, order_transition
+from beanpay.engine.lifecycle import IllegalTransition, OrderStatus, modifiable, order_sources
 from beanpay.engine.payment_uri import payment_uri
 from beanpay.engine.prices.providers import Rate
 from beanpay.engine.pricing import Group, Option, PricedLine, PricingError, order_total, price_line
 from beanpay.engine.quote import crypto_amount
+from beanpay.engine.rows import OrderRow, PaymentRow
 from beanpay.errors import Conflict, InvalidInput, NotFound
+from beanpay.events import catalog
 from beanpay.events.outbox import Event, emit_many
-from beanpay.indexer import store
-from beanpay.indexer.watch import new_btc_address
-from beanpay.money import base_units
+from beanpay.money import MAX_FIAT
+
+SQL = queries.load("beanpay.engine", "orders.sql")
+_json = msgspec.json.Encoder(decimal_format="string").encode
+_groups = msgspec.json.Decoder(list[dict[str, object]]).decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,44 +57,41 @@ class Delivery:
     special_instructions: str | None = None
 
 
+class MenuLine(msgspec.Struct):
+    product_id: uuid.UUID
+    name: str
+    customizations: str  # the product's options (JSON)
+    price: Decimal
+    stocked: bool  # the shop keeps a supply record (stock is reserved) for this product
+
+
 @dataclass(frozen=True, slots=True)
 class PricedItem:
     line: Line
     name: str
     menu_price: Decimal
     priced: PricedLine
-    stocked: bool  # the shop keeps a supply record (stock is reserved) for this product
+    stocked: bool
 
 
-ORDER_COLUMNS = """id, user_id, shop_id, total_amount, currency, crypto_amount, crypto_currency, chain,
-                   payment_status, order_status, order_type, pickup_time, delivery_address, special_instructions,
-                   expires_at, version, created_at, updated_at"""
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    """A placed order as written: the API answers from this without reading it back."""
+
+    order: OrderRow
+    payment: PaymentRow
+    items: list[PricedItem]
+    held: list[uuid.UUID]  # supplies it holds stock from
 
 
-def order_payload(order: Any) -> dict[str, Any]:
-    """What order.* events carry: enough for a merchant's webhook to act without calling back."""
-    return {"order_id": str(order["id"]), "shop_id": str(order["shop_id"]), "user_id": str(order["user_id"]),
-            "order_status": order["order_status"], "payment_status": order["payment_status"],
-            "total_amount": str(order["total_amount"]), "currency": order["currency"]}
+def _options(raw: str) -> list[Group]:
+    return [Group(str(g["name"]), tuple(Option(str(o["name"]), Decimal(str(o.get("price_delta", "0"))))
+                                        for o in g["options"]),  # type: ignore[attr-defined]
+                  bool(g.get("required", False)), bool(g.get("multiple", False))) for g in _groups(raw)]
 
 
-def payment_payload(payment: Any, shop_id: uuid.UUID) -> dict[str, Any]:
-    return {"payment_id": str(payment["id"]), "order_id": str(payment["order_id"]), "shop_id": str(shop_id),
-            "chain": payment["chain"], "asset": payment["crypto_currency"], "address": payment["wallet_address"],
-            "amount": base_units(payment["crypto_amount"]), "amount_received": base_units(payment["amount_received"]),
-            "decimals": payment["decimals"], "status": payment["status"], "confirmations": payment["confirmations"],
-            "expires_at": payment["expires_at"].isoformat(), "resolution": payment["resolution"]}
-
-
-async def price_items(conn: Connection, shop_id: uuid.UUID, currency: str, lines: Sequence[Line]) -> list[PricedItem]:
-    """Each line priced from the shop's menu and the product's options; every problem names its field."""
-    rows = await conn.fetch(
-        """SELECT p.id, p.name, p.customizations, sp.price, cs.id IS NOT NULL AS stocked
-           FROM shop_products sp JOIN products p ON p.id = sp.product_id
-           LEFT JOIN coffee_supplies cs ON cs.shop_id = sp.shop_id AND cs.product_id = p.id
-           WHERE sp.shop_id = $1 AND sp.product_id = ANY($2) AND sp.available AND p.status = 'active'""",
-        shop_id, [line.product_id for line in lines])
-    menu = {r["id"]: r for r in rows}
+def price_items(menu: Mapping[uuid.UUID, MenuLine], currency: str, lines: Sequence[Line]) -> list[PricedItem]:
+    """Each line priced from the shop's menu and the product's options; every problem names its field. Pure."""
     priced, problems = [], []
     for i, line in enumerate(lines):
         where = f"items[{i}]"
@@ -92,173 +99,236 @@ async def price_items(conn: Connection, shop_id: uuid.UUID, currency: str, lines
         if item is None:
             problems.append({"field": f"{where}.product_id", "message": "not available on this shop's menu"})
             continue
-        groups = [Group(g["name"], tuple(Option(o["name"], Decimal(str(o.get("price_delta", "0"))))
-                                         for o in g["options"]), g.get("required", False), g.get("multiple", False))
-                  for g in msgspec.json.decode(item["customizations"])]
         try:
-            priced.append(PricedItem(line, item["name"], item["price"],
-                                     price_line(item["price"], groups, line.customizations, line.quantity, currency,
-                                                field=where), item["stocked"]))
+            priced_line = price_line(item.price, _options(item.customizations), line.customizations, line.quantity,
+                                     currency, field=where)
         except PricingError as exc:
             problems.append({"field": exc.field, "message": exc.message})
+            continue
+        if priced_line.total > MAX_FIAT:
+            problems.append({"field": f"{where}.quantity", "message": f"the line total must be at most {MAX_FIAT}"})
+        priced.append(PricedItem(line, item.name, item.price, priced_line, item.stocked))
     if problems:
         raise InvalidInput("the order's items do not match the menu", problems)
+    total = order_total([it.priced for it in priced], currency)
+    if total > MAX_FIAT:
+        raise InvalidInput("the order is too large",
+                           [{"field": "items", "message": f"the total must be at most {MAX_FIAT}"}])
+    if total <= 0:
+        raise InvalidInput("nothing to pay", [{"field": "items", "message": "the order total must be above zero"}])
     return priced
 
 
-def _wanted(items: Sequence[PricedItem]) -> tuple[dict[uuid.UUID, int], dict[uuid.UUID, str]]:
-    wanted: dict[uuid.UUID, int] = defaultdict(int)
+def wanted(items: Sequence[PricedItem]) -> tuple[dict[uuid.UUID, int], dict[uuid.UUID, str]]:
+    """Units of each stock-tracked product, and the line that first asked for it (for errors)."""
+    units: dict[uuid.UUID, int] = defaultdict(int)
     fields: dict[uuid.UUID, str] = {}
     for i, item in enumerate(items):
-        if not item.stocked:
-            continue
-        wanted[item.line.product_id] += item.line.quantity
-        fields.setdefault(item.line.product_id, f"items[{i}].quantity")
-    return wanted, fields
+        if item.stocked:
+            units[item.line.product_id] += item.line.quantity
+            fields.setdefault(item.line.product_id, f"items[{i}].quantity")
+    return dict(units), fields
 
 
-async def _insert_items(conn: Connection, order_id: uuid.UUID, items: Sequence[PricedItem]) -> None:
-    await conn.executemany(
-        """INSERT INTO order_items (order_id, product_id, product_name, base_price, final_price, quantity,
-                                    customizations) VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-        [(order_id, it.line.product_id, it.name, it.menu_price, it.priced.unit_price, it.line.quantity,
-          msgspec.json.encode(it.line.customizations).decode()) for it in items])
+class _Begun(msgspec.Struct):
+    shop_status: str | None
+    currency: str | None
+    request_hash: bytes | None
+    status_code: int | None
+    response_body: bytes | None
+    btc_index: int | None
+    product_id: uuid.UUID | None
+    name: str | None
+    customizations: str | None
+    price: Decimal | None
+    stocked: bool | None
 
 
-async def deposit_address(conn: Connection, settings: Settings, asset: Asset, order_id: uuid.UUID,
-                          btc_account: Bip84Account | None) -> str:
-    """A fresh watched address for the order: the next BIP84 index, or its CREATE2 forwarder."""
-    if asset.chain == "btc":
-        if btc_account is None:
-            raise Conflict("Bitcoin payments are not configured (BEANPAY_BTC_ACCOUNT_XPUB)")
-        return (await new_btc_address(conn, btc_account, order_id)).address
-    chain = settings.evm_chain(asset.chain)
-    if not (chain.factory and chain.implementation and chain.treasury):
-        raise Conflict(f"chain {asset.chain} has no forwarder factory, implementation or treasury configured")
-    address = forwarder_address(chain.factory, chain.implementation, order_id, chain.treasury)
-    await store.watch(conn, asset.chain, address, None, None, order_id)
-    return address
+class _Written(msgspec.Struct):
+    recorded: bool
+    supply_id: uuid.UUID | None
+    product_id: uuid.UUID | None
+    held: bool | None
+    available_before: int | None
+    status_before: str | None
+    status_after: str | None
+    quantity: int | None
+    reserved: int | None
+    reorder_level: int | None
 
 
-async def create_order(conn: Connection, settings: Settings, *, user_id: uuid.UUID, shop_id: uuid.UUID,
-                       currency: str, lines: Sequence[Line], delivery: Delivery, asset: Asset, rate: Rate,
-                       btc_account: Bip84Account | None, actor: audit.Actor) -> tuple[uuid.UUID, list[uuid.UUID]]:
-    """Create the order; returns its id and the supplies it holds stock from."""
-    items = await price_items(conn, shop_id, currency, lines)
+class Stored(Exception):
+    def __init__(self, answer: idempotency.Answer) -> None:
+        self.answer = answer
+
+
+async def create_order(db: Database, settings: Settings, *, user_id: uuid.UUID, shop_id: uuid.UUID,
+                       lines: Sequence[Line], delivery: Delivery, asset: Asset,
+                       rate_for: Callable[[str], Awaitable[Rate]], btc_account: Bip84Account | None,
+                       actor: audit.Actor, key: idempotency.Key | None = None,
+                       respond: Callable[[NewOrder], bytes] | None = None) -> NewOrder | idempotency.Answer:
+    """Place an order (one transaction). With an Idempotency-Key, the answer `respond` builds is stored
+    by the same statement, and an answer stored earlier under the key is returned instead.
+    Raises idempotency.Replay when a concurrent request with the key committed first."""
+    if asset.chain == BITCOIN and btc_account is None:
+        raise Conflict("Bitcoin payments are not configured (BEANPAY_BTC_ACCOUNT_XPUB)")
+    try:
+        async with db.transaction() as conn:
+            return await _create(conn, settings, user_id, shop_id, lines, delivery, asset, rate_for, btc_account,
+                                 actor, key, respond)
+    except Stored as stored:  # raised inside, so the transaction (and any index it took) rolled back
+        return stored.answer
+
+
+async def _create(conn: Connection, settings: Settings, user_id: uuid.UUID, shop_id: uuid.UUID,
+                  lines: Sequence[Line], delivery: Delivery, asset: Asset, rate_for: Callable[[str], Awaitable[Rate]],
+                  btc_account: Bip84Account | None, actor: audit.Actor, key: idempotency.Key | None,
+                  respond: Callable[[NewOrder], bytes] | None) -> NewOrder:
+    rows = await fetch_as(conn, SQL.begin_order, _Begun, shop_id, sorted({ln.product_id for ln in lines}),
+                          key.principal if key else None, key.key if key else None, asset.chain == BITCOIN)
+    head = rows[0]
+    if head.status_code is not None and head.response_body is not None and head.request_hash is not None:
+        raise Stored(idempotency.Answer(head.request_hash, head.status_code, head.response_body))
+    if head.shop_status is None or head.shop_status == "deleted" or head.currency is None:
+        raise InvalidInput("no such shop", [{"field": "shop_id", "message": "no such shop"}])
+    if head.shop_status != "active":
+        raise InvalidInput("the shop is not taking orders", [{"field": "shop_id",
+                                                              "message": f"shop is {head.shop_status}"}])
+    currency = head.currency.strip()
+    menu = {r.product_id: MenuLine(r.product_id, r.name or "", r.customizations or "[]", r.price or Decimal(0),
+                                   bool(r.stocked)) for r in rows if r.product_id is not None}
+    items = price_items(menu, currency, lines)
+    rate = await rate_for(currency)
     total = order_total([it.priced for it in items], currency)
-    if total <= 0:
-        raise InvalidInput("nothing to pay", [{"field": "items", "message": "the order total must be above zero"}])
     amount = crypto_amount(total, rate.rate, asset.decimals)
-    order_id = uuid.uuid4()
-    window = dt.timedelta(seconds=settings.payment_window_seconds)
-    order = await conn.fetchrow(
-        f"""INSERT INTO coffee_orders (id, user_id, shop_id, total_amount, currency, crypto_amount, crypto_currency,
-                                       chain, order_type, pickup_time, delivery_address, special_instructions,
-                                       expires_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now() + $13::interval)
-            RETURNING {ORDER_COLUMNS}""",
-        order_id, user_id, shop_id, total, currency, amount, asset.symbol, asset.chain, delivery.order_type,
-        delivery.pickup_time, delivery.delivery_address, delivery.special_instructions, window)
-    await _insert_items(conn, order_id, items)
-    wanted, fields = _wanted(items)
-    held = await inventory.reserve(conn, order_id, shop_id, wanted, fields)
-    address = await deposit_address(conn, settings, asset, order_id, btc_account)
-    payment = await conn.fetchrow(
-        """INSERT INTO crypto_payments (order_id, user_id, chain, crypto_currency, crypto_amount, decimals,
-                                        fiat_amount, fiat_currency, exchange_rate, wallet_address, expires_at,
-                                        token_address, chain_id, payment_uri, rate_source, rate_as_of)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING *""",
-        order_id, user_id, asset.chain, asset.symbol, amount, asset.decimals, total, currency, rate.rate, address,
-        order["expires_at"], asset.token_address, asset.chain_id, payment_uri(asset, address, amount), rate.source,
-        rate.as_of)
-    await audit.record(conn, actor, "order.create", "order", order_id, after=order_payload(order))
-    await emit_many(conn, [Event("order.created", "order", order_id, order_payload(order)),
-                           Event("payment.initiated", "order", order_id, payment_payload(payment, shop_id))])
-    return order_id, held
+    order_id, payment_id = uuid.uuid4(), uuid.uuid4()
+    script, index = None, None
+    if asset.chain == BITCOIN:
+        assert btc_account is not None and head.btc_index is not None
+        derived = btc_account.derive(head.btc_index)
+        address, script, index = derived.address, derived.script, derived.index
+    else:
+        address = evm_forwarder(settings.evm_chain(asset.chain), order_id)
+    now = dt.datetime.now(dt.UTC)
+    expires = now + dt.timedelta(seconds=settings.payment_window_seconds)
+    order = OrderRow(order_id, user_id, shop_id, total, currency, amount, asset.symbol, asset.chain, "pending",
+                     "pending", delivery.order_type, delivery.pickup_time, delivery.delivery_address,
+                     delivery.special_instructions, expires, 1, now, now)
+    payment = PaymentRow(payment_id, order_id, user_id, asset.chain, asset.symbol, amount, 0, asset.decimals, total,
+                         currency, rate.rate, address, None, None, 0, "pending", expires, None, None, 0,
+                         asset.token_address, asset.chain_id, payment_uri(asset, address, amount), rate.source)
+    placed = NewOrder(order, payment, items, [])
+    events: list[Event[Any]] = [Event(catalog.ORDER_CREATED, order_id, order.event()),
+              Event(catalog.PAYMENT_INITIATED, order_id, payment.event(shop_id))]
+    units, fields = wanted(items)
+    stocked = sorted(units)
+    body = respond(placed) if key is not None and respond is not None else None
+    written = await fetch_as(
+        conn, SQL.write_order, _Written, order_id, user_id, shop_id, total, currency, amount, asset.symbol,
+        asset.chain, delivery.order_type, delivery.pickup_time, delivery.delivery_address,
+        delivery.special_instructions, now, expires,
+        [it.line.product_id for it in items], [it.name for it in items], [it.menu_price for it in items],
+        [it.priced.unit_price for it in items], [it.line.quantity for it in items],
+        [_json(it.line.customizations).decode() for it in items],
+        payment_id, asset.decimals, rate.rate, address, asset.token_address, asset.chain_id, payment.payment_uri,
+        rate.source, rate.as_of, script, index, stocked, [units[p] for p in stocked],
+        actor.id, actor.role, actor.request_id, _json(order.event()).decode(),
+        [uuid.uuid4() for _ in events], [e.type.name for e in events], [e.type.topic for e in events],
+        [_json(e.payload).decode() for e in events],
+        *((key.principal, key.key, key.method, key.path, key.request_hash, 201, body, key.expires_at) if key
+          else (None,) * 8))
+    if not written[0].recorded:
+        raise idempotency.Replay()
+    reserved = [inventory.Reserved(w.supply_id, w.product_id, bool(w.held), w.available_before or 0,
+                                   w.status_before or "", w.status_after, w.quantity, w.reserved, w.reorder_level)
+                for w in written if w.supply_id is not None and w.product_id is not None]
+    inventory.check_held(reserved, fields)
+    await emit_many(conn, inventory.alerts(shop_id, reserved))  # a statement only when an alert fires
+    return NewOrder(order, payment, items, [r.supply_id for r in reserved])
 
 
-async def lock_order(conn: Connection, order_id: uuid.UUID) -> Any:
-    order = await conn.fetchrow(f"SELECT {ORDER_COLUMNS} FROM coffee_orders WHERE id = $1 FOR UPDATE", order_id)
+async def lock_order(conn: Connection, order_id: uuid.UUID) -> OrderRow:
+    order = await fetchrow_as(conn, SQL.lock_order, OrderRow, order_id)
     if order is None:
         raise NotFound("no such order", order_id=str(order_id))
     return order
 
 
-async def _set_status(conn: Connection, order: Any, target: OrderStatus, actor: audit.Actor,
-                      extra: Sequence[Event] = ()) -> Any:
-    after = await conn.fetchrow(
-        f"""UPDATE coffee_orders SET order_status = $2, version = version + 1, updated_at = now()
-            WHERE id = $1 RETURNING {ORDER_COLUMNS}""", order["id"], target.value)
-    await audit.record(conn, actor, f"order.{target.value}", "order", order["id"],
-                       before={"order_status": order["order_status"]}, after={"order_status": target.value})
-    await emit_many(conn, [Event(f"order.{target.value}", "order", order["id"], order_payload(after)), *extra])
+async def move(conn: Connection, order: OrderRow, target: OrderStatus, actor: audit.Actor, *,
+               payment_in: Sequence[str] = ("pending", "processing", "confirmed", "underpaid", "overpaid", "late",
+                                            "expired"),
+               extra: Sequence[Event[Any]] = ()) -> OrderRow:
+    """One guarded move of the order to `target` (sources from the transition table; its payment in
+    `payment_in`), with its audit row and events. Refused with IllegalTransition naming the state."""
+    after = await fetchrow_as(conn, SQL.move_order, OrderRow, order.id, target.value, order_sources(target),
+                              list(payment_in))
+    if after is None:
+        now = await conn.fetchrow(SQL.order_status, order.id)
+        if now is None:
+            raise NotFound("no such order", order_id=str(order.id))
+        if now["order_status"] in order_sources(target):
+            raise Conflict(f"the payment is {now['payment_status']}; the order cannot become {target.value}",
+                           payment_status=now["payment_status"])
+        raise IllegalTransition("order", now["order_status"], target.value)
+    await audit.record(conn, actor, f"order.{target.value}", "order", order.id,
+                       before={"order_status": order.order_status}, after={"order_status": target.value})
+    await emit_many(conn, [Event(catalog.ORDER_STATUS_EVENTS[target.value], order.id, after.event()), *extra])
     return after
 
 
-async def cancel(conn: Connection, order: Any, actor: audit.Actor) -> Any:
-    """Cancel an unpaid order: its stock goes back and its payment window closes."""
-    target = order_transition(order["order_status"], OrderStatus.CANCELLED)
-    if order["payment_status"] not in ("pending", "expired"):
-        raise Conflict(f"the payment is {order['payment_status']}; a paid or paying order cannot be cancelled",
-                       payment_status=order["payment_status"])
-    await inventory.release(conn, order["id"])
-    payment = await conn.fetchrow(
-        """UPDATE crypto_payments SET status = 'expired', updated_at = now() WHERE order_id = $1 AND status = 'pending'
-           RETURNING *""", order["id"])
-    await conn.execute(
-        "UPDATE coffee_orders SET payment_status = 'expired' WHERE id = $1 AND payment_status = 'pending'", order["id"])
-    extra = [] if payment is None else [Event("payment.expired", "order", order["id"],
-                                              payment_payload(payment, order["shop_id"]))]
-    return await _set_status(conn, order, target, actor, extra)
+async def cancel(conn: Connection, order: OrderRow, actor: audit.Actor) -> OrderRow:
+    """Cancel an unpaid order: its stock goes back and its payment window closes. A paid or paying
+    order cannot be cancelled (its payment is no longer pending or expired)."""
+    after = await move(conn, order, OrderStatus.CANCELLED, actor, payment_in=("pending", "expired"))
+    await inventory.release(conn, [order.id])
+    closed = await fetchrow_as(conn, SQL.close_payment, PaymentRow, order.id)
+    if closed is not None:
+        await emit_many(conn, [Event(catalog.PAYMENT_EXPIRED, order.id, closed.event(order.shop_id))])
+        after = msgspec.structs.replace(after, payment_status="expired")
+    return after
 
 
 STAFF_MOVES = (OrderStatus.PREPARING, OrderStatus.READY, OrderStatus.COMPLETED)
 
 
-async def advance(conn: Connection, order: Any, target: str, actor: audit.Actor) -> Any:
+async def advance(conn: Connection, order: OrderRow, target: str, actor: audit.Actor) -> OrderRow:
     """The shop's progress moves: preparing, ready, completed."""
-    wanted = OrderStatus(target)
-    if wanted not in STAFF_MOVES:
-        raise IllegalTransition("order", OrderStatus(order["order_status"]), wanted)
-    return await _set_status(conn, order, order_transition(order["order_status"], wanted), actor)
+    wanted_status = OrderStatus(target)
+    if wanted_status not in STAFF_MOVES:
+        raise IllegalTransition("order", order.order_status, wanted_status)
+    return await move(conn, order, wanted_status, actor)
 
 
-async def modify(conn: Connection, settings: Settings, order: Any, *, lines: Sequence[Line] | None,
-                 delivery: Delivery, rate: Rate | None, asset: Asset, actor: audit.Actor) -> Any:
+async def modify(conn: Connection, settings: Settings, order: OrderRow, *, lines: Sequence[Line] | None,
+                 delivery: Delivery, rate: Rate | None, asset: Asset, actor: audit.Actor) -> OrderRow:
     """Change an unpaid order: details, and items (re-priced, re-reserved, re-quoted at a fresh rate)."""
-    if not modifiable(order["order_status"]) or order["payment_status"] != "pending":
-        raise Conflict(f"the order is {order['order_status']} and its payment {order['payment_status']};"
-                       " only an unpaid order can change", current_status=order["order_status"])
-    seen = await conn.fetchval(
-        """SELECT count(*) FROM deposits d JOIN crypto_payments p ON p.chain = d.chain AND p.wallet_address = d.address
-           WHERE p.order_id = $1""", order["id"])
-    if seen:
+    if not modifiable(order.order_status) or order.payment_status != "pending":
+        raise Conflict(f"the order is {order.order_status} and its payment {order.payment_status};"
+                       " only an unpaid order can change", current_status=order.order_status)
+    if await conn.fetchval(SQL.deposits_seen, order.id):
         raise Conflict("a payment to this order has been seen; it can no longer change")
-    total, amount = order["total_amount"], order["crypto_amount"]
+    total, amount = order.total_amount, order.crypto_amount
     if lines is not None:
         assert rate is not None
-        items = await price_items(conn, order["shop_id"], order["currency"], lines)
-        total = order_total([it.priced for it in items], order["currency"])
+        menu = {m.product_id: m for m in await fetch_as(conn, SQL.menu_lines, MenuLine, order.shop_id,
+                                                         sorted({ln.product_id for ln in lines}))}
+        items = price_items(menu, order.currency.strip(), lines)
+        total = order_total([it.priced for it in items], order.currency.strip())
         amount = crypto_amount(total, rate.rate, asset.decimals)
-        await inventory.release(conn, order["id"])
-        await conn.execute("DELETE FROM order_reservations WHERE order_id = $1", order["id"])
-        await conn.execute("DELETE FROM order_items WHERE order_id = $1", order["id"])
-        await _insert_items(conn, order["id"], items)
-        wanted, fields = _wanted(items)
-        await inventory.reserve(conn, order["id"], order["shop_id"], wanted, fields)
-        payment = await conn.fetchrow("SELECT wallet_address FROM crypto_payments WHERE order_id = $1", order["id"])
-        await conn.execute(
-            """UPDATE crypto_payments SET crypto_amount = $2, fiat_amount = $3, exchange_rate = $4, rate_source = $5,
-                      rate_as_of = $6, payment_uri = $7, updated_at = now() WHERE order_id = $1""",
-            order["id"], amount, total, rate.rate, rate.source, rate.as_of,
-            payment_uri(asset, payment["wallet_address"], amount))
-    after = await conn.fetchrow(
-        f"""UPDATE coffee_orders SET total_amount = $2, crypto_amount = $3, order_type = $4, pickup_time = $5,
-                   delivery_address = $6, special_instructions = $7, version = version + 1, updated_at = now()
-            WHERE id = $1 RETURNING {ORDER_COLUMNS}""",
-        order["id"], total, amount, delivery.order_type, delivery.pickup_time, delivery.delivery_address,
-        delivery.special_instructions)
-    await audit.record(conn, actor, "order.update", "order", order["id"], before=order_payload(order),
-                       after=order_payload(after))
-    await emit_many(conn, [Event("order.updated", "order", order["id"], order_payload(after))])
+        await inventory.release(conn, [order.id])
+        await conn.execute(SQL.replace_items, order.id, [it.line.product_id for it in items],
+                           [it.name for it in items], [it.menu_price for it in items],
+                           [it.priced.unit_price for it in items], [it.line.quantity for it in items],
+                           [_json(it.line.customizations).decode() for it in items])
+        units, fields = wanted(items)
+        await inventory.reserve(conn, order.id, order.shop_id, units, fields)
+        address = await conn.fetchval(SQL.payment_address, order.id)
+        await conn.execute(SQL.requote_payment, order.id, amount, total, rate.rate, rate.source, rate.as_of,
+                           payment_uri(asset, address, amount))
+    after = await fetchrow_as(conn, SQL.update_order, OrderRow, order.id, total, amount, delivery.order_type,
+                              delivery.pickup_time, delivery.delivery_address, delivery.special_instructions)
+    if after is None:  # the row is locked by the caller, so this cannot happen; refuse rather than guess
+        raise Conflict("the order changed meanwhile; retry")
+    await audit.record(conn, actor, "order.update", "order", order.id, before=order.event(), after=after.event())
+    await emit_many(conn, [Event(catalog.ORDER_UPDATED, order.id, after.event())])
     return after

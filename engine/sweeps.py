@@ -16,41 +16,31 @@ from eth_account import Account
 from tqdm import tqdm
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
-from beanpay import db
+from beanpay import db, queries
 from beanpay.chains.evm.artifacts import artifact
 from beanpay.chains.evm.create2 import order_salt_input
 from beanpay.config import EvmChainConfig, Settings, UnknownChain
-from beanpay.db import Pool, transaction
+from beanpay.db import Pool
 
 log = structlog.get_logger("sweeps")
 
-PAID = """SELECT id, order_id FROM crypto_payments
-          WHERE chain = $1 AND sweep_id IS NULL AND amount_received > 0
-            AND (status IN ('confirmed', 'overpaid') OR resolution = 'accepted')
-          ORDER BY confirmed_at NULLS LAST, id LIMIT $2 FOR UPDATE SKIP LOCKED"""
+SQL = queries.load("beanpay.engine", "sweeps.sql")
 
 
 async def _claim_batch(pool: Pool, chain: str, size: int) -> tuple[uuid.UUID, list[uuid.UUID]] | None:
-    async with transaction(pool) as conn:
-        rows = await conn.fetch(PAID, chain, size)
+    async with pool.transaction() as conn:
+        rows = await conn.fetch(SQL.paid_unswept, chain, size)
         if not rows:
             return None
         sweep_id = uuid.uuid4()
         orders = [r["order_id"] for r in rows]
-        await conn.execute("INSERT INTO evm_sweeps (id, chain, status, order_ids) VALUES ($1, $2, 'submitted', $3)",
-                           sweep_id, chain, orders)
-        await conn.execute("UPDATE crypto_payments SET sweep_id = $1 WHERE id = ANY($2)", sweep_id,
-                           [r["id"] for r in rows])
+        await conn.execute(SQL.start_sweep, sweep_id, chain, orders, [r["id"] for r in rows])
         return sweep_id, orders
 
 
 async def _finish(pool: Pool, sweep_id: uuid.UUID, tx_hash: str | None, error: str | None) -> None:
-    async with transaction(pool) as conn:
-        await conn.execute(
-            """UPDATE evm_sweeps SET status = $2, tx_hash = coalesce($3, tx_hash), error = $4, updated_at = now()
-               WHERE id = $1""", sweep_id, "failed" if error else "confirmed", tx_hash, error)
-        if error:
-            await conn.execute("UPDATE crypto_payments SET sweep_id = NULL WHERE sweep_id = $1", sweep_id)
+    async with pool.transaction() as conn:
+        await conn.execute(SQL.finish_sweep, sweep_id, "failed" if error else "confirmed", tx_hash, error)
 
 
 async def _send(w3: AsyncWeb3[Any], chain: EvmChainConfig, account: Any, orders: list[uuid.UUID]) -> tuple[str, bool]:
@@ -86,9 +76,7 @@ async def run_sweep(settings: Settings, chain_name: str, *, batch: int, dry_run:
     account = Account.from_key(settings.sweeper_key)
     swept, failed = 0, 0
     try:
-        waiting = await pool.fetchval(
-            """SELECT count(*) FROM crypto_payments WHERE chain = $1 AND sweep_id IS NULL AND amount_received > 0
-               AND (status IN ('confirmed', 'overpaid') OR resolution = 'accepted')""", chain_name)
+        waiting = await pool.fetchval(SQL.count_unswept, chain_name)
         if dry_run:
             print(f"{waiting} paid forwarder(s) on {chain_name} would be swept to {chain.treasury}")
             return 0
@@ -108,7 +96,7 @@ async def run_sweep(settings: Settings, chain_name: str, *, batch: int, dry_run:
                 swept += len(orders)
                 bar.update(len(orders))
     finally:
-        await db.close_pool(pool)
+        await pool.close()
         await w3.provider.disconnect()
     print(f"swept {swept} forwarder(s) on {chain_name} to {chain.treasury}; {failed} failed")
     return 1 if failed else 0

@@ -11,13 +11,15 @@ import time
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
+from beanpay import idempotency, queries
 from beanpay.config import Settings
-from beanpay.db import Pool, transaction
+from beanpay.db import Database
 from beanpay.engine.expiry import expire_claims, expire_orders
 from beanpay.engine.invalidation import Invalidator
 from beanpay.engine.prices.service import RateService
-from beanpay.engine.settlement import settle_many
-from beanpay.listen import listen, sleep, wait_wake
+from beanpay.engine.settlement import Settlement, settle_many
+from beanpay.listen import Backoff, listen, sleep, wait_wake
+from beanpay.tasks import supervise
 
 log = structlog.get_logger("engine")
 
@@ -27,26 +29,20 @@ QUEUE_AGE = Histogram("beanpay_engine_queue_wait_seconds", "Time from deposit ch
 BACKLOG = Gauge("beanpay_engine_queue_backlog", "Addresses waiting to be settled (last batch size)")
 EXPIRED = Counter("beanpay_engine_expired_total", "Orders and claims expired", ["kind"])
 FAILURES = Counter("beanpay_engine_failures_total", "Settlement attempts that failed and were re-queued")
+PRUNED = Counter("beanpay_engine_pruned_total", "Expired rows deleted by maintenance", ["kind"])
 
 CHANNEL = "beanpay_payments"
-
-# the oldest queued changes, skipping rows another engine holds; deleted in this transaction, so a
-# crash before commit leaves them queued. A change still uncommitted in the indexer is invisible
-# here and gets its own row, so it is always settled after it commits.
-CLAIM = """DELETE FROM payment_queue WHERE id IN (
-               SELECT id FROM payment_queue WHERE queued_at <= clock_timestamp()
-               ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING chain, address, queued_at"""
-REQUEUE = "INSERT INTO payment_queue (chain, address, queued_at) VALUES ($1, $2, clock_timestamp() + interval '5 s')"
+SQL = queries.load("beanpay.engine", "queue.sql")
+MAINTENANCE_SECONDS = 60.0
 
 
-async def settle_batch(pool: Pool, settings: Settings, invalidator: Invalidator | None = None) -> int:
+async def settle_batch(db: Database, settings: Settings, invalidator: Invalidator | None = None) -> int:
     """Settle up to a batch of queued changes in one transaction: the whole batch at once, and only if
     that fails, address by address in savepoints, so one bad address is re-queued for later instead of
     blocking the others."""
-    changed_shops = set()
-    async with transaction(pool) as conn:
-        rows = await conn.fetch(CLAIM, settings.engine_batch_size)
+    done = Settlement()
+    async with db.transaction() as conn:
+        rows = await conn.fetch(SQL.claim, settings.engine_batch_size)
         now = dt.datetime.now(dt.UTC)
         oldest: dict[tuple[str, str], dt.datetime] = {}
         for row in rows:
@@ -55,62 +51,64 @@ async def settle_batch(pool: Pool, settings: Settings, invalidator: Invalidator 
         keys = sorted(oldest)
         try:
             async with conn.transaction():
-                outcomes = await settle_many(conn, keys, now=now, tolerance_bps=settings.underpay_tolerance_bps)
+                done = await settle_many(conn, keys, now=now, tolerance_bps=settings.underpay_tolerance_bps)
         except Exception as exc:
             log.warning("batch settlement failed; settling one by one", addresses=len(keys), error=repr(exc))
-            outcomes = []
             for chain, address in keys:
                 try:
                     async with conn.transaction():
-                        outcomes += await settle_many(conn, [(chain, address)], now=now,
-                                                      tolerance_bps=settings.underpay_tolerance_bps)
-                except Exception as one:
+                        one = await settle_many(conn, [(chain, address)], now=now,
+                                                tolerance_bps=settings.underpay_tolerance_bps)
+                    done.changed += one.changed
+                    done.stock += one.stock
+                except Exception as error:
                     FAILURES.inc()
-                    log.error("settlement failed; re-queued", chain=chain, address=address, error=repr(one))
-                    await conn.execute(REQUEUE, chain, address)
+                    log.error("settlement failed; re-queued", chain=chain, address=address, error=repr(error))
+                    await conn.execute(SQL.requeue, chain, address)
         for at in oldest.values():
             QUEUE_AGE.observe(max(0.0, (now - at).total_seconds()))
-        for outcome in outcomes:
+        for outcome in done.changed:
             if outcome.status is not None:
                 SETTLED.labels(outcome.status).inc()
-                changed_shops.add(outcome.shop_id)
         BACKLOG.set(len(rows))
     if invalidator is not None:
-        await invalidator.shops_stock(pool, changed_shops)
+        await invalidator.stock_moved(done.stock)
     return len(rows)
 
 
 class Engine:
-    def __init__(self, settings: Settings, pool: Pool, rates: RateService | None = None) -> None:
-        self.settings, self.pool = settings, pool
+    def __init__(self, settings: Settings, db: Database, rates: RateService | None = None) -> None:
+        self.settings, self.db = settings, db
         self.rates = rates
         self.invalidator = Invalidator(settings.redis_dsn, settings.redis_timeout_seconds)
         self._wake = asyncio.Event()
+        self.failing = False  # the last settlement round could not reach the database
 
     async def run(self, stop: asyncio.Event) -> None:
-        tasks = [asyncio.create_task(listen(self.settings.dsn, CHANNEL, self._wake, stop), name="engine-listen"),
-                 *(asyncio.create_task(self._payments(stop), name=f"engine-payments-{i}")
-                   for i in range(self.settings.engine_workers)),
-                 asyncio.create_task(self._expiry(stop), name="engine-expiry")]
+        """Every loop is supervised: one that dies stops the engine (and the process says why)."""
+        loops = {"engine-listen": listen(self.settings.dsn, CHANNEL, self._wake, stop),
+                 **{f"engine-payments-{i}": self._payments(stop) for i in range(self.settings.engine_workers)},
+                 "engine-expiry": self._expiry(stop), "engine-maintenance": self._maintenance(stop)}
         if self.rates is not None:
-            tasks.append(asyncio.create_task(self._prices(stop), name="engine-prices"))
+            loops["engine-prices"] = self._prices(stop)
         try:
-            await stop.wait()
+            await supervise(loops)
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             await self.invalidator.close()
             if self.rates is not None:
                 await self.rates.close()
 
     async def _payments(self, stop: asyncio.Event) -> None:
+        backoff = Backoff()
         while not stop.is_set():
             try:
-                n = await settle_batch(self.pool, self.settings, self.invalidator)
-            except Exception as exc:
-                log.warning("settlement batch failed", error=repr(exc))
-                await sleep(stop, 1)
+                n = await settle_batch(self.db, self.settings, self.invalidator)
+                self.failing = False
+                backoff.reset()
+            except Exception as exc:  # the database is away: the queue keeps every change
+                self.failing = True
+                log.warning("settlement batch failed", error=repr(exc), retry_in=round(backoff.delay, 1))
+                await backoff.wait(stop)
                 continue
             if n < self.settings.engine_batch_size:
                 await wait_wake(self._wake, self.settings.engine_poll_seconds)
@@ -118,21 +116,31 @@ class Engine:
     async def _expiry(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                while shops := await expire_orders(self.pool, self.settings.engine_batch_size):
-                    EXPIRED.labels("order").inc(len(shops))
-                    await self.invalidator.shops_stock(self.pool, shops)
-                while (n := await expire_claims(self.pool, self.settings.engine_batch_size)) > 0:
+                while (expired := await expire_orders(self.db, self.settings.engine_batch_size))[0]:
+                    EXPIRED.labels("order").inc(expired[0])
+                    await self.invalidator.stock_moved(expired[1])
+                while (n := await expire_claims(self.db, self.settings.engine_batch_size)) > 0:
                     EXPIRED.labels("claim").inc(n)
             except Exception as exc:
                 log.warning("expiry run failed", error=repr(exc))
             await sleep(stop, self.settings.engine_poll_seconds)
+
+    async def _maintenance(self, stop: asyncio.Event) -> None:
+        """Housekeeping no request waits for: expired idempotency keys are pruned."""
+        while not stop.is_set():
+            try:
+                while (n := await idempotency.prune(self.db)) > 0:
+                    PRUNED.labels("idempotency_key").inc(n)
+            except Exception as exc:
+                log.warning("maintenance failed", error=repr(exc))
+            await sleep(stop, MAINTENANCE_SECONDS)
 
     async def _prices(self, stop: asyncio.Event) -> None:
         assert self.rates is not None
         while not stop.is_set():
             started = time.monotonic()
             try:
-                changed = await self.rates.refresh(self.pool)
+                changed = await self.rates.refresh(self.db)
                 if changed:
                     log.info("rates updated", pairs=[f"{r.asset}:{r.fiat}" for r in changed])
             except Exception as exc:

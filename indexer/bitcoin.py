@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from beanpay.chains.bitcoin.block import RawBlock, may_pay, parse_tx, payments_to, read_header
 from beanpay.chains.bitcoin.rpc import BitcoinRpc
-from beanpay.indexer.store import FoundDeposit
+from beanpay.indexer.types import FoundDeposit
 
 ASSET = "BTC"
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from beanpay.chains.evm.rpc import Block, CallFrame, EvmRpc, Log
 from beanpay.config import EvmChainConfig
-from beanpay.indexer.store import FoundDeposit
+from beanpay.indexer.types import FoundDeposit
 
 NATIVE = "ETH"
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,10 +20,12 @@ import asyncpg
 import structlog
 from prometheus_client import Counter, Gauge
 
-from beanpay.db import Pool, transaction
+from beanpay.db import TRANSIENT, Pool
 from beanpay.indexer import store
-from beanpay.indexer.reconcile import fork_point
+from beanpay.indexer.reconcile import UnrecoverableReorg, fork_point
 from beanpay.indexer.source import ChainBlock, Source
+from beanpay.indexer.types import BlockChanges, Cursor
+from beanpay.listen import Backoff, sleep
 
 log = structlog.get_logger("indexer")
 
@@ -34,15 +35,24 @@ LAG = Gauge("beanpay_indexer_lag_blocks", "Node tip minus indexed tip", ["chain"
 BLOCKS = Counter("beanpay_indexer_blocks_total", "Blocks applied", ["chain"])
 DEPOSITS = Counter("beanpay_indexer_deposits_total", "Deposits found", ["chain"])
 REORGS = Counter("beanpay_indexer_reorgs_total", "Reorgs handled", ["chain"])
+LEADING = Gauge("beanpay_indexer_leading", "1 while this process leads the chain and its last sync worked",
+                ["chain"])
+HALTED = Gauge("beanpay_indexer_halted", "1 when the chain's follower stopped on what it must not guess about",
+               ["chain"])
 
-
-FULL_RELOAD_SECONDS = 600.0
 PREFETCH_BATCHES = 1  # batches queued for the writer; with the one being fetched and the one being written, 3 in memory
-WATCH_OVERLAP = dt.timedelta(minutes=5)
 
 
 class LostLeadership(Exception):
     pass
+
+
+class ChainHalted(Exception):
+    """The chain's follower stopped, and stays stopped until an operator rewinds the index."""
+
+
+class NoProgress(Exception):
+    """The node keeps serving blocks that do not link to the index (it should not); sync gave up."""
 
 
 @dataclass(frozen=True)
@@ -55,22 +65,30 @@ class ChainPolicy:
     start_height: int | None
 
 
+LOCK = "SELECT pg_try_advisory_lock(hashtext('beanpay.indexer'), hashtext($1))"  # session lock: its own connection
+
+
 @contextlib.asynccontextmanager
-async def leadership(dsn: str, chain: str, *, poll: float = 1.0) -> AsyncIterator[asyncpg.Connection]:
-    """Hold the chain's advisory lock for the duration; wait for it while another follower leads."""
-    conn: asyncpg.Connection = await asyncpg.connect(dsn)
+async def leadership(dsn: str, chain: str, stop: asyncio.Event, *,
+                     poll: float = 1.0) -> AsyncIterator[asyncpg.Connection | None]:
+    """Hold the chain's advisory lock for the duration; wait for it while another follower leads.
+    Yields None if `stop` was set while waiting. Raises what connecting raised (the caller retries)."""
+    conn: asyncpg.Connection = await asyncpg.connect(dsn, timeout=10)
     try:
         waiting_logged = False
-        while not await conn.fetchval(
-                "SELECT pg_try_advisory_lock(hashtext('beanpay.indexer'), hashtext($1))", chain):
+        while not await conn.fetchval(LOCK, chain):
             if not waiting_logged:
                 log.info("another follower leads this chain; waiting", chain=chain)
                 waiting_logged = True
-            await asyncio.sleep(poll)
+            await sleep(stop, poll)
+            if stop.is_set():
+                yield None
+                return
         log.info("leading", chain=chain)
         yield conn
     finally:
-        await conn.close()  # closing the session releases the lock
+        with contextlib.suppress(*TRANSIENT):
+            await asyncio.wait_for(conn.close(), 5)  # closing the session releases the lock
 
 
 class Follower:
@@ -79,38 +97,37 @@ class Follower:
         self.pool = pool
         self.source = source
         self._watched: dict[Any, str] = {}
-        self._newest: dt.datetime | None = None  # created_at of the newest watched address seen
-        self._full_at = 0.0
+        self._watched_from = 0  # the next watched-address read starts at this transaction id (0: all)
         self._mempool_known: set[str] = set()
 
-    async def _ensure_started(self, node_tip: int) -> store.Cursor:
+    async def _ensure_started(self, node_tip: int) -> Cursor:
         async with self.pool.acquire() as conn:
             cur = await store.cursor(conn, self.policy.chain)
         if cur is not None:
+            if cur.halted_at is not None:
+                HALTED.labels(self.policy.chain).set(1)
+                raise ChainHalted(f"{self.policy.chain}: halted at {cur.halted_at:%Y-%m-%d %H:%M:%S}Z: "
+                                  f"{cur.halt_reason}; check the node, then rewind with `beanpay chain reorg`")
+            HALTED.labels(self.policy.chain).set(0)
             return cur
         start = node_tip if self.policy.start_height is None else min(self.policy.start_height, node_tip)
         after = max(start - 1, 0)
         (_, block), = await self.source.blocks([after])  # ask the node before opening a transaction
-        async with transaction(self.pool) as conn:
+        async with self.pool.transaction() as conn:
             await store.start_at(conn, self.policy.chain, after, block.hash, block.prev_hash)  # no-op if raced
             cur = await store.cursor(conn, self.policy.chain)
         log.info("index started", chain=self.policy.chain, after_height=cur.tip_height if cur else after)
-        return cur or store.Cursor(after, block.hash)
+        return cur or Cursor(after, block.hash)
 
     async def _refresh_watched(self) -> None:
-        """New watched addresses, read incrementally (with an overlap, since a transaction commits after
-        the time it stamps), and all of them again every few minutes."""
-        full = self._newest is None or time.monotonic() - self._full_at > FULL_RELOAD_SECONDS
-        since = None if full or self._newest is None else self._newest - WATCH_OVERLAP
+        """Watched addresses written since the last read. Reads go by the id of the writing transaction,
+        from the oldest one still running at the previous read, so an address committed late is never
+        missed and an unchanged set costs one small query."""
         async with self.pool.acquire() as conn:
-            rows = await store.watched(conn, self.policy.chain, since)
-        found = {self.source.watch_key(address, script): address for address, script, _ in rows}
-        if full:
-            self._watched, self._full_at = found, time.monotonic()
-        elif found.keys() - self._watched.keys():
+            self._watched_from, rows = await store.watched_since(conn, self.policy.chain, self._watched_from)
+        found = {self.source.watch_key(address, script): address for address, script in rows}
+        if found.keys() - self._watched.keys():
             self._watched = {**self._watched, **found}  # a new map: sources may memoize by identity
-        if rows:
-            self._newest = max(self._newest or rows[0][2], *(created for _, _, created in rows))
 
     async def sync(self, until: int | None = None) -> int:
         """Apply blocks up to the node's tip (or `until`); return how many were applied."""
@@ -126,19 +143,23 @@ class Follower:
             await self._handle_reorg()  # our tip left the node's chain (it may even have got shorter)
             async with self.pool.acquire() as conn:
                 cur = await store.cursor(conn, chain) or cur
-        applied = 0
+        applied, rewound_to = 0, None
         while cur.tip_height < target:
             cur, count = await self._catch_up(cur, target)
             applied += count
             if cur.tip_height < target:  # a block did not follow: the node's chain changed
-                await self._handle_reorg()
+                ancestor = await self._handle_reorg()
+                if ancestor == rewound_to and count == 0:  # the same rewind again, nothing applied since
+                    raise NoProgress(f"{chain}: rewound to {ancestor} twice and the node's next block still does "
+                                     "not link to it")
+                rewound_to = ancestor
                 async with self.pool.acquire() as conn:
                     cur = await store.cursor(conn, chain) or cur
         await self._scan_mempool()
         INDEXED_TIP.labels(chain).set(cur.tip_height)
         LAG.labels(chain).set(max(0, node_tip - cur.tip_height))
         async with self.pool.acquire() as conn:
-            await conn.execute("UPDATE chain_cursors SET node_tip_height = $2 WHERE chain = $1", chain, node_tip)
+            await store.set_node_tip(conn, chain, node_tip)
         return applied
 
     async def _scan_mempool(self) -> None:
@@ -151,10 +172,10 @@ class Follower:
             self._mempool_known.clear()
         found = await scan(self._watched, self._mempool_known)
         if found:
-            async with transaction(self.pool) as conn:
+            async with self.pool.transaction() as conn:
                 await store.record_seen(conn, self.policy.chain, found)
 
-    async def _catch_up(self, cur: store.Cursor, target: int) -> tuple[store.Cursor, int]:
+    async def _catch_up(self, cur: Cursor, target: int) -> tuple[Cursor, int]:
         """Apply blocks after `cur` up to `target`, or up to the first that does not follow the one before.
         Returns the new cursor and how many blocks were applied.
 
@@ -181,16 +202,16 @@ class Follower:
                 fetched = await ahead.get()
                 if isinstance(fetched, Exception):
                     raise fetched
-                linked: list[store.BlockChanges] = []
+                linked: list[BlockChanges] = []
                 for height, block in fetched:
                     if block.prev_hash != (linked[-1].hash if linked else cur.tip_hash):
                         break
-                    linked.append(store.BlockChanges(height, block.hash, block.prev_hash,
+                    linked.append(BlockChanges(height, block.hash, block.prev_hash,
                                                      self.source.deposits(block, self._watched)))
                     await asyncio.sleep(0)  # let the fetcher send its next request now, not after the batch
                 if linked:
                     await self._apply(linked)
-                    cur = store.Cursor(linked[-1].height, linked[-1].hash)
+                    cur = Cursor(linked[-1].height, linked[-1].hash)
                     applied += len(linked)
                 if len(linked) < len(fetched):
                     break
@@ -198,39 +219,72 @@ class Follower:
             fetcher.cancel()
         return cur, applied
 
-    async def _apply(self, changes: list[store.BlockChanges]) -> None:
-        async with transaction(self.pool) as conn:
+    async def _apply(self, changes: list[BlockChanges]) -> None:
+        async with self.pool.transaction() as conn:
             await store.apply_blocks(conn, self.policy.chain, changes, required_confirmations=self.policy.confirmations,
                                      finality_depth=self.policy.finality_depth)
         BLOCKS.labels(self.policy.chain).inc(len(changes))
         DEPOSITS.labels(self.policy.chain).inc(sum(len(c.deposits) for c in changes))
 
-    async def _handle_reorg(self) -> None:
+    async def _handle_reorg(self) -> int:
+        """Rewind to where the node's chain and the kept window agree; returns that height. A fork below
+        the window halts the chain (recorded, alert-able, refused on restart) instead of guessing."""
         chain = self.policy.chain
         async with self.pool.acquire() as conn:
             stored = await store.window(conn, chain)
         node_tip = await self.source.tip()
         heights = [h for h in sorted(stored) if h <= node_tip]
         node = await self.source.hashes(heights) if heights else {}
-        ancestor = fork_point(stored, node)
-        async with transaction(self.pool) as conn:
+        try:
+            ancestor = fork_point(stored, node)
+        except UnrecoverableReorg as exc:
+            async with self.pool.transaction() as conn:
+                await store.halt(conn, chain, str(exc))
+            HALTED.labels(chain).set(1)
+            LEADING.labels(chain).set(0)
+            log.error("reorg deeper than the kept window; the follower stops", chain=chain, error=str(exc))
+            raise ChainHalted(f"{chain}: {exc}") from exc
+        async with self.pool.transaction() as conn:
             orphaned = await store.rewind(conn, chain, ancestor, reason="reorg detected")
         REORGS.labels(chain).inc()
         log.warning("reorg", chain=chain, common_ancestor=ancestor, depth=max(stored) - ancestor,
                     orphaned_deposits=len(orphaned))
+        return ancestor
 
     async def run(self, dsn: str, stop: asyncio.Event) -> None:
-        async with leadership(dsn, self.policy.chain) as lock_conn:
-            while not stop.is_set():
-                started = time.monotonic()
-                try:
-                    await self.sync()
-                except Exception as exc:  # the node or the database hiccuped: log, back off, go on
-                    log.warning("sync failed; retrying", chain=self.policy.chain, error=repr(exc))
-                try:
-                    await lock_conn.execute("SELECT 1")
-                except (asyncpg.PostgresError, OSError) as exc:
-                    raise LostLeadership(f"{self.policy.chain}: lock connection lost") from exc
-                delay = max(0.0, self.policy.poll_seconds - (time.monotonic() - started))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+        """Lead the chain until `stop`. Losing the database (a restart, a failover) drops the lead and
+        reconnects with backoff; a halted chain ends the run with ChainHalted (the process exits non-zero)."""
+        chain = self.policy.chain
+        backoff = Backoff()
+        while not stop.is_set():
+            try:
+                async with leadership(dsn, chain, stop) as lock_conn:
+                    if lock_conn is not None:
+                        backoff.reset()
+                        await self._lead(lock_conn, stop)
+            except ChainHalted:
+                raise
+            except (LostLeadership, *TRANSIENT, asyncpg.PostgresError) as exc:
+                LEADING.labels(chain).set(0)
+                log.warning("lost the database; reconnecting", chain=chain, error=repr(exc),
+                            retry_in=round(backoff.delay, 1))
+                await backoff.wait(stop)
+        LEADING.labels(chain).set(0)
+
+    async def _lead(self, lock_conn: asyncpg.Connection, stop: asyncio.Event) -> None:
+        chain = self.policy.chain
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                await self.sync()
+                LEADING.labels(chain).set(1)
+            except ChainHalted:
+                raise
+            except Exception as exc:  # the node or the database hiccuped: log, back off, go on
+                LEADING.labels(chain).set(0)
+                log.warning("sync failed; retrying", chain=chain, error=repr(exc))
+            try:
+                await lock_conn.execute("SELECT 1")
+            except (*TRANSIENT, asyncpg.PostgresError) as exc:
+                raise LostLeadership(f"{chain}: lock connection lost") from exc
+            await sleep(stop, max(0.0, self.policy.poll_seconds - (time.monotonic() - started)))

@@ -8,12 +8,13 @@ import uuid
 import msgspec
 from tqdm import tqdm
 
-from beanpay import audit
+from beanpay import audit, queries
 from beanpay.config import Settings
-from beanpay.db import Pool, transaction
+from beanpay.db import Pool, fetch_as
 from beanpay.indexer import registry, store
 from beanpay.indexer.follower import Follower
-from beanpay.money import base_units
+
+SQL = queries.load("beanpay.indexer", "operator.sql")
 
 
 class ChainStatus(msgspec.Struct):
@@ -27,6 +28,8 @@ class ChainStatus(msgspec.Struct):
     deposits: dict[str, int]
     last_reorg_at: dt.datetime | None
     last_reorg_depth: int | None
+    halted_at: dt.datetime | None = None
+    halt_reason: str | None = None
     node_error: str | None = None
 
 
@@ -73,41 +76,49 @@ async def status(settings: Settings, pool: Pool, chain: str) -> ChainStatus:
     finally:
         await src.close()
     async with pool.acquire() as conn:
-        cur = await conn.fetchrow("SELECT * FROM chain_cursors WHERE chain = $1", chain)
-        watched = await conn.fetchval("SELECT count(*) FROM watched_addresses WHERE chain = $1", chain)
-        counts = {r["status"]: r["n"] for r in await conn.fetch(
-            "SELECT status, count(*) AS n FROM deposits WHERE chain = $1 GROUP BY status", chain)}
-    tip = None if cur is None else cur["tip_height"]
+        cur = await conn.fetchrow(SQL.status, chain)
+        counts = {r["status"]: r["n"] for r in await conn.fetch(SQL.deposit_counts, chain)}
+    assert cur is not None  # one row always, NULLs when the chain was never indexed
+    tip = cur["tip_height"]
     return ChainStatus(
         chain=chain, node_tip=node_tip, indexed_tip=tip,
         lag=None if node_tip is None or tip is None else max(0, node_tip - tip),
         finalized_height=None if tip is None else max(0, tip - pol.finality_depth),
-        confirmations_required=pol.confirmations, watched_addresses=watched, deposits=counts,
-        last_reorg_at=None if cur is None else cur["last_reorg_at"],
-        last_reorg_depth=None if cur is None else cur["last_reorg_depth"], node_error=node_error)
+        confirmations_required=pol.confirmations, watched_addresses=cur["watched"], deposits=counts,
+        last_reorg_at=cur["last_reorg_at"], last_reorg_depth=cur["last_reorg_depth"], halted_at=cur["halted_at"],
+        halt_reason=cur["halt_reason"], node_error=node_error)
 
 
-async def reorg(settings: Settings, pool: Pool, chain: str, to_height: int, *, dry_run: bool) -> ReorgPlan:
+async def reorg(settings: Settings, pool: Pool, chain: str, to_height: int, *, dry_run: bool,
+                beyond_window: bool = False) -> ReorgPlan:
+    """Rewind the index to `to_height` (deposits above it orphaned); clears a halted follower. Below
+    the kept window only with `beyond_window`: the node's block at that height becomes the new base."""
     registry.policy(settings, chain)
-    async with transaction(pool) as conn:
+    node_header = None
+    if beyond_window:
+        src = registry.source(settings, chain)
+        try:
+            (_, block), = await src.blocks([to_height])  # asked before the transaction: a node call holds no lock
+            node_header = (block.hash, block.prev_hash)
+        finally:
+            await src.close()
+    async with pool.transaction() as conn:
         cur = await store.cursor(conn, chain, lock=True)
         if cur is None:
             raise OperatorError(f"{chain}: nothing indexed yet")
-        if to_height >= cur.tip_height:
+        if to_height >= cur.tip_height and cur.halted_at is None:
             raise OperatorError(f"{chain}: the index is at {cur.tip_height}; --to-height must be below it")
-        lowest = await conn.fetchval("SELECT min(height) FROM chain_blocks WHERE chain = $1", chain)
-        if to_height < lowest:
-            raise OperatorError(f"{chain}: height {to_height} is below the kept window (lowest {lowest})")
-        rows = await conn.fetch(
-            """SELECT d.id, d.txid, d.output_index, d.address, d.amount, d.status, d.block_height, w.order_id
-               FROM deposits d JOIN watched_addresses w ON w.chain = d.chain AND w.address = d.address
-               WHERE d.chain = $1 AND d.block_height > $2 AND d.status IN ('confirming', 'confirmed')
-               ORDER BY d.block_height, d.txid, d.output_index""", chain, to_height)
-        affected = [AffectedDeposit(r["id"], r["txid"], r["output_index"], r["address"], base_units(r["amount"]),
-                                    r["status"], r["block_height"], r["order_id"]) for r in rows]
+        if to_height > cur.tip_height:
+            raise OperatorError(f"{chain}: the index is at {cur.tip_height}; --to-height must not be above it")
+        lowest = await conn.fetchval(store.SQL.lowest_kept, chain)
+        if to_height < lowest and not beyond_window:
+            raise OperatorError(f"{chain}: height {to_height} is below the kept window (lowest {lowest}); "
+                                "check the node, then rewind with --beyond-window to trust its chain from there")
+        affected = await fetch_as(conn, SQL.affected_by_rewind, AffectedDeposit, chain, to_height)
         if not dry_run:
             await store.rewind(conn, chain, to_height, reason="operator rewind",
-                               actor=audit.Actor(id=None, role="operator"))
+                               actor=audit.Actor(id=None, role="operator"),
+                               node_header=node_header if to_height < lowest else None)
     return ReorgPlan(chain, cur.tip_height, to_height, affected, applied=not dry_run)
 
 
@@ -125,7 +136,8 @@ async def replay(settings: Settings, pool: Pool, chain: str, start: int, end: in
         async with pool.acquire() as conn:
             cur = await store.cursor(conn, chain)
             stored = await store.window(conn, chain)
-            watched = {src.watch_key(a, s): a for a, s, _ in await store.watched(conn, chain)}
+            watched = {src.watch_key(r["address"], None if r["script"] is None else bytes(r["script"])): r["address"]
+                       for r in await conn.fetch(SQL.all_watched, chain)}
         if cur is None:
             raise OperatorError(f"{chain}: nothing indexed yet; start the follower first")
         scanned = added = 0
@@ -136,7 +148,7 @@ async def replay(settings: Settings, pool: Pool, chain: str, start: int, end: in
                 if height in stored and stored[height] != block.hash:
                     raise OperatorError(f"{chain}: block {height} differs from the index ({stored[height]} vs "
                                         f"{block.hash}); the follower will handle this reorg, or rewind first")
-                async with transaction(pool) as conn:
+                async with pool.transaction() as conn:
                     added += await store.backfill(conn, chain, height, block.hash, src.deposits(block, watched),
                                                   tip_height=cur.tip_height,
                                                   required_confirmations=pol.confirmations)

@@ -24,7 +24,8 @@ async def run_chain_command(settings: Settings, args: argparse.Namespace) -> int
         if args.action == "status":
             return await _status(settings, pool, args)
         if args.action == "reorg":
-            plan = await operator.reorg(settings, pool, args.chain, args.to_height, dry_run=args.dry_run)
+            plan = await operator.reorg(settings, pool, args.chain, args.to_height, dry_run=args.dry_run,
+                                        beyond_window=args.beyond_window)
             if args.json:
                 _print_json(plan)
             else:
@@ -49,7 +50,7 @@ async def run_chain_command(settings: Settings, args: argparse.Namespace) -> int
         print(f"error: {exc}", file=sys.stderr)
         return FAILED
     finally:
-        await db.close_pool(pool)
+        await pool.close()
 
 
 async def _status(settings: Settings, pool: db.Pool, args: argparse.Namespace) -> int:
@@ -68,7 +69,9 @@ async def _status(settings: Settings, pool: db.Pool, args: argparse.Namespace) -
                   f"{deposits:29} {reorg}")
             if r.node_error:
                 print(f"       node unreachable: {r.node_error}")
-    bad = any(r.node_error or r.lag is None or r.lag > args.max_lag for r in rows)
+            if r.halted_at is not None:
+                print(f"       HALTED since {r.halted_at:%Y-%m-%d %H:%M:%S}: {r.halt_reason}")
+    bad = any(r.node_error or r.halted_at or r.lag is None or r.lag > args.max_lag for r in rows)
     return PROBLEM if bad else OK
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any, Protocol
 
-from beanpay.indexer.store import FoundDeposit
+from beanpay.indexer.types import FoundDeposit
 
 
 class ChainBlock(Protocol):

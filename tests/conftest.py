@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import msgspec
 import pytest
 
 from beanpay.config import Settings, load_settings
+from beanpay.db import Pool, init_connection
 from beanpay.deploy.devstack.databases import create_database, drop_database
+from beanpay.queries import Query
 from beanpay.tokens import Claims, issue
 
 
@@ -48,10 +51,36 @@ async def fresh_settings(stack: Settings) -> AsyncIterator[Settings]:
     await drop_database(stack.dsn, dsn)
 
 
+class TestDb(Pool):
+    """The production pool wrapper, plus raw SQL for a test's own set-up and assertions (production code
+    only ever runs named statements; tests may say what they check inline)."""
+
+    async def fetch(self, query: Query | str, *args: Any) -> list[asyncpg.Record]:  # type: ignore[override]
+        return list(await self.raw.fetch(_text(query), *args))
+
+    async def fetchrow(self, query: Query | str, *args: Any) -> asyncpg.Record | None:  # type: ignore[override]
+        return await self.raw.fetchrow(_text(query), *args)
+
+    async def fetchval(self, query: Query | str, *args: Any) -> Any:  # type: ignore[override]
+        return await self.raw.fetchval(_text(query), *args)
+
+    async def execute(self, query: Query | str, *args: Any) -> str:  # type: ignore[override]
+        return str(await self.raw.execute(_text(query), *args))
+
+
+def _text(query: Query | str) -> str:
+    return query if isinstance(query, str) else query.text
+
+
+async def open_test_db(dsn: str, **kw: Any) -> TestDb:
+    raw = await asyncpg.create_pool(dsn, init=init_connection, **{"min_size": 1, "max_size": 5, **kw})
+    assert raw is not None
+    return TestDb(raw)
+
+
 @pytest.fixture(scope="session")
-async def db(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(settings.dsn, min_size=1, max_size=5)
-    assert pool is not None
+async def db(settings: Settings) -> AsyncIterator[TestDb]:
+    pool = await open_test_db(settings.dsn)
     yield pool
     await pool.close()
 

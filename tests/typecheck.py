@@ -32,7 +32,8 @@ def build_view(view: Path) -> dict[str, str]:
         if package != "beanpay":
             (top / package.split(".", 1)[1]).symlink_to(ROOT / folder, target_is_directory=True)
             rewrite[f"{top}/{package.split('.', 1)[1]}/"] = f"{folder}/"
-    return rewrite
+    # mypy prints paths under the working directory relative to it
+    return {**rewrite, **{str(Path(k).relative_to(ROOT)) + "/": v for k, v in rewrite.items()}}
 
 
 def main() -> int:

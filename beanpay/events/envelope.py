@@ -18,6 +18,7 @@ class Envelope(msgspec.Struct, frozen=True):
     aggregate_type: str
     aggregate_id: str
     payload: msgspec.Raw  # the event's own JSON, passed through without re-encoding
+    schema_version: int = 1  # the payload's version (beanpay.events.catalog)
 
 
 encode = msgspec.json.Encoder().encode

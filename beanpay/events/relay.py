@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
+import datetime as dt
+import uuid
 
-import asyncpg
 import msgspec
 import structlog
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
 
+from beanpay import queries
 from beanpay.config import Settings
-from beanpay.db import Pool
+from beanpay.db import Connection, Pool, fetch_as
 from beanpay.events import envelope
-from beanpay.listen import listen, sleep, wait_wake
+from beanpay.events.catalog import BY_NAME
+from beanpay.listen import Backoff, listen, wait_wake
+from beanpay.tasks import supervise
 
 log = structlog.get_logger("relay")
 
@@ -31,19 +34,19 @@ PUBLISHED = Counter("beanpay_outbox_published_total", "Events published to Kafka
 FAILURES = Counter("beanpay_outbox_publish_failures_total", "Batches that could not be published")
 BACKLOG = Gauge("beanpay_outbox_backlog", "Unpublished outbox events seen by the last claim")
 
-CLAIM_BATCH = """
-SELECT id, event_id, event_type, topic, aggregate_type, aggregate_id, payload::text AS payload, occurred_at
-FROM event_outbox
-WHERE published_at IS NULL
-  AND pg_try_advisory_xact_lock(hashtext('beanpay.outbox'), hashtext(aggregate_id))
-ORDER BY id
-LIMIT $1
-FOR UPDATE SKIP LOCKED
-"""
-MARK_PUBLISHED = "UPDATE event_outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::bigint[])"
-MARK_FAILED = "UPDATE event_outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1::bigint[])"
+SQL = queries.load("beanpay", "relay.sql")
 CHANNEL = "beanpay_outbox"
-MAX_BACKOFF = 10.0  # seconds between tries while Kafka is unreachable
+
+
+class OutboxRow(msgspec.Struct):
+    id: int
+    event_id: uuid.UUID
+    event_type: str
+    topic: str
+    aggregate_type: str
+    aggregate_id: str
+    payload: str
+    occurred_at: dt.datetime
 
 
 class Relay:
@@ -53,6 +56,10 @@ class Relay:
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self.failures = 0  # consecutive failed batches; 0 when healthy
+
+    @property
+    def ready(self) -> bool:
+        return self.failures == 0
 
     async def _get_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -64,7 +71,8 @@ class Relay:
             try:
                 await producer.start()
             except BaseException:
-                await producer.stop()
+                with contextlib.suppress(Exception):
+                    await producer.stop()
                 raise
             self._producer = producer
         return self._producer
@@ -78,32 +86,33 @@ class Relay:
     async def publish_batch(self) -> int:
         """Publish one batch; return how many events were marked published."""
         producer = await self._get_producer()  # connect before taking any row locks
-        async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(CLAIM_BATCH, self.settings.relay_batch_size)
-            rows = await _key_prefixes(conn, rows)
+        async with self.pool.transaction() as conn:
+            rows = await _key_prefixes(conn, await fetch_as(conn, SQL.claim_batch, OutboxRow,
+                                                            self.settings.relay_batch_size))
             if not rows:
                 return 0
             BACKLOG.set(len(rows))
             sends = []
             for r in rows:
+                kind = BY_NAME.get(r.event_type)
                 value = envelope.encode(envelope.Envelope(
-                    version=envelope.ENVELOPE_VERSION, event_id=r["event_id"], type=r["event_type"],
-                    occurred_at=r["occurred_at"], aggregate_type=r["aggregate_type"],
-                    aggregate_id=r["aggregate_id"], payload=msgspec.Raw(r["payload"].encode())))
+                    version=envelope.ENVELOPE_VERSION, event_id=r.event_id, type=r.event_type,
+                    schema_version=kind.version if kind else 1, occurred_at=r.occurred_at,
+                    aggregate_type=r.aggregate_type, aggregate_id=r.aggregate_id,
+                    payload=msgspec.Raw(r.payload.encode())))
                 sends.append(await producer.send(
-                    r["topic"], value=value, key=r["aggregate_id"].encode(),
-                    headers=[("event_id", str(r["event_id"]).encode()), ("event_type", r["event_type"].encode())]))
+                    r.topic, value=value, key=r.aggregate_id.encode(),
+                    headers=[("event_id", str(r.event_id).encode()), ("event_type", r.event_type.encode())]))
             results = await self._acknowledged(sends)
-            done = [r["id"] for r, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
-            failed = [r["id"] for r, res in zip(rows, results, strict=True) if isinstance(res, BaseException)]
+            done = [r for r, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
+            failed = [r.id for r, res in zip(rows, results, strict=True) if isinstance(res, BaseException)]
             if done:
-                await conn.execute(MARK_PUBLISHED, done)
-                for r, res in zip(rows, results, strict=True):
-                    if not isinstance(res, BaseException):
-                        PUBLISHED.labels(r["topic"]).inc()
+                await conn.execute(SQL.mark_published, [r.id for r in done])
+                for r in done:
+                    PUBLISHED.labels(r.topic).inc()
             if failed:
                 error = next(res for res in results if isinstance(res, BaseException))
-                await conn.execute(MARK_FAILED, failed, repr(error)[:500])
+                await conn.execute(SQL.mark_failed, failed, repr(error)[:500])
                 raise RuntimeError(f"{len(failed)} event(s) not published: {error!r}")
             return len(done)
 
@@ -129,32 +138,32 @@ class Relay:
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
-        listener = asyncio.create_task(listen(self.settings.dsn, CHANNEL, self._wake, stop), name="relay-listener")
-        backoff = 0.5
+        await supervise({"relay-listener": listen(self.settings.dsn, CHANNEL, self._wake, stop),
+                         "relay-publisher": self._publish(stop)})
+
+    async def _publish(self, stop: asyncio.Event) -> None:
+        backoff = Backoff()
         try:
             while not stop.is_set():
                 try:
                     n = await self.publish_batch()
-                    backoff, self.failures = 0.5, 0
+                    backoff.reset()
+                    self.failures = 0
                 except Exception as exc:  # Kafka or Postgres trouble: keep the events, retry later
                     FAILURES.inc()
                     self.failures += 1
-                    log.warning("publish failed; will retry", error=repr(exc), retry_in=round(backoff, 1))
+                    log.warning("publish failed; will retry", error=repr(exc), retry_in=round(backoff.delay, 1))
                     await self._drop_producer()
-                    await sleep(stop, backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF) * random.uniform(0.8, 1.2)
+                    await backoff.wait(stop)
                     continue
                 if n < self.settings.relay_batch_size:
                     BACKLOG.set(0)
                     await wait_wake(self._wake, self.settings.relay_poll_seconds)
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
             await self._drop_producer()
 
 
-async def _key_prefixes(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
+async def _key_prefixes(conn: Connection, rows: list[OutboxRow]) -> list[OutboxRow]:
     """Keep only keys whose claimed rows are exactly their oldest unpublished rows.
 
     The claim evaluates its advisory lock row by row: if another relay commits a key mid-scan, this
@@ -165,12 +174,9 @@ async def _key_prefixes(conn: asyncpg.Connection, rows: list[asyncpg.Record]) ->
         return rows
     claimed: dict[str, list[int]] = {}
     for r in rows:
-        claimed.setdefault(r["aggregate_id"], []).append(r["id"])
+        claimed.setdefault(r.aggregate_id, []).append(r.id)
     keys = list(claimed)
-    counts = dict(await conn.fetch(
-        """SELECT o.aggregate_id, count(*)
-           FROM event_outbox o JOIN unnest($1::text[], $2::bigint[]) AS c(key, last_id) ON o.aggregate_id = c.key
-           WHERE o.published_at IS NULL AND o.id <= c.last_id
-           GROUP BY o.aggregate_id""", keys, [max(claimed[k]) for k in keys]))
+    counts = {r["aggregate_id"]: r["n"] for r in await conn.fetch(
+        SQL.unpublished_before, keys, [max(claimed[k]) for k in keys])}
     whole = {k for k in keys if counts.get(k) == len(claimed[k])}
-    return rows if len(whole) == len(keys) else [r for r in rows if r["aggregate_id"] in whole]
+    return rows if len(whole) == len(keys) else [r for r in rows if r.aggregate_id in whole]

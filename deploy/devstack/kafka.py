@@ -16,7 +16,7 @@ from aiokafka.errors import KafkaError
 from beanpay.config import Settings
 from beanpay.deploy.devstack.process import StackError, read_pid, run, spawn, stop_pid, wait_until
 from beanpay.deploy.devstack.service import Paths, Status
-from beanpay.events.topics import ALL_TOPICS
+from beanpay.events.catalog import ALL_TOPICS
 
 DEPLOY = Path(__file__).resolve().parents[1] / "kafka"
 PARTITIONS = 3

@@ -9,20 +9,24 @@ provider is asked directly.
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import msgspec
 import redis.asyncio as redis
 import structlog
 
 from beanpay.config import Settings, UnknownChain
-from beanpay.db import Pool, transaction
+from beanpay.db import Database
 from beanpay.engine.prices.providers import ChainlinkFeeds, HttpTicker, Rate, RateProvider, RateUnavailable, StaticRates
-from beanpay.events.outbox import emit
+from beanpay.events import catalog
+from beanpay.events.outbox import Event, emit_many
+from beanpay.events.payloads import RateUpdated
 
 log = structlog.get_logger("prices")
 
 CACHE_KEY = "crypto:prices"
 CACHE_TTL_SECONDS = 60
+LOCAL_SECONDS = 5.0  # a rate is kept in process this long: quotes need no Redis round trip
 
 _encode = msgspec.json.Encoder(decimal_format="string").encode
 _decode = msgspec.json.Decoder(Rate).decode
@@ -52,6 +56,7 @@ class RateService:
         self.pairs = quoted_pairs(settings)
         self.redis = redis.Redis.from_url(settings.redis_dsn, socket_timeout=settings.redis_timeout_seconds,
                                           socket_connect_timeout=settings.redis_timeout_seconds)
+        self._local: dict[str, tuple[float, Rate]] = {}
 
     def fresh(self, rate: Rate, now: dt.datetime | None = None) -> bool:
         return (now or dt.datetime.now(dt.UTC)) - rate.as_of <= self.max_age
@@ -59,6 +64,9 @@ class RateService:
     async def get(self, asset: str, fiat: str) -> Rate:
         """A fresh rate for the pair: the cached one if still fresh, else the provider's."""
         field = f"{asset}:{fiat}"
+        local = self._local.get(field)
+        if local is not None and local[0] > time.monotonic() and self.fresh(local[1]):
+            return local[1]
         try:
             cached = await self.redis.hget(CACHE_KEY, field)
         except (redis.RedisError, OSError):
@@ -66,13 +74,19 @@ class RateService:
         if cached is not None:
             rate = _decode(cached)
             if self.fresh(rate):
+                self._local[field] = (time.monotonic() + LOCAL_SECONDS, rate)
                 return rate
         rate = await self.provider.fetch(asset, fiat)
         if not self.fresh(rate):
             raise RateUnavailable(f"the {rate.source} rate for {asset}/{fiat} is from {rate.as_of:%Y-%m-%d %H:%M:%S}Z,"
                                   f" older than {int(self.max_age.total_seconds())} s")
         await self._store(rate)
+        self._local[field] = (time.monotonic() + LOCAL_SECONDS, rate)
         return rate
+
+    def forget_local(self) -> None:
+        """Drop the in-process copies (the next `get` asks Redis, then the provider)."""
+        self._local.clear()
 
     async def cached(self, fiat: str) -> list[Rate]:
         """Every fresh cached rate in `fiat` (for GET /v1/prices); missing pairs are fetched."""
@@ -99,7 +113,7 @@ class RateService:
             return None
         return None if previous is None else _decode(previous)
 
-    async def refresh(self, pool: Pool) -> list[Rate]:
+    async def refresh(self, db: Database) -> list[Rate]:
         """Fetch every quoted pair; a changed rate is cached and announced as `price.updated`."""
         changed = []
         for asset, fiat in self.pairs:
@@ -115,9 +129,9 @@ class RateService:
             if previous is None or previous.rate != rate.rate:
                 changed.append(rate)
         if changed:
-            async with transaction(pool) as conn:
-                for rate in changed:
-                    await emit(conn, "price.updated", "price", f"{rate.asset}:{rate.fiat}", rate)
+            async with db.transaction() as conn:
+                await emit_many(conn, [Event(catalog.PRICE_UPDATED, f"{r.asset}:{r.fiat}",
+                                             RateUpdated(r.asset, r.fiat, r.rate, r.as_of, r.source)) for r in changed])
         return changed
 
     async def close(self) -> None:

@@ -1,8 +1,8 @@
 """From Kafka to the delivery table: each event a shop's endpoint subscribed to becomes one delivery.
 
 A consumer group reads the order, payment, claim and supply topics; a batch's deliveries are written
-(unique per endpoint and event id) before its offsets are committed, so a crash or a Kafka
-redelivery re-reads events but never makes a second delivery of one.
+(unique per endpoint and event id) before its offsets are committed, so a crash, a Kafka redelivery
+or a database outage re-reads events but never makes a second delivery of one.
 """
 
 from __future__ import annotations
@@ -15,17 +15,19 @@ from typing import Any
 import msgspec
 import structlog
 from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaError
 
+from beanpay import queries
 from beanpay.config import Settings
-from beanpay.db import Connection, Pool, transaction
-from beanpay.events import envelope
-from beanpay.listen import sleep
+from beanpay.db import Connection, Database
+from beanpay.events import catalog, envelope
+from beanpay.listen import Backoff
 
 log = structlog.get_logger("webhooks")
 
-TOPICS = ("order-events", "payment-events", "claim-events", "supply-events")
+SQL = queries.load("beanpay.engine", "webhooks.sql")
+TOPICS = (catalog.ORDERS, catalog.PAYMENTS, catalog.CLAIMS, catalog.SUPPLIES)
 NOTIFY = "beanpay_webhooks"
+DELIVERABLE = catalog.names_on(TOPICS)
 
 
 class _ShopPayload(msgspec.Struct):
@@ -52,43 +54,63 @@ async def record(conn: Connection, events: list[envelope.Envelope]) -> int:
             rows.append((str(event.event_id), shop_id, event.type, body(event), event.occurred_at))
     if not rows:
         return 0
-    made = await conn.fetch(
-        """INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, body)
-           SELECT e.id, ev.event_id, ev.event_type, ev.body
-           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[])
-                AS ev(event_id, shop_id, event_type, body, occurred_at)
-           JOIN webhook_endpoints e ON e.shop_id = ev.shop_id AND e.enabled AND e.created_at <= ev.occurred_at
-                AND (ev.event_type = ANY(e.event_types) OR '*' = ANY(e.event_types))
-           ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING id""",
-        [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
-        [r[4] for r in rows])
+    made = await conn.fetch(SQL.record_deliveries, *map(list, zip(*rows, strict=True)))
     if made:
-        await conn.execute(f"NOTIFY {NOTIFY}")
+        await conn.execute(SQL.wake_senders)
     return len(made)
 
 
-async def run_fanout(settings: Settings, pool: Pool, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        consumer = AIOKafkaConsumer(*TOPICS, bootstrap_servers=settings.kafka_servers, group_id=settings.webhook_group,
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
-        try:
-            await consumer.start()
-            while not stop.is_set():
-                batches: dict[Any, list[Any]] = await consumer.getmany(timeout_ms=200, max_records=500)
-                messages = [m for batch in batches.values() for m in batch]
-                if not messages:
-                    continue
-                events = []
-                for m in messages:
-                    try:
-                        events.append(envelope.decode(m.value))
-                    except msgspec.DecodeError:
-                        log.error("undecodable event skipped", topic=m.topic, offset=m.offset)
-                async with transaction(pool) as conn:
-                    await record(conn, events)
-                await consumer.commit()
-        except (KafkaError, OSError) as exc:
-            log.warning("webhook fan-out lost Kafka; reconnecting", error=repr(exc))
-            await sleep(stop, 2)
-        finally:
-            await consumer.stop()
+class Fanout:
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings, self.db = settings, db
+        self.connected = False  # to Kafka, with the last batch recorded: what readiness reports
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop`; on any Kafka or database failure, drop the consumer (uncommitted
+        offsets are read again) and reconnect with backoff."""
+        backoff = Backoff()
+        while not stop.is_set():
+            consumer = AIOKafkaConsumer(*TOPICS, bootstrap_servers=self.settings.kafka_servers,
+                                        group_id=self.settings.webhook_group, enable_auto_commit=False,
+                                        auto_offset_reset="earliest", fetch_max_wait_ms=100)
+            try:
+                await consumer.start()
+                await self._consume(consumer, stop, backoff)
+            except Exception as exc:  # Kafka or PostgreSQL away: nothing was committed past what was recorded
+                self.connected = False
+                log.warning("webhook fan-out failed; reconnecting", error=repr(exc), retry_in=round(backoff.delay, 1))
+                await _stop_quietly(consumer)
+                await backoff.wait(stop)
+            else:
+                await _stop_quietly(consumer)
+
+    async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event, backoff: Backoff) -> None:
+        while not stop.is_set():
+            batches: dict[Any, list[Any]] = await consumer.getmany(timeout_ms=200, max_records=500)
+            self.connected = True
+            messages = [m for batch in batches.values() for m in batch]
+            if not messages:
+                continue
+            events = []
+            for m in messages:
+                try:
+                    events.append(envelope.decode(m.value))
+                except msgspec.DecodeError:
+                    log.error("undecodable event skipped", topic=m.topic, offset=m.offset)
+            async with self.db.transaction() as conn:
+                await record(conn, events)
+            await consumer.commit()
+            backoff.reset()
+
+
+async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:
+    """Stop a consumer whatever state it is in. aiokafka's stop() can raise, even CancelledError from
+    its own tasks; that must not kill the fan-out, unless this task itself is being cancelled."""
+    try:
+        await asyncio.wait_for(consumer.stop(), 10)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+    except Exception as exc:  # a consumer that cannot stop cleanly is dropped all the same
+        log.info("consumer did not stop cleanly", error=repr(exc))

@@ -34,7 +34,7 @@ from beanpay.chains.bitcoin.rpc import BitcoinRpc
 from beanpay.config import load_settings
 from beanpay.deploy.devstack.btcd import Btcd, mining_key
 from beanpay.deploy.devstack.databases import create_database, drop_database
-from beanpay.indexer import store
+from beanpay.engine import addresses
 from beanpay.indexer.bitcoin import BitcoinSource
 from beanpay.indexer.follower import ChainPolicy, Follower
 from tests.bench.local import free_port, until_answering
@@ -143,7 +143,7 @@ async def main() -> int:
             assert pool is not None
             async with pool.acquire() as conn:
                 for w in watched:
-                    await store.watch(conn, "benchbtc", w.address, w.script, w.index)
+                    await addresses.watch(conn, "benchbtc", w.address, w.script, w.index)
             source = BitcoinSource(BitcoinRpc(f"http://127.0.0.1:{rpc_port}", user, password))
             t0 = time.perf_counter()
             await Follower(policy, pool, source).sync(until=end)

@@ -27,7 +27,7 @@ from beanpay.config import EvmChainConfig, TokenConfig, load_settings
 from beanpay.deploy.devstack import evm_contracts
 from beanpay.deploy.devstack.anvil import CHAIN_ID, Anvil
 from beanpay.deploy.devstack.databases import create_database, drop_database
-from beanpay.indexer import store
+from beanpay.engine import addresses
 from beanpay.indexer.evm import EvmSource
 from beanpay.indexer.follower import ChainPolicy, Follower
 from tests.bench.local import free_port, until_answering
@@ -130,7 +130,7 @@ async def main() -> int:
             assert pool is not None
             async with pool.acquire() as conn:
                 for w in watched:
-                    await store.watch(conn, "benchevm", w, None, None)
+                    await addresses.watch(conn, "benchevm", w, None, None)
             source = EvmSource(chain, EvmRpc(url))
             follower = Follower(policy, pool, source)
             t0 = time.perf_counter()

@@ -12,9 +12,10 @@ from beanpay.chains.bitcoin.addresses import Bip84Account
 from beanpay.config import Settings
 from beanpay.deploy.devstack import stack as devstack
 from beanpay.deploy.devstack.btc_payer import RegtestWallet
+from beanpay.engine.addresses import new_btc_address
 from beanpay.indexer import registry
 from beanpay.indexer.follower import Follower
-from beanpay.indexer.watch import new_btc_address
+from tests.conftest import open_test_db
 
 
 @pytest.fixture(scope="session")
@@ -113,12 +114,11 @@ async def test_reorg_orphans_then_recounts_once(db, wallet, account, follower) -
 
 async def test_address_indexes_are_allocated_without_gaps_or_reuse(settings, account) -> None:
     """Concurrent allocations get distinct, consecutive indexes; a rolled-back one gives its index back."""
-    import asyncpg
 
     from beanpay.deploy.devstack.databases import create_database, drop_database
 
     dsn = await create_database(settings.dsn, "beanpay_alloc")
-    pool = await asyncpg.create_pool(dsn, min_size=4, max_size=10)
+    pool = await open_test_db(dsn, min_size=4, max_size=10)
     try:
         async def allocate(fail: bool) -> int | None:
             try:

@@ -16,10 +16,10 @@ import pytest
 
 from beanpay.config import Settings
 from beanpay.deploy.devstack.btc_payer import Payment, RegtestWallet
+from beanpay.engine.addresses import new_btc_address
 from beanpay.indexer import registry
 from beanpay.indexer.follower import Follower
-from beanpay.indexer.watch import new_btc_address
-from tests.conftest import wait_for
+from tests.conftest import open_test_db, wait_for
 
 pytest_plugins = ["tests.integration.test_btc_indexer"]
 BEANPAY = str(Path(sys.executable).with_name("beanpay"))
@@ -45,16 +45,16 @@ async def _deposit_set(dsn: str) -> set[tuple[str, int, int, str]]:
 
 async def _pay_across_blocks(settings: Settings, wallet: RegtestWallet, account, payments: int,  # type: ignore[no-untyped-def]
                              blocks_between: int) -> list[Payment]:
-    conn = await asyncpg.connect(settings.dsn)
+    db = await open_test_db(settings.dsn, min_size=1, max_size=1)
     made = []
     try:
         for i in range(payments):
-            async with conn.transaction():
+            async with db.transaction() as conn:
                 address = await new_btc_address(conn, account)
             made.append(await wallet.pay(address.address, 20_000 + i))
             await wallet.mine(blocks_between)
     finally:
-        await conn.close()
+        await db.close()
     return made
 
 
@@ -148,7 +148,7 @@ async def _past(indexed, height: int) -> bool:  # type: ignore[no-untyped-def]
 
 async def test_second_follower_waits_then_takes_over(fresh_settings, wallet) -> None:
     settings = fresh_settings
-    pool = await asyncpg.create_pool(settings.dsn, min_size=1, max_size=4)
+    pool = await open_test_db(settings.dsn, min_size=1, max_size=4)
     assert pool is not None
     stops = [asyncio.Event(), asyncio.Event()]
     followers = [Follower(registry.policy(settings, "btc"), pool, registry.source(settings, "btc")) for _ in stops]
@@ -181,7 +181,7 @@ async def _tip_is(pool, height: int) -> bool:  # type: ignore[no-untyped-def]
 
 
 async def test_replay_finds_payments_to_a_late_watched_address(settings, db, wallet, account, follower) -> None:
-    from beanpay.indexer import store
+    from beanpay.engine import addresses
 
     late = account.derive(1_000_000 + (await wallet.rpc.block_count()))  # an index nobody allocated
     payment = await wallet.pay(late.address, 33_000)
@@ -189,7 +189,7 @@ async def test_replay_finds_payments_to_a_late_watched_address(settings, db, wal
     await follower.sync()
     height = await wallet.rpc.block_count()
     async with db.acquire() as conn:
-        await store.watch(conn, "btc", late.address, late.script, None)
+        await addresses.watch(conn, "btc", late.address, late.script, None)
     replay = cli(settings, "replay", "--chain", "btc", "--from", str(height - 4), "--to", str(height), "--json")
     assert replay.returncode == 0, replay.stderr
     assert json.loads(replay.stdout)["deposits_added"] == 1

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from beanpay.chains.evm.create2 import forwarder_address
-from beanpay.indexer import registry, store
+from beanpay.engine import addresses
+from beanpay.indexer import registry
 from beanpay.indexer.follower import Follower
 
 pytest_plugins = ["tests.integration.test_contracts"]
@@ -30,7 +31,7 @@ async def _watch_order(db, evm) -> str:  # type: ignore[no-untyped-def]
     order = uuid.uuid4()
     address = forwarder_address(evm.factory, evm.implementation, order, evm.treasury)
     async with db.acquire() as conn:
-        await store.watch(conn, evm.name, address, None, None, order)
+        await addresses.watch(conn, evm.name, address, None, None, order)
     return address
 
 

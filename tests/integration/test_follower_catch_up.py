@@ -11,19 +11,20 @@ import asyncpg
 import pytest
 
 from beanpay.chains.jsonrpc import RpcUnavailable
-from beanpay.indexer import store
+from beanpay.engine import addresses
 from beanpay.indexer.follower import ChainPolicy, Follower
+from beanpay.indexer.types import FoundDeposit
 
 
 @dataclass(frozen=True)
 class FakeBlock:
     hash: str
     prev_hash: str
-    deposits: tuple[store.FoundDeposit, ...] = ()
+    deposits: tuple[FoundDeposit, ...] = ()
 
 
 def chain(tag: str, length: int, *, base: list[FakeBlock] | None = None,
-          pays: dict[int, store.FoundDeposit] | None = None) -> list[FakeBlock]:
+          pays: dict[int, FoundDeposit] | None = None) -> list[FakeBlock]:
     """Blocks 0..length-1: `base`'s blocks first, then new ones named by `tag`."""
     blocks = list(base or [])
     while len(blocks) < length:
@@ -53,7 +54,7 @@ class ScriptedNode:
     def watch_key(self, address: str, script: bytes | None) -> str:
         return address
 
-    def deposits(self, block: FakeBlock, watched: dict[str, str]) -> list[store.FoundDeposit]:
+    def deposits(self, block: FakeBlock, watched: dict[str, str]) -> list[FoundDeposit]:
         return [d for d in block.deposits if d.address in watched]
 
     async def tip(self) -> int:
@@ -73,8 +74,8 @@ class ScriptedNode:
         pass
 
 
-def deposit(address: str, n: int) -> store.FoundDeposit:
-    return store.FoundDeposit("FAKE", f"tx{n}", 0, address, 1000 + n)
+def deposit(address: str, n: int) -> FoundDeposit:
+    return FoundDeposit("FAKE", f"tx{n}", 0, address, 1000 + n)
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ async def fake_chain(db: asyncpg.Pool) -> str:
     name = f"fake{uuid.uuid4().hex[:12]}"
     async with db.acquire() as conn:
         for address in ("a", "b"):
-            await store.watch(conn, name, address, None, None)
+            await addresses.watch(conn, name, address, None, None)
     return name
 
 

@@ -11,12 +11,17 @@ import msgspec
 import pytest
 
 from beanpay.deploy.devstack.kafka import Kafka
+from beanpay.events import catalog
 from beanpay.events.outbox import emit
 from beanpay.events.relay import Relay
-from tests.conftest import wait_for
+from tests.conftest import open_test_db, wait_for
 from tests.integration.kafka_reader import read_topic
 
 TOPIC = "coffee-shop-events"
+
+
+class Seq(msgspec.Struct):
+    seq: int
 
 
 async def _emit_backlog(db, keys: list[str], per_key: int) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
@@ -26,16 +31,14 @@ async def _emit_backlog(db, keys: list[str], per_key: int) -> dict[str, list[str
         for seq in range(per_key):
             async with conn.transaction():
                 for key in keys:
-                    event_id = await emit(conn, "shop.updated", "shop", key, {"seq": seq})
+                    event_id = await emit(conn, catalog.SHOP_UPDATED, key, Seq(seq))
                     expected[key].append(str(event_id))
     return expected
 
 
 async def _run_relays(settings, count: int, until) -> list[int]:  # type: ignore[no-untyped-def]
-    import asyncpg
-
     stop = asyncio.Event()
-    pools = [await asyncpg.create_pool(settings.dsn, min_size=1, max_size=2) for _ in range(count)]
+    pools = [await open_test_db(settings.dsn, min_size=1, max_size=2) for _ in range(count)]
     relays = [Relay(settings, p) for p in pools]
     published = [0] * count
 
@@ -96,13 +99,11 @@ async def test_relays_side_by_side_publish_each_event_once_in_key_order(settings
 async def test_kafka_down_then_back_loses_and_duplicates_nothing(settings, db) -> None:
     """A relay publishing happily sees Kafka stop under it, keeps failing while it is down, and
     delivers the backlog once it is back; a second relay joins half-way."""
-    import asyncpg
-
     kafka = Kafka(settings)
     keys = [str(uuid.uuid4()) for _ in range(3)]
     fast = msgspec.structs.replace(settings, relay_poll_seconds=0.2, relay_publish_timeout_seconds=3)
     stop = asyncio.Event()
-    pool = await asyncpg.create_pool(settings.dsn, min_size=1, max_size=2)
+    pool = await open_test_db(settings.dsn, min_size=1, max_size=2)
     relay = Relay(fast, pool)
     task = asyncio.create_task(relay.run(stop))
     try:
@@ -132,19 +133,19 @@ async def test_kafka_down_then_back_loses_and_duplicates_nothing(settings, db) -
 async def test_a_claim_that_skipped_a_keys_older_rows_is_not_published(db) -> None:
     """The race, made deterministic: a claim that got a key's later rows but not its oldest unpublished
     ones (another relay committed mid-scan) must leave that key for the next batch."""
-    from beanpay.events.relay import _key_prefixes
+    from beanpay.events.relay import OutboxRow, _key_prefixes
 
     k, other = str(uuid.uuid4()), str(uuid.uuid4())
     await _emit_backlog(db, [k, other], per_key=3)
-    async with db.acquire() as conn, conn.transaction():
-        ids = {key: [r["id"] for r in await conn.fetch(
-            "SELECT id FROM event_outbox WHERE aggregate_id = $1 ORDER BY id", key)] for key in (k, other)}
-        skipped_oldest = await conn.fetch(
-            "SELECT * FROM event_outbox WHERE id = ANY($1::bigint[]) ORDER BY id", ids[k][1:] + ids[other])
+    rows_sql = """SELECT id, event_id, event_type, topic, aggregate_type, aggregate_id, payload::text AS payload,
+                         occurred_at FROM event_outbox WHERE id = ANY($1::bigint[]) ORDER BY id"""
+    ids = {key: [r["id"] for r in await db.fetch(
+        "SELECT id FROM event_outbox WHERE aggregate_id = $1 ORDER BY id", key)] for key in (k, other)}
+    skipped_oldest = [OutboxRow(**r) for r in await db.fetch(rows_sql, ids[k][1:] + ids[other])]
+    async with db.acquire() as conn:
         kept = await _key_prefixes(conn, skipped_oldest)
-        assert [r["id"] for r in kept] == ids[other]
-        prefix = await conn.fetch("SELECT * FROM event_outbox WHERE id = ANY($1::bigint[]) ORDER BY id",
-                                  ids[k][:2])
-        assert [r["id"] for r in await _key_prefixes(conn, prefix)] == ids[k][:2]
-        await conn.execute("UPDATE event_outbox SET published_at = now() WHERE aggregate_id = ANY($1::text[])",
-                           [k, other])  # keep this test's rows out of the relays' way
+        assert [r.id for r in kept] == ids[other]
+        prefix = [OutboxRow(**r) for r in await db.fetch(rows_sql, ids[k][:2])]
+        assert [r.id for r in await _key_prefixes(conn, prefix)] == ids[k][:2]
+    await db.execute("UPDATE event_outbox SET published_at = now() WHERE aggregate_id = ANY($1::text[])",
+                     [k, other])  # keep this test's rows out of the relays' way

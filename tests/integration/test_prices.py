@@ -38,6 +38,7 @@ async def test_chainlink_feed_rate_and_staleness(chain_settings, anvil) -> None:
         await owner.send(await feed.functions.setAnswer(3_000_00000000, now - 600).build_transaction(
             {"from": owner.account.address}))
         await service.redis.hdel(CACHE_KEY, "ETH:USD")
+        service.forget_local()
         with pytest.raises(RateUnavailable, match="older than 60 s"):
             await service.get("ETH", "USD")
         with pytest.raises(RateUnavailable, match="no Chainlink feed"):

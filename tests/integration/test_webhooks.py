@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from beanpay.engine.webhooks.fanout import run_fanout
+from beanpay.engine.webhooks.fanout import Fanout
 from beanpay.engine.webhooks.sender import Sender
 from beanpay.events.relay import Relay
 from tests.conftest import Tokens, wait_for
@@ -84,7 +84,7 @@ async def delivery_services(chain_settings, db) -> AsyncIterator[Any]:  # type: 
             chain_settings, webhook_backoff_seconds=0.2, webhook_backoff_cap_seconds=0.5,
             webhook_max_attempts=max_attempts, webhook_group=f"test-{uuid.uuid4().hex}", webhook_timeout_seconds=2.0)
         tasks.extend([asyncio.create_task(Relay(settings, db).run(stop)),
-                      asyncio.create_task(run_fanout(settings, db, stop)),
+                      asyncio.create_task(Fanout(settings, db).run(stop)),
                       asyncio.create_task(Sender(settings, db).run(stop))])
 
     yield start

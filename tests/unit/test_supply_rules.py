@@ -1,30 +1,19 @@
-import datetime as dt
-import uuid
+"""The low-stock alert rule (the status itself is the schema's: tests/integration/test_supplies_api.py)."""
 
 import pytest
 
-from beanpay.api.schemas import Supply
-from beanpay.api.supplies import crossed_reorder_level, stock_status
+from beanpay.engine.inventory import low_stock_alert
 
 
-def supply(quantity: int, reorder: int = 10, status: str | None = None) -> Supply:
-    now = dt.datetime.now(dt.UTC)
-    return Supply(id=uuid.uuid4(), shop_id=uuid.uuid4(), product_id=uuid.uuid4(), quantity=quantity, unit="cups",
-                  reorder_level=reorder, reserved=0, status=status or stock_status(quantity, reorder, False),
-                  last_restocked=None, version=1, created_at=now, updated_at=now)
-
-
-@pytest.mark.parametrize(("qty", "reorder", "disc", "expected"), [
-    (0, 10, False, "out_of_stock"), (10, 10, False, "low_stock"), (11, 10, False, "in_stock"),
-    (50, 10, True, "discontinued"),
+@pytest.mark.parametrize(("before", "after", "fires"), [
+    ("in_stock", "low_stock", True),
+    ("in_stock", "out_of_stock", True),
+    (None, "low_stock", True),  # created at or below the reorder level
+    ("low_stock", "low_stock", False),  # already low: no repeat alert
+    ("low_stock", "out_of_stock", False),
+    ("in_stock", "in_stock", False),
+    ("in_stock", "discontinued", False),
+    ("out_of_stock", "in_stock", False),
 ])
-def test_stock_status(qty: int, reorder: int, disc: bool, expected: str) -> None:
-    assert stock_status(qty, reorder, disc) == expected
-
-
-def test_alert_fires_only_when_crossing_down() -> None:
-    assert crossed_reorder_level(supply(11), supply(10))
-    assert not crossed_reorder_level(supply(10), supply(9))  # already low: no repeat alert
-    assert not crossed_reorder_level(supply(12), supply(11))
-    assert crossed_reorder_level(None, supply(3))  # created below the level
-    assert not crossed_reorder_level(supply(20), supply(5, status="discontinued"))
+def test_the_alert_fires_once_when_stock_leaves_in_stock(before: str | None, after: str, fires: bool) -> None:
+    assert low_stock_alert(before, after) is fires

@@ -1,0 +1,11 @@
+-- name: allocate_index
+-- The next BIP84 derivation index of a chain. Locks the chain's counter row until commit, so
+-- concurrent orders get distinct indexes and a rolled-back order gives its index back (no gaps).
+INSERT INTO address_counters (chain, next_index) VALUES ($1, 1)
+ON CONFLICT (chain) DO UPDATE SET next_index = address_counters.next_index + 1
+RETURNING next_index - 1;
+
+-- name: watch
+-- Starts watching a deposit address (the indexers read it from the next block on).
+INSERT INTO watched_addresses (chain, address, script, derivation_index, order_id)
+VALUES ($1, $2, $3, $4, $5);

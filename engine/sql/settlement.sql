@@ -1,0 +1,66 @@
+-- name: lock_payments
+-- The payments at these (chain, address) pairs with their orders' status and shop, both rows locked
+-- (FOR UPDATE) in address order, the same in every engine, so two batches never deadlock.
+SELECT p.id, p.order_id, p.user_id, p.chain, p.crypto_currency, p.crypto_amount, p.amount_received, p.decimals,
+       p.fiat_amount, p.fiat_currency, p.exchange_rate, p.wallet_address, p.transaction_hash, p.block_number,
+       p.confirmations, p.status, p.expires_at, p.confirmed_at, p.resolution, p.credited, p.token_address,
+       p.chain_id, p.payment_uri, p.rate_source, o.order_status, o.shop_id
+FROM crypto_payments p JOIN coffee_orders o ON o.id = p.order_id
+JOIN unnest($1::text[], $2::text[]) AS k(chain, address) ON p.chain = k.chain AND p.wallet_address = k.address
+ORDER BY p.chain, p.wallet_address
+FOR UPDATE OF p, o;
+
+-- name: deposits_at
+-- Every deposit (orphaned ones too) at these addresses, oldest first. Locks nothing: the indexer's
+-- later changes re-queue the address.
+SELECT d.chain, d.address, d.asset, d.txid, d.amount, d.status, d.first_seen_at, d.confirmations, d.block_height
+FROM deposits d JOIN unnest($1::text[], $2::text[]) AS k(chain, address) ON d.chain = k.chain AND d.address = k.address
+ORDER BY d.first_seen_at, d.txid;
+
+-- name: settle_payments
+-- Writes re-assessed payments, each only if still in the status it was assessed from (guarded; the
+-- rows are locked by lock_payments).
+UPDATE crypto_payments p SET status = w.status, amount_received = w.received, confirmations = w.confs,
+       transaction_hash = w.txid, block_number = w.block,
+       confirmed_at = CASE WHEN w.paid THEN coalesce(p.confirmed_at, now()) END,
+       credited = w.credit, updated_at = now()
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::int[], $6::text[], $7::bigint[], $8::bool[],
+            $9::numeric[]) AS w(id, from_status, status, received, confs, txid, block, paid, credit)
+WHERE p.id = w.id AND p.status = w.from_status
+RETURNING p.id, p.order_id, p.user_id, p.chain, p.crypto_currency, p.crypto_amount, p.amount_received, p.decimals,
+          p.fiat_amount, p.fiat_currency, p.exchange_rate, p.wallet_address, p.transaction_hash, p.block_number,
+          p.confirmations, p.status, p.expires_at, p.confirmed_at, p.resolution, p.credited, p.token_address,
+          p.chain_id, p.payment_uri, p.rate_source;
+
+-- name: settle_orders
+-- Moves orders with their payments, each only if still in the status it was decided from (guarded).
+UPDATE coffee_orders o SET payment_status = w.payment_status, order_status = w.order_status,
+       version = o.version + CASE WHEN w.order_status <> o.order_status THEN 1 ELSE 0 END, updated_at = now()
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS w(id, from_status, payment_status, order_status)
+WHERE o.id = w.id AND o.order_status = w.from_status
+RETURNING o.id, o.user_id, o.shop_id, o.total_amount, o.currency, o.crypto_amount, o.crypto_currency, o.chain,
+          o.payment_status, o.order_status, o.order_type, o.pickup_time, o.delivery_address,
+          o.special_instructions, o.expires_at, o.version, o.created_at, o.updated_at;
+
+-- name: lock_payment_of_order
+-- An order's payment, locked (FOR UPDATE) for the merchant's resolution.
+SELECT id, order_id, user_id, chain, crypto_currency, crypto_amount, amount_received, decimals, fiat_amount,
+       fiat_currency, exchange_rate, wallet_address, transaction_hash, block_number, confirmations, status,
+       expires_at, confirmed_at, resolution, credited, token_address, chain_id, payment_uri, rate_source
+FROM crypto_payments WHERE order_id = $1 FOR UPDATE;
+
+-- name: live_deposits
+-- The live (not orphaned) deposits of a payment's asset at its address.
+SELECT status, amount FROM deposits WHERE chain = $1 AND address = $2 AND asset = $3 AND status <> 'orphaned';
+
+-- name: mark_resolved
+-- Records the merchant's resolution of a payment exception, once (guarded: not yet resolved).
+UPDATE crypto_payments SET resolution = $2, resolved_at = now(), updated_at = now()
+WHERE id = $1 AND resolution IS NULL
+RETURNING id, order_id, user_id, chain, crypto_currency, crypto_amount, amount_received, decimals, fiat_amount,
+          fiat_currency, exchange_rate, wallet_address, transaction_hash, block_number, confirmations, status,
+          expires_at, confirmed_at, resolution, credited, token_address, chain_id, payment_uri, rate_source;
+
+-- name: set_credited
+-- What the shop has been credited for a payment so far (the row is locked by the caller).
+UPDATE crypto_payments SET credited = $2 WHERE id = $1;

@@ -1,0 +1,120 @@
+-- name: cursor
+-- Where a chain's index stands (its tip), and whether its follower halted and why.
+SELECT tip_height, tip_hash, halted_at, halt_reason FROM chain_cursors WHERE chain = $1;
+
+-- name: lock_cursor
+-- The chain's checkpoint, locked (FOR UPDATE) for a rewind.
+SELECT tip_height, tip_hash, halted_at, halt_reason FROM chain_cursors WHERE chain = $1 FOR UPDATE;
+
+-- name: start_at
+-- Begins indexing after a block (height, hash): taken as applied, with nothing in it. A no-op when
+-- another follower started the chain first.
+WITH header AS (
+    INSERT INTO chain_blocks (chain, height, hash, parent_hash) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING
+)
+INSERT INTO chain_cursors (chain, tip_height, tip_hash) VALUES ($1, $2, $3) ON CONFLICT (chain) DO NOTHING;
+
+-- name: window
+-- The kept headers of a chain (back to the finality depth), by height.
+SELECT height, hash FROM chain_blocks WHERE chain = $1;
+
+-- name: lowest_kept
+-- The lowest kept header height of a chain.
+SELECT min(height) FROM chain_blocks WHERE chain = $1;
+
+-- name: kept_hash
+-- The stored hash at a height, if kept.
+SELECT hash FROM chain_blocks WHERE chain = $1 AND height = $2;
+
+-- name: advance_cursor
+-- Moves the checkpoint to the last block of a batch, only if the first block extends the stored tip
+-- (a compare-and-set: it locks the checkpoint and refuses a second writer or a changed chain).
+UPDATE chain_cursors SET tip_height = $2, tip_hash = $3, updated_at = now()
+WHERE chain = $1 AND tip_height = $4 AND tip_hash = $5 AND halted_at IS NULL
+RETURNING true;
+
+-- name: add_headers
+-- Keeps a batch's headers and prunes those below the finality depth.
+WITH pruned AS (DELETE FROM chain_blocks WHERE chain = $1 AND height < $5)
+INSERT INTO chain_blocks (chain, height, hash, parent_hash)
+SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[]);
+
+-- name: add_deposits
+-- Deposits found in applied blocks; one seen unconfirmed, or orphaned and now mined again, is the
+-- same row and becomes `confirming` (the engine's queue trigger fires on each).
+INSERT INTO deposits (chain, asset, txid, output_index, address, amount, block_hash, block_height, confirmations,
+                      status)
+SELECT $1, d.asset, d.txid, d.output_index, d.address, d.amount, d.block_hash, d.block_height, 1, 'confirming'
+FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::numeric[], $7::text[], $8::bigint[])
+     AS d(asset, txid, output_index, address, amount, block_hash, block_height)
+ON CONFLICT (chain, asset, txid, output_index) DO UPDATE
+    SET status = 'confirming', block_hash = EXCLUDED.block_hash, block_height = EXCLUDED.block_height,
+        confirmations = 1, orphaned_at = NULL, updated_at = now()
+    WHERE deposits.status IN ('seen', 'orphaned')
+RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::text AS amount, status, confirmations,
+          block_hash, block_height;
+
+-- name: count_confirmations
+-- Every confirming deposit's confirmations at the new tip; those reaching the required number confirm.
+UPDATE deposits SET confirmations = $2 - block_height + 1,
+       status = CASE WHEN $2 - block_height + 1 >= $3 THEN 'confirmed' ELSE 'confirming' END,
+       confirmed_at = CASE WHEN $2 - block_height + 1 >= $3 THEN now() END,
+       updated_at = now()
+WHERE chain = $1 AND status = 'confirming'
+RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::text AS amount, status, confirmations,
+          block_hash, block_height;
+
+-- name: orphan_above
+-- Deposits in blocks above a height become orphaned (a reorg took their blocks away).
+UPDATE deposits SET status = 'orphaned', block_hash = NULL, block_height = NULL, confirmations = 0,
+       confirmed_at = NULL, orphaned_at = now(), updated_at = now()
+WHERE chain = $1 AND block_height > $2 AND status IN ('confirming', 'confirmed')
+RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::text AS amount, status, confirmations,
+          block_hash, block_height;
+
+-- name: rewind_to
+-- Drops the headers above a height and moves the checkpoint back to it, recording the reorg; an
+-- operator's rewind also clears a halt. The checkpoint row is locked by lock_cursor.
+WITH dropped AS (DELETE FROM chain_blocks WHERE chain = $1 AND height > $2),
+     kept AS (INSERT INTO chain_blocks (chain, height, hash, parent_hash) SELECT $1, $2, $3, $5::text WHERE $5::text IS NOT NULL
+              ON CONFLICT (chain, height) DO UPDATE SET hash = EXCLUDED.hash, parent_hash = EXCLUDED.parent_hash)
+UPDATE chain_cursors SET tip_height = $2, tip_hash = $3, last_reorg_at = now(), last_reorg_depth = $4,
+       halted_at = NULL, halt_reason = NULL, updated_at = now()
+WHERE chain = $1;
+
+-- name: halt
+-- The follower met what it must not guess about (a reorg deeper than the kept window): it stops, and
+-- no follower resumes the chain until an operator rewinds it.
+UPDATE chain_cursors SET halted_at = now(), halt_reason = $2, updated_at = now() WHERE chain = $1;
+
+-- name: set_node_tip
+-- The node's tip as last seen (for `beanpay chain status`).
+UPDATE chain_cursors SET node_tip_height = $2 WHERE chain = $1;
+
+-- name: watched_since
+-- Watched addresses written by transactions at or after $2 (the oldest transaction still running at
+-- the previous read; 0 reads all), with the oldest one running now, to start the next read from.
+SELECT s.xmin::text::bigint AS next_from, w.address, w.script
+FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) AS s
+LEFT JOIN watched_addresses w ON w.chain = $1 AND w.created_xid >= $2::bigint::text::xid8;
+
+-- name: backfill
+-- Deposits of an already indexed block that are not yet known (a late-watched address); known ones
+-- are left alone, so replaying a range twice changes nothing.
+INSERT INTO deposits (chain, asset, txid, output_index, address, amount, block_hash, block_height, confirmations,
+                      status, confirmed_at)
+SELECT $1, d.asset, d.txid, d.output_index, d.address, d.amount, $2, $3, $9, $10::text,
+       CASE WHEN $10::text = 'confirmed' THEN now() END
+FROM unnest($4::text[], $5::text[], $6::int[], $7::text[], $8::numeric[]) AS d(asset, txid, output_index, address, amount)
+ON CONFLICT (chain, asset, txid, output_index) DO NOTHING
+RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::text AS amount, status, confirmations,
+          block_hash, block_height;
+
+-- name: record_seen
+-- Payments seen unconfirmed (a mempool): new deposits in status `seen`; known ones are left alone.
+INSERT INTO deposits (chain, asset, txid, output_index, address, amount, status)
+SELECT $1, d.asset, d.txid, d.output_index, d.address, d.amount, 'seen'
+FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::numeric[]) AS d(asset, txid, output_index, address, amount)
+ON CONFLICT (chain, asset, txid, output_index) DO NOTHING
+RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::text AS amount, status, confirmations,
+          block_hash, block_height;

@@ -1,0 +1,32 @@
+"""The indexer's value types: what a chain source finds, what a follower applies, where it stands."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import msgspec
+
+
+@dataclass(frozen=True, slots=True)
+class FoundDeposit:
+    asset: str
+    txid: str
+    output_index: int
+    address: str
+    amount: int  # base units
+
+
+@dataclass(frozen=True, slots=True)
+class BlockChanges:
+    height: int
+    hash: str
+    parent_hash: str
+    deposits: list[FoundDeposit]
+
+
+class Cursor(msgspec.Struct, frozen=True):
+    tip_height: int
+    tip_hash: str
+    halted_at: dt.datetime | None = None
+    halt_reason: str | None = None
