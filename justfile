@@ -47,6 +47,10 @@ lint: setup
     {{bin}}/ruff check .
     {{bin}}/python -m tests.typecheck
 
+# write beanpay/schema.sql: the schema the migrations produce (a test checks they still agree)
+schema: up
+    {{bin}}/python -m tests.schema_dump
+
 # serve the API and the outbox relay in one process
 run: migrate
     {{bin}}/beanpay run

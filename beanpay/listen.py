@@ -47,7 +47,8 @@ async def sleep(stop: asyncio.Event, seconds: float) -> None:
 
 
 async def wait_wake(wake: asyncio.Event, seconds: float) -> None:
-    wake.clear()
+    """Wait for a wake-up (or `seconds`). The caller clears `wake` before it looks for work, not here:
+    a NOTIFY that arrived while it worked must still wake this wait, or that work waits a whole poll."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(wake.wait(), seconds)
 

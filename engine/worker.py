@@ -101,6 +101,7 @@ class Engine:
     async def _payments(self, stop: asyncio.Event) -> None:
         backoff = Backoff()
         while not stop.is_set():
+            self._wake.clear()  # before looking: a change committed from now on wakes the wait below
             try:
                 n = await settle_batch(self.db, self.settings, self.invalidator)
                 self.failing = False

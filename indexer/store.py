@@ -60,10 +60,9 @@ async def apply_blocks(conn: Connection, chain: str, blocks: list[BlockChanges],
         events += _deposit_events(catalog.DEPOSIT_DETECTED, await fetch_as(
             conn, SQL.add_deposits, DepositPayload, chain, [d.asset for _, d in found], [d.txid for _, d in found],
             [d.output_index for _, d in found], [d.address for _, d in found], [d.amount for _, d in found],
-            [b.hash for b, _ in found], [b.height for b, _ in found]))
-    counted = await fetch_as(conn, SQL.count_confirmations, DepositPayload, chain, last.height,
-                             required_confirmations)
-    events += _deposit_events(catalog.DEPOSIT_CONFIRMED, [r for r in counted if r.status == "confirmed"])
+            [b.hash for b, _ in found], [b.height for b, _ in found], last.height))
+    events += _deposit_events(catalog.DEPOSIT_CONFIRMED, await fetch_as(
+        conn, SQL.confirm_deposits, DepositPayload, chain, last.height, required_confirmations))
     await emit_many(conn, events)
 
 

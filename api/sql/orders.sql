@@ -1,15 +1,17 @@
 -- name: load
--- An order with its payment and items in one round trip; confirmations are read live from the
--- deposits (the stored count moves only with the payment's status).
+-- An order with its payment and items in one round trip; confirmations are live: the fewest of its
+-- live deposits at the indexed tip (the payment's stored count moves only with its status).
 SELECT o.id, o.shop_id, o.user_id, o.order_status, o.payment_status, o.order_type, o.pickup_time, o.delivery_address,
        o.special_instructions, o.total_amount, o.currency, o.expires_at, o.version, o.created_at, o.updated_at,
        p.id AS p_id, p.chain AS p_chain, p.crypto_currency AS p_asset, p.decimals, p.wallet_address,
        p.crypto_amount AS p_amount, p.amount_received, p.token_address, p.chain_id, p.payment_uri,
        p.exchange_rate, p.rate_source, p.fiat_amount, p.fiat_currency, p.status AS p_status,
        p.transaction_hash, p.expires_at AS p_expires_at, p.confirmed_at, p.resolution,
-       coalesce((SELECT min(d.confirmations) FROM deposits d WHERE d.chain = p.chain
-                 AND d.address = p.wallet_address AND d.asset = p.crypto_currency
-                 AND d.status <> 'orphaned'), 0) AS live_confirmations,
+       coalesce((SELECT min(CASE WHEN d.status = 'seen' THEN 0
+                                 ELSE greatest(coalesce(c.tip_height - d.block_height + 1, 0), 0) END)
+                 FROM deposits d LEFT JOIN chain_cursors c ON c.chain = d.chain
+                 WHERE d.chain = p.chain AND d.address = p.wallet_address AND d.asset = p.crypto_currency
+                 AND d.status <> 'orphaned'), 0)::int AS live_confirmations,
        (SELECT coalesce(json_agg(json_build_object(
                    'product_id', i.product_id, 'product_name', i.product_name, 'base_price', i.base_price::text,
                    'final_price', i.final_price::text, 'quantity', i.quantity, 'customizations', i.customizations)

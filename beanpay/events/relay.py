@@ -1,4 +1,5 @@
-"""The outbox relay: publishes committed events to Kafka, in order per aggregate, and marks them sent.
+"""The outbox relay: publishes committed events to Kafka, in order per aggregate, and deletes them
+from the outbox once Kafka acknowledged them (the outbox is a queue; Kafka keeps the history).
 
 Several relays may run at once. Each batch is claimed with `FOR UPDATE SKIP LOCKED` plus a
 transaction-scoped advisory lock per aggregate key, so two relays never hold events of the same
@@ -145,6 +146,7 @@ class Relay:
         backoff = Backoff()
         try:
             while not stop.is_set():
+                self._wake.clear()  # before looking: an event committed from now on wakes the wait below
                 try:
                     n = await self.publish_batch()
                     backoff.reset()

@@ -59,6 +59,7 @@ class Postgres:
                 "listen_addresses = '127.0.0.1'\n"
                 f"unix_socket_directories = '{self.paths.run}'\n"
                 "max_connections = 300\nshared_buffers = 256MB\nfsync = on\n"
+                "shared_preload_libraries = 'pg_stat_statements'\n"  # statement timings, for profiling
                 "log_min_messages = warning\n"
             )
 

@@ -11,10 +11,14 @@ ORDER BY p.chain, p.wallet_address
 FOR UPDATE OF p, o;
 
 -- name: deposits_at
--- Every deposit (orphaned ones too) at these addresses, oldest first. Locks nothing: the indexer's
--- later changes re-queue the address.
-SELECT d.chain, d.address, d.asset, d.txid, d.amount, d.status, d.first_seen_at, d.confirmations, d.block_height
+-- Every deposit (orphaned ones too) at these addresses, oldest first, with its confirmations at the
+-- indexed tip. Locks nothing: the indexer's later changes re-queue the address.
+SELECT d.chain, d.address, d.asset, d.txid, d.amount, d.status, d.first_seen_at,
+       CASE WHEN d.status IN ('confirming', 'confirmed')
+            THEN greatest(coalesce(c.tip_height - d.block_height + 1, 0), 0)::int ELSE 0 END AS confirmations,
+       d.block_height
 FROM deposits d JOIN unnest($1::text[], $2::text[]) AS k(chain, address) ON d.chain = k.chain AND d.address = k.address
+LEFT JOIN chain_cursors c ON c.chain = d.chain
 ORDER BY d.first_seen_at, d.txid;
 
 -- name: settle_payments

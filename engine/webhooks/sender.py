@@ -60,6 +60,7 @@ class Sender:
         backoff = Backoff()
         async with aiohttp.ClientSession(timeout=self.timeout) as session:
             while not stop.is_set():
+                self._wake.clear()  # before looking: a delivery made from now on wakes the wait below
                 try:
                     n = await self.send_due(session)
                     self.failing = False

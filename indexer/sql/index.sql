@@ -42,35 +42,32 @@ SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[]);
 -- name: add_deposits
 -- Deposits found in applied blocks; one seen unconfirmed, or orphaned and now mined again, is the
 -- same row and becomes `confirming` (the engine's queue trigger fires on each).
-INSERT INTO deposits (chain, asset, txid, output_index, address, amount, block_hash, block_height, confirmations,
-                      status)
-SELECT $1, d.asset, d.txid, d.output_index, d.address, d.amount, d.block_hash, d.block_height, 1, 'confirming'
+INSERT INTO deposits (chain, asset, txid, output_index, address, amount, block_hash, block_height, status)
+SELECT $1, d.asset, d.txid, d.output_index, d.address, d.amount, d.block_hash, d.block_height, 'confirming'
 FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::numeric[], $7::text[], $8::bigint[])
      AS d(asset, txid, output_index, address, amount, block_hash, block_height)
 ON CONFLICT (chain, asset, txid, output_index) DO UPDATE
     SET status = 'confirming', block_hash = EXCLUDED.block_hash, block_height = EXCLUDED.block_height,
-        confirmations = 1, orphaned_at = NULL, updated_at = now()
+        orphaned_at = NULL, updated_at = now()
     WHERE deposits.status IN ('seen', 'orphaned')
-RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::text AS amount, status, confirmations,
-          block_hash, block_height;
+RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::text AS amount, status,
+          ($9 - block_height + 1)::int AS confirmations, block_hash, block_height;
 
--- name: count_confirmations
--- Every confirming deposit's confirmations at the new tip; those reaching the required number confirm.
-UPDATE deposits SET confirmations = $2 - block_height + 1,
-       status = CASE WHEN $2 - block_height + 1 >= $3 THEN 'confirmed' ELSE 'confirming' END,
-       confirmed_at = CASE WHEN $2 - block_height + 1 >= $3 THEN now() END,
-       updated_at = now()
-WHERE chain = $1 AND status = 'confirming'
-RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::text AS amount, status, confirmations,
-          block_hash, block_height;
+-- name: confirm_deposits
+-- Confirming deposits that reach the required confirmations ($3) at the new tip ($2) confirm. Only
+-- those rows are written: a deposit's confirmations are derived (tip - block height + 1), not stored.
+UPDATE deposits SET status = 'confirmed', confirmed_at = now(), updated_at = now()
+WHERE chain = $1 AND status = 'confirming' AND block_height <= $2::bigint - $3::bigint + 1
+RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::text AS amount, status,
+          ($2 - block_height + 1)::int AS confirmations, block_hash, block_height;
 
 -- name: orphan_above
 -- Deposits in blocks above a height become orphaned (a reorg took their blocks away).
-UPDATE deposits SET status = 'orphaned', block_hash = NULL, block_height = NULL, confirmations = 0,
+UPDATE deposits SET status = 'orphaned', block_hash = NULL, block_height = NULL,
        confirmed_at = NULL, orphaned_at = now(), updated_at = now()
 WHERE chain = $1 AND block_height > $2 AND status IN ('confirming', 'confirmed')
-RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::text AS amount, status, confirmations,
-          block_hash, block_height;
+RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::text AS amount, status,
+          0 AS confirmations, block_hash, block_height;
 
 -- name: rewind_to
 -- Drops the headers above a height and moves the checkpoint back to it, recording the reorg; an
@@ -101,14 +98,14 @@ LEFT JOIN watched_addresses w ON w.chain = $1 AND w.created_xid >= $2::bigint::t
 -- name: backfill
 -- Deposits of an already indexed block that are not yet known (a late-watched address); known ones
 -- are left alone, so replaying a range twice changes nothing.
-INSERT INTO deposits (chain, asset, txid, output_index, address, amount, block_hash, block_height, confirmations,
-                      status, confirmed_at)
-SELECT $1, d.asset, d.txid, d.output_index, d.address, d.amount, $2, $3, $9, $10::text,
+INSERT INTO deposits (chain, asset, txid, output_index, address, amount, block_hash, block_height, status,
+                      confirmed_at)
+SELECT $1, d.asset, d.txid, d.output_index, d.address, d.amount, $2, $3, $10::text,
        CASE WHEN $10::text = 'confirmed' THEN now() END
 FROM unnest($4::text[], $5::text[], $6::int[], $7::text[], $8::numeric[]) AS d(asset, txid, output_index, address, amount)
 ON CONFLICT (chain, asset, txid, output_index) DO NOTHING
-RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::text AS amount, status, confirmations,
-          block_hash, block_height;
+RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::text AS amount, status,
+          $9::int AS confirmations, block_hash, block_height;
 
 -- name: record_seen
 -- Payments seen unconfirmed (a mempool): new deposits in status `seen`; known ones are left alone.
@@ -116,5 +113,5 @@ INSERT INTO deposits (chain, asset, txid, output_index, address, amount, status)
 SELECT $1, d.asset, d.txid, d.output_index, d.address, d.amount, 'seen'
 FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::numeric[]) AS d(asset, txid, output_index, address, amount)
 ON CONFLICT (chain, asset, txid, output_index) DO NOTHING
-RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::text AS amount, status, confirmations,
-          block_hash, block_height;
+RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::text AS amount, status,
+          0 AS confirmations, block_hash, block_height;

@@ -49,6 +49,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU of every PostgreSQL process (backends of the services' pools live through the run)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if text.split("(", 1)[1].startswith("postgres)"):
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else float("nan")
@@ -161,10 +175,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         names = ["api", "index", "engine", "relay", "webhooks"]
         cpu0 = {n: cpu_seconds(p.pid) for n, p in zip(names, procs, strict=True)}
         cpu0["anvil"], cpu0["bench client"] = cpu_seconds(node.pid), cpu_seconds(os.getpid())
+        cpu0["postgres"] = postgres_cpu_seconds()
         result = await load(args, settings.jwt_secret or "", base, dsn, payer, receiver, procs, raw_rate)
         used = {n: cpu_seconds(p.pid) - cpu0[n] for n, p in zip(names, procs, strict=True)}
         used["anvil"] = cpu_seconds(node.pid) - cpu0["anvil"]
         used["bench client"] = cpu_seconds(os.getpid()) - cpu0["bench client"]
+        used["postgres"] = postgres_cpu_seconds() - cpu0["postgres"]
         result["cpu_ms_per_payment"] = {n: round(1000 * s / max(1, result["payments"]), 2) for n, s in used.items()}
         return result
     finally:
@@ -176,7 +192,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await rpc.close()
         node.terminate()
         node.wait(timeout=10)
-        await drop_database(settings.dsn, dsn)
+        if args.keep_database:
+            print(f"database kept: {dsn}", file=sys.stderr)
+        else:
+            await drop_database(settings.dsn, dsn)
 
 
 async def load(args: argparse.Namespace, secret: str, base: str, dsn: str, payer: Payer,
@@ -219,7 +238,7 @@ async def load(args: argparse.Namespace, secret: str, base: str, dsn: str, payer
             while not stop.is_set():
                 row = await pool.fetchrow(
                     """SELECT (SELECT count(*) FROM payment_queue) AS q,
-                              (SELECT count(*) FROM event_outbox WHERE published_at IS NULL) AS o,
+                              (SELECT count(*) FROM event_outbox) AS o,
                               (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending') AS w""")
                 backlog.append((time.time(), row["q"], row["o"], row["w"]))
                 await asyncio.sleep(1.0)
@@ -288,9 +307,9 @@ async def load(args: argparse.Namespace, secret: str, base: str, dsn: str, payer
                                               f"({r['with_deposit']} with a deposit)" for r in states),
               file=sys.stderr)
         stuck = await pool.fetch(
-            """SELECT d.status, d.confirmations, d.block_height, count(*) AS n FROM coffee_orders o
+            """SELECT d.status, d.block_height, count(*) AS n FROM coffee_orders o
                JOIN crypto_payments p ON p.order_id = o.id JOIN deposits d ON d.address = p.wallet_address
-               WHERE o.order_status = 'pending' GROUP BY 1, 2, 3""")
+               WHERE o.order_status = 'pending' GROUP BY 1, 2""")
         if stuck:
             tip = await pool.fetchval("SELECT tip_height FROM chain_cursors")
             queued = await pool.fetchval("SELECT count(*) FROM payment_queue")
@@ -304,6 +323,7 @@ async def load(args: argparse.Namespace, secret: str, base: str, dsn: str, payer
         await pool.close()
 
     to_confirmed, to_webhook, to_indexed = [], [], []
+    per_order = []  # for looking into the tail: when each block was mined, indexed, settled, delivered
     for r in rows:
         conf_block = r["block_height"] + args.confirmations - 1
         if conf_block not in mined:
@@ -312,6 +332,11 @@ async def load(args: argparse.Namespace, secret: str, base: str, dsn: str, payer
         to_indexed.append(r["indexed_at"].timestamp() - mined[conf_block])
         if str(r["id"]) in receiver.arrived:
             to_webhook.append(receiver.arrived[str(r["id"])] - mined[conf_block])
+        per_order.append((conf_block, mined[conf_block], r["indexed_at"].timestamp(), r["confirmed_at"].timestamp(),
+                          receiver.arrived.get(str(r["id"]))))
+    trace = load_settings().state_path / "bench" / "engine-orders.json"
+    trace.parent.mkdir(parents=True, exist_ok=True)
+    trace.write_text(json.dumps(per_order))
     half = len(backlog) // 2
     first, second = backlog[:half], backlog[half:]
 
@@ -341,6 +366,7 @@ def main() -> int:
     parser.add_argument("--block-time", type=float, default=1.0, help="seconds between blocks (default 1)")
     parser.add_argument("--confirmations", type=int, default=3)
     parser.add_argument("--baseline", type=int, default=2000, help="transactions in the anvil-only baseline")
+    parser.add_argument("--keep-database", action="store_true", help="leave the run's database for inspection")
     args = parser.parse_args()
     result = uvloop.run(run(args))  # the load client must keep its schedule on a busy 2-core machine
     print(json.dumps(result, indent=2))

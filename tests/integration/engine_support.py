@@ -95,8 +95,8 @@ async def pay_directly(db: Any, order: dict[str, Any], amount: int | None = None
     pay = order["payment"]
     await db.execute(
         """INSERT INTO deposits (chain, asset, txid, output_index, address, amount, block_hash, block_height,
-                                 confirmations, status, confirmed_at)
-           VALUES ($1, $2, $3, 0, $4, $5, $6, 1, 6, 'confirmed', now())""",
+                                 status, confirmed_at)
+           VALUES ($1, $2, $3, 0, $4, $5, $6, 1, 'confirmed', now())""",
         pay["chain"], pay["asset"], "0x" + uuid.uuid4().hex * 2, pay["address"],
         amount if amount is not None else int(pay["amount"]), "0x" + uuid.uuid4().hex * 2)
 

@@ -44,8 +44,12 @@ async def follower(settings: Settings, db, wallet) -> AsyncIterator[Follower]:  
     await f.source.close()
 
 
+# confirmations are derived, not stored: the indexed tip minus the deposit's block height, plus one
+LIVE = "(SELECT c.tip_height - d.block_height + 1 FROM chain_cursors c WHERE c.chain = d.chain) AS confirmations"
+
+
 async def _deposit(db, txid: str):  # type: ignore[no-untyped-def]
-    return await db.fetchrow("SELECT * FROM deposits WHERE chain = 'btc' AND txid = $1", txid)
+    return await db.fetchrow(f"SELECT d.*, {LIVE} FROM deposits d WHERE chain = 'btc' AND txid = $1", txid)
 
 
 async def _events(db, address: str) -> list[str]:  # type: ignore[no-untyped-def]

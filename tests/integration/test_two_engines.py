@@ -70,15 +70,14 @@ async def test_a_change_committed_while_the_engine_settles_is_not_lost(api, toke
     order = await place(api, tokens.header("customer", sub=uuid.uuid4()), shop, "eth", "tUSDC")
     address = order["payment"]["address"]
     await db.execute(
-        """INSERT INTO deposits (chain, asset, txid, output_index, address, amount, block_hash, block_height,
-                                 confirmations, status)
-           VALUES ('eth', 'tUSDC', $1, 0, $2, $3, '0xblock', 1, 1, 'confirming')""",
+        """INSERT INTO deposits (chain, asset, txid, output_index, address, amount, block_hash, block_height, status)
+           VALUES ('eth', 'tUSDC', $1, 0, $2, $3, '0xblock', 1, 'confirming')""",
         "0x" + uuid.uuid4().hex * 2, address, int(order["payment"]["amount"]))
     indexer = await db.raw.acquire()
     try:
         tx = indexer.transaction()
         await tx.start()
-        await indexer.execute("UPDATE deposits SET status = 'confirmed', confirmations = 3 WHERE address = $1",
+        await indexer.execute("UPDATE deposits SET status = 'confirmed' WHERE address = $1",
                               address)
         await engine()  # settles from the committed state: processing
         status = await db.fetchval("SELECT payment_status FROM coffee_orders WHERE id = $1", uuid.UUID(order["id"]))

@@ -1,0 +1,757 @@
+-- The schema a fresh `beanpay migrate` produces: written by `just schema`,
+-- checked by tests/integration/test_schema.py. Change the schema with a migration, never here.
+CREATE FUNCTION public.deposits_enqueue_inserted() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO payment_queue (chain, address) SELECT chain, address FROM new_deposits ORDER BY chain, address;
+    IF FOUND THEN
+        PERFORM pg_notify('beanpay_payments', '');
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION public.deposits_enqueue_moved() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO payment_queue (chain, address)
+    SELECT n.chain, n.address FROM new_deposits n JOIN old_deposits o ON o.id = n.id
+    WHERE o.status IS DISTINCT FROM n.status ORDER BY n.chain, n.address;
+    IF FOUND THEN
+        PERFORM pg_notify('beanpay_payments', '');
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION public.event_outbox_notify() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('beanpay_outbox', '');
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION public.ledger_append_only() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RAISE EXCEPTION 'ledger_entries is append-only' USING ERRCODE = 'check_violation';
+END $$;
+
+CREATE FUNCTION public.ledger_balanced() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM new_entries GROUP BY entry_group, chain, asset HAVING sum(amount) <> 0) THEN
+        RAISE EXCEPTION 'a ledger entry group does not balance' USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TABLE public.address_counters (
+    chain character varying(32) NOT NULL,
+    next_index bigint DEFAULT 0 NOT NULL,
+    CONSTRAINT address_counters_next_index_check CHECK ((next_index >= 0))
+);
+
+CREATE TABLE public.audit_log (
+    id bigint NOT NULL,
+    occurred_at timestamp with time zone DEFAULT now() NOT NULL,
+    actor_id uuid,
+    actor_role character varying(20),
+    action character varying(64) NOT NULL,
+    entity_type character varying(64) NOT NULL,
+    entity_id text NOT NULL,
+    before jsonb,
+    after jsonb,
+    request_id text
+);
+
+ALTER TABLE public.audit_log ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.audit_log_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.chain_blocks (
+    chain character varying(32) NOT NULL,
+    height bigint NOT NULL,
+    hash character varying(66) NOT NULL,
+    parent_hash character varying(66) NOT NULL,
+    indexed_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT chain_blocks_height_check CHECK ((height >= 0))
+);
+
+CREATE TABLE public.chain_cursors (
+    chain character varying(32) NOT NULL,
+    tip_height bigint NOT NULL,
+    tip_hash character varying(66) NOT NULL,
+    node_tip_height bigint,
+    last_reorg_at timestamp with time zone,
+    last_reorg_depth integer,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    halted_at timestamp with time zone,
+    halt_reason text
+);
+
+CREATE TABLE public.coffee_orders (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    shop_id uuid NOT NULL,
+    total_amount numeric(12,2) NOT NULL,
+    currency character(3) NOT NULL,
+    crypto_amount numeric(78,0),
+    crypto_currency character varying(16),
+    chain character varying(32),
+    payment_status character varying(20) DEFAULT 'pending'::character varying NOT NULL,
+    order_status character varying(20) DEFAULT 'pending'::character varying NOT NULL,
+    order_type character varying(20) NOT NULL,
+    pickup_time timestamp with time zone,
+    delivery_address text,
+    special_instructions text,
+    version integer DEFAULT 1 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone,
+    CONSTRAINT coffee_orders_check CHECK ((((order_type)::text <> 'delivery'::text) OR (delivery_address IS NOT NULL))),
+    CONSTRAINT coffee_orders_crypto_amount_check CHECK ((crypto_amount > (0)::numeric)),
+    CONSTRAINT coffee_orders_order_status_check CHECK (((order_status)::text = ANY ((ARRAY['pending'::character varying, 'confirmed'::character varying, 'preparing'::character varying, 'ready'::character varying, 'completed'::character varying, 'cancelled'::character varying, 'expired'::character varying])::text[]))),
+    CONSTRAINT coffee_orders_order_type_check CHECK (((order_type)::text = ANY ((ARRAY['pickup'::character varying, 'delivery'::character varying])::text[]))),
+    CONSTRAINT coffee_orders_payment_status_check CHECK (((payment_status)::text = ANY ((ARRAY['pending'::character varying, 'processing'::character varying, 'confirmed'::character varying, 'underpaid'::character varying, 'overpaid'::character varying, 'late'::character varying, 'expired'::character varying, 'failed'::character varying, 'refunded'::character varying])::text[]))),
+    CONSTRAINT coffee_orders_total_amount_check CHECK ((total_amount >= (0)::numeric))
+);
+
+CREATE TABLE public.coffee_shops (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    name character varying(255) NOT NULL,
+    address text NOT NULL,
+    latitude numeric(10,8),
+    longitude numeric(11,8),
+    phone character varying(20),
+    email character varying(255),
+    currency character(3) DEFAULT 'USD'::bpchar NOT NULL,
+    opening_hours jsonb,
+    status character varying(20) DEFAULT 'active'::character varying NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT coffee_shops_check CHECK (((latitude IS NULL) = (longitude IS NULL))),
+    CONSTRAINT coffee_shops_latitude_check CHECK (((latitude >= ('-90'::integer)::numeric) AND (latitude <= (90)::numeric))),
+    CONSTRAINT coffee_shops_longitude_check CHECK (((longitude >= ('-180'::integer)::numeric) AND (longitude <= (180)::numeric))),
+    CONSTRAINT coffee_shops_name_check CHECK ((length(btrim((name)::text)) > 0)),
+    CONSTRAINT coffee_shops_status_check CHECK (((status)::text = ANY ((ARRAY['active'::character varying, 'closed'::character varying, 'inactive'::character varying, 'deleted'::character varying])::text[])))
+);
+
+CREATE TABLE public.coffee_supplies (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    shop_id uuid NOT NULL,
+    product_id uuid NOT NULL,
+    quantity integer NOT NULL,
+    unit character varying(20) NOT NULL,
+    reorder_level integer DEFAULT 10 NOT NULL,
+    last_restocked timestamp with time zone,
+    version integer DEFAULT 1 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    reserved integer DEFAULT 0 NOT NULL,
+    discontinued boolean DEFAULT false NOT NULL,
+    status character varying(20) GENERATED ALWAYS AS (
+CASE
+    WHEN discontinued THEN 'discontinued'::text
+    WHEN ((quantity - reserved) <= 0) THEN 'out_of_stock'::text
+    WHEN ((quantity - reserved) <= reorder_level) THEN 'low_stock'::text
+    ELSE 'in_stock'::text
+END) STORED NOT NULL,
+    CONSTRAINT coffee_supplies_quantity_check CHECK ((quantity >= 0)),
+    CONSTRAINT coffee_supplies_reorder_level_check CHECK ((reorder_level >= 0)),
+    CONSTRAINT coffee_supplies_reserved_check CHECK ((reserved >= 0)),
+    CONSTRAINT coffee_supplies_reserved_on_hand CHECK ((reserved <= quantity))
+);
+
+CREATE TABLE public.crypto_payments (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    order_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    chain character varying(32) NOT NULL,
+    crypto_currency character varying(16) NOT NULL,
+    crypto_amount numeric(78,0) NOT NULL,
+    amount_received numeric(78,0) DEFAULT 0 NOT NULL,
+    decimals smallint NOT NULL,
+    fiat_amount numeric(12,2) NOT NULL,
+    fiat_currency character(3) NOT NULL,
+    exchange_rate numeric(38,18) NOT NULL,
+    wallet_address character varying(255) NOT NULL,
+    transaction_hash character varying(255),
+    block_number bigint,
+    confirmations integer DEFAULT 0 NOT NULL,
+    status character varying(20) DEFAULT 'pending'::character varying NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    confirmed_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    token_address character varying(42),
+    chain_id bigint,
+    payment_uri text DEFAULT ''::text NOT NULL,
+    rate_source character varying(32) DEFAULT 'static'::character varying NOT NULL,
+    rate_as_of timestamp with time zone,
+    resolution character varying(16),
+    resolved_at timestamp with time zone,
+    credited numeric(78,0) DEFAULT 0 NOT NULL,
+    sweep_id uuid,
+    CONSTRAINT crypto_payments_amount_received_check CHECK ((amount_received >= (0)::numeric)),
+    CONSTRAINT crypto_payments_confirmations_check CHECK ((confirmations >= 0)),
+    CONSTRAINT crypto_payments_credited_check CHECK ((credited >= (0)::numeric)),
+    CONSTRAINT crypto_payments_crypto_amount_check CHECK ((crypto_amount > (0)::numeric)),
+    CONSTRAINT crypto_payments_decimals_check CHECK (((decimals >= 0) AND (decimals <= 36))),
+    CONSTRAINT crypto_payments_exchange_rate_check CHECK ((exchange_rate > (0)::numeric)),
+    CONSTRAINT crypto_payments_fiat_amount_check CHECK ((fiat_amount >= (0)::numeric)),
+    CONSTRAINT crypto_payments_resolution_check CHECK (((resolution)::text = ANY ((ARRAY['accepted'::character varying, 'refunded'::character varying, 'settled'::character varying])::text[]))),
+    CONSTRAINT crypto_payments_status_check CHECK (((status)::text = ANY ((ARRAY['pending'::character varying, 'processing'::character varying, 'confirmed'::character varying, 'underpaid'::character varying, 'overpaid'::character varying, 'late'::character varying, 'expired'::character varying, 'failed'::character varying, 'refunded'::character varying, 'resolved'::character varying])::text[])))
+);
+
+CREATE TABLE public.deposits (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    chain character varying(32) NOT NULL,
+    asset character varying(16) NOT NULL,
+    txid character varying(66) NOT NULL,
+    output_index integer NOT NULL,
+    address character varying(128) NOT NULL,
+    amount numeric(78,0) NOT NULL,
+    block_hash character varying(66),
+    block_height bigint,
+    status character varying(16) NOT NULL,
+    first_seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    confirmed_at timestamp with time zone,
+    orphaned_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT deposits_amount_check CHECK ((amount > (0)::numeric)),
+    CONSTRAINT deposits_check CHECK ((((status)::text = ANY ((ARRAY['confirming'::character varying, 'confirmed'::character varying])::text[])) = (block_hash IS NOT NULL))),
+    CONSTRAINT deposits_output_index_check CHECK ((output_index >= 0)),
+    CONSTRAINT deposits_status_check CHECK (((status)::text = ANY ((ARRAY['seen'::character varying, 'confirming'::character varying, 'confirmed'::character varying, 'orphaned'::character varying])::text[])))
+);
+
+CREATE TABLE public.event_outbox (
+    id bigint NOT NULL,
+    event_id uuid NOT NULL,
+    event_type character varying(64) NOT NULL,
+    topic character varying(64) NOT NULL,
+    aggregate_type character varying(64) NOT NULL,
+    aggregate_id text NOT NULL,
+    payload jsonb NOT NULL,
+    occurred_at timestamp with time zone DEFAULT now() NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    last_error text
+);
+
+ALTER TABLE public.event_outbox ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.event_outbox_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.evm_sweeps (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    chain character varying(32) NOT NULL,
+    tx_hash character varying(66),
+    status character varying(16) NOT NULL,
+    order_ids uuid[] NOT NULL,
+    error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT evm_sweeps_status_check CHECK (((status)::text = ANY ((ARRAY['submitted'::character varying, 'confirmed'::character varying, 'failed'::character varying])::text[])))
+);
+
+CREATE TABLE public.idempotency_keys (
+    principal text NOT NULL,
+    key character varying(255) NOT NULL,
+    method character varying(10) NOT NULL,
+    path text NOT NULL,
+    request_hash bytea NOT NULL,
+    status_code integer NOT NULL,
+    response_body bytea NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE public.ledger_entries (
+    id bigint NOT NULL,
+    entry_group uuid NOT NULL,
+    account character varying(96) NOT NULL,
+    shop_id uuid NOT NULL,
+    chain character varying(32) NOT NULL,
+    asset character varying(16) NOT NULL,
+    amount numeric(78,0) NOT NULL,
+    kind character varying(16) NOT NULL,
+    payment_id uuid NOT NULL,
+    memo text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ledger_entries_amount_check CHECK ((amount <> (0)::numeric)),
+    CONSTRAINT ledger_entries_kind_check CHECK (((kind)::text = ANY ((ARRAY['payment'::character varying, 'reversal'::character varying])::text[])))
+);
+
+ALTER TABLE public.ledger_entries ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.ledger_entries_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.order_claims (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    order_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    shop_id uuid NOT NULL,
+    claim_code character varying(16) NOT NULL,
+    status character varying(20) NOT NULL,
+    claimed_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone,
+    processed_at timestamp with time zone,
+    pickup_time timestamp with time zone,
+    CONSTRAINT order_claims_status_check CHECK (((status)::text = ANY ((ARRAY['active'::character varying, 'processed'::character varying, 'expired'::character varying])::text[])))
+);
+
+CREATE TABLE public.order_items (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    order_id uuid NOT NULL,
+    product_id uuid NOT NULL,
+    product_name character varying(255) NOT NULL,
+    base_price numeric(12,2) NOT NULL,
+    final_price numeric(12,2) NOT NULL,
+    quantity integer NOT NULL,
+    customizations jsonb DEFAULT '[]'::jsonb NOT NULL,
+    CONSTRAINT order_items_base_price_check CHECK ((base_price >= (0)::numeric)),
+    CONSTRAINT order_items_final_price_check CHECK ((final_price >= (0)::numeric)),
+    CONSTRAINT order_items_quantity_check CHECK ((quantity > 0))
+);
+
+CREATE TABLE public.order_reservations (
+    order_id uuid NOT NULL,
+    supply_id uuid NOT NULL,
+    quantity integer NOT NULL,
+    status character varying(16) NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT order_reservations_quantity_check CHECK ((quantity > 0)),
+    CONSTRAINT order_reservations_status_check CHECK (((status)::text = ANY ((ARRAY['reserved'::character varying, 'committed'::character varying, 'released'::character varying])::text[])))
+);
+
+CREATE TABLE public.payment_queue (
+    chain character varying(32) NOT NULL,
+    address character varying(128) NOT NULL,
+    queued_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    id bigint NOT NULL
+);
+
+ALTER TABLE public.payment_queue ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.payment_queue_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.products (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    name character varying(255) NOT NULL,
+    description text,
+    category character varying(100) NOT NULL,
+    base_price numeric(12,2) NOT NULL,
+    currency character(3) DEFAULT 'USD'::bpchar NOT NULL,
+    image_url character varying(500),
+    ingredients jsonb DEFAULT '[]'::jsonb NOT NULL,
+    nutritional_info jsonb,
+    customizations jsonb DEFAULT '[]'::jsonb NOT NULL,
+    status character varying(20) DEFAULT 'active'::character varying NOT NULL,
+    created_by uuid,
+    version integer DEFAULT 1 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT products_base_price_check CHECK ((base_price >= (0)::numeric)),
+    CONSTRAINT products_name_check CHECK ((length(btrim((name)::text)) > 0)),
+    CONSTRAINT products_status_check CHECK (((status)::text = ANY ((ARRAY['active'::character varying, 'inactive'::character varying, 'deleted'::character varying])::text[])))
+);
+
+CREATE TABLE public.schema_migrations (
+    version integer NOT NULL,
+    name text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.shop_products (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    shop_id uuid NOT NULL,
+    product_id uuid NOT NULL,
+    price numeric(12,2) NOT NULL,
+    available boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT shop_products_price_check CHECK ((price >= (0)::numeric))
+);
+
+CREATE TABLE public.user_roles (
+    user_id uuid NOT NULL,
+    role character varying(20) NOT NULL,
+    shop_id uuid,
+    granted_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT user_roles_check CHECK ((((role)::text = ANY ((ARRAY['staff'::character varying, 'merchant'::character varying])::text[])) = (shop_id IS NOT NULL))),
+    CONSTRAINT user_roles_role_check CHECK (((role)::text = ANY ((ARRAY['customer'::character varying, 'staff'::character varying, 'merchant'::character varying, 'operator'::character varying])::text[])))
+);
+
+CREATE TABLE public.users (
+    id uuid NOT NULL,
+    display_name text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.watched_addresses (
+    chain character varying(32) NOT NULL,
+    address character varying(128) NOT NULL,
+    script bytea,
+    derivation_index bigint,
+    order_id uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    created_xid xid8 DEFAULT pg_current_xact_id() NOT NULL
+);
+
+CREATE TABLE public.webhook_attempts (
+    id bigint NOT NULL,
+    delivery_id uuid NOT NULL,
+    attempt integer NOT NULL,
+    status_code integer,
+    error text,
+    duration_ms integer NOT NULL,
+    attempted_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE public.webhook_attempts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.webhook_attempts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.webhook_deliveries (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    endpoint_id uuid NOT NULL,
+    event_id uuid NOT NULL,
+    event_type character varying(64) NOT NULL,
+    body text NOT NULL,
+    status character varying(16) DEFAULT 'pending'::character varying NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_status integer,
+    last_error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    delivered_at timestamp with time zone,
+    CONSTRAINT webhook_deliveries_status_check CHECK (((status)::text = ANY ((ARRAY['pending'::character varying, 'succeeded'::character varying, 'failed'::character varying])::text[])))
+);
+
+CREATE TABLE public.webhook_endpoints (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    shop_id uuid NOT NULL,
+    url character varying(2000) NOT NULL,
+    event_types text[] NOT NULL,
+    secret text NOT NULL,
+    description text,
+    enabled boolean DEFAULT true NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE ONLY public.address_counters
+    ADD CONSTRAINT address_counters_pkey PRIMARY KEY (chain);
+
+ALTER TABLE ONLY public.audit_log
+    ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.chain_blocks
+    ADD CONSTRAINT chain_blocks_hash_uq UNIQUE (chain, hash);
+
+ALTER TABLE ONLY public.chain_blocks
+    ADD CONSTRAINT chain_blocks_pkey PRIMARY KEY (chain, height);
+
+ALTER TABLE ONLY public.chain_cursors
+    ADD CONSTRAINT chain_cursors_pkey PRIMARY KEY (chain);
+
+ALTER TABLE ONLY public.coffee_orders
+    ADD CONSTRAINT coffee_orders_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.coffee_shops
+    ADD CONSTRAINT coffee_shops_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.coffee_supplies
+    ADD CONSTRAINT coffee_supplies_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.coffee_supplies
+    ADD CONSTRAINT coffee_supplies_shop_product_uq UNIQUE (shop_id, product_id);
+
+ALTER TABLE ONLY public.crypto_payments
+    ADD CONSTRAINT crypto_payments_address_uq UNIQUE (chain, wallet_address);
+
+ALTER TABLE ONLY public.crypto_payments
+    ADD CONSTRAINT crypto_payments_order_uq UNIQUE (order_id);
+
+ALTER TABLE ONLY public.crypto_payments
+    ADD CONSTRAINT crypto_payments_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.deposits
+    ADD CONSTRAINT deposits_output_uq UNIQUE (chain, asset, txid, output_index);
+
+ALTER TABLE ONLY public.deposits
+    ADD CONSTRAINT deposits_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.event_outbox
+    ADD CONSTRAINT event_outbox_event_id_key UNIQUE (event_id);
+
+ALTER TABLE ONLY public.event_outbox
+    ADD CONSTRAINT event_outbox_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.evm_sweeps
+    ADD CONSTRAINT evm_sweeps_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (principal, key);
+
+ALTER TABLE ONLY public.ledger_entries
+    ADD CONSTRAINT ledger_entries_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.order_claims
+    ADD CONSTRAINT order_claims_code_uq UNIQUE (claim_code);
+
+ALTER TABLE ONLY public.order_claims
+    ADD CONSTRAINT order_claims_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.order_items
+    ADD CONSTRAINT order_items_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.order_reservations
+    ADD CONSTRAINT order_reservations_pkey PRIMARY KEY (order_id, supply_id);
+
+ALTER TABLE ONLY public.payment_queue
+    ADD CONSTRAINT payment_queue_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.products
+    ADD CONSTRAINT products_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.schema_migrations
+    ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+ALTER TABLE ONLY public.shop_products
+    ADD CONSTRAINT shop_products_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.shop_products
+    ADD CONSTRAINT shop_products_shop_product_uq UNIQUE (shop_id, product_id);
+
+ALTER TABLE ONLY public.users
+    ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.watched_addresses
+    ADD CONSTRAINT watched_addresses_index_uq UNIQUE (chain, derivation_index);
+
+ALTER TABLE ONLY public.watched_addresses
+    ADD CONSTRAINT watched_addresses_pkey PRIMARY KEY (chain, address);
+
+ALTER TABLE ONLY public.webhook_attempts
+    ADD CONSTRAINT webhook_attempts_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_event_uq UNIQUE (endpoint_id, event_id);
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.webhook_endpoints
+    ADD CONSTRAINT webhook_endpoints_pkey PRIMARY KEY (id);
+
+CREATE INDEX audit_log_actor_idx ON public.audit_log USING btree (actor_id, id);
+
+CREATE INDEX audit_log_entity_idx ON public.audit_log USING btree (entity_type, entity_id, id);
+
+CREATE INDEX audit_log_time_idx ON public.audit_log USING btree (occurred_at);
+
+CREATE INDEX coffee_orders_created_idx ON public.coffee_orders USING btree (created_at);
+
+CREATE INDEX coffee_orders_order_status_idx ON public.coffee_orders USING btree (order_status);
+
+CREATE INDEX coffee_orders_payment_status_idx ON public.coffee_orders USING btree (payment_status);
+
+CREATE INDEX coffee_orders_shop_created_idx ON public.coffee_orders USING btree (shop_id, created_at, id);
+
+CREATE INDEX coffee_orders_shop_idx ON public.coffee_orders USING btree (shop_id);
+
+CREATE INDEX coffee_orders_user_created_idx ON public.coffee_orders USING btree (user_id, created_at, id);
+
+CREATE INDEX coffee_orders_user_idx ON public.coffee_orders USING btree (user_id);
+
+CREATE INDEX coffee_shops_created_idx ON public.coffee_shops USING btree (created_at, id);
+
+CREATE INDEX coffee_shops_location_idx ON public.coffee_shops USING btree (latitude, longitude);
+
+CREATE INDEX coffee_shops_status_idx ON public.coffee_shops USING btree (status);
+
+CREATE INDEX coffee_supplies_product_idx ON public.coffee_supplies USING btree (product_id);
+
+CREATE INDEX coffee_supplies_shop_idx ON public.coffee_supplies USING btree (shop_id);
+
+CREATE INDEX coffee_supplies_status_idx ON public.coffee_supplies USING btree (status);
+
+CREATE INDEX crypto_payments_expires_idx ON public.crypto_payments USING btree (expires_at);
+
+CREATE INDEX crypto_payments_order_idx ON public.crypto_payments USING btree (order_id);
+
+CREATE INDEX crypto_payments_status_idx ON public.crypto_payments USING btree (status);
+
+CREATE INDEX crypto_payments_tx_idx ON public.crypto_payments USING btree (transaction_hash);
+
+CREATE INDEX crypto_payments_user_idx ON public.crypto_payments USING btree (user_id);
+
+CREATE INDEX deposits_address_idx ON public.deposits USING btree (chain, address);
+
+CREATE INDEX deposits_confirming_idx ON public.deposits USING btree (chain, block_height) WHERE ((status)::text = 'confirming'::text);
+
+CREATE INDEX deposits_open_idx ON public.deposits USING btree (chain, block_height) WHERE ((status)::text = ANY ((ARRAY['confirming'::character varying, 'confirmed'::character varying])::text[]));
+
+CREATE INDEX deposits_status_idx ON public.deposits USING btree (status);
+
+CREATE INDEX event_outbox_aggregate_idx ON public.event_outbox USING btree (aggregate_id, id);
+
+CREATE INDEX idempotency_keys_expires_idx ON public.idempotency_keys USING btree (expires_at);
+
+CREATE INDEX ledger_entries_account_idx ON public.ledger_entries USING btree (account, chain, asset);
+
+CREATE INDEX ledger_entries_group_idx ON public.ledger_entries USING btree (entry_group);
+
+CREATE INDEX ledger_entries_payment_idx ON public.ledger_entries USING btree (payment_id);
+
+CREATE INDEX ledger_entries_shop_idx ON public.ledger_entries USING btree (shop_id, id);
+
+CREATE UNIQUE INDEX order_claims_live_order_uq ON public.order_claims USING btree (order_id) WHERE ((status)::text = ANY ((ARRAY['active'::character varying, 'processed'::character varying])::text[]));
+
+CREATE INDEX order_claims_shop_idx ON public.order_claims USING btree (shop_id);
+
+CREATE INDEX order_claims_status_idx ON public.order_claims USING btree (status);
+
+CREATE INDEX order_claims_user_idx ON public.order_claims USING btree (user_id);
+
+CREATE INDEX order_items_order_idx ON public.order_items USING btree (order_id);
+
+CREATE INDEX order_items_product_idx ON public.order_items USING btree (product_id);
+
+CREATE INDEX order_reservations_supply_idx ON public.order_reservations USING btree (supply_id);
+
+CREATE INDEX payment_queue_address_idx ON public.payment_queue USING btree (chain, address);
+
+CREATE INDEX products_category_idx ON public.products USING btree (category);
+
+CREATE INDEX products_created_idx ON public.products USING btree (created_at, id);
+
+CREATE INDEX products_name_idx ON public.products USING btree (lower((name)::text) text_pattern_ops);
+
+CREATE INDEX products_status_idx ON public.products USING btree (status);
+
+CREATE INDEX shop_products_available_idx ON public.shop_products USING btree (available);
+
+CREATE INDEX shop_products_product_idx ON public.shop_products USING btree (product_id);
+
+CREATE INDEX shop_products_shop_idx ON public.shop_products USING btree (shop_id);
+
+CREATE UNIQUE INDEX user_roles_grant_uq ON public.user_roles USING btree (user_id, role, COALESCE(shop_id, '00000000-0000-0000-0000-000000000000'::uuid));
+
+CREATE INDEX user_roles_shop_idx ON public.user_roles USING btree (shop_id);
+
+CREATE INDEX watched_addresses_created_idx ON public.watched_addresses USING btree (chain, created_at);
+
+CREATE INDEX watched_addresses_order_idx ON public.watched_addresses USING btree (order_id);
+
+CREATE INDEX watched_addresses_xid_idx ON public.watched_addresses USING btree (chain, created_xid);
+
+CREATE INDEX webhook_attempts_delivery_idx ON public.webhook_attempts USING btree (delivery_id, id);
+
+CREATE INDEX webhook_deliveries_due_idx ON public.webhook_deliveries USING btree (next_attempt_at) WHERE ((status)::text = 'pending'::text);
+
+CREATE INDEX webhook_deliveries_endpoint_idx ON public.webhook_deliveries USING btree (endpoint_id, created_at);
+
+CREATE INDEX webhook_endpoints_shop_idx ON public.webhook_endpoints USING btree (shop_id);
+
+CREATE TRIGGER deposits_enqueue_inserted AFTER INSERT ON public.deposits REFERENCING NEW TABLE AS new_deposits FOR EACH STATEMENT EXECUTE FUNCTION public.deposits_enqueue_inserted();
+
+CREATE TRIGGER deposits_enqueue_moved AFTER UPDATE ON public.deposits REFERENCING OLD TABLE AS old_deposits NEW TABLE AS new_deposits FOR EACH STATEMENT EXECUTE FUNCTION public.deposits_enqueue_moved();
+
+CREATE TRIGGER event_outbox_notify AFTER INSERT ON public.event_outbox FOR EACH STATEMENT EXECUTE FUNCTION public.event_outbox_notify();
+
+CREATE TRIGGER ledger_append_only BEFORE DELETE OR UPDATE ON public.ledger_entries FOR EACH ROW EXECUTE FUNCTION public.ledger_append_only();
+
+CREATE TRIGGER ledger_balanced AFTER INSERT ON public.ledger_entries REFERENCING NEW TABLE AS new_entries FOR EACH STATEMENT EXECUTE FUNCTION public.ledger_balanced();
+
+ALTER TABLE ONLY public.coffee_orders
+    ADD CONSTRAINT coffee_orders_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id);
+
+ALTER TABLE ONLY public.coffee_supplies
+    ADD CONSTRAINT coffee_supplies_product_id_fkey FOREIGN KEY (product_id) REFERENCES public.products(id);
+
+ALTER TABLE ONLY public.coffee_supplies
+    ADD CONSTRAINT coffee_supplies_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id);
+
+ALTER TABLE ONLY public.crypto_payments
+    ADD CONSTRAINT crypto_payments_order_id_fkey FOREIGN KEY (order_id) REFERENCES public.coffee_orders(id);
+
+ALTER TABLE ONLY public.deposits
+    ADD CONSTRAINT deposits_chain_address_fkey FOREIGN KEY (chain, address) REFERENCES public.watched_addresses(chain, address);
+
+ALTER TABLE ONLY public.ledger_entries
+    ADD CONSTRAINT ledger_entries_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES public.crypto_payments(id);
+
+ALTER TABLE ONLY public.ledger_entries
+    ADD CONSTRAINT ledger_entries_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id);
+
+ALTER TABLE ONLY public.order_claims
+    ADD CONSTRAINT order_claims_order_id_fkey FOREIGN KEY (order_id) REFERENCES public.coffee_orders(id);
+
+ALTER TABLE ONLY public.order_claims
+    ADD CONSTRAINT order_claims_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id);
+
+ALTER TABLE ONLY public.order_items
+    ADD CONSTRAINT order_items_order_id_fkey FOREIGN KEY (order_id) REFERENCES public.coffee_orders(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.order_items
+    ADD CONSTRAINT order_items_product_id_fkey FOREIGN KEY (product_id) REFERENCES public.products(id);
+
+ALTER TABLE ONLY public.order_reservations
+    ADD CONSTRAINT order_reservations_order_id_fkey FOREIGN KEY (order_id) REFERENCES public.coffee_orders(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.order_reservations
+    ADD CONSTRAINT order_reservations_supply_id_fkey FOREIGN KEY (supply_id) REFERENCES public.coffee_supplies(id);
+
+ALTER TABLE ONLY public.shop_products
+    ADD CONSTRAINT shop_products_product_id_fkey FOREIGN KEY (product_id) REFERENCES public.products(id);
+
+ALTER TABLE ONLY public.shop_products
+    ADD CONSTRAINT shop_products_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id);
+
+ALTER TABLE ONLY public.user_roles
+    ADD CONSTRAINT user_roles_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.user_roles
+    ADD CONSTRAINT user_roles_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.webhook_attempts
+    ADD CONSTRAINT webhook_attempts_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES public.webhook_deliveries(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_endpoint_id_fkey FOREIGN KEY (endpoint_id) REFERENCES public.webhook_endpoints(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.webhook_endpoints
+    ADD CONSTRAINT webhook_endpoints_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id);
