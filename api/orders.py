@@ -13,7 +13,7 @@ from aiohttp import web
 from msgspec import UNSET
 
 from beanpay import cachekeys as keys
-from beanpay import queries
+from beanpay import faults, queries
 from beanpay.api.body import check_version, decode_body, decode_query
 from beanpay.api.http import actor, claims, json, path_uuid, require
 from beanpay.api.idempotency import key_of, mark_recorded, mutation, replay
@@ -146,6 +146,7 @@ async def create_order(request: web.Request) -> web.Response:
         respond=lambda new: encoder.encode(placed(new)))
     if isinstance(result, Answer):
         return replay(result, request)
+    faults.point(settings(request), faults.ORDER_COMMITTED)
     mark_recorded(request)
     if result.held:
         await cache(request).invalidate(*(keys.supply_key(i) for i in result.held), keys.supplies_key(body.shop_id))

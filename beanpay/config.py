@@ -146,6 +146,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # EVM sweeps: the key that pays gas for deploy-and-flush (it can only move funds to the treasury)
     sweeper_key: str | None = None
 
+    # fault injection for crash tests: named points where the process dies at once (never in prod)
+    fault_points: list[str] = []
+
     relay_batch_size: PositiveInt = 500
     relay_poll_seconds: Positive = 1.0
     relay_publish_timeout_seconds: Positive = 30.0
@@ -231,6 +234,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if settings.db_pool_min > settings.db_pool_max:
         problems.append("BEANPAY_DB_POOL_MIN must not exceed BEANPAY_DB_POOL_MAX")
     missing = [name for name in _DEV_SECRETS if getattr(settings, name) is None]
+    if settings.env == "prod" and settings.fault_points:
+        problems.append("BEANPAY_FAULT_POINTS: fault injection is refused in prod")
     if settings.env == "prod":
         for name in missing:
             if name == "pg_password" and settings.database_url:

@@ -26,7 +26,7 @@ from beanpay.config import Settings
 from beanpay.db import Connection, Pool, fetch_as
 from beanpay.events import envelope
 from beanpay.events.catalog import BY_NAME
-from beanpay.listen import Backoff, listen, wait_wake
+from beanpay.listen import Backoff, listen, sleep, wait_wake
 from beanpay.tasks import supervise
 
 log = structlog.get_logger("relay")
@@ -37,6 +37,7 @@ BACKLOG = Gauge("beanpay_outbox_backlog", "Unpublished outbox events seen by the
 
 SQL = queries.load("beanpay", "relay.sql")
 CHANNEL = "beanpay_outbox"
+GATHER_SECONDS = 0.02
 
 
 class OutboxRow(msgspec.Struct):
@@ -161,6 +162,9 @@ class Relay:
                 if n < self.settings.relay_batch_size:
                     BACKLOG.set(0)
                     await wait_wake(self._wake, self.settings.relay_poll_seconds)
+                    # every order commits an event: gathering for a moment makes one claim of many events
+                    # instead of one per event (a claim costs the same for 1 or 100)
+                    await sleep(stop, GATHER_SECONDS)
         finally:
             await self._drop_producer()
 

@@ -20,7 +20,7 @@ from beanpay import queries
 from beanpay.config import Settings
 from beanpay.db import Connection, Database
 from beanpay.events import catalog, envelope
-from beanpay.listen import Backoff
+from beanpay.listen import Backoff, sleep
 
 log = structlog.get_logger("webhooks")
 
@@ -28,6 +28,7 @@ SQL = queries.load("beanpay.engine", "webhooks.sql")
 TOPICS = (catalog.ORDERS, catalog.PAYMENTS, catalog.CLAIMS, catalog.SUPPLIES)
 NOTIFY = "beanpay_webhooks"
 DELIVERABLE = catalog.names_on(TOPICS)
+GATHER_SECONDS = 0.02
 
 
 class _ShopPayload(msgspec.Struct):
@@ -101,6 +102,7 @@ class Fanout:
                 await record(conn, events)
             await consumer.commit()
             backoff.reset()
+            await sleep(stop, GATHER_SECONDS)  # a moment to gather: one batch of many events, not one each
 
 
 async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:

@@ -199,3 +199,30 @@ async def test_replay_finds_payments_to_a_late_watched_address(settings, db, wal
     assert row["status"] == "confirmed" and row["amount"] == 33_000 and row["confirmations"] == 4
     again = cli(settings, "replay", "--chain", "btc", "--from", str(height - 4), "--to", str(height), "--json")
     assert json.loads(again.stdout)["deposits_added"] == 0
+
+
+async def test_a_halted_chain_stops_its_indexer_shows_in_status_and_is_released_by_a_rewind(
+        fresh_settings, wallet) -> None:
+    from beanpay.indexer import store
+
+    settings = fresh_settings
+    pool = await open_test_db(settings.dsn, min_size=1, max_size=2)
+    try:
+        follower = Follower(registry.policy(settings, "btc"), pool, registry.source(settings, "btc"))
+        await wallet.mine(2)
+        await follower.sync()
+        await follower.source.close()
+        tip = await pool.fetchval("SELECT tip_height FROM chain_cursors WHERE chain = 'btc'")
+        async with pool.transaction() as conn:  # what the follower records when a reorg is deeper than its window
+            await store.halt(conn, "btc", "the node's chain differs from every stored header")
+    finally:
+        await pool.close()
+    status = cli(settings, "status", "--chain", "btc")
+    assert status.returncode == 3 and "HALTED" in status.stdout
+    indexer = await asyncio.to_thread(subprocess.run, [BEANPAY, "index", "--chain", "btc"], capture_output=True,
+                                      text=True, timeout=60, env=_env(settings), check=False)
+    assert indexer.returncode != 0 and "halted" in indexer.stderr, "the indexer refuses to guess, loudly"
+    rewound = cli(settings, "reorg", "--chain", "btc", "--to-height", str(tip - 1), "--json")
+    assert rewound.returncode == 0, rewound.stderr
+    status = json.loads(cli(settings, "status", "--chain", "btc", "--json").stdout)[0]
+    assert status["halted_at"] is None and status["indexed_tip"] == tip - 1

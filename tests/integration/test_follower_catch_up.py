@@ -134,3 +134,56 @@ async def test_node_failing_mid_catch_up_keeps_what_was_applied_and_resumes(db, 
     events = await db.fetch("SELECT event_type FROM event_outbox WHERE aggregate_id IN ('a', 'b') "
                             "AND payload->>'chain' = $1", fake_chain)
     assert sorted(e["event_type"] for e in events) == ["deposit.confirmed"] * 2 + ["deposit.detected"] * 2
+
+
+async def test_a_reorg_deeper_than_the_window_halts_the_chain_until_an_operator_rewinds(db, fake_chain) -> None:
+    from beanpay.indexer import store
+    from beanpay.indexer.follower import HALTED, ChainHalted
+
+    shallow = ChainPolicy(chain=fake_chain, confirmations=2, finality_depth=3, poll_seconds=1.0, batch_blocks=3,
+                          start_height=1)
+    old = chain("old", 12, pays={5: deposit("a", 1)})
+    new = chain("new", 14, base=old[:2], pays={6: deposit("b", 2)})  # forks at 2: below the kept window
+    node = ScriptedNode(first=old, then=new, switch_after=10**6)
+    await Follower(shallow, db, node).sync(until=11)
+    node.switch_after = 0  # the node now serves the other chain
+
+    with pytest.raises(ChainHalted, match="deeper than the finality window"):
+        await Follower(shallow, db, node).sync()
+    cursor = await db.fetchrow("SELECT tip_height, halted_at, halt_reason FROM chain_cursors WHERE chain = $1",
+                               fake_chain)
+    assert cursor["tip_height"] == 11 and cursor["halted_at"] is not None and "window" in cursor["halt_reason"]
+    assert HALTED.labels(fake_chain)._value.get() == 1  # alert-able
+    with pytest.raises(ChainHalted, match="rewind with `beanpay chain reorg`"):
+        await Follower(shallow, db, node).sync()  # a restarted follower refuses too: it never guesses
+    assert await db.fetchval("SELECT status FROM deposits WHERE chain = $1 AND txid = 'tx1'", fake_chain) == "confirmed"
+
+    # the operator checked the node and rewinds below the window, trusting its block 1 (what
+    # `beanpay chain reorg --beyond-window` does); the follower then follows the new chain
+    async with db.transaction() as conn:
+        await store.rewind(conn, fake_chain, 1, reason="operator rewind", node_header=(new[1].hash, new[1].prev_hash))
+    await Follower(shallow, db, node).sync()
+    cursor = await db.fetchrow("SELECT tip_height, tip_hash, halted_at FROM chain_cursors WHERE chain = $1",
+                               fake_chain)
+    assert (cursor["tip_height"], cursor["tip_hash"], cursor["halted_at"]) == (13, "new13", None)
+    deposits = {r["txid"]: r["status"] for r in await db.fetch(
+        "SELECT txid, status FROM deposits WHERE chain = $1", fake_chain)}
+    assert deposits == {"tx1": "orphaned", "tx2": "confirmed"}
+
+
+async def test_a_node_whose_blocks_never_link_stops_the_sync_instead_of_looping(db, fake_chain) -> None:
+    from beanpay.indexer.follower import NoProgress
+
+    blocks = chain("b", 8)
+
+    class Liar(ScriptedNode):
+        async def blocks(self, heights: list[int]) -> list[tuple[int, FakeBlock]]:
+            served = await super().blocks(heights)
+            if heights[0] > 3:  # past block 3 every block claims a parent nobody has
+                return [(h, FakeBlock(b.hash, "nowhere")) for h, b in served]
+            return served
+
+    node = Liar(first=blocks, then=blocks, switch_after=10**6)
+    with pytest.raises(NoProgress):
+        await Follower(policy(fake_chain), db, node).sync(until=7)
+    assert await db.fetchval("SELECT tip_height FROM chain_cursors WHERE chain = $1", fake_chain) == 3
