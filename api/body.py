@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import typing
 from collections.abc import Iterator
 from typing import Any, TypeVar
@@ -96,10 +97,15 @@ def field_errors(data: dict[str, Any], kind: type[msgspec.Struct], strict: bool,
     return errors
 
 
+_NAMED = re.compile(r"^([a-z_]+): (.+)$")
+
+
 def _error(exc: msgspec.ValidationError, prefix: str) -> dict[str, str]:
     text = str(exc)
     message, _, path = text.partition(" - at `")
     field = path.rstrip("`") if path else "$"
+    if field == "$" and (named := _NAMED.match(message)):  # a rule of the body that names its field
+        field, message = f"$.{named.group(1)}", named.group(2)
     return {"field": prefix + field[1:] if field.startswith("$") else field, "message": message}
 
 

@@ -45,6 +45,9 @@ def build(routes: list[Route], *, title: str = "beanpay API", version: str = "1"
         if r.auth != "public":
             op["security"] = [{"bearer": []}]
             op["description"] = f"Allowed: {r.auth}."
+        links = _links(r, routes)
+        if links:
+            ok["links"] = links
         paths.setdefault(r.path, {})[r.method.lower()] = op
     return {
         "openapi": "3.1.0",
@@ -53,6 +56,23 @@ def build(routes: list[Route], *, title: str = "beanpay API", version: str = "1"
         "components": {"schemas": components,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
     }
+
+
+def _links(created: Route, routes: list[Route]) -> dict[str, Any]:
+    """OpenAPI links from a route that creates a resource (201, an `id` in its answer) to the routes of
+    that resource: a client, or a stateful fuzzer, follows them with the new id (`$response.body#/id`)."""
+    if (created.method != "POST" or created.status != 201 or "{" in created.path.rsplit("/", 1)[-1]
+            or "id" not in getattr(created.response, "__struct_fields__", ())):
+        return {}
+    noun = created.path.rsplit("/", 1)[-1]
+    name = ("supply" if noun == "supplies" else noun.removesuffix("s")) + "_id"
+    inherited = re.findall(r"{(\w+)}", created.path)
+    links = {}
+    for r in routes:
+        if r.path.startswith(f"{created.path}/{{{name}}}"):
+            params = {name: "$response.body#/id", **{p: f"$request.path.{p}" for p in inherited}}
+            links[r.handler.__name__] = {"operationId": r.handler.__name__, "parameters": params}
+    return links
 
 
 def _query_params(kind: type) -> list[dict[str, Any]]:

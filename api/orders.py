@@ -127,7 +127,8 @@ async def stock_changed(request: web.Request, shop_id: uuid.UUID) -> None:
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    return None if value is None else value.astimezone(dt.UTC)
+    """In UTC (a time without a zone is taken as UTC); the body's rules checked it fits."""
+    return None if value is None else (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
 
 
 @routes.add("POST", "/v1/orders", summary="Place an order and get its payment request", tag="orders",

@@ -360,11 +360,22 @@ class OrderCreate(Input):
 
     def __post_init__(self) -> None:
         _check_delivery(self.order_type, self.delivery_address)
+        _check_time("pickup_time", self.pickup_time)
 
 
 def _check_delivery(order_type: str, address: str | None) -> None:
     if order_type == "delivery" and not address:
         raise ValueError("delivery_address is required for a delivery order")
+
+
+def _check_time(name: str, value: object) -> None:
+    """A time PostgreSQL can store: once in UTC still within years 1..9999 (9999-12-31T23:00-05:00 is not).
+    The message leads with the field's name, which the API reports as the field at fault."""
+    if isinstance(value, dt.datetime):
+        try:
+            (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+        except (OverflowError, ValueError):
+            raise ValueError(f"{name}: must be a time within years 1 to 9999 in UTC") from None
 
 
 class OrderPatch(Input):
@@ -374,6 +385,9 @@ class OrderPatch(Input):
     delivery_address: Annotated[str, Meta(min_length=1, max_length=500)] | UnsetType | None = UNSET
     special_instructions: Annotated[str, Meta(max_length=500)] | UnsetType | None = UNSET
     version: Annotated[int, Meta(ge=1)] | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        _check_time("pickup_time", self.pickup_time)
 
 
 class OrderMove(Input):

@@ -105,7 +105,10 @@ def price_items(menu: Mapping[uuid.UUID, MenuLine], currency: str, lines: Sequen
         except PricingError as exc:
             problems.append({"field": exc.field, "message": exc.message})
             continue
-        if priced_line.total > MAX_FIAT:
+        if priced_line.unit_price > MAX_FIAT:
+            problems.append({"field": f"{where}.customizations",
+                             "message": f"the price with these options must be at most {MAX_FIAT}"})
+        elif priced_line.total > MAX_FIAT:
             problems.append({"field": f"{where}.quantity", "message": f"the line total must be at most {MAX_FIAT}"})
         priced.append(PricedItem(line, item.name, item.price, priced_line, item.stocked))
     if problems:

@@ -199,6 +199,16 @@ async def test_services_start_before_postgres_and_ride_through_restarts(own_stac
         await asyncio.to_thread(kafka.start)
         await paid_and_announced("after a Kafka restart")
 
+        # both at once (the fan-out once died of this: stopping its consumer raised CancelledError)
+        await asyncio.to_thread(stack.postgres.stop)
+        await asyncio.to_thread(kafka.stop)
+        await asyncio.sleep(5)
+        assert set(stack.alive().values()) == {None}, "no service exits with PostgreSQL and Kafka both down"
+        await asyncio.to_thread(kafka.start)
+        await asyncio.to_thread(stack.postgres.start)
+        await wait_for(lambda: _all_ready(stack), timeout=60)
+        await paid_and_announced("after PostgreSQL and Kafka were down together")
+
         await asyncio.to_thread(stack.redis.stop)
         async with http.get(f"/v1/shops/{shop}/menu") as menu:  # the cache is away: served from PostgreSQL
             assert menu.status == 200
