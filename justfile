@@ -7,13 +7,22 @@ bin := ".venv/bin"
 default:
     @just --list
 
-# install missing Debian packages and the Python environment (.venv), once
+# install missing Debian packages and the Python environment (.venv) from the lock file, once
 setup:
     deploy/install-deps.sh
     test -x {{bin}}/python || python3 -m venv .venv
-    if ! cmp -s pyproject.toml .venv/.installed-pyproject; then \
-        {{bin}}/pip install -q --upgrade pip && {{bin}}/pip install -q -e '.[dev]' && cp pyproject.toml .venv/.installed-pyproject; \
+    if ! cat pyproject.toml requirements-dev.lock | cmp -s - .venv/.installed; then \
+        {{bin}}/pip install -q --upgrade pip \
+        && {{bin}}/pip install -q --require-hashes -r requirements-dev.lock \
+        && {{bin}}/pip install -q --no-deps -e . \
+        && cat pyproject.toml requirements-dev.lock > .venv/.installed; \
     fi
+
+# pin every Python dependency with hashes: requirements.lock (runtime) and requirements-dev.lock (tests, tools)
+lock:
+    test -x {{bin}}/uv || {{bin}}/pip install -q uv
+    {{bin}}/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --quiet --custom-compile-command "just lock" -o requirements.lock
+    {{bin}}/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes --quiet --custom-compile-command "just lock" -o requirements-dev.lock
 
 # start the local stack (PostgreSQL, Redis, Kafka, anvil, btcd); a no-op when it runs
 up: setup

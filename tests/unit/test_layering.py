@@ -83,10 +83,16 @@ def test_nothing_imports_the_folders_as_top_level_packages() -> None:
 def test_every_package_folder_is_in_the_wheel() -> None:
     """pyproject lists packages explicitly (a package-dir mapping cannot be discovered); a new
     sub-package missing from the list would be missing from the installed wheel."""
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
     on_disk = set()
     for package, folder in MAPPING.items():
         for init in (ROOT / folder).rglob("__init__.py"):
             rel = init.parent.relative_to(ROOT / folder)
             on_disk.add(".".join([package, *rel.parts]))
-    assert on_disk == listed
+    data = set(config["package-data"]) - on_disk  # folders of data files, listed so setuptools ships them
+    assert on_disk | data == listed
+    for package in data:  # each holds the files its patterns name
+        folder = ROOT / MAPPING[package.rsplit(".", 1)[0] if package.count(".") > 1 else "beanpay"]
+        rel = package.split(".")[2:] if package.count(".") > 1 else package.split(".")[1:]
+        assert any(list((folder.joinpath(*rel)).glob(p)) for p in config["package-data"][package]), package
