@@ -64,7 +64,7 @@ async def test_the_wheel_installs_and_runs_outside_the_repository(stack, tmp_pat
         assert "ForwarderFactory" in contracts and "DepositForwarder" in contracts
     finally:
         await drop_database(stack.dsn, dsn)
-    run([str(venv / "bin" / "python"), "-c", "import beanpay.chains.bitcoin.addresses"], work, env)  # imports bitcoinlib
+    run([str(venv / "bin" / "python"), "-c", "import beanpay.chains.bitcoin.addresses"], work, env)  # bitcoinlib
     assert (work / ".beanpay" / "bitcoinlib").is_dir()
     site = next((venv / "lib").glob("python3*/site-packages"))
     assert not (site / ".beanpay").exists() and not (site / "beanpay" / ".beanpay").exists()
