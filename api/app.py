@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
@@ -64,6 +65,7 @@ def init_app(settings: Settings) -> web.Application:
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[POOL] = await db.create_pool(settings)
+    warming = asyncio.create_task(app[POOL].warm(settings.db_pool_min), name="pool-warm-up")
     app[CACHE] = Cache(settings.redis_dsn, timeout=settings.redis_timeout_seconds,
                        retry_after=settings.redis_retry_after_seconds)
     await app[CACHE].start()
@@ -73,6 +75,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         account = Bip84Account(settings.btc_account_xpub, settings.btc_network)
     app[BTC_ACCOUNT] = account
     yield
+    warming.cancel()
     await app[RATES].close()
     await app[CACHE].close()
     await app[POOL].close()

@@ -101,7 +101,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     pg_user: str = "beanpay"
     pg_database: str = "beanpay"
     pg_password: str | None = None
-    db_pool_min: PositiveInt = 2
+    db_pool_min: PositiveInt = 10  # connections each pool opens at start (once the database answers)
     db_pool_max: PositiveInt = 20
 
     metrics_port: Port | None = None  # Prometheus /metrics for the relay and indexers (the API serves its own)

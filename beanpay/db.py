@@ -190,6 +190,18 @@ class Pool:
         async with self.acquire() as conn:
             return await conn.execute(query, *args)
 
+    async def warm(self, connections: int) -> None:
+        """Open `connections` at once (a lazy pool would open them on the first burst of requests,
+        each connect and first statement paid by a client); they stay while in use. Best effort."""
+        async def one() -> None:
+            async with self.raw.acquire() as raw:
+                await raw.execute("SELECT 1")
+
+        try:
+            await asyncio.gather(*(one() for _ in range(min(connections, self.raw.get_max_size()))))
+        except Exception as exc:  # the database is not there yet: connections open on demand later
+            log.info("pool not warmed", error=repr(exc))
+
     async def ping(self, within: float = 2.0) -> bool:
         try:
             async with asyncio.timeout(within), self.raw.acquire() as raw:

@@ -19,7 +19,7 @@ import uvloop
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from beanpay import db
+from beanpay import db, gc_tuning
 from beanpay.config import Settings
 from beanpay.tasks import TaskDied, supervise
 
@@ -29,6 +29,7 @@ Check = Callable[[], Awaitable[bool]]
 
 
 def run_services(settings: Settings, wanted: Iterable[str]) -> int:
+    gc_tuning.tune()
     return uvloop.run(_main(settings, tuple(wanted)))
 
 

@@ -25,7 +25,7 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float = 600) ->
 
 @pytest.mark.timeout(900)
 async def test_the_wheel_installs_and_runs_outside_the_repository(stack, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BEANPAY_", "VIRTUAL_ENV", "PYTHON"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BEANPAY_", "BCL_", "VIRTUAL_ENV", "PYTHON"))}
     env["HOME"] = str(tmp_path / "home")
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     (tmp_path / "home").mkdir()

@@ -1,0 +1,3 @@
+module beanpay/loadgen
+
+go 1.22
