@@ -152,3 +152,30 @@ async def test_reserving_below_the_reorder_level_alerts_once(api, tokens: Tokens
     assert (alert["available"], alert["reserved"], alert["reorder_level"]) == (4, 3, 5)
     await place(api, customer, shop, "eth", "tUSDC")  # still below: no second alert
     assert len(await alerts()) == 1
+
+
+async def test_placing_an_order_is_four_round_trips(api, tokens: Tokens, monkeypatch) -> None:
+    """BEGIN, one read, one write, COMMIT: however many items, with stock tracked or not, with a key."""
+    from beanpay import db as database
+
+    trips: list[str] = []
+    for name in ("execute", "fetch", "fetchrow", "fetchval"):
+        original = getattr(database.PgConnection, name)
+
+        def counted(self, query, *args, _original=original):  # type: ignore[no-untyped-def]
+            trips.append(query.name)
+            return _original(self, query, *args)
+
+        monkeypatch.setattr(database.PgConnection, name, counted)
+    original_transaction = database.Pool.transaction
+
+    def transaction(self):  # type: ignore[no-untyped-def]
+        trips.extend(["BEGIN", "COMMIT"])
+        return original_transaction(self)
+
+    monkeypatch.setattr(database.Pool, "transaction", transaction)
+    shop = await make_coffee_shop(api, tokens, stock=100)
+    for chain, asset in (("eth", "tUSDC"), ("eth", "ETH"), ("btc", "BTC")):
+        trips.clear()
+        await place(api, tokens.header("customer", sub=uuid.uuid4()), shop, chain, asset, quantity=2)
+        assert sorted(trips) == sorted(["BEGIN", "begin_order", "write_order", "COMMIT"]), trips
