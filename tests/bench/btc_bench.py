@@ -24,7 +24,6 @@ import time
 import uuid
 from pathlib import Path
 
-import asyncpg
 import uvloop
 from bitcoinlib.keys import Key
 
@@ -39,6 +38,7 @@ from beanpay.indexer.bitcoin import BitcoinSource
 from beanpay.indexer.follower import ChainPolicy, Follower
 from tests.bench.local import free_port, until_answering
 from tests.bench.p2wpkh import P2wpkhSigner
+from tests.conftest import open_test_db
 
 logging.getLogger("bitcoinlib").setLevel(logging.ERROR)
 FEE = 1_000  # sats: ~7 sat/vB for a one-input, two-output segwit payment
@@ -139,8 +139,7 @@ async def main() -> int:
         for _ in range(args.rounds):
             raw_runs.append(await raw_fetch(rpc, start, end, batch))
             dsn = await create_database(settings.dsn, "beanpay_bench")
-            pool = await asyncpg.create_pool(dsn, min_size=2, max_size=4)
-            assert pool is not None
+            pool = await open_test_db(dsn, min_size=2, max_size=4)  # the service's pool, with raw SQL for counting
             async with pool.acquire() as conn:
                 for w in watched:
                     await addresses.watch(conn, "benchbtc", w.address, w.script, w.index)

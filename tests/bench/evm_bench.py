@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 
-import asyncpg
 import uvloop
 
 from beanpay.chains.evm.rpc import EvmRpc
@@ -31,6 +30,7 @@ from beanpay.engine import addresses
 from beanpay.indexer.evm import EvmSource
 from beanpay.indexer.follower import ChainPolicy, Follower
 from tests.bench.local import free_port, until_answering
+from tests.conftest import open_test_db
 
 SENDERS = [  # anvil dev accounts 1..4, unlocked on anvil, so eth_sendTransaction needs no signing here
     "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
@@ -126,8 +126,7 @@ async def main() -> int:
             await source.close()
 
             dsn = await create_database(settings.dsn, "beanpay_bench")
-            pool = await asyncpg.create_pool(dsn, min_size=2, max_size=4)
-            assert pool is not None
+            pool = await open_test_db(dsn, min_size=2, max_size=4)  # the service's pool, with raw SQL for counting
             async with pool.acquire() as conn:
                 for w in watched:
                     await addresses.watch(conn, "benchevm", w, None, None)
