@@ -1,6 +1,7 @@
-"""Order and payment state machines. Pure: the tables say which moves exist; the transactions write
-each move as one guarded statement whose allowed source states come from here (`sources`), so a
-row that moved meanwhile is refused by the database rather than overwritten."""
+"""Order and payment state machines. Pure: the tables say which moves exist. An order's move is one
+guarded statement whose allowed source states come from here (`order_sources`); a payment's is
+checked here (`payment_transition`) and written guarded by the state it was decided from, so a row
+that moved meanwhile is refused by the database rather than overwritten."""
 
 from __future__ import annotations
 
@@ -48,17 +49,18 @@ ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 P = PaymentStatus
 _ACTIVE = frozenset({P.PENDING, P.PROCESSING, P.CONFIRMED, P.UNDERPAID, P.OVERPAID, P.LATE, P.EXPIRED})
 # A payment is re-assessed from every deposit at its address (engine.payments.assess), so deposits
-# arriving, confirming and being orphaned by reorgs move it between most states. What can never
-# happen: money that came after the window turning into a punctual payment (late and expired only
-# lead to each other: a late deposit orphaned, or money arriving for an expired payment).
+# arriving, confirming and being orphaned by reorgs move it between most states (a deposit orphaned
+# after the window and mined again still counts as paid in time). What cannot happen is going back to
+# pending once the window is over: late and expired never return there. tests/unit/
+# test_payment_state_machine.py plays random deposit histories to show the table has every move.
 PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
     P.PENDING: _ACTIVE - {P.PENDING},
     P.PROCESSING: _ACTIVE - {P.PROCESSING},
     P.CONFIRMED: _ACTIVE - {P.CONFIRMED},
     P.UNDERPAID: _ACTIVE - {P.UNDERPAID},
     P.OVERPAID: _ACTIVE - {P.OVERPAID},
-    P.LATE: frozenset({P.EXPIRED}),
-    P.EXPIRED: frozenset({P.LATE}),
+    P.LATE: _ACTIVE - {P.LATE, P.PENDING},
+    P.EXPIRED: _ACTIVE - {P.EXPIRED, P.PENDING},
 }
 
 
@@ -67,7 +69,6 @@ def _sources(table: Mapping[StrEnum, frozenset[StrEnum]], target: StrEnum) -> li
 
 
 ORDER_SOURCES = {t: _sources(ORDER_TRANSITIONS, t) for t in OrderStatus}  # type: ignore[arg-type]
-PAYMENT_SOURCES = {t: _sources(PAYMENT_TRANSITIONS, t) for t in PaymentStatus}  # type: ignore[arg-type]
 
 
 def order_transition(current: str, target: str) -> OrderStatus:
@@ -87,10 +88,6 @@ def payment_transition(current: str, target: str) -> PaymentStatus:
 def order_sources(target: str) -> list[str]:
     """The states an order may move to `target` from (the guard of its UPDATE)."""
     return ORDER_SOURCES[OrderStatus(target)]
-
-
-def payment_sources(target: str) -> list[str]:
-    return PAYMENT_SOURCES[PaymentStatus(target)]
 
 
 def modifiable(current: str) -> bool:

@@ -85,22 +85,6 @@ class ClaimRow(msgspec.Struct):
         return ClaimPayload(self.id, self.order_id, self.shop_id, self.user_id, self.status)
 
 
-class SupplyRow(msgspec.Struct):
-    id: uuid.UUID
-    shop_id: uuid.UUID
-    product_id: uuid.UUID
-    quantity: int
-    unit: str
-    reorder_level: int
-    reserved: int
-    discontinued: bool
-    status: str
-    last_restocked: dt.datetime | None
-    version: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-
 class DepositRow(msgspec.Struct):
     """A deposit as settlement sees it."""
 

@@ -152,9 +152,11 @@ def assess_payment(payment: Settling, rows: list[DepositRow], now: dt.datetime, 
     status = assess(payment.crypto_amount, [Deposit(r.amount, r.status, r.first_seen_at) for r in rows],
                     expires_at=payment.expires_at, now=now, underpay_tolerance_bps=tolerance_bps)
     current = OrderStatus(payment.order_status)
-    if current in CLOSED_ORDERS and status not in (PaymentStatus.PENDING, PaymentStatus.EXPIRED):
-        status = PaymentStatus.LATE  # money for an order that is already closed: the merchant decides
-    if not live and payment.status == PaymentStatus.EXPIRED:
+    if current in CLOSED_ORDERS:
+        # money for an order that is already closed is late (the merchant decides); with none live
+        # (a late deposit orphaned, even before the window's end) its payment is closed too: expired
+        status = PaymentStatus.LATE if live else PaymentStatus.EXPIRED
+    elif not live and payment.status == PaymentStatus.EXPIRED:
         status = PaymentStatus.EXPIRED
     received = sum(r.amount for r in live)
     confirmed_sum = sum(r.amount for r in live if r.status == "confirmed")

@@ -29,6 +29,7 @@ TOPICS = (catalog.ORDERS, catalog.PAYMENTS, catalog.CLAIMS, catalog.SUPPLIES)
 NOTIFY = "beanpay_webhooks"
 DELIVERABLE = catalog.names_on(TOPICS)
 GATHER_SECONDS = 0.02
+BATCH = 500
 
 
 class _ShopPayload(msgspec.Struct):
@@ -87,7 +88,7 @@ class Fanout:
 
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event, backoff: Backoff) -> None:
         while not stop.is_set():
-            batches: dict[Any, list[Any]] = await consumer.getmany(timeout_ms=200, max_records=500)
+            batches: dict[Any, list[Any]] = await consumer.getmany(timeout_ms=200, max_records=BATCH)
             self.connected = True
             messages = [m for batch in batches.values() for m in batch]
             if not messages:
@@ -102,7 +103,8 @@ class Fanout:
                 await record(conn, events)
             await consumer.commit()
             backoff.reset()
-            await sleep(stop, GATHER_SECONDS)  # a moment to gather: one batch of many events, not one each
+            if len(messages) < BATCH:  # caught up: a moment to gather, so the next batch holds many events
+                await sleep(stop, GATHER_SECONDS)
 
 
 async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:

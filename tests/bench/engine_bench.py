@@ -36,9 +36,10 @@ from beanpay.config import load_settings
 from beanpay.deploy.devstack import evm_contracts
 from beanpay.deploy.devstack.anvil import CHAIN_ID, Anvil
 from beanpay.deploy.devstack.databases import create_database, drop_database
+from beanpay.engine.webhooks.fanout import TOPICS
 from beanpay.tokens import Claims, issue
 from tests.bench.evm_bench import MINT, SENDERS, _word
-from tests.bench.local import free_port, until_answering
+from tests.bench.local import free_port, group_at_end, until_answering
 
 BIN = Path(sys.executable).parent
 SERVICES = ("api", "index", "engine", "relay", "webhooks")
@@ -161,8 +162,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         record = {**record, "name": "bencheng", "confirmations": args.confirmations, "poll_seconds": 0.1,
                   "traces": False, "start_height": await rpc.block_number()}
         api_port = free_port()
+        group = f"bench-{uuid.uuid4().hex}"
+        await group_at_end(settings.kafka_servers, group, TOPICS)
         env = {**os.environ, "BEANPAY_DATABASE_URL": dsn, "BEANPAY_EVM_CHAINS": json.dumps([record]),
-               "BEANPAY_API_PORT": str(api_port), "BEANPAY_WEBHOOK_GROUP": f"bench-{uuid.uuid4().hex}",
+               "BEANPAY_API_PORT": str(api_port), "BEANPAY_WEBHOOK_GROUP": group,
                "BEANPAY_LOG_LEVEL": "warning", "BEANPAY_PRICE_REFRESH_SECONDS": "3600",
                "BEANPAY_PAYMENT_WINDOW_SECONDS": "3600", "BEANPAY_WEBHOOK_BACKOFF_SECONDS": "0.5"}
         logs = settings.state_path / "logs"

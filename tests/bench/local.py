@@ -23,3 +23,27 @@ async def until_answering(probe: Callable[[], Awaitable[Any]], *, tries: int = 1
         except Exception:
             await asyncio.sleep(pause)
     await probe()  # the last try raises what is wrong
+
+
+async def group_at_end(bootstrap: str, group: str, topics: tuple[str, ...]) -> None:
+    """Commit a new consumer group's offsets at the topics' current ends, so the fan-out it is given to
+    starts at now: a long-lived dev stack's topics hold every event of every earlier run."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        if partitions:
+            ends = await consumer.end_offsets(partitions)
+            consumer.assign(partitions)
+            await consumer.commit(dict(ends))
+    finally:
+        await consumer.stop()

@@ -31,9 +31,10 @@ from beanpay.deploy.devstack.evm_payer import AnvilWallet
 from beanpay.deploy.devstack.kafka import Kafka
 from beanpay.deploy.devstack.postgres import Postgres
 from beanpay.deploy.devstack.redis import Redis
+from beanpay.engine.webhooks.fanout import TOPICS
 from beanpay.migrate import migrate
 from beanpay.tokens import Claims, issue
-from tests.bench.local import free_port
+from tests.bench.local import free_port, group_at_end
 from tests.conftest import wait_for
 
 pytest_plugins = ["tests.integration.engine_support"]
@@ -72,6 +73,7 @@ class Stack:
         self.api_port = free_port()
         self.ops_ports = {name: free_port() for name in SERVICES if name != "api"}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.group = f"restarts-{uuid.uuid4().hex}"
 
     def env(self, name: str) -> dict[str, str]:
         s = self.settings
@@ -80,7 +82,7 @@ class Stack:
                "BEANPAY_JWT_SECRET": s.jwt_secret or "", "BEANPAY_BTCD_RPC_PASSWORD": s.btcd_rpc_password or "",
                "BEANPAY_EVM_CHAINS": msgspec.json.encode(s.evm_chains).decode(),
                "BEANPAY_API_PORT": str(self.api_port), "BEANPAY_LOG_LEVEL": "warning",
-               "BEANPAY_WEBHOOK_GROUP": f"restarts-{uuid.uuid4().hex}", "BEANPAY_WEBHOOK_BACKOFF_SECONDS": "0.5",
+               "BEANPAY_WEBHOOK_GROUP": self.group, "BEANPAY_WEBHOOK_BACKOFF_SECONDS": "0.5",
                "BEANPAY_WEBHOOK_BACKOFF_CAP_SECONDS": "1", "BEANPAY_ENGINE_POLL_SECONDS": "0.5"}
         if name in self.ops_ports:
             env["BEANPAY_METRICS_PORT"] = str(self.ops_ports[name])
@@ -147,6 +149,7 @@ async def test_services_start_before_postgres_and_ride_through_restarts(own_stac
     await asyncio.to_thread(stack.postgres.start)  # initdb and the role, then down again: the services start first
     await asyncio.to_thread(stack.postgres.stop)
     await asyncio.to_thread(stack.redis.start)
+    await group_at_end(stack.settings.kafka_servers, stack.group, TOPICS)
     stack.start_services()
     await asyncio.sleep(3)
     assert set(stack.alive().values()) == {None}, "no service exits while PostgreSQL is down"

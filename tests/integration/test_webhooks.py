@@ -20,9 +20,10 @@ import pytest
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from beanpay.engine.webhooks.fanout import Fanout
+from beanpay.engine.webhooks.fanout import TOPICS, Fanout
 from beanpay.engine.webhooks.sender import Sender
 from beanpay.events.relay import Relay
+from tests.bench.local import group_at_end
 from tests.conftest import Tokens, wait_for
 from tests.integration.engine_support import make_coffee_shop, pay_directly, place
 
@@ -79,10 +80,11 @@ async def delivery_services(chain_settings, db) -> AsyncIterator[Any]:  # type: 
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
 
-    def start(max_attempts: int) -> None:
+    async def start(max_attempts: int) -> None:
         settings = msgspec.structs.replace(
             chain_settings, webhook_backoff_seconds=0.2, webhook_backoff_cap_seconds=0.5,
             webhook_max_attempts=max_attempts, webhook_group=f"test-{uuid.uuid4().hex}", webhook_timeout_seconds=2.0)
+        await group_at_end(settings.kafka_servers, settings.webhook_group, TOPICS)
         tasks.extend([asyncio.create_task(Relay(settings, db).run(stop)),
                       asyncio.create_task(Fanout(settings, db).run(stop)),
                       asyncio.create_task(Sender(settings, db).run(stop))])
@@ -105,7 +107,7 @@ async def _register(api: Any, shop: Any, url: str, types: list[str]) -> dict[str
 
 async def test_a_receiver_down_for_a_while_gets_every_event_once(
         api, tokens: Tokens, db, engine, delivery_services) -> None:
-    delivery_services(1000)
+    await delivery_services(1000)
     shop = await make_coffee_shop(api, tokens)
     receiver = Receiver()
     hook = await _register(api, shop, receiver.url, ["*"])
@@ -154,7 +156,7 @@ async def _async(value: bool) -> bool:
 
 async def test_a_failing_receiver_ends_failed_and_stays_redeliverable(
         api, tokens: Tokens, db, engine, delivery_services, chain_settings) -> None:
-    delivery_services(4)
+    await delivery_services(4)
     shop = await make_coffee_shop(api, tokens)
     receiver = Receiver()
     hook = await _register(api, shop, receiver.url, ["order.created"])

@@ -84,9 +84,10 @@ async def test_money_for_a_closed_order_is_late_never_confirmed() -> None:
 async def test_a_move_the_payment_state_machine_lacks_is_refused_and_nothing_is_written() -> None:
     db = MemoryDb()
     _, payment = db.add_order(amount=1000)
-    db.payments[payment["id"]]["status"] = "late"  # late only ever becomes expired
-    db.deposit(payment, 1000, at=db.now - dt.timedelta(minutes=1))  # within the window: would be confirmed
-    with pytest.raises(IllegalTransition, match="payment is late; it cannot become confirmed"):
+    db.payments[payment["id"]]["status"] = "late"  # the window is over: late never goes back to pending
+    dep = db.deposit(payment, 1000, status="orphaned")  # nothing live, and the clock says within the window
+    assert dep["status"] == "orphaned"
+    with pytest.raises(IllegalTransition, match="payment is late; it cannot become pending"):
         await settle(db, payment)
     assert db.payments[payment["id"]]["status"] == "late" and not db.outbox and not db.ledger
 
