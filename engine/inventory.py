@@ -59,10 +59,15 @@ class Taken(msgspec.Struct):
 
 def alerts(shop_id: uuid.UUID, rows: Sequence[Reserved]) -> list[Event[LowStock]]:
     """Low-stock events for the supplies a reservation moved out of `in_stock`."""
-    return [Event(catalog.SUPPLY_LOW_STOCK, r.supply_id, LowStock(
-        r.supply_id, shop_id, r.product_id, r.quantity or 0, r.reserved or 0, (r.quantity or 0) - (r.reserved or 0),
-        r.reorder_level or 0)) for r in rows if r.held and r.status_after and low_stock_alert(r.status_before,
-                                                                                             r.status_after)]
+    events = []
+    for r in rows:
+        if not (r.held and r.status_after and low_stock_alert(r.status_before, r.status_after)):
+            continue
+        # a row that was held was updated, so the statement returned its new figures
+        quantity, reserved, level = r.quantity or 0, r.reserved or 0, r.reorder_level or 0
+        events.append(Event(catalog.SUPPLY_LOW_STOCK, r.supply_id, LowStock(
+            r.supply_id, shop_id, r.product_id, quantity, reserved, quantity - reserved, level)))
+    return events
 
 
 def check_held(rows: Sequence[Reserved], fields: Mapping[uuid.UUID, str]) -> None:
