@@ -17,7 +17,7 @@ from beanpay.api.cache import Cache
 from beanpay.api.errors import from_exception
 from beanpay.api.http import REQUEST_ID, Handler
 from beanpay.api.metrics import observe_request
-from beanpay.api.routing import Route
+from beanpay.api.routing import Route, install
 from beanpay.api.state import BTC_ACCOUNT, CACHE, POOL, RATES, SETTINGS
 from beanpay.chains.bitcoin.addresses import Bip84Account
 from beanpay.config import Settings
@@ -63,8 +63,7 @@ def init_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[observe], client_max_size=512 * 1024)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources)
-    for table in ROUTE_TABLES:
-        table.install(app)
+    install(app, all_routes())
     app[health.OPENAPI_DOC] = health.build_openapi(all_routes())
     return app
 

@@ -18,8 +18,11 @@ RETRY_AFTER_SECONDS = {DatabaseUnavailable: 2, Unavailable: 5}  # how soon a cli
 
 
 def error_response(status: int, code: str, message: str, *, fields: list[FieldError] | None = None,
-                   detail: dict[str, str] | None = None, retry_after: int | None = None) -> web.Response:
+                   detail: dict[str, str] | None = None, retry_after: int | None = None,
+                   allow: str | None = None) -> web.Response:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if allow is not None:  # a 405 says which methods the path has (RFC 9110)
+        headers["Allow"] = allow
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
     return json(ErrorBody(ErrorDetail(code=code, message=message, fields=fields, detail=detail)), status=status,
@@ -39,6 +42,6 @@ def from_exception(exc: Exception) -> web.Response:
         return error_response(400, "malformed_request", str(exc))
     if isinstance(exc, web.HTTPException):
         code = exc.reason.lower().replace(" ", "_")
-        return error_response(exc.status, code, exc.reason)
+        return error_response(exc.status, code, exc.reason, allow=exc.headers.get("Allow"))
     log.exception("unhandled error")
     return error_response(500, "internal_error", "internal error; it has been logged")

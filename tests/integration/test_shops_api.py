@@ -149,3 +149,11 @@ async def test_nul_characters_are_a_422_not_a_500(client, tokens) -> None:
         {"field": "$.name", "message": "contains a NUL (U+0000) character"}]
     resp = await client.get("/v1/products?q=a%00b")
     assert resp.status == 422
+
+
+async def test_a_method_a_path_lacks_is_405_naming_every_method_it_has(client, tokens) -> None:
+    shop = await make_shop(client, tokens)
+    resp = await client.put(f"/v1/shops/{shop['id']}", json={})
+    assert resp.status == 405
+    assert set(resp.headers["Allow"].split(",")) == {"GET", "PATCH", "DELETE"}
+    assert (await resp.json())["error"]["code"]
