@@ -21,6 +21,7 @@ import structlog
 from beanpay.config import Settings
 from beanpay.errors import Conflict, NotFound, Unavailable
 from beanpay.queries import Query
+from beanpay.wakeups import Wakeups
 
 log = structlog.get_logger("db")
 
@@ -76,6 +77,9 @@ class Connection(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[None]:
         """A transaction, or a savepoint inside one."""
 
+    def wake_after_commit(self, channel: str) -> None:
+        """NOTIFY `channel` once this connection's work is committed (see beanpay.wakeups)."""
+
 
 class Database(Protocol):
     """A source of connections (the pool)."""
@@ -98,10 +102,14 @@ async def fetchrow_as(conn: Connection, query: Query, kind: type[T], *args: Any)
 class PgConnection:
     """`Connection` on an asyncpg connection."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("raw", "wakes")
 
     def __init__(self, raw: asyncpg.Connection) -> None:
         self.raw = raw
+        self.wakes: set[str] = set()
+
+    def wake_after_commit(self, channel: str) -> None:
+        self.wakes.add(channel)
 
     async def execute(self, query: Query, *args: Any) -> str:
         try:
@@ -152,27 +160,28 @@ class Pool:
 
     def __init__(self, raw: asyncpg.Pool) -> None:
         self.raw = raw
+        self.wakeups = Wakeups(raw)
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[PgConnection]:
+        conn: PgConnection | None = None
         try:
             async with self.raw.acquire() as raw:
-                yield PgConnection(raw)
+                conn = PgConnection(raw)
+                yield conn
         except Exception as exc:
             if (mapped := translate(exc)) is None:
                 raise
             raise mapped from exc
+        finally:  # also after a failure: a transaction may have committed before it, and a spare wake-up is harmless
+            if conn is not None and conn.wakes:
+                self.wakeups.send(conn.wakes)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgConnection]:
         """One transaction on one pooled connection."""
-        try:
-            async with self.raw.acquire() as raw, raw.transaction():
-                yield PgConnection(raw)
-        except Exception as exc:
-            if (mapped := translate(exc)) is None:
-                raise
-            raise mapped from exc
+        async with self.acquire() as conn, conn.transaction():
+            yield conn
 
     async def fetch(self, query: Query, *args: Any) -> list[asyncpg.Record]:
         async with self.acquire() as conn:
@@ -212,6 +221,7 @@ class Pool:
 
     async def close(self, grace_seconds: float = 10.0) -> None:
         """Close gracefully, but never hang shutdown on a connection someone forgot to release."""
+        await self.wakeups.drain()
         try:
             await asyncio.wait_for(self.raw.close(), grace_seconds)
         except TimeoutError:

@@ -24,14 +24,6 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION public.event_outbox_notify() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-BEGIN
-    PERFORM pg_notify('beanpay_outbox', '');
-    RETURN NULL;
-END $$;
-
 CREATE FUNCTION public.ledger_append_only() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -691,8 +683,6 @@ CREATE INDEX webhook_endpoints_shop_idx ON public.webhook_endpoints USING btree 
 CREATE TRIGGER deposits_enqueue_inserted AFTER INSERT ON public.deposits REFERENCING NEW TABLE AS new_deposits FOR EACH STATEMENT EXECUTE FUNCTION public.deposits_enqueue_inserted();
 
 CREATE TRIGGER deposits_enqueue_moved AFTER UPDATE ON public.deposits REFERENCING OLD TABLE AS old_deposits NEW TABLE AS new_deposits FOR EACH STATEMENT EXECUTE FUNCTION public.deposits_enqueue_moved();
-
-CREATE TRIGGER event_outbox_notify AFTER INSERT ON public.event_outbox FOR EACH STATEMENT EXECUTE FUNCTION public.event_outbox_notify();
 
 CREATE TRIGGER ledger_append_only BEFORE DELETE OR UPDATE ON public.ledger_entries FOR EACH ROW EXECUTE FUNCTION public.ledger_append_only();
 

@@ -33,7 +33,7 @@ from beanpay.engine.pricing import Group, Option, PricedLine, PricingError, orde
 from beanpay.engine.quote import crypto_amount
 from beanpay.engine.rows import OrderRow, PaymentRow
 from beanpay.errors import Conflict, InvalidInput, NotFound
-from beanpay.events import catalog
+from beanpay.events import catalog, outbox
 from beanpay.events.outbox import Event, emit_many
 from beanpay.money import MAX_FIAT
 
@@ -242,6 +242,7 @@ async def _create(conn: Connection, settings: Settings, user_id: uuid.UUID, shop
           else (None,) * 8))
     if not written[0].recorded:
         raise idempotency.Replay()
+    conn.wake_after_commit(outbox.CHANNEL)  # the statement wrote the order's events
     reserved = [inventory.Reserved(w.supply_id, w.product_id, bool(w.held), w.available_before or 0,
                                    w.status_before or "", w.status_after, w.quantity, w.reserved, w.reorder_level)
                 for w in written if w.supply_id is not None and w.product_id is not None]

@@ -62,6 +62,7 @@ class MemoryDb:
         self.audit: list[Row] = []
         self.outbox: list[Row] = []
         self.asked: list[str] = []  # statement names, in order: what a unit test may assert on
+        self.woken: set[str] = set()  # channels to wake after commit
 
     # ---- the protocols ----------------------------------------------------------------------------
 
@@ -86,6 +87,9 @@ class MemoryDb:
     async def execute(self, query: Query, *args: Any) -> str:
         rows = self._handler(query)(*args)
         return f"OK {len(rows)}"
+
+    def wake_after_commit(self, channel: str) -> None:
+        self.woken.add(channel)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[MemoryDb]:

@@ -12,6 +12,7 @@ from beanpay.db import Connection
 from beanpay.events.catalog import EventType
 
 SQL = queries.load("beanpay", "outbox.sql")
+CHANNEL = "beanpay_outbox"  # the relay listens here
 _encode = msgspec.json.Encoder(decimal_format="string").encode
 
 P = TypeVar("P", bound=msgspec.Struct)
@@ -37,4 +38,5 @@ async def emit_many(conn: Connection, events: list[Event[Any]]) -> list[uuid.UUI
         SQL.insert_events, ids, [e.type.name for e in events], [e.type.topic for e in events],
         [e.type.aggregate for e in events], [str(e.aggregate_id) for e in events],
         [_encode(e.payload).decode() for e in events])
+    conn.wake_after_commit(CHANNEL)
     return ids

@@ -4,7 +4,8 @@ from the outbox once Kafka acknowledged them (the outbox is a queue; Kafka keeps
 Several relays may run at once. Each batch is claimed with `FOR UPDATE SKIP LOCKED` plus a
 transaction-scoped advisory lock per aggregate key, so two relays never hold events of the same
 key at the same time: events are neither published twice by two relays nor reordered within a
-key. NOTIFY on insert wakes the relay; polling is the guarantee. When Kafka is down the batch is
+key. A NOTIFY sent after each commit that wrote events wakes the relay (beanpay.wakeups); polling
+is the guarantee. When Kafka is down the batch is
 left unmarked and retried with backoff (or, once handed to the producer, waited for), so nothing
 is lost and nothing is published twice.
 """
@@ -26,6 +27,7 @@ from beanpay.config import Settings
 from beanpay.db import Connection, Pool, fetch_as
 from beanpay.events import envelope
 from beanpay.events.catalog import BY_NAME
+from beanpay.events.outbox import CHANNEL
 from beanpay.listen import Backoff, listen, sleep, wait_wake
 from beanpay.tasks import supervise
 
@@ -36,7 +38,6 @@ FAILURES = Counter("beanpay_outbox_publish_failures_total", "Batches that could 
 BACKLOG = Gauge("beanpay_outbox_backlog", "Unpublished outbox events seen by the last claim")
 
 SQL = queries.load("beanpay", "relay.sql")
-CHANNEL = "beanpay_outbox"
 GATHER_SECONDS = 0.02
 
 

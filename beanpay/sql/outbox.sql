@@ -1,5 +1,5 @@
 -- name: insert_events
--- Queue events in list order (ids ascend, so each key's order holds); NOTIFY wakes the relay at commit.
+-- Queue events in list order (ids ascend, so each key's order holds); the relay is woken after commit.
 INSERT INTO event_outbox (event_id, event_type, topic, aggregate_type, aggregate_id, payload)
 SELECT event_id, event_type, topic, aggregate_type, aggregate_id, payload
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])

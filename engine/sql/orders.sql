@@ -30,7 +30,7 @@ LEFT JOIN shop ON true LEFT JOIN stored ON true LEFT JOIN btc ON true LEFT JOIN 
 -- reservations, the watched address, the payment, the audit row, the events and the answer stored
 -- under the Idempotency-Key (when one was sent). One row per stock-tracked product (`held` false:
 -- not enough, the caller rolls back), or one row with no product; `recorded` false means the key was
--- taken meanwhile (the caller rolls back and replays).
+-- taken meanwhile (the caller rolls back and replays). The caller wakes the relay after commit.
 WITH wanted AS (
     SELECT * FROM unnest($32::uuid[], $33::int[]) AS w(product_id, quantity)
 ), old AS (

@@ -42,3 +42,14 @@ def test_every_statement_is_used() -> None:
     unused = [f"{q.source}: {query.name}" for q in FILES for query in q
               if not re.search(rf"\.{query.name}\b", code)]
     assert not unused, unused
+
+
+# Statements that write events; their callers ask for the relay's wake-up after commit
+# (Connection.wake_after_commit). A new one must too, or its events wait for the relay's poll.
+OUTBOX_WRITERS = {("beanpay/sql/outbox.sql", "insert_events"), ("beanpay.engine/sql/orders.sql", "write_order")}
+
+
+def test_every_statement_writing_events_is_known_to_wake_the_relay() -> None:
+    writers = {(queries.source, query.name) for queries in FILES for query in queries
+               if re.search(r"INSERT\s+INTO\s+event_outbox", query.text, re.IGNORECASE)}
+    assert writers == OUTBOX_WRITERS

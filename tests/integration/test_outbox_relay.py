@@ -4,15 +4,17 @@ stopped for a while and with several relays side by side."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import defaultdict
 
 import msgspec
 import pytest
 
+from beanpay.db import connect
 from beanpay.deploy.devstack.kafka import Kafka
 from beanpay.events import catalog
-from beanpay.events.outbox import emit
+from beanpay.events.outbox import CHANNEL, emit
 from beanpay.events.relay import Relay
 from tests.conftest import open_test_db, wait_for
 from tests.integration.kafka_reader import read_topic
@@ -149,3 +151,46 @@ async def test_a_claim_that_skipped_a_keys_older_rows_is_not_published(db) -> No
         assert [r.id for r in await _key_prefixes(conn, prefix)] == ids[k][:2]
     await db.execute("DELETE FROM event_outbox WHERE aggregate_id = ANY($1::text[])",
                      [k, other])  # keep this test's rows out of the relays' way
+
+
+async def test_commits_wake_the_relay_after_commit_coalesced(settings, db) -> None:
+    """The wake-up is sent after commit, on its own (a NOTIFY inside the transaction would make
+    commits wait for each other), and a burst of commits sends a few, not one each."""
+    listener = await connect(settings)
+    heard: list[float] = []
+    await listener.add_listener(CHANNEL, lambda *_: heard.append(time.monotonic()))
+    try:
+        key = str(uuid.uuid4())
+        async with db.transaction() as conn:
+            await emit(conn, catalog.SHOP_UPDATED, key, Seq(0))
+            await asyncio.sleep(0.3)
+            assert heard == [], "nothing is sent before the commit"
+        await wait_for(lambda: _now(bool(heard)), timeout=5)
+
+        heard.clear()
+
+        async def one(seq: int) -> None:
+            async with db.transaction() as conn:
+                await emit(conn, catalog.SHOP_UPDATED, key, Seq(seq))
+
+        await asyncio.gather(*(one(i) for i in range(100)))
+        await asyncio.sleep(1.0)
+        assert 1 <= len(heard) < 50, f"{len(heard)} wake-ups for 100 commits"
+    finally:
+        await listener.close()
+
+
+async def test_an_idle_relay_publishes_on_the_wake_up_without_polling(settings, db) -> None:
+    slow_poll = msgspec.structs.replace(settings, relay_poll_seconds=60)
+    key = str(uuid.uuid4())
+
+    async def until(_: list[Relay]) -> None:
+        await asyncio.sleep(1.5)  # the relay's first pass is done: it now waits for a wake-up or 60 s
+        await _emit_backlog(db, [key], per_key=3)
+        await wait_for(lambda: _backlog_empty(db, [key]), timeout=10)
+
+    await _run_relays(slow_poll, 1, until)
+
+
+async def _now(value: bool) -> bool:
+    return value
