@@ -49,6 +49,14 @@ class DatabaseUnavailable(Unavailable):
     """PostgreSQL cannot be reached, or dropped the connection."""
 
 
+class NeedsTransaction(Exception):
+    """A statement sent on its own declined to commit (see migration 0010): nothing was written; do the
+    work in a transaction."""
+
+
+NEEDS_TRANSACTION = "BPT01"  # the SQLSTATE of needs_transaction()
+
+
 def translate(exc: BaseException) -> Exception | None:
     """The domain error for a driver error, or None when it has none."""
     if isinstance(exc, asyncpg.UniqueViolationError):
@@ -58,6 +66,8 @@ def translate(exc: BaseException) -> Exception | None:
         return Conflict(f"the change breaks rule {exc.constraint_name}", constraint=exc.constraint_name or "")
     if isinstance(exc, asyncpg.ForeignKeyViolationError):
         return NotFound("a referenced record does not exist", constraint=exc.constraint_name or "")
+    if isinstance(exc, asyncpg.PostgresError) and exc.sqlstate == NEEDS_TRANSACTION:
+        return NeedsTransaction(str(exc))
     if isinstance(exc, TRANSIENT):
         return DatabaseUnavailable("the database is unavailable; retry shortly", reason=type(exc).__name__)
     return None

@@ -41,6 +41,14 @@ BEGIN
     RETURN NULL;
 END $$;
 
+CREATE FUNCTION public.needs_transaction(reason text) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RAISE EXCEPTION 'needs a transaction: %', reason USING ERRCODE = 'BPT01';
+END
+$$;
+
 CREATE TABLE public.address_counters (
     chain character varying(32) NOT NULL,
     next_index bigint DEFAULT 0 NOT NULL,

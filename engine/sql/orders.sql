@@ -1,9 +1,9 @@
 -- name: begin_order
--- Everything placing an order reads, in one round trip (run first in its transaction): the shop's
+-- Everything placing an order reads, in one round trip (run first): the shop's
 -- status and currency, the menu rows of the ordered products (price, options, whether stock is
 -- tracked), the answer stored under the request's Idempotency-Key, and for Bitcoin the next
--- derivation index (locking the chain's counter until commit: gap-free). One row per menu product,
--- or a single row with no product when none matches.
+-- derivation index (locking the chain's counter until commit: gap-free, so Bitcoin orders always run
+-- in a transaction). One row per menu product, or a single row with no product when none matches.
 WITH shop AS (
     SELECT status, currency FROM coffee_shops WHERE id = $1
 ), menu AS (
@@ -30,7 +30,10 @@ LEFT JOIN shop ON true LEFT JOIN stored ON true LEFT JOIN btc ON true LEFT JOIN 
 -- reservations, the watched address, the payment, the audit row, the events and the answer stored
 -- under the Idempotency-Key (when one was sent). One row per stock-tracked product (`held` false:
 -- not enough, the caller rolls back), or one row with no product; `recorded` false means the key was
--- taken meanwhile (the caller rolls back and replays). The caller wakes the relay after commit.
+-- taken meanwhile (the caller rolls back and replays). With $50 (sent on its own, committing as it
+-- ends) it declines (needs_transaction, nothing written) unless the case is the common one: every
+-- product held, no supply's status changed (no low-stock alert to decide), the key recorded.
+-- The caller wakes the relay after commit.
 WITH wanted AS (
     SELECT * FROM unnest($32::uuid[], $33::int[]) AS w(product_id, quantity)
 ), old AS (
@@ -85,7 +88,12 @@ FROM (SELECT 1) AS one LEFT JOIN (
            CASE WHEN o.discontinued THEN 0 ELSE o.quantity - o.reserved END AS available_before,
            o.status AS status_before, h.status AS status_after, h.quantity, h.reserved, h.reorder_level
     FROM old o LEFT JOIN held h ON h.id = o.id
-) AS r ON true;
+) AS r ON true
+WHERE CASE WHEN $50::bool AND (($43::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM answer))
+                               OR EXISTS (SELECT 1 FROM old o LEFT JOIN held h ON h.id = o.id
+                                          WHERE h.id IS NULL OR h.status <> o.status))
+           THEN needs_transaction('stock short or changing status, or the key taken')
+           ELSE true END;
 
 -- name: menu_lines
 -- The menu rows of these products at a shop (price, options, whether stock is tracked), as
