@@ -10,10 +10,6 @@ JOIN webhook_endpoints e ON e.shop_id = ev.shop_id AND e.enabled AND e.created_a
 ON CONFLICT (endpoint_id, event_id) DO NOTHING
 RETURNING id;
 
--- name: wake_senders
--- Wakes the senders (NOTIFY, delivered at commit).
-SELECT pg_notify('beanpay_webhooks', '');
-
 -- name: lease_due
 -- Leases due deliveries: their next attempt moves past the request timeout, so a sender that dies
 -- mid-request only delays them. Rows another sender holds are skipped (SKIP LOCKED).
@@ -38,12 +34,10 @@ INSERT INTO webhook_attempts (delivery_id, attempt, status_code, error, duration
 SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[], $5::int[]);
 
 -- name: redeliver
--- Queues deliveries again, whatever their state: a fresh schedule, attempts reset; wakes the senders.
-WITH again AS (
-    UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), delivered_at = NULL
-    WHERE id = ANY($1::uuid[]) RETURNING id
-)
-SELECT again.id, pg_notify('beanpay_webhooks', '') FROM again;
+-- Queues deliveries again, whatever their state: a fresh schedule, attempts reset (the caller wakes
+-- the senders after commit).
+UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), delivered_at = NULL
+WHERE id = ANY($1::uuid[]) RETURNING id;
 
 -- name: failed_of_endpoint
 -- An endpoint's failed deliveries (for `beanpay webhooks redeliver --endpoint`).

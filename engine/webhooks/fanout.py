@@ -58,7 +58,7 @@ async def record(conn: Connection, events: list[envelope.Envelope]) -> int:
         return 0
     made = await conn.fetch(SQL.record_deliveries, *map(list, zip(*rows, strict=True)))
     if made:
-        await conn.execute(SQL.wake_senders)
+        conn.wake_after_commit(NOTIFY)  # after commit, not inside it (beanpay.wakeups says why)
     return len(made)
 
 

@@ -134,8 +134,11 @@ class Outcome:
 
 async def redeliver(conn: Connection, delivery_ids: list[uuid.UUID]) -> list[uuid.UUID]:
     """Queue deliveries again, whatever their state: a fresh schedule, attempts reset (in the caller's
-    transaction; the senders wake at commit). Returns those found."""
-    return [r["id"] for r in await conn.fetch(SQL.redeliver, delivery_ids)]
+    transaction; the senders are woken after commit). Returns those found."""
+    found = [r["id"] for r in await conn.fetch(SQL.redeliver, delivery_ids)]
+    if found:
+        conn.wake_after_commit(NOTIFY)
+    return found
 
 
 async def failed_deliveries(pool: Pool, endpoint_id: uuid.UUID) -> list[uuid.UUID]:

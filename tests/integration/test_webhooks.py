@@ -210,3 +210,35 @@ async def test_endpoint_validation_and_scoping(api, tokens: Tokens) -> None:
     resp = await api.delete(f"/v1/shops/{shop.id}/webhooks/{hook['id']}", headers=shop.merchant)
     assert resp.status == 204
     assert (await api.delete(f"/v1/shops/{shop.id}/webhooks/{hook['id']}", headers=shop.merchant)).status == 404
+
+
+async def test_a_redelivery_wakes_the_senders_after_its_commit(api, tokens: Tokens, settings, db) -> None:
+    """A redelivery wakes the senders: its pool sends the NOTIFY once the transaction has committed (the
+    statement no longer notifies from inside it)."""
+    from beanpay.db import connect
+    from beanpay.engine.webhooks.fanout import NOTIFY
+    from beanpay.engine.webhooks.sender import redeliver
+
+    shop = await make_coffee_shop(api, tokens)
+    endpoint = await db.fetchval(
+        "INSERT INTO webhook_endpoints (shop_id, url, event_types, secret) VALUES ($1, 'http://127.0.0.1:9/x', "
+        "ARRAY['*'], 'whsec_dGVzdA==') RETURNING id", uuid.UUID(shop.id))
+    delivery = await db.fetchval(
+        "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, body, status) "
+        "VALUES ($1, $2, 'order.created', '{}', 'failed') RETURNING id", endpoint, uuid.uuid4())
+    listener = await connect(settings)
+    heard: list[str] = []
+    await listener.add_listener(NOTIFY, lambda *_: heard.append("woken"))
+    try:
+        async with db.transaction() as conn:
+            assert await redeliver(conn, [delivery]) == [delivery]
+            await asyncio.sleep(0.3)
+            assert heard == [], "nothing is sent before the commit"
+        await wait_for(lambda: _heard(heard), timeout=5)
+        assert await db.fetchval("SELECT status FROM webhook_deliveries WHERE id = $1", delivery) == "pending"
+    finally:
+        await listener.close()
+
+
+async def _heard(heard: list[str]) -> bool:
+    return bool(heard)
