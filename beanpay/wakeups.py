@@ -3,7 +3,7 @@
 A NOTIFY inside a writing transaction takes a lock shared by the whole database at commit and holds
 it through the commit's WAL flush, so every notifying commit waits for the one before: measured
 here with pgbench, 16 clients committing one INSERT each reached 14,700 commits/s, and 5,700 with a
-pg_notify added, worse still whenever the disk's fsync slowed. A NOTIFY on its own writes no WAL
+pg_notify added. A NOTIFY on its own writes no WAL
 (28,000/s here) and does not slow the commits around it. So a transaction records what it should
 wake (`PgConnection.wake_after_commit`) and the pool sends it here once the connection is released:
 at most one NOTIFY per channel in flight per process, and whatever asks meanwhile is folded into one
