@@ -13,12 +13,13 @@ from aiohttp import web
 
 from beanpay import db
 from beanpay.api import claims, health, ledger, menus, orders, prices, products, shops, supplies, webhooks
+from beanpay.api.accounts.oidc import Verifier
 from beanpay.api.cache import Cache
 from beanpay.api.errors import from_exception
 from beanpay.api.http import REQUEST_ID, Handler
 from beanpay.api.metrics import observe_request
 from beanpay.api.routing import Route, install
-from beanpay.api.state import BTC_ACCOUNT, CACHE, POOL, RATES, SETTINGS
+from beanpay.api.state import BTC_ACCOUNT, CACHE, OIDC, POOL, RATES, SETTINGS
 from beanpay.chains.bitcoin.addresses import Bip84Account
 from beanpay.config import Settings
 from beanpay.engine.prices.service import RateService
@@ -76,6 +77,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                        retry_after=settings.redis_retry_after_seconds)
     await app[CACHE].start()
     app[RATES] = RateService(settings)
+    app[OIDC] = Verifier(settings.oidc_issuers, leeway=settings.oidc_clock_skew_seconds,
+                         refresh_seconds=settings.oidc_jwks_refresh_seconds)
     account: Bip84Account | None = None
     if settings.btc_account_xpub:
         account = Bip84Account(settings.btc_account_xpub, settings.btc_network)
@@ -83,5 +86,6 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     yield
     warming.cancel()
     await app[RATES].close()
+    await app[OIDC].close()
     await app[CACHE].close()
     await app[POOL].close()

@@ -78,12 +78,12 @@ class Cache:
             return None
         return entry[1]
 
-    def _local_put(self, key: str, value: bytes, generation: int) -> None:
+    def _local_put(self, key: str, value: bytes, generation: int, ttl: int) -> None:
         if not self._subscribed.is_set() or generation != self._generation:
             return
         if len(self._local) >= self._local_max:
             self._local.clear()  # crude but bounded; the working set refills from Redis
-        self._local[key] = (time.monotonic() + self._local_ttl, value)
+        self._local[key] = (time.monotonic() + min(ttl, self._local_ttl), value)
 
     async def get_or_load(self, key: str, ttl: int, load: Callable[[], Awaitable[bytes | None]]) -> bytes | None:
         """The cached bytes for `key`, or `load()` stored with `ttl`; None (not cached) means not found."""
@@ -99,7 +99,7 @@ class Cache:
                 if cached is not None:
                     CACHE_HIT.inc()
                     value = cached if isinstance(cached, bytes) else cached.encode()
-                    self._local_put(key, value, generation)
+                    self._local_put(key, value, generation, ttl)
                     return value
                 CACHE_MISS.inc()
             except (RedisError, OSError) as exc:
@@ -111,7 +111,7 @@ class Cache:
         if loaded is not None and self.available and generation == self._generation:
             try:
                 await self._redis.set(key, loaded, ex=ttl)
-                self._local_put(key, loaded, generation)
+                self._local_put(key, loaded, generation, ttl)
             except (RedisError, OSError) as exc:
                 self._failed(exc)
         return loaded

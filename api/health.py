@@ -8,6 +8,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from beanpay.api import openapi
+from beanpay.api.guard import public
 from beanpay.api.http import json
 from beanpay.api.routing import Routes
 from beanpay.api.schemas import Health, Readiness, encoder
@@ -17,13 +18,14 @@ routes = Routes()
 OPENAPI_DOC = web.AppKey("openapi", bytes)
 
 
-@routes.add("GET", "/healthz", summary="The process is up", tag="ops", response=Health)
+@routes.add("GET", "/healthz", summary="The process is up", tag="ops", response=Health,
+            policy=public())
 async def healthz(request: web.Request) -> web.Response:
     return json(Health(status="ok"))
 
 
 @routes.add("GET", "/readyz", summary="Postgres answers (required); Redis and Kafka reported", tag="ops",
-            response=Readiness, errors=(503,))
+            response=Readiness, policy=public(), errors=(503,))
 async def readyz(request: web.Request) -> web.Response:
     pg = "ok" if await pool(request).ping() else "unavailable"
     redis = "ok" if await cache(request).ping() else "unavailable"
@@ -44,12 +46,12 @@ async def _kafka_state(request: web.Request) -> str:
         return "unreachable"
 
 
-@routes.add("GET", "/metrics", summary="Prometheus metrics", tag="ops")
+@routes.add("GET", "/metrics", summary="Prometheus metrics", tag="ops", policy=public())
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-@routes.add("GET", "/openapi.json", summary="This document", tag="ops")
+@routes.add("GET", "/openapi.json", summary="This document", tag="ops", policy=public())
 async def openapi_json(request: web.Request) -> web.Response:
     return web.Response(body=request.app[OPENAPI_DOC], content_type="application/json")
 

@@ -9,14 +9,13 @@ from typing import Any
 
 from aiohttp import web
 
+from beanpay.access import ANONYMOUS, Principal
 from beanpay.api.schemas import encoder
-from beanpay.api.state import SETTINGS
 from beanpay.audit import Actor
-from beanpay.errors import Forbidden, NotFound, Unauthorized
-from beanpay.tokens import Claims, InvalidToken, verify
+from beanpay.errors import NotFound
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-CLAIMS: web.RequestKey[Claims | None] = web.RequestKey("claims", Claims | None)  # type: ignore[arg-type]
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 
 
@@ -47,55 +46,18 @@ def path_uuid(request: web.Request, name: str) -> uuid.UUID:
         raise NotFound(f"no such {name.removesuffix('_id')}: not a valid id") from None
 
 
-def optional_claims(request: web.Request) -> Claims | None:
-    """The caller's verified token, or None without one; parsed once, only by handlers that ask."""
-    if CLAIMS in request:
-        return request[CLAIMS]
-    header = request.headers.get("Authorization")
-    found = None
-    if header is not None:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("use Authorization: Bearer <token>")
-        try:
-            found = verify(token.strip(), request.app[SETTINGS].jwt_secret or "")
-        except InvalidToken as exc:
-            raise Unauthorized(f"invalid token: {exc}") from None
-    request[CLAIMS] = found
+def who(request: web.Request) -> Principal:
+    """The principal the route's guard resolved (anonymous when none)."""
+    found: Principal = request.get(PRINCIPAL, ANONYMOUS)
     return found
 
 
-def claims(request: web.Request) -> Claims:
-    c = optional_claims(request)
-    if c is None:
-        raise Unauthorized("a bearer token is required")
-    return c
-
-
-def require(request: web.Request, *roles: str) -> Claims:
-    c = claims(request)
-    if c.role not in roles:
-        raise Forbidden(f"role {c.role!r} may not do this; allowed: {', '.join(roles)}")
-    return c
-
-
-def require_shop(request: web.Request, shop_id: uuid.UUID, *roles: str) -> Claims:
-    """The caller has one of `roles` and (unless operator) is scoped to this shop."""
-    c = require(request, *roles)
-    if not c.can_manage(shop_id):
-        raise Forbidden("your token is not scoped to this shop")
-    return c
-
-
 def principal(request: web.Request) -> str:
-    """Who is asking, as a stable string: subject, role and shop scopes (an idempotency key's owner)."""
-    c = optional_claims(request)
-    if c is None:
-        return "anonymous"
-    return f"{c.role}:{c.sub}:{','.join(sorted(str(s) for s in c.shops))}"
+    """Who is asking, as a stable string (an idempotency key's owner)."""
+    return who(request).owner_key
 
 
 def actor(request: web.Request) -> Actor:
-    c = optional_claims(request)
+    p = who(request)
     rid = request.get(REQUEST_ID)
-    return Actor(id=None, role="anonymous", request_id=rid) if c is None else Actor(str(c.sub), c.role, rid)
+    return Actor(id=None if p.id is None else str(p.id), role=p.role, request_id=rid)

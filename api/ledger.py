@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from beanpay.api.body import decode_query
-from beanpay.api.http import json, path_uuid, require_shop
+from beanpay.api.guard import allow, needs
+from beanpay.api.http import json, path_uuid
 from beanpay.api.routing import Routes
 from beanpay.api.schemas import Balance, Balances, LedgerEntry, LedgerPage, LedgerQuery
 from beanpay.api.state import pool, settings
@@ -13,13 +14,14 @@ from beanpay.engine import ledger
 from beanpay.engine.assets import payable_assets
 
 routes = Routes()
+LEDGER = needs("ledger:read", "the shop's owners and managers, operators")
 
 
 @routes.add("GET", "/v1/shops/{shop_id}/balances", summary="What the shop is owed, per chain and asset",
-            tag="ledger", response=Balances, auth="the shop's merchant, operator", errors=(401, 403))
+            tag="ledger", response=Balances, policy=LEDGER, errors=(401, 403))
 async def get_balances(request: web.Request) -> web.Response:
     shop_id = path_uuid(request, "shop_id")
-    require_shop(request, shop_id, "merchant", "operator")
+    allow(request, shop_id)
     assets = payable_assets(settings(request))
     async with pool(request).acquire() as conn:
         rows = await ledger.balances(conn, shop_id)
@@ -29,11 +31,11 @@ async def get_balances(request: web.Request) -> web.Response:
 
 
 @routes.add("GET", "/v1/shops/{shop_id}/ledger", summary="The shop's ledger entries, newest first",
-            tag="ledger", query=LedgerQuery, response=LedgerPage, auth="the shop's merchant, operator",
+            tag="ledger", query=LedgerQuery, response=LedgerPage, policy=LEDGER,
             errors=(401, 403, 422))
 async def get_ledger(request: web.Request) -> web.Response:
     shop_id = path_uuid(request, "shop_id")
-    require_shop(request, shop_id, "merchant", "operator")
+    allow(request, shop_id)
     q = decode_query(request, LedgerQuery)
     async with pool(request).acquire() as conn:
         rows = await ledger.history(conn, shop_id, q.before or 2**63 - 1, q.limit + 1)

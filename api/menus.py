@@ -10,7 +10,8 @@ from aiohttp import web
 from beanpay import audit, queries
 from beanpay import cachekeys as keys
 from beanpay.api.body import decode_body
-from beanpay.api.http import actor, json, path_id, path_uuid, require_shop
+from beanpay.api.guard import allow, needs, public
+from beanpay.api.http import actor, json, path_id, path_uuid
 from beanpay.api.idempotency import mutation
 from beanpay.api.reads import cached_read
 from beanpay.api.routing import Routes
@@ -27,6 +28,7 @@ from beanpay.money import check_fiat
 
 routes = Routes()
 SQL = queries.load("beanpay.api", "menus.sql")
+CATALOG = needs("catalog:write", "the shop's owners and managers, operators")
 
 
 async def _check(conn: Connection, shop_id: uuid.UUID, product_id: uuid.UUID, price: object) -> None:
@@ -63,10 +65,10 @@ async def _write_entry(conn: Connection, request: web.Request, shop_id: uuid.UUI
 
 @routes.add("PUT", "/v1/shops/{shop_id}/products/{product_id}", summary="Put a product on the menu, or change "
             "its price and availability", tag="menus", body=MenuEntryPut, response=MenuEntry,
-            auth="operator, or merchant of the shop", errors=(400, 401, 403, 404, 422))
+            policy=CATALOG, errors=(400, 401, 403, 404, 422))
 async def put_entry(request: web.Request) -> web.Response:
     shop_id, product_id = path_uuid(request, "shop_id"), path_uuid(request, "product_id")
-    require_shop(request, shop_id, "operator", "merchant")
+    allow(request, shop_id)
     body = await decode_body(request, MenuEntryPut)
     async with pool(request).transaction() as conn:
         entry, created = await _write_entry(conn, request, shop_id, product_id, body, create_only=False)
@@ -76,10 +78,10 @@ async def put_entry(request: web.Request) -> web.Response:
 
 @routes.add("POST", "/v1/shops/{shop_id}/products", summary="Add a product to the menu (409 if already there)",
             tag="menus", body=MenuEntryCreate, response=MenuEntry, status=201,
-            auth="operator, or merchant of the shop", errors=(400, 401, 403, 404, 409, 422))
+            policy=CATALOG, errors=(400, 401, 403, 404, 409, 422))
 async def add_entry(request: web.Request) -> web.Response:
     shop_id = path_uuid(request, "shop_id")
-    require_shop(request, shop_id, "operator", "merchant")
+    allow(request, shop_id)
     body = await decode_body(request, MenuEntryCreate)
     async with mutation(request) as m:
         entry, _ = await _write_entry(m.conn, request, shop_id, body.product_id, body, create_only=True)
@@ -89,10 +91,10 @@ async def add_entry(request: web.Request) -> web.Response:
 
 
 @routes.add("DELETE", "/v1/shops/{shop_id}/products/{product_id}", summary="Take a product off the menu",
-            tag="menus", status=204, auth="operator, or merchant of the shop", errors=(401, 403, 404))
+            tag="menus", status=204, policy=CATALOG, errors=(401, 403, 404))
 async def delete_entry(request: web.Request) -> web.Response:
     shop_id, product_id = path_uuid(request, "shop_id"), path_uuid(request, "product_id")
-    require_shop(request, shop_id, "operator", "merchant")
+    allow(request, shop_id)
     async with pool(request).transaction() as conn:
         row = await conn.fetchrow(SQL.delete_entry, shop_id, product_id)
         if row is None:
@@ -112,7 +114,7 @@ async def load_menu(conn: Connection, shop_id: uuid.UUID) -> Menu:
 
 
 @routes.add("GET", "/v1/shops/{shop_id}/menu", summary="The shop's menu", tag="menus", response=Menu,
-            errors=(404,))
+            policy=public(), errors=(404,))
 async def get_menu(request: web.Request) -> web.Response:
     shop_id = path_id(request, "shop_id")
     return await cached_read(request, keys.menu_key(shop_id), keys.TTL["menu"],

@@ -42,9 +42,10 @@ def build(routes: list[Route], *, title: str = "beanpay API", version: str = "1"
                         "content": {"application/json": {"schema": error_ref}}}
             for code in r.errors
         }
-        if r.auth != "public":
-            op["security"] = [{"bearer": []}]
-            op["description"] = f"Allowed: {r.auth}."
+        needs = f" Needs `{r.policy.permission}`." if r.policy.permission else ""
+        op["description"] = f"Allowed: {r.policy.who}.{needs}"
+        if not r.policy.public:
+            op["security"] = [{"bearer": []}, {"session": []}]
         links = _links(r, routes)
         if links:
             ok["links"] = links
@@ -54,7 +55,11 @@ def build(routes: list[Route], *, title: str = "beanpay API", version: str = "1"
         "info": {"title": title, "version": version},
         "paths": paths,
         "components": {"schemas": components,
-                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+                       "securitySchemes": {
+                           "bearer": {"type": "http", "scheme": "bearer",
+                                      "description": "an API key (bp_...) or an identity provider's access token"},
+                           "session": {"type": "apiKey", "in": "cookie", "name": "bp_session",
+                                       "description": "a signed-in session; writes also send X-CSRF-Token"}}},
     }
 
 

@@ -15,7 +15,8 @@ from msgspec import UNSET
 from beanpay import cachekeys as keys
 from beanpay import faults, queries
 from beanpay.api.body import check_version, decode_body, decode_query
-from beanpay.api.http import actor, claims, json, path_uuid, require
+from beanpay.api.guard import may, needs
+from beanpay.api.http import actor, json, path_uuid, who
 from beanpay.api.idempotency import key_of, mark_recorded, mutation, replay
 from beanpay.api.routing import Routes
 from beanpay.api.rows import keyset, page_of
@@ -41,11 +42,10 @@ from beanpay.engine.prices.providers import Rate, RateUnavailable
 from beanpay.engine.rows import OrderRow
 from beanpay.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from beanpay.idempotency import Answer
-from beanpay.tokens import Claims
 
 routes = Routes()
 SQL = queries.load("beanpay.api", "orders.sql")
-STAFF = ("staff", "merchant")
+READ = needs("orders:read", "the customer who placed it, the shop's people, operators", customers=True)
 
 
 def plain(value: Decimal) -> Decimal:
@@ -114,9 +114,10 @@ def placed(new: orders.NewOrder) -> Order:
         payment=payment, expires_at=o.expires_at, version=o.version, created_at=o.created_at, updated_at=o.updated_at)
 
 
-def may_see(c: Claims, user_id: uuid.UUID, shop_id: uuid.UUID) -> bool:
-    return (c.role == "operator" or (c.role == "customer" and c.sub == user_id)
-            or (c.role in STAFF and c.can_manage(shop_id)))
+def may_see(request: web.Request, user_id: uuid.UUID, shop_id: uuid.UUID, *, shop: bool = True) -> bool:
+    """The order's own customer, operators, and (`shop`) whoever holds the route's permission on its shop."""
+    p = who(request)
+    return p.operator or (p.kind == "customer" and p.id == user_id) or (shop and may(request, shop_id))
 
 
 async def stock_changed(request: web.Request, shop_id: uuid.UUID) -> None:
@@ -132,16 +133,20 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 
 
 @routes.add("POST", "/v1/orders", summary="Place an order and get its payment request", tag="orders",
-            body=OrderCreate, response=Order, status=201, auth="customer (or operator)",
+            body=OrderCreate, response=Order, status=201,
+            policy=needs("orders:create", "customers, integrations and managers of the shop, operators",
+                         customers=True),
             errors=(400, 401, 403, 409, 422, 503), inline_idempotency=True)
 async def create_order(request: web.Request) -> web.Response:
-    c = require(request, "customer", "operator")
+    c = who(request)
     body = await decode_body(request, OrderCreate)
+    if c.id is None or (c.kind != "customer" and not may(request, body.shop_id)):
+        raise Forbidden("you may not place orders for this shop")
     asset = _asset(request, body.payment.chain, body.payment.asset)
     delivery = orders.Delivery(body.order_type, _utc(body.pickup_time), body.delivery_address,
                                body.special_instructions)
     result = await orders.create_order(
-        pool(request), settings(request), user_id=c.sub, shop_id=body.shop_id, lines=_lines(body.items),
+        pool(request), settings(request), user_id=c.id, shop_id=body.shop_id, lines=_lines(body.items),
         delivery=delivery, asset=asset, rate_for=lambda fiat: _rate(request, asset, fiat),
         btc_account=request.app[BTC_ACCOUNT], actor=actor(request), key=key_of(request),
         respond=lambda new: encoder.encode(placed(new)))
@@ -155,50 +160,53 @@ async def create_order(request: web.Request) -> web.Response:
 
 
 @routes.add("GET", "/v1/orders/{order_id}", summary="An order with its items and payment", tag="orders",
-            response=Order, auth="the customer who placed it, the shop's staff/merchant, operator",
-            errors=(401, 403, 404))
+            response=Order, policy=READ, errors=(401, 403, 404))
 async def get_order(request: web.Request) -> web.Response:
     order_id = path_uuid(request, "order_id")
-    c = claims(request)
     async with pool(request).acquire() as conn:
         order = await load(conn, order_id)
-    if not may_see(c, order.user_id, order.shop_id):
+    if not may_see(request, order.user_id, order.shop_id):
         raise NotFound("no such order", order_id=str(order_id))  # do not reveal others' orders exist
     return json(order)
 
 
 @routes.add("GET", "/v1/orders", summary="My orders, or a shop's (staff/merchant: shop_id required)",
-            tag="orders", query=OrderQuery, response=Page[OrderSummary], auth="any role",
-            errors=(401, 403, 422))
+            tag="orders", query=OrderQuery, response=Page[OrderSummary], policy=READ, errors=(401, 403, 422))
 async def list_orders(request: web.Request) -> web.Response:
-    c = claims(request)
+    c = who(request)
     q = decode_query(request, OrderQuery)
     after, after_id = keyset(q.cursor)
-    customer = c.sub if c.role == "customer" else None
-    if c.role in STAFF:
+    customer = c.id if c.kind == "customer" else None
+    if c.kind != "customer" and not c.operator:
         if q.shop_id is None:
-            raise InvalidInput("shop_id is required", [{"field": "query.shop_id", "message": "required for staff"}])
-        if not c.can_manage(q.shop_id):
-            raise Forbidden("your token is not scoped to this shop")
+            raise InvalidInput("shop_id is required",
+                               [{"field": "query.shop_id", "message": "required unless you list your own orders"}])
+        if not may(request, q.shop_id):
+            raise Forbidden("you do not hold orders:read on this shop")
     async with pool(request).acquire() as conn:
         rows = await conn.fetch(SQL.page, q.limit + 1, after, after_id, customer, q.shop_id, q.status,
                                 q.payment_status)
     return json(page_of(rows, q.limit, OrderSummary))
 
 
-async def locked_order(conn: Connection, request: web.Request, order_id: uuid.UUID, *roles: str) -> OrderRow:
-    """The order row locked, after checking the caller may act on it in one of `roles`."""
-    c = require(request, *roles)
+async def locked_order(conn: Connection, request: web.Request, order_id: uuid.UUID, *, customer: bool = True,
+                       shop: bool = True) -> OrderRow:
+    """The order row locked, after checking the caller may act on it: as its own customer (`customer`),
+    holding the route's permission on its shop (`shop`), or as an operator."""
+    c = who(request)
     order = await orders.lock_order(conn, order_id)
-    if not may_see(c, order.user_id, order.shop_id):
-        if c.role == "customer":
-            raise NotFound("no such order", order_id=str(order_id))
-        raise Forbidden("your token is not scoped to this order's shop")
+    if c.kind == "customer" and not customer:
+        raise Forbidden("customers may not do this")
+    if not may_see(request, order.user_id, order.shop_id, shop=shop):
+        if c.kind == "customer" or not c.may_somewhere("orders:read"):
+            raise NotFound("no such order", order_id=str(order_id))  # do not reveal others' orders exist
+        raise Forbidden("you may not do this to this shop's orders")
     return order
 
 
 @routes.add("PATCH", "/v1/orders/{order_id}", summary="Change an unpaid order (items are re-priced and re-quoted)",
-            tag="orders", body=OrderPatch, response=Order, auth="the customer who placed it, operator",
+            tag="orders", body=OrderPatch, response=Order,
+            policy=needs("orders:write", "the customer who placed it, operators", customers=True),
             errors=(400, 401, 403, 404, 409, 422, 503))
 async def update_order(request: web.Request) -> web.Response:
     order_id = path_uuid(request, "order_id")
@@ -210,7 +218,7 @@ async def update_order(request: web.Request) -> web.Response:
     asset = _asset(request, head["chain"], head["crypto_currency"])
     rate = None if patch.items is UNSET else await _rate(request, asset, str(head["currency"]).strip())
     async with pool(request).transaction() as conn:
-        order = await locked_order(conn, request, order_id, "customer", "operator")
+        order = await locked_order(conn, request, order_id, shop=False)
         check_version(patch, order.version, "order")
 
         def pick(name: str) -> Any:
@@ -230,12 +238,13 @@ async def update_order(request: web.Request) -> web.Response:
 
 
 @routes.add("POST", "/v1/orders/{order_id}/cancel", summary="Cancel an unpaid order (its stock is released)",
-            tag="orders", response=Order, auth="the customer who placed it, the shop's staff/merchant, operator",
+            tag="orders", response=Order,
+            policy=needs("orders:write", "the customer who placed it, the shop's people, operators", customers=True),
             errors=(401, 403, 404, 409))
 async def cancel_order(request: web.Request) -> web.Response:
     order_id = path_uuid(request, "order_id")
     async with mutation(request) as m:
-        order = await locked_order(m.conn, request, order_id, "customer", *STAFF, "operator")
+        order = await locked_order(m.conn, request, order_id)
         await orders.cancel(m.conn, order, actor(request))
         changed = await load(m.conn, order_id)
         response = await m.respond(json(changed))
@@ -244,26 +253,28 @@ async def cancel_order(request: web.Request) -> web.Response:
 
 
 @routes.add("POST", "/v1/orders/{order_id}/status", summary="Move a paid order along: preparing, ready, completed",
-            tag="orders", body=OrderMove, response=Order, auth="the shop's staff/merchant, operator",
+            tag="orders", body=OrderMove, response=Order,
+            policy=needs("orders:write", "the shop's staff, managers and owners, operators"),
             errors=(400, 401, 403, 404, 409, 422))
 async def move_order(request: web.Request) -> web.Response:
     order_id = path_uuid(request, "order_id")
     body = await decode_body(request, OrderMove)
     async with mutation(request) as m:
-        order = await locked_order(m.conn, request, order_id, *STAFF, "operator")
+        order = await locked_order(m.conn, request, order_id, customer=False)
         await orders.advance(m.conn, order, body.status, actor(request))
         return await m.respond(json(await load(m.conn, order_id)))
 
 
 @routes.add("POST", "/v1/orders/{order_id}/payment/resolve",
             summary="Resolve a payment exception: accept (underpaid/late), refund (underpaid/late), settle (overpaid)",
-            tag="orders", body=Resolution, response=Order, auth="the shop's merchant, operator",
+            tag="orders", body=Resolution, response=Order,
+            policy=needs("payments:resolve", "the shop's owners and managers, operators"),
             errors=(400, 401, 403, 404, 409, 422))
 async def resolve_payment(request: web.Request) -> web.Response:
     order_id = path_uuid(request, "order_id")
     body = await decode_body(request, Resolution)
     async with mutation(request) as m:
-        order = await locked_order(m.conn, request, order_id, "merchant", "operator")
+        order = await locked_order(m.conn, request, order_id, customer=False)
         await settlement.resolve(m.conn, order, body.action, actor(request))
         changed = await load(m.conn, order_id)
         response = await m.respond(json(changed))

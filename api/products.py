@@ -10,8 +10,10 @@ from msgspec import UNSET
 
 from beanpay import audit, queries
 from beanpay import cachekeys as keys
+from beanpay.access import Principal
 from beanpay.api.body import check_version, decode_body, decode_query, merged
-from beanpay.api.http import actor, json, path_id, path_uuid, require
+from beanpay.api.guard import needs, public
+from beanpay.api.http import actor, json, path_id, path_uuid, who
 from beanpay.api.idempotency import mutation
 from beanpay.api.reads import cached_read
 from beanpay.api.routing import Routes
@@ -19,12 +21,11 @@ from beanpay.api.rows import keyset, page_of, to_struct
 from beanpay.api.schemas import Page, Product, ProductCreate, ProductPatch, ProductQuery, encoder
 from beanpay.api.state import cache, pool
 from beanpay.db import Connection
-from beanpay.errors import Forbidden, InvalidInput, NotFound
+from beanpay.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from beanpay.events import catalog
 from beanpay.events.outbox import Event, emit_many
 from beanpay.events.payloads import AvailabilityChanged, Deleted, PriceChanged
 from beanpay.money import check_fiat, normalize
-from beanpay.tokens import Claims
 
 routes = Routes()
 SQL = queries.load("beanpay.api", "products.sql")
@@ -57,8 +58,8 @@ async def fetch_product(conn: Connection, product_id: uuid.UUID, *, lock: bool =
     return to_struct(row, Product, JSON_FIELDS), row["created_by"]
 
 
-def _may_edit(claims: Claims, created_by: uuid.UUID | None) -> None:
-    if claims.role != "operator" and created_by != claims.sub:
+def _may_edit(p: Principal, created_by: uuid.UUID | None) -> None:
+    if not p.operator and (created_by is None or created_by != p.id):
         raise Forbidden("only an operator or the merchant who created a product may change it")
 
 
@@ -67,23 +68,24 @@ async def _menu_keys(conn: Connection, product_id: uuid.UUID) -> list[str]:
 
 
 @routes.add("POST", "/v1/products", summary="Create a product", tag="products", body=ProductCreate,
-            response=Product, status=201, auth="operator or merchant", errors=(400, 401, 403, 422))
+            response=Product, status=201, policy=needs("catalog:write", "shops' owners and managers, operators"),
+            errors=(400, 401, 403, 422))
 async def create_product(request: web.Request) -> web.Response:
-    claims = require(request, "operator", "merchant")
+    claims = who(request)
     body = await decode_body(request, ProductCreate)
     _check_prices(body.base_price, body.currency, body.customizations)
     async with mutation(request) as m:
         product = to_struct(await m.conn.fetchrow(
             SQL.insert, body.name, body.category, body.base_price, body.currency, body.description, body.image_url,
             _json(body.ingredients), _json(body.nutritional_info), _json(body.customizations), body.status,
-            claims.sub), Product, JSON_FIELDS)
+            claims.id), Product, JSON_FIELDS)
         await audit.record(m.conn, actor(request), "product.create", "product", product.id, after=product)
         await emit_many(m.conn, [Event(catalog.PRODUCT_CREATED, product.id, product)])
         return await m.respond(json(product, status=201))
 
 
 @routes.add("GET", "/v1/products/{product_id}", summary="Get a product", tag="products", response=Product,
-            errors=(404,))
+            policy=public(), errors=(404,))
 async def get_product(request: web.Request) -> web.Response:
     product_id = path_id(request, "product_id")
 
@@ -94,7 +96,8 @@ async def get_product(request: web.Request) -> web.Response:
 
 
 @routes.add("GET", "/v1/products", summary="List products; filter by category, search by name", tag="products",
-            query=ProductQuery, response=Page[Product], errors=(422,))
+            query=ProductQuery, response=Page[Product],
+            policy=public("anyone; deleted products: operators, and merchants their own"), errors=(401, 403, 422))
 async def list_products(request: web.Request) -> web.Response:
     q = decode_query(request, ProductQuery)
     after, after_id = keyset(q.cursor)
@@ -103,15 +106,29 @@ async def list_products(request: web.Request) -> web.Response:
         escaped = q.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
     async with pool(request).acquire() as conn:
-        rows = await conn.fetch(SQL.page, q.limit + 1, after, after_id, q.status, q.category, pattern)
+        rows = await conn.fetch(SQL.page, q.limit + 1, after, after_id, q.status, q.category, pattern,
+                                _deleted_by(request) if q.status == "deleted" else None)
     return json(page_of(rows, q.limit, Product, JSON_FIELDS))
 
 
+def _deleted_by(request: web.Request) -> uuid.UUID | None:
+    """Whose deleted products the caller may list: anyone's (None) for operators, else their own."""
+    p = who(request)
+    if p.kind == "anonymous":
+        raise Unauthorized("deleted products are listed to operators and their creators only; sign in")
+    if p.operator:
+        return None
+    if p.kind != "user" or not p.may_somewhere("catalog:write"):
+        raise Forbidden("deleted products are listed to operators and their creators only")
+    return p.id
+
+
 @routes.add("PATCH", "/v1/products/{product_id}", summary="Update a product", tag="products", body=ProductPatch,
-            response=Product, auth="operator, or the merchant who created it", errors=(400, 401, 403, 404, 409, 422))
+            response=Product, policy=needs("catalog:write", "the merchant who created it, operators"),
+            errors=(400, 401, 403, 404, 409, 422))
 async def update_product(request: web.Request) -> web.Response:
     product_id = path_uuid(request, "product_id")
-    claims = require(request, "operator", "merchant")
+    claims = who(request)
     patch = await decode_body(request, ProductPatch)
     async with pool(request).transaction() as conn:
         before, created_by = await fetch_product(conn, product_id, lock=True)
@@ -138,10 +155,11 @@ async def update_product(request: web.Request) -> web.Response:
 
 
 @routes.add("DELETE", "/v1/products/{product_id}", summary="Delete a product (hidden from reads and menus)",
-            tag="products", status=204, auth="operator, or the merchant who created it", errors=(401, 403, 404))
+            tag="products", status=204, policy=needs("catalog:write", "the merchant who created it, operators"),
+            errors=(401, 403, 404))
 async def delete_product(request: web.Request) -> web.Response:
     product_id = path_uuid(request, "product_id")
-    claims = require(request, "operator", "merchant")
+    claims = who(request)
     async with pool(request).transaction() as conn:
         before, created_by = await fetch_product(conn, product_id, lock=True)
         _may_edit(claims, created_by)

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from beanpay.api.guard import Policy, guarded
 from beanpay.api.http import Handler
 from beanpay.api.idempotency import idempotent
 
@@ -19,11 +20,11 @@ class Route:
     handler: Handler
     summary: str
     tag: str
+    policy: Policy
     body: type | None = None
     query: type | None = None
     response: Any = None
     status: int = 200
-    auth: str = "public"  # "public" or a description of who may call it
     errors: tuple[int, ...] = ()
     headers: tuple[str, ...] = ()
     inline_idempotency: bool = False  # the handler looks its Idempotency-Key up in its own first statement
@@ -37,13 +38,13 @@ class Route:
 class Routes:
     routes: list[Route] = field(default_factory=list)
 
-    def add(self, method: str, path: str, *, summary: str, tag: str, **kw: Any) -> Callable[[Handler], Handler]:
+    def add(self, method: str, path: str, *, summary: str, tag: str, policy: Policy,
+            **kw: Any) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            self.routes.append(Route(method, path, handler, summary, tag, **kw))
+            self.routes.append(Route(method, path, handler, summary, tag, policy, **kw))
             return handler
 
         return register
-
 
 
 def install(app: web.Application, routes: list[Route]) -> None:
@@ -54,4 +55,4 @@ def install(app: web.Application, routes: list[Route]) -> None:
         if r.path not in resources:
             resources[r.path] = app.router.add_resource(r.path)
         handler = idempotent(r.handler, inline=r.inline_idempotency) if r.method == "POST" else r.handler
-        resources[r.path].add_route(r.method, handler)
+        resources[r.path].add_route(r.method, guarded(r.policy, handler))

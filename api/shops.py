@@ -10,7 +10,8 @@ from aiohttp import web
 from beanpay import audit, queries
 from beanpay import cachekeys as keys
 from beanpay.api.body import check_version, decode_body, decode_query, merged
-from beanpay.api.http import actor, json, path_id, path_uuid, require, require_shop
+from beanpay.api.guard import OPERATORS, allow, needs, public
+from beanpay.api.http import actor, json, path_id, path_uuid, who
 from beanpay.api.idempotency import mutation
 from beanpay.api.reads import cached_read
 from beanpay.api.routing import Routes
@@ -18,7 +19,7 @@ from beanpay.api.rows import decode_cursor, encode_cursor, keyset, page_of, to_s
 from beanpay.api.schemas import Page, Shop, ShopCreate, ShopPatch, ShopQuery, encoder
 from beanpay.api.state import cache, pool
 from beanpay.db import Connection
-from beanpay.errors import InvalidInput, NotFound
+from beanpay.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from beanpay.events import catalog
 from beanpay.events.outbox import Event, emit_many
 from beanpay.events.payloads import Deleted
@@ -41,9 +42,8 @@ async def fetch_shop(conn: Connection, shop_id: uuid.UUID, *, lock: bool = False
 
 
 @routes.add("POST", "/v1/shops", summary="Create a shop", tag="shops", body=ShopCreate, response=Shop,
-            status=201, auth="operator", errors=(400, 401, 403, 422))
+            status=201, policy=OPERATORS, errors=(400, 401, 403, 422))
 async def create_shop(request: web.Request) -> web.Response:
-    require(request, "operator")
     body = await decode_body(request, ShopCreate)
     async with mutation(request) as m:
         shop = to_struct(await m.conn.fetchrow(
@@ -54,7 +54,8 @@ async def create_shop(request: web.Request) -> web.Response:
         return await m.respond(json(shop, status=201))
 
 
-@routes.add("GET", "/v1/shops/{shop_id}", summary="Get a shop", tag="shops", response=Shop, errors=(404,))
+@routes.add("GET", "/v1/shops/{shop_id}", summary="Get a shop", tag="shops", response=Shop, policy=public(),
+            errors=(404,))
 async def get_shop(request: web.Request) -> web.Response:
     shop_id = path_id(request, "shop_id")
     return await cached_read(request, keys.shop_key(shop_id), keys.TTL["shop"],
@@ -62,15 +63,30 @@ async def get_shop(request: web.Request) -> web.Response:
 
 
 @routes.add("GET", "/v1/shops", summary="List shops, or find shops near a point", tag="shops",
-            query=ShopQuery, response=Page[Shop], errors=(422,))
+            query=ShopQuery, response=Page[Shop],
+            policy=public("anyone; deleted shops: operators, and owners their own"),
+            errors=(401, 403, 422))
 async def list_shops(request: web.Request) -> web.Response:
     q = decode_query(request, ShopQuery)
     if q.near is not None:
         return json(await _near(request, q))
     after, after_id = keyset(q.cursor)
+    only = deleted_visible_to(request) if q.status == "deleted" else None
     async with pool(request).acquire() as conn:
-        rows = await conn.fetch(SQL.page, q.limit + 1, after, after_id, q.status)
+        rows = await conn.fetch(SQL.page, q.limit + 1, after, after_id, q.status,
+                                None if only is None else list(only))
     return json(page_of(rows, q.limit, Shop, JSON_FIELDS))
+
+
+def deleted_visible_to(request: web.Request) -> frozenset[uuid.UUID] | None:
+    """The deleted shops the caller may list: every one (None) for operators, owners their own."""
+    p = who(request)
+    if p.kind == "anonymous":
+        raise Unauthorized("deleted shops are listed to operators and their owners only; sign in")
+    shops = p.shops_with("shops:read-deleted") if p.kind == "user" else frozenset()
+    if shops is not None and not shops:
+        raise Forbidden("deleted shops are listed to operators and their owners only")
+    return shops
 
 
 async def _near(request: web.Request, q: ShopQuery) -> Page[Shop]:
@@ -92,10 +108,11 @@ async def _near(request: web.Request, q: ShopQuery) -> Page[Shop]:
 
 
 @routes.add("PATCH", "/v1/shops/{shop_id}", summary="Update a shop", tag="shops", body=ShopPatch, response=Shop,
-            auth="operator, or merchant of the shop", errors=(400, 401, 403, 404, 409, 422))
+            policy=needs("shops:write", "the shop's owners and managers, operators"),
+            errors=(400, 401, 403, 404, 409, 422))
 async def update_shop(request: web.Request) -> web.Response:
     shop_id = path_uuid(request, "shop_id")
-    require_shop(request, shop_id, "operator", "merchant")
+    allow(request, shop_id)
     patch = await decode_body(request, ShopPatch)
     async with pool(request).transaction() as conn:
         before = await fetch_shop(conn, shop_id, lock=True)
@@ -118,10 +135,9 @@ async def update_shop(request: web.Request) -> web.Response:
 
 
 @routes.add("DELETE", "/v1/shops/{shop_id}", summary="Delete a shop (kept for history, hidden from reads)",
-            tag="shops", status=204, auth="operator", errors=(401, 403, 404))
+            tag="shops", status=204, policy=OPERATORS, errors=(401, 403, 404))
 async def delete_shop(request: web.Request) -> web.Response:
     shop_id = path_uuid(request, "shop_id")
-    require(request, "operator")
     async with pool(request).transaction() as conn:
         before = await fetch_shop(conn, shop_id, lock=True)
         await conn.execute(SQL.delete, shop_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from beanpay.api.accounts.oidc import Verifier
 from beanpay.api.cache import Cache
 from beanpay.chains.bitcoin.addresses import Bip84Account
 from beanpay.config import Settings
@@ -14,6 +15,7 @@ SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", Pool)
 CACHE = web.AppKey("cache", Cache)
 RATES = web.AppKey("rates", RateService)
+OIDC = web.AppKey("oidc", Verifier)
 BTC_ACCOUNT: web.AppKey[Bip84Account | None] = web.AppKey("btc_account")
 
 

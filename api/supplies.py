@@ -16,7 +16,8 @@ from msgspec import UNSET
 from beanpay import audit, queries
 from beanpay import cachekeys as keys
 from beanpay.api.body import check_version, decode_body
-from beanpay.api.http import actor, json, path_uuid, require_shop
+from beanpay.api.guard import allow, needs
+from beanpay.api.http import actor, json, path_uuid
 from beanpay.api.idempotency import mutation
 from beanpay.api.reads import cached_read
 from beanpay.api.routing import Routes
@@ -34,7 +35,8 @@ from beanpay.events.payloads import Deleted, LowStock
 
 routes = Routes()
 SQL = queries.load("beanpay.api", "supplies.sql")
-ROLES = ("operator", "merchant", "staff")
+READ = needs("supplies:read", "the shop's staff, managers and owners, operators")
+WRITE = needs("supplies:write", "the shop's staff, managers and owners, operators")
 MAX_QUANTITY = 1_000_000_000  # the API's Count bound; keeps the INTEGER column far from overflow
 
 
@@ -57,11 +59,11 @@ async def _after_change(conn: Connection, request: web.Request, action: str, bef
 
 
 @routes.add("POST", "/v1/supplies", summary="Create a supply record", tag="supplies", body=SupplyCreate,
-            response=Supply, status=201, auth="operator, or merchant/staff of the shop",
+            response=Supply, status=201, policy=WRITE,
             errors=(400, 401, 403, 404, 409, 422))
 async def create_supply(request: web.Request) -> web.Response:
     body = await decode_body(request, SupplyCreate)
-    require_shop(request, body.shop_id, *ROLES)
+    allow(request, body.shop_id)
     async with mutation(request) as m:
         await fetch_shop(m.conn, body.shop_id)
         supply = to_struct(await m.conn.fetchrow(SQL.insert, body.shop_id, body.product_id, body.quantity, body.unit,
@@ -73,21 +75,21 @@ async def create_supply(request: web.Request) -> web.Response:
 
 
 @routes.add("GET", "/v1/supplies/{supply_id}", summary="Get a supply record", tag="supplies", response=Supply,
-            auth="operator, or merchant/staff of the shop", errors=(401, 403, 404))
+            policy=READ, errors=(401, 403, 404))
 async def get_supply(request: web.Request) -> web.Response:
     supply_id = path_uuid(request, "supply_id")
     response = await cached_read(request, keys.supply_key(supply_id), keys.TTL["supply"],
                                  lambda conn: _fetch(conn, supply_id))
     assert isinstance(response.body, bytes)
-    require_shop(request, msgspec.json.decode(response.body, type=Supply).shop_id, *ROLES)
+    allow(request, msgspec.json.decode(response.body, type=Supply).shop_id)
     return response
 
 
 @routes.add("GET", "/v1/shops/{shop_id}/supplies", summary="A shop's supplies", tag="supplies",
-            response=list[Supply], auth="operator, or merchant/staff of the shop", errors=(401, 403, 404))
+            response=list[Supply], policy=READ, errors=(401, 403, 404))
 async def list_shop_supplies(request: web.Request) -> web.Response:
     shop_id = path_uuid(request, "shop_id")
-    require_shop(request, shop_id, *ROLES)
+    allow(request, shop_id)
 
     async def load(conn: Connection) -> list[Supply]:
         await fetch_shop(conn, shop_id)
@@ -97,14 +99,14 @@ async def list_shop_supplies(request: web.Request) -> web.Response:
 
 
 @routes.add("PATCH", "/v1/supplies/{supply_id}", summary="Update a supply record", tag="supplies",
-            body=SupplyPatch, response=Supply, auth="operator, or merchant/staff of the shop",
+            body=SupplyPatch, response=Supply, policy=WRITE,
             errors=(400, 401, 403, 404, 409, 422))
 async def update_supply(request: web.Request) -> web.Response:
     supply_id = path_uuid(request, "supply_id")
     patch = await decode_body(request, SupplyPatch)
     async with pool(request).transaction() as conn:
         before = await _fetch(conn, supply_id, lock=True)
-        require_shop(request, before.shop_id, *ROLES)
+        allow(request, before.shop_id)
         check_version(patch, before.version, "supply")
         quantity = before.quantity if patch.quantity is UNSET else patch.quantity
         if quantity < before.reserved:
@@ -121,13 +123,13 @@ async def update_supply(request: web.Request) -> web.Response:
 
 
 @routes.add("POST", "/v1/supplies/{supply_id}/restock", summary="Add stock", tag="supplies", body=Restock,
-            response=Supply, auth="operator, or merchant/staff of the shop", errors=(400, 401, 403, 404, 409, 422))
+            response=Supply, policy=WRITE, errors=(400, 401, 403, 404, 409, 422))
 async def restock(request: web.Request) -> web.Response:
     supply_id = path_uuid(request, "supply_id")
     body = await decode_body(request, Restock)
     async with mutation(request) as m:
         before = await _fetch(m.conn, supply_id, lock=True)
-        require_shop(request, before.shop_id, *ROLES)
+        allow(request, before.shop_id)
         if before.status == "discontinued":
             raise Conflict("the supply is discontinued; set discontinued=false first")
         if before.quantity + body.quantity > MAX_QUANTITY:
@@ -140,12 +142,12 @@ async def restock(request: web.Request) -> web.Response:
 
 
 @routes.add("DELETE", "/v1/supplies/{supply_id}", summary="Delete a supply record", tag="supplies", status=204,
-            auth="operator, or merchant of the shop", errors=(401, 403, 404))
+            policy=needs("catalog:write", "the shop's owners and managers, operators"), errors=(401, 403, 404))
 async def delete_supply(request: web.Request) -> web.Response:
     supply_id = path_uuid(request, "supply_id")
     async with pool(request).transaction() as conn:
         before = await _fetch(conn, supply_id, lock=True)
-        require_shop(request, before.shop_id, "operator", "merchant")
+        allow(request, before.shop_id)
         await conn.execute(SQL.delete, supply_id)
         await audit.record(conn, actor(request), "supply.delete", "supply", supply_id, before=before)
         await emit_many(conn, [Event(catalog.SUPPLY_DELETED, supply_id, Deleted(supply_id, before.shop_id))])

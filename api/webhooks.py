@@ -13,7 +13,8 @@ from msgspec import UNSET
 
 from beanpay import audit, queries
 from beanpay.api.body import check_version, decode_body, decode_query
-from beanpay.api.http import actor, json, path_uuid, require_shop
+from beanpay.api.guard import allow, needs
+from beanpay.api.http import actor, json, path_uuid
 from beanpay.api.idempotency import mutation
 from beanpay.api.routing import Routes
 from beanpay.api.rows import keyset, page_of, to_struct
@@ -27,7 +28,7 @@ from beanpay.errors import InvalidInput, NotFound
 
 routes = Routes()
 SQL = queries.load("beanpay.api", "webhooks.sql")
-ROLES = ("merchant", "operator")
+MANAGE = needs("webhooks:manage", "the shop's owners and managers, operators")
 SHOWN_ONCE = "[shown once, when the endpoint was created]"
 
 
@@ -65,11 +66,11 @@ async def _fetch(conn: Connection, shop_id: uuid.UUID, webhook_id: uuid.UUID, lo
 
 @routes.add("POST", "/v1/shops/{shop_id}/webhooks", summary="Register a webhook endpoint (secret shown once)",
             tag="webhooks", body=WebhookCreate, response=WebhookCreated, status=201,
-            auth="the shop's merchant, operator",
+            policy=MANAGE,
             errors=(400, 401, 403, 404, 409, 422))
 async def create_webhook(request: web.Request) -> web.Response:
     shop_id = path_uuid(request, "shop_id")
-    require_shop(request, shop_id, *ROLES)
+    allow(request, shop_id)
     body = await decode_body(request, WebhookCreate)
     _check(request, body.url, body.event_types)
     secret = new_secret()
@@ -87,21 +88,21 @@ async def create_webhook(request: web.Request) -> web.Response:
 
 
 @routes.add("GET", "/v1/shops/{shop_id}/webhooks", summary="The shop's webhook endpoints", tag="webhooks",
-            response=list[Webhook], auth="the shop's merchant, operator", errors=(401, 403))
+            response=list[Webhook], policy=MANAGE, errors=(401, 403))
 async def list_webhooks(request: web.Request) -> web.Response:
     shop_id = path_uuid(request, "shop_id")
-    require_shop(request, shop_id, *ROLES)
+    allow(request, shop_id)
     async with pool(request).acquire() as conn:
         rows = await conn.fetch(SQL.of_shop, shop_id)
     return json([to_struct(r, Webhook) for r in rows])
 
 
 @routes.add("PATCH", "/v1/shops/{shop_id}/webhooks/{webhook_id}", summary="Change a webhook endpoint",
-            tag="webhooks", body=WebhookPatch, response=Webhook, auth="the shop's merchant, operator",
+            tag="webhooks", body=WebhookPatch, response=Webhook, policy=MANAGE,
             errors=(400, 401, 403, 404, 409, 422))
 async def update_webhook(request: web.Request) -> web.Response:
     shop_id, webhook_id = path_uuid(request, "shop_id"), path_uuid(request, "webhook_id")
-    require_shop(request, shop_id, *ROLES)
+    allow(request, shop_id)
     patch = await decode_body(request, WebhookPatch)
     _check(request, None if patch.url is UNSET else patch.url,
            None if patch.event_types is UNSET else patch.event_types)
@@ -123,10 +124,10 @@ async def update_webhook(request: web.Request) -> web.Response:
 
 
 @routes.add("DELETE", "/v1/shops/{shop_id}/webhooks/{webhook_id}", summary="Delete a webhook endpoint",
-            tag="webhooks", status=204, auth="the shop's merchant, operator", errors=(401, 403, 404))
+            tag="webhooks", status=204, policy=MANAGE, errors=(401, 403, 404))
 async def delete_webhook(request: web.Request) -> web.Response:
     shop_id, webhook_id = path_uuid(request, "shop_id"), path_uuid(request, "webhook_id")
-    require_shop(request, shop_id, *ROLES)
+    allow(request, shop_id)
     async with pool(request).transaction() as conn:
         before = await _fetch(conn, shop_id, webhook_id, lock=True)
         await conn.execute(SQL.delete, webhook_id)
@@ -135,11 +136,11 @@ async def delete_webhook(request: web.Request) -> web.Response:
 
 
 @routes.add("GET", "/v1/shops/{shop_id}/webhooks/{webhook_id}/deliveries", summary="The endpoint's delivery log",
-            tag="webhooks", query=DeliveryQuery, response=Page[Delivery], auth="the shop's merchant, operator",
+            tag="webhooks", query=DeliveryQuery, response=Page[Delivery], policy=MANAGE,
             errors=(401, 403, 404, 422))
 async def list_deliveries(request: web.Request) -> web.Response:
     shop_id, webhook_id = path_uuid(request, "shop_id"), path_uuid(request, "webhook_id")
-    require_shop(request, shop_id, *ROLES)
+    allow(request, shop_id)
     q = decode_query(request, DeliveryQuery)
     after, after_id = keyset(q.cursor)
     async with pool(request).acquire() as conn:
@@ -150,11 +151,11 @@ async def list_deliveries(request: web.Request) -> web.Response:
 
 @routes.add("POST", "/v1/shops/{shop_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
             summary="Send a delivery again (any state)", tag="webhooks", status=202,
-            auth="the shop's merchant, operator", errors=(401, 403, 404))
+            policy=MANAGE, errors=(401, 403, 404))
 async def redeliver_delivery(request: web.Request) -> web.Response:
     shop_id, webhook_id = path_uuid(request, "shop_id"), path_uuid(request, "webhook_id")
     delivery_id = path_uuid(request, "delivery_id")
-    require_shop(request, shop_id, *ROLES)
+    allow(request, shop_id)
     async with mutation(request) as m:
         await _fetch(m.conn, shop_id, webhook_id)
         if not await m.conn.fetchval(SQL.delivery_of, delivery_id, webhook_id) or not await redeliver(m.conn,

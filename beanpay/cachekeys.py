@@ -33,3 +33,17 @@ def supply_key(supply_id: object) -> str:
 
 def supplies_key(shop_id: object) -> str:
     return f"shop:{shop_id}:supplies"
+
+
+# who a credential is: short-lived, so a revocation holds everywhere within seconds even if an
+# invalidation message were lost (BEANPAY_ACCESS_CACHE_SECONDS, at most 5)
+def session_key(digest_hex: str) -> str:
+    return f"session:{digest_hex}"
+
+
+def user_access_key(user_id: object) -> str:
+    return f"user:{user_id}:access"
+
+
+def api_key_key(digest_hex: str) -> str:
+    return f"apikey:{digest_hex}"

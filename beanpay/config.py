@@ -62,6 +62,15 @@ class EvmChainConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     start_height: Annotated[int, msgspec.Meta(ge=0)] | None = None
 
 
+class OidcIssuer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An identity provider whose access tokens name customers; BEANPAY_OIDC_ISSUERS is a JSON list."""
+
+    issuer: Annotated[str, msgspec.Meta(min_length=1)]
+    audience: Annotated[str, msgspec.Meta(min_length=1)]
+    jwks_url: Annotated[str, msgspec.Meta(pattern=r"^https?://")]
+    algorithms: tuple[Literal["RS256", "ES256"], ...] = ("RS256", "ES256")
+
+
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
     env: Literal["dev", "test", "prod"] = "dev"
     log_format: Literal["console", "json"] | None = None  # default: json outside dev
@@ -113,6 +122,26 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     api_port: Port = 28080
     jwt_secret: str | None = None
     jwt_ttl_seconds: PositiveInt = 3600
+    # the HS256 tokens `beanpay token` prints: for development and tests; off in prod unless set
+    dev_tokens: bool | None = None
+    oidc_issuers: list[OidcIssuer] = []
+    oidc_clock_skew_seconds: Annotated[int, msgspec.Meta(ge=0, le=300)] = 60
+    oidc_jwks_refresh_seconds: PositiveInt = 60  # an unknown kid refetches the keys at most this often
+
+    session_ttl_seconds: PositiveInt = 12 * 3600
+    invite_ttl_seconds: PositiveInt = 7 * 24 * 3600
+    # how long who a credential is stays cached (in Redis, then in each process): a revocation is
+    # published at once, and even were that message lost it holds everywhere within twice this (< 5 s)
+    access_cache_seconds: Annotated[int, msgspec.Meta(ge=1, le=2)] = 2
+
+    # rate limits per minute, shared by every API process through Redis; they fail open if Redis is down
+    rate_limits: bool = True
+    rate_limit_public_orders: PositiveInt = 20  # orders and invoices created by guests, per client IP
+    rate_limit_logins: PositiveInt = 5  # failed logins, per account and per client IP
+    rate_limit_anonymous: PositiveInt = 1200  # other anonymous requests, per client IP
+    rate_limit_principal: PositiveInt = 600  # signed-in people and customers, per principal
+    rate_limit_api_key: PositiveInt = 6000  # per API key
+    trusted_proxies: list[str] = []  # CIDRs whose X-Forwarded-For is believed
 
     idempotency_ttl_seconds: PositiveInt = 24 * 3600  # how long a retry is answered from the first request
 
@@ -216,6 +245,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     values: dict[str, object] = {}
     problems: list[str] = []
     known = set(Settings.__struct_fields__)
+    _read_secret_files(environ, known, problems)
     for field in Settings.__struct_fields__:
         var = f"BEANPAY_{field.upper()}"
         raw = environ.get(var)
@@ -229,11 +259,13 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             problems.append(f"{var}={raw!r}: {_reason(exc)}")
     for var in environ:
-        if var.startswith("BEANPAY_") and var[len("BEANPAY_"):].lower() not in known:
+        if var.startswith("BEANPAY_") and var[len("BEANPAY_"):].lower() not in known and not var.endswith("_FILE"):
             problems.append(f"{var}: unknown setting")
     if problems:
         raise ConfigError(problems)
     settings = Settings(**values)  # type: ignore[arg-type]
+    if settings.env == "prod" and settings.jwt_secret is not None and len(settings.jwt_secret.encode()) < 32:
+        problems.append("BEANPAY_JWT_SECRET: at least 32 bytes in prod")
     if settings.db_pool_min > settings.db_pool_max:
         problems.append("BEANPAY_DB_POOL_MIN must not exceed BEANPAY_DB_POOL_MAX")
     missing = [name for name in _DEV_SECRETS if getattr(settings, name) is None]
@@ -253,6 +285,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if settings.evm_chains is None and settings.env != "prod" and dev_chain.exists():
         chain = msgspec.json.decode(dev_chain.read_bytes(), type=EvmChainConfig)
         settings = msgspec.structs.replace(settings, evm_chains=[chain])
+    if settings.dev_tokens is None:
+        settings = msgspec.structs.replace(settings, dev_tokens=settings.env != "prod")
     if settings.env != "prod" and settings.sweeper_key is None:
         settings = msgspec.structs.replace(settings, sweeper_key=DEV_SWEEPER_KEY)
     if settings.env != "prod" and "BEANPAY_WEBHOOK_ALLOW_PRIVATE" not in environ:
@@ -261,6 +295,23 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if settings.btc_account_xpub is None and settings.env != "prod" and dev_xpub.exists():
         settings = msgspec.structs.replace(settings, btc_account_xpub=dev_xpub.read_text().strip())
     return settings
+
+
+def _read_secret_files(environ: dict[str, str], known: set[str], problems: list[str]) -> None:
+    """BEANPAY_X_FILE names a file holding X (how container platforms hand out secrets); its text,
+    stripped, takes X's place. Setting both is ambiguous and refused."""
+    for var in [v for v in environ if v.startswith("BEANPAY_") and v.endswith("_FILE")]:
+        target = var.removesuffix("_FILE")
+        if target[len("BEANPAY_"):].lower() not in known:
+            problems.append(f"{var}: unknown setting {target}")
+            continue
+        if environ.get(target):
+            problems.append(f"{var}: {target} is set too; use one of them")
+            continue
+        try:
+            environ[target] = Path(environ[var]).read_text().strip()
+        except OSError as exc:
+            problems.append(f"{var}: cannot read {environ[var]!r}: {exc.strerror}")
 
 
 _field_types: dict[str, type] = {}

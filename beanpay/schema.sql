@@ -55,6 +55,23 @@ CREATE TABLE public.address_counters (
     CONSTRAINT address_counters_next_index_check CHECK ((next_index >= 0))
 );
 
+CREATE TABLE public.api_keys (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    key_digest bytea NOT NULL,
+    prefix character varying(16) NOT NULL,
+    name character varying(100) NOT NULL,
+    permissions text[] NOT NULL,
+    shop_ids uuid[] NOT NULL,
+    created_by uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone,
+    last_used_at timestamp with time zone,
+    revoked_at timestamp with time zone,
+    CONSTRAINT api_keys_name_check CHECK ((length(btrim((name)::text)) > 0)),
+    CONSTRAINT api_keys_permissions_check CHECK ((cardinality(permissions) > 0)),
+    CONSTRAINT api_keys_shop_ids_check CHECK ((cardinality(shop_ids) > 0))
+);
+
 CREATE TABLE public.audit_log (
     id bigint NOT NULL,
     occurred_at timestamp with time zone DEFAULT now() NOT NULL,
@@ -281,6 +298,22 @@ CREATE TABLE public.idempotency_keys (
     expires_at timestamp with time zone NOT NULL
 );
 
+CREATE TABLE public.invitations (
+    token_digest bytea NOT NULL,
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    shop_id uuid NOT NULL,
+    email character varying(320) NOT NULL,
+    role character varying(16) NOT NULL,
+    invited_by uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    accepted_at timestamp with time zone,
+    accepted_by uuid,
+    revoked_at timestamp with time zone,
+    CONSTRAINT invitations_email_check CHECK (((email)::text = lower(btrim((email)::text)))),
+    CONSTRAINT invitations_role_check CHECK (((role)::text = ANY ((ARRAY['owner'::character varying, 'manager'::character varying, 'staff'::character varying])::text[])))
+);
+
 CREATE TABLE public.ledger_entries (
     id bigint NOT NULL,
     entry_group uuid NOT NULL,
@@ -389,6 +422,15 @@ CREATE TABLE public.schema_migrations (
     applied_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
+CREATE TABLE public.shop_grants (
+    user_id uuid NOT NULL,
+    shop_id uuid NOT NULL,
+    role character varying(16) NOT NULL,
+    granted_by uuid,
+    granted_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT shop_grants_role_check CHECK (((role)::text = ANY ((ARRAY['owner'::character varying, 'manager'::character varying, 'staff'::character varying])::text[])))
+);
+
 CREATE TABLE public.shop_products (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     shop_id uuid NOT NULL,
@@ -397,22 +439,34 @@ CREATE TABLE public.shop_products (
     available boolean DEFAULT true NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    customizations jsonb NOT NULL,
     CONSTRAINT shop_products_price_check CHECK ((price >= (0)::numeric))
 );
 
-CREATE TABLE public.user_roles (
+CREATE TABLE public.user_sessions (
+    id_digest bytea NOT NULL,
     user_id uuid NOT NULL,
-    role character varying(20) NOT NULL,
-    shop_id uuid,
-    granted_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT user_roles_check CHECK ((((role)::text = ANY ((ARRAY['staff'::character varying, 'merchant'::character varying])::text[])) = (shop_id IS NOT NULL))),
-    CONSTRAINT user_roles_role_check CHECK (((role)::text = ANY ((ARRAY['customer'::character varying, 'staff'::character varying, 'merchant'::character varying, 'operator'::character varying])::text[])))
+    public_id uuid DEFAULT gen_random_uuid() NOT NULL,
+    second_factor boolean DEFAULT false NOT NULL,
+    ip inet,
+    user_agent character varying(300),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    revoked_at timestamp with time zone
 );
 
 CREATE TABLE public.users (
     id uuid NOT NULL,
     display_name text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    email character varying(320),
+    password_hash text,
+    operator boolean DEFAULT false NOT NULL,
+    totp_secret text,
+    disabled_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
+    CONSTRAINT users_email_check CHECK (((email IS NULL) OR (((email)::text = lower(btrim((email)::text))) AND ((email)::text ~~ '%_@_%'::text))))
 );
 
 CREATE TABLE public.watched_addresses (
@@ -476,6 +530,12 @@ CREATE TABLE public.webhook_endpoints (
 ALTER TABLE ONLY public.address_counters
     ADD CONSTRAINT address_counters_pkey PRIMARY KEY (chain);
 
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_key_digest_key UNIQUE (key_digest);
+
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
 
@@ -527,6 +587,12 @@ ALTER TABLE ONLY public.evm_sweeps
 ALTER TABLE ONLY public.idempotency_keys
     ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (principal, key);
 
+ALTER TABLE ONLY public.invitations
+    ADD CONSTRAINT invitations_id_key UNIQUE (id);
+
+ALTER TABLE ONLY public.invitations
+    ADD CONSTRAINT invitations_pkey PRIMARY KEY (token_digest);
+
 ALTER TABLE ONLY public.ledger_entries
     ADD CONSTRAINT ledger_entries_pkey PRIMARY KEY (id);
 
@@ -551,11 +617,20 @@ ALTER TABLE ONLY public.products
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
+ALTER TABLE ONLY public.shop_grants
+    ADD CONSTRAINT shop_grants_pkey PRIMARY KEY (user_id, shop_id);
+
 ALTER TABLE ONLY public.shop_products
     ADD CONSTRAINT shop_products_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.shop_products
     ADD CONSTRAINT shop_products_shop_product_uq UNIQUE (shop_id, product_id);
+
+ALTER TABLE ONLY public.user_sessions
+    ADD CONSTRAINT user_sessions_pkey PRIMARY KEY (id_digest);
+
+ALTER TABLE ONLY public.user_sessions
+    ADD CONSTRAINT user_sessions_public_id_key UNIQUE (public_id);
 
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
@@ -577,6 +652,8 @@ ALTER TABLE ONLY public.webhook_deliveries
 
 ALTER TABLE ONLY public.webhook_endpoints
     ADD CONSTRAINT webhook_endpoints_pkey PRIMARY KEY (id);
+
+CREATE INDEX api_keys_shops_idx ON public.api_keys USING gin (shop_ids);
 
 CREATE INDEX audit_log_actor_idx ON public.audit_log USING btree (actor_id, id);
 
@@ -632,6 +709,8 @@ CREATE INDEX event_outbox_aggregate_idx ON public.event_outbox USING btree (aggr
 
 CREATE INDEX idempotency_keys_expires_idx ON public.idempotency_keys USING btree (expires_at);
 
+CREATE INDEX invitations_shop_idx ON public.invitations USING btree (shop_id, created_at);
+
 CREATE INDEX ledger_entries_account_idx ON public.ledger_entries USING btree (account, chain, asset);
 
 CREATE INDEX ledger_entries_group_idx ON public.ledger_entries USING btree (entry_group);
@@ -664,15 +743,17 @@ CREATE INDEX products_name_idx ON public.products USING btree (lower((name)::tex
 
 CREATE INDEX products_status_idx ON public.products USING btree (status);
 
+CREATE INDEX shop_grants_shop_idx ON public.shop_grants USING btree (shop_id);
+
 CREATE INDEX shop_products_available_idx ON public.shop_products USING btree (available);
 
 CREATE INDEX shop_products_product_idx ON public.shop_products USING btree (product_id);
 
 CREATE INDEX shop_products_shop_idx ON public.shop_products USING btree (shop_id);
 
-CREATE UNIQUE INDEX user_roles_grant_uq ON public.user_roles USING btree (user_id, role, COALESCE(shop_id, '00000000-0000-0000-0000-000000000000'::uuid));
+CREATE INDEX user_sessions_user_idx ON public.user_sessions USING btree (user_id, created_at);
 
-CREATE INDEX user_roles_shop_idx ON public.user_roles USING btree (shop_id);
+CREATE UNIQUE INDEX users_email_uq ON public.users USING btree (email);
 
 CREATE INDEX watched_addresses_created_idx ON public.watched_addresses USING btree (chain, created_at);
 
@@ -696,6 +777,9 @@ CREATE TRIGGER ledger_append_only BEFORE DELETE OR UPDATE ON public.ledger_entri
 
 CREATE TRIGGER ledger_balanced AFTER INSERT ON public.ledger_entries REFERENCING NEW TABLE AS new_entries FOR EACH STATEMENT EXECUTE FUNCTION public.ledger_balanced();
 
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.users(id) ON DELETE SET NULL;
+
 ALTER TABLE ONLY public.coffee_orders
     ADD CONSTRAINT coffee_orders_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id);
 
@@ -710,6 +794,15 @@ ALTER TABLE ONLY public.crypto_payments
 
 ALTER TABLE ONLY public.deposits
     ADD CONSTRAINT deposits_chain_address_fkey FOREIGN KEY (chain, address) REFERENCES public.watched_addresses(chain, address);
+
+ALTER TABLE ONLY public.invitations
+    ADD CONSTRAINT invitations_accepted_by_fkey FOREIGN KEY (accepted_by) REFERENCES public.users(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.invitations
+    ADD CONSTRAINT invitations_invited_by_fkey FOREIGN KEY (invited_by) REFERENCES public.users(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.invitations
+    ADD CONSTRAINT invitations_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.ledger_entries
     ADD CONSTRAINT ledger_entries_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES public.crypto_payments(id);
@@ -735,17 +828,23 @@ ALTER TABLE ONLY public.order_reservations
 ALTER TABLE ONLY public.order_reservations
     ADD CONSTRAINT order_reservations_supply_id_fkey FOREIGN KEY (supply_id) REFERENCES public.coffee_supplies(id);
 
+ALTER TABLE ONLY public.shop_grants
+    ADD CONSTRAINT shop_grants_granted_by_fkey FOREIGN KEY (granted_by) REFERENCES public.users(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.shop_grants
+    ADD CONSTRAINT shop_grants_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.shop_grants
+    ADD CONSTRAINT shop_grants_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.shop_products
     ADD CONSTRAINT shop_products_product_id_fkey FOREIGN KEY (product_id) REFERENCES public.products(id);
 
 ALTER TABLE ONLY public.shop_products
     ADD CONSTRAINT shop_products_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id);
 
-ALTER TABLE ONLY public.user_roles
-    ADD CONSTRAINT user_roles_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id) ON DELETE CASCADE;
-
-ALTER TABLE ONLY public.user_roles
-    ADD CONSTRAINT user_roles_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.user_sessions
+    ADD CONSTRAINT user_sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.webhook_attempts
     ADD CONSTRAINT webhook_attempts_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES public.webhook_deliveries(id) ON DELETE CASCADE;

@@ -23,7 +23,7 @@ FROM products WHERE id = $1 AND status <> 'deleted' FOR UPDATE;
 
 -- name: page
 -- Products after the keyset cursor ($2, $3), in status $4 (NULL: any but deleted), of category $5,
--- whose lower-case name contains the LIKE pattern $6 (all filters optional).
+-- whose lower-case name contains the LIKE pattern $6, created by $7 (all filters optional).
 SELECT id, name, category, base_price, currency, description, image_url, ingredients::text AS ingredients,
        nutritional_info::text AS nutritional_info, customizations::text AS customizations, status, version,
        created_at, updated_at, created_by
@@ -32,6 +32,7 @@ WHERE ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3::uuid))
   AND CASE WHEN $4::text IS NULL THEN status <> 'deleted' ELSE status = $4 END
   AND ($5::text IS NULL OR category = $5)
   AND ($6::text IS NULL OR lower(name) LIKE $6)
+  AND ($7::uuid IS NULL OR created_by = $7)
 ORDER BY created_at, id LIMIT $1;
 
 -- name: update

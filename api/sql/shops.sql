@@ -18,12 +18,14 @@ SELECT id, name, address, latitude::float8 AS latitude, longitude::float8 AS lon
 FROM coffee_shops WHERE id = $1 AND status <> 'deleted' FOR UPDATE;
 
 -- name: page
--- Shops after the keyset cursor ($2, $3; NULL for the first page) in status $4 (NULL: any but deleted).
+-- Shops after the keyset cursor ($2, $3; NULL for the first page) in status $4 (NULL: any but deleted),
+-- among the shops $5 (NULL: any).
 SELECT id, name, address, latitude::float8 AS latitude, longitude::float8 AS longitude, phone, email, currency,
        opening_hours::text AS opening_hours, status, version, created_at, updated_at
 FROM coffee_shops
 WHERE ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3::uuid))
   AND CASE WHEN $4::text IS NULL THEN status <> 'deleted' ELSE status = $4 END
+  AND ($5::uuid[] IS NULL OR id = ANY ($5))
 ORDER BY created_at, id LIMIT $1;
 
 -- name: near

@@ -1,13 +1,13 @@
 -- name: begin_order
 -- Everything placing an order reads, in one round trip (run first): the shop's
--- status and currency, the menu rows of the ordered products (price, options, whether stock is
+-- status and currency, the menu rows of the ordered products (the shop's price and options, whether stock is
 -- tracked), the answer stored under the request's Idempotency-Key, and for Bitcoin the next
 -- derivation index (locking the chain's counter until commit: gap-free, so Bitcoin orders always run
 -- in a transaction). One row per menu product, or a single row with no product when none matches.
 WITH shop AS (
     SELECT status, currency FROM coffee_shops WHERE id = $1
 ), menu AS (
-    SELECT p.id AS product_id, p.name, p.customizations::text AS customizations, sp.price,
+    SELECT p.id AS product_id, p.name, sp.customizations::text AS customizations, sp.price,
            EXISTS (SELECT 1 FROM coffee_supplies cs WHERE cs.shop_id = sp.shop_id AND cs.product_id = p.id) AS stocked
     FROM shop_products sp JOIN products p ON p.id = sp.product_id
     WHERE sp.shop_id = $1 AND sp.product_id = ANY($2::uuid[]) AND sp.available AND p.status = 'active'
@@ -98,7 +98,7 @@ WHERE CASE WHEN $50::bool AND (($43::text IS NOT NULL AND NOT EXISTS (SELECT 1 F
 -- name: menu_lines
 -- The menu rows of these products at a shop (price, options, whether stock is tracked), as
 -- begin_order reads them; for re-pricing a changed order.
-SELECT p.id AS product_id, p.name, p.customizations::text AS customizations, sp.price,
+SELECT p.id AS product_id, p.name, sp.customizations::text AS customizations, sp.price,
        EXISTS (SELECT 1 FROM coffee_supplies cs WHERE cs.shop_id = sp.shop_id AND cs.product_id = p.id) AS stocked
 FROM shop_products sp JOIN products p ON p.id = sp.product_id
 WHERE sp.shop_id = $1 AND sp.product_id = ANY($2::uuid[]) AND sp.available AND p.status = 'active';
