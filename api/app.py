@@ -12,14 +12,29 @@ import structlog
 from aiohttp import web
 
 from beanpay import db
-from beanpay.api import claims, health, ledger, menus, orders, prices, products, shops, supplies, webhooks
+from beanpay.api import (
+    api_keys,
+    auth,
+    claims,
+    health,
+    ledger,
+    members,
+    menus,
+    orders,
+    prices,
+    products,
+    shops,
+    supplies,
+    webhooks,
+)
 from beanpay.api.accounts.oidc import Verifier
 from beanpay.api.cache import Cache
 from beanpay.api.errors import from_exception
 from beanpay.api.http import REQUEST_ID, Handler
 from beanpay.api.metrics import observe_request
+from beanpay.api.ratelimit import Limiter, parse_networks
 from beanpay.api.routing import Route, install
-from beanpay.api.state import BTC_ACCOUNT, CACHE, OIDC, POOL, RATES, SETTINGS
+from beanpay.api.state import BTC_ACCOUNT, CACHE, LIMITER, OIDC, POOL, RATES, SETTINGS, TRUSTED_PROXIES
 from beanpay.chains.bitcoin.addresses import Bip84Account
 from beanpay.config import Settings
 from beanpay.engine.prices.service import RateService
@@ -27,7 +42,8 @@ from beanpay.engine.prices.service import RateService
 log = structlog.get_logger("api")
 
 ROUTE_TABLES = (shops.routes, products.routes, menus.routes, supplies.routes, prices.routes, orders.routes,
-                claims.routes, ledger.routes, webhooks.routes, health.routes)
+                claims.routes, ledger.routes, webhooks.routes, auth.routes, members.routes, api_keys.routes,
+                health.routes)
 
 
 def all_routes() -> list[Route]:
@@ -63,6 +79,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
 def init_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[observe], client_max_size=512 * 1024)
     app[SETTINGS] = settings
+    app[TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
     app.cleanup_ctx.append(_resources)
     install(app, all_routes())
     app[health.OPENAPI_DOC] = health.build_openapi(all_routes())
@@ -77,6 +94,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                        retry_after=settings.redis_retry_after_seconds)
     await app[CACHE].start()
     app[RATES] = RateService(settings)
+    app[LIMITER] = Limiter(settings.redis_dsn, timeout=settings.redis_timeout_seconds,
+                           retry_after=settings.redis_retry_after_seconds)
     app[OIDC] = Verifier(settings.oidc_issuers, leeway=settings.oidc_clock_skew_seconds,
                          refresh_seconds=settings.oidc_jwks_refresh_seconds)
     account: Bip84Account | None = None
@@ -87,5 +106,6 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     warming.cancel()
     await app[RATES].close()
     await app[OIDC].close()
+    await app[LIMITER].close()
     await app[CACHE].close()
     await app[POOL].close()

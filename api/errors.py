@@ -9,11 +9,22 @@ from beanpay.api.body import MalformedBody
 from beanpay.api.http import json
 from beanpay.api.schemas import ErrorBody, ErrorDetail, FieldError
 from beanpay.db import DatabaseUnavailable
-from beanpay.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthorized, Unavailable
+from beanpay.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Gone,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+)
 
 log = structlog.get_logger("api")
 
-STATUS = {NotFound: 404, Conflict: 409, Forbidden: 403, Unauthorized: 401, InvalidInput: 422, Unavailable: 503}
+STATUS = {NotFound: 404, Conflict: 409, Forbidden: 403, Unauthorized: 401, InvalidInput: 422, Unavailable: 503,
+          RateLimited: 429, Gone: 410}
 RETRY_AFTER_SECONDS = {DatabaseUnavailable: 2, Unavailable: 5}  # how soon a client should try a 503 again
 
 
@@ -37,7 +48,10 @@ def from_exception(exc: Exception) -> web.Response:
         status = next(s for kind, s in STATUS.items() if isinstance(exc, kind))
         detail = {k: str(v) for k, v in exc.detail.items()} or None
         retry = next((s for kind, s in RETRY_AFTER_SECONDS.items() if isinstance(exc, kind)), None)
-        return error_response(status, exc.code, exc.message, detail=detail, retry_after=retry)
+        response = error_response(status, exc.code, exc.message, detail=detail, retry_after=retry)
+        if isinstance(exc, RateLimited):
+            response.headers.update(exc.headers)
+        return response
     if isinstance(exc, MalformedBody):
         return error_response(400, "malformed_request", str(exc))
     if isinstance(exc, web.HTTPException):

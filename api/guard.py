@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from beanpay.access import PERMISSIONS, Principal
+from beanpay.access import ANONYMOUS, PERMISSIONS, Principal
 from beanpay.api.accounts.principals import resolve
 from beanpay.api.http import PRINCIPAL, Handler, who
-from beanpay.errors import Forbidden, Unauthorized
+from beanpay.api.ratelimit import client_ip, headers
+from beanpay.api.state import LIMITER, TRUSTED_PROXIES, settings
+from beanpay.errors import Forbidden, RateLimited, Unauthorized
 
 POLICY: web.RequestKey[Policy] = web.RequestKey("policy", object)  # type: ignore[arg-type]
 
@@ -28,18 +30,21 @@ class Policy:
     public: bool = False  # anonymous callers too
     customers: bool = False  # customers, for what is their own (the handler checks whose it is)
     operators_only: bool = False
+    guest_writes: bool = False  # creates orders or invoices for anonymous callers: their own, tighter limit
+    limited: bool = True  # health checks and metrics are not rate-limited
 
     def __post_init__(self) -> None:
         if self.permission is not None and self.permission not in PERMISSIONS:
             raise ValueError(f"unknown permission {self.permission!r}")
 
 
-def public(who: str = "anyone") -> Policy:
-    return Policy(who, public=True)
+def public(who: str = "anyone", *, limited: bool = True) -> Policy:
+    return Policy(who, public=True, limited=limited)
 
 
-def needs(permission: str, who: str, *, customers: bool = False, public: bool = False) -> Policy:
-    return Policy(who, permission, public=public, customers=customers)
+def needs(permission: str, who: str, *, customers: bool = False, guests: bool = False) -> Policy:
+    """`guests`: anonymous callers may call it too (placing an order), under the guest limit."""
+    return Policy(who, permission, public=guests, customers=customers, guest_writes=guests)
 
 
 def signed_in(who: str) -> Policy:
@@ -52,9 +57,15 @@ OPERATORS = Policy("operators", operators_only=True)
 
 def guarded(policy: Policy, handler: Handler) -> Handler:
     async def guard(request: web.Request) -> web.StreamResponse:
-        principal = await resolve(request, public=policy.public)
+        try:
+            principal = await resolve(request, public=policy.public)
+        except Unauthorized:
+            if policy.limited:  # guessing credentials spends the address's budget
+                await _limit(request, ANONYMOUS, policy)
+            raise
         request[PRINCIPAL] = principal
         request[POLICY] = policy
+        limits = await _limit(request, principal, policy) if policy.limited else None
         if not policy.public:
             if principal.kind == "anonymous":
                 raise Unauthorized("sign in, or send a bearer token or API key")
@@ -63,9 +74,35 @@ def guarded(policy: Policy, handler: Handler) -> Handler:
             if (policy.permission is not None and not principal.may_somewhere(policy.permission)
                     and not (policy.customers and principal.kind == "customer")):
                 raise Forbidden(f"this needs the {policy.permission} permission")
-        return await handler(request)
+        response = await handler(request)
+        if limits is not None:
+            response.headers.update(limits)
+        return response
 
     return guard
+
+
+async def _limit(request: web.Request, principal: Principal, policy: Policy) -> dict[str, str] | None:
+    """Spend the request from its buckets: a refusal is a 429; otherwise the RateLimit headers."""
+    conf = settings(request)
+    if not conf.rate_limits:
+        return None
+    limiter = request.app[LIMITER]
+    if principal.kind == "anonymous":
+        ip = client_ip(request, request.app[TRUSTED_PROXIES])
+        if policy.guest_writes and request.method == "POST":
+            name, bucket, limit = "guest-orders", f"guest:{ip}", conf.rate_limit_public_orders
+        else:
+            name, bucket, limit = "anonymous", f"ip:{ip}", conf.rate_limit_anonymous
+    elif principal.kind == "api_key":
+        name, bucket, limit = "api-key", f"key:{principal.id}", conf.rate_limit_api_key
+    else:
+        name, bucket, limit = "principal", f"{principal.kind}:{principal.id}", conf.rate_limit_principal
+    decision = await limiter.take(bucket, limit)
+    found = headers(decision, name)
+    if not decision.allowed:
+        raise RateLimited(f"too many requests; try again in {decision.reset_seconds} s", found)
+    return found
 
 
 def allow(request: web.Request, shop_id: uuid.UUID) -> Principal:

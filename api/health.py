@@ -19,13 +19,13 @@ OPENAPI_DOC = web.AppKey("openapi", bytes)
 
 
 @routes.add("GET", "/healthz", summary="The process is up", tag="ops", response=Health,
-            policy=public())
+            policy=public(limited=False))
 async def healthz(request: web.Request) -> web.Response:
     return json(Health(status="ok"))
 
 
 @routes.add("GET", "/readyz", summary="Postgres answers (required); Redis and Kafka reported", tag="ops",
-            response=Readiness, policy=public(), errors=(503,))
+            response=Readiness, policy=public(limited=False), errors=(503,))
 async def readyz(request: web.Request) -> web.Response:
     pg = "ok" if await pool(request).ping() else "unavailable"
     redis = "ok" if await cache(request).ping() else "unavailable"
@@ -46,12 +46,12 @@ async def _kafka_state(request: web.Request) -> str:
         return "unreachable"
 
 
-@routes.add("GET", "/metrics", summary="Prometheus metrics", tag="ops", policy=public())
+@routes.add("GET", "/metrics", summary="Prometheus metrics", tag="ops", policy=public(limited=False))
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-@routes.add("GET", "/openapi.json", summary="This document", tag="ops", policy=public())
+@routes.add("GET", "/openapi.json", summary="This document", tag="ops", policy=public(limited=False))
 async def openapi_json(request: web.Request) -> web.Response:
     return web.Response(body=request.app[OPENAPI_DOC], content_type="application/json")
 

@@ -10,7 +10,9 @@ from typing import Any
 from aiohttp import web
 
 from beanpay.access import ANONYMOUS, Principal
+from beanpay.api.ratelimit import client_ip
 from beanpay.api.schemas import encoder
+from beanpay.api.state import TRUSTED_PROXIES
 from beanpay.audit import Actor
 from beanpay.errors import NotFound
 
@@ -53,8 +55,12 @@ def who(request: web.Request) -> Principal:
 
 
 def principal(request: web.Request) -> str:
-    """Who is asking, as a stable string (an idempotency key's owner)."""
-    return who(request).owner_key
+    """Who is asking, as a stable string (an idempotency key's owner). Guests are told apart by address,
+    so one guest's key never replays another's answer (which carries that order's checkout token)."""
+    p = who(request)
+    if p.kind == "anonymous":
+        return f"anonymous:{client_ip(request, request.app[TRUSTED_PROXIES])}"
+    return p.owner_key
 
 
 def actor(request: web.Request) -> Actor:

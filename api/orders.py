@@ -14,6 +14,7 @@ from msgspec import UNSET
 
 from beanpay import cachekeys as keys
 from beanpay import faults, queries
+from beanpay.api.accounts import credentials
 from beanpay.api.body import check_version, decode_body, decode_query
 from beanpay.api.guard import may, needs
 from beanpay.api.http import actor, json, path_uuid, who
@@ -40,7 +41,7 @@ from beanpay.engine import orders, settlement
 from beanpay.engine.assets import Asset, payable_assets
 from beanpay.engine.prices.providers import Rate, RateUnavailable
 from beanpay.engine.rows import OrderRow
-from beanpay.errors import Forbidden, InvalidInput, NotFound, Unavailable
+from beanpay.errors import Forbidden, InvalidInput, NotFound, Unauthorized, Unavailable
 from beanpay.idempotency import Answer
 
 routes = Routes()
@@ -96,7 +97,7 @@ async def load(conn: Connection, order_id: uuid.UUID) -> Order:
         expires_at=r["expires_at"], version=r["version"], created_at=r["created_at"], updated_at=r["updated_at"])
 
 
-def placed(new: orders.NewOrder) -> Order:
+def placed(new: orders.NewOrder, secret: str) -> Order:
     """A just-placed order as GET /v1/orders/{id} would show it (without reading it back)."""
     o, p = new.order, new.payment
     payment = PaymentRequest(
@@ -111,7 +112,8 @@ def placed(new: orders.NewOrder) -> Order:
         id=o.id, shop_id=o.shop_id, user_id=o.user_id, status=o.order_status, payment_status=o.payment_status,
         order_type=o.order_type, pickup_time=o.pickup_time, delivery_address=o.delivery_address,
         special_instructions=o.special_instructions, total_amount=o.total_amount, currency=o.currency, items=items,
-        payment=payment, expires_at=o.expires_at, version=o.version, created_at=o.created_at, updated_at=o.updated_at)
+        payment=payment, expires_at=o.expires_at, version=o.version, created_at=o.created_at, updated_at=o.updated_at,
+        checkout_token=credentials.checkout_token(o.id, secret))
 
 
 def may_see(request: web.Request, user_id: uuid.UUID, shop_id: uuid.UUID, *, shop: bool = True) -> bool:
@@ -134,40 +136,49 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 
 @routes.add("POST", "/v1/orders", summary="Place an order and get its payment request", tag="orders",
             body=OrderCreate, response=Order, status=201,
-            policy=needs("orders:create", "customers, integrations and managers of the shop, operators",
-                         customers=True),
-            errors=(400, 401, 403, 409, 422, 503), inline_idempotency=True)
+            policy=needs("orders:create", "guests, customers, integrations and managers of the shop, operators",
+                         customers=True, guests=True),
+            errors=(400, 401, 403, 409, 422, 429, 503), inline_idempotency=True)
 async def create_order(request: web.Request) -> web.Response:
     c = who(request)
     body = await decode_body(request, OrderCreate)
-    if c.id is None or (c.kind != "customer" and not may(request, body.shop_id)):
+    if c.kind not in ("customer", "anonymous") and not may(request, body.shop_id):
         raise Forbidden("you may not place orders for this shop")
+    user_id = c.id or uuid.uuid4()  # a guest is known by the order's checkout token only
+    secret = settings(request).jwt_secret or ""
     asset = _asset(request, body.payment.chain, body.payment.asset)
     delivery = orders.Delivery(body.order_type, _utc(body.pickup_time), body.delivery_address,
                                body.special_instructions)
     result = await orders.create_order(
-        pool(request), settings(request), user_id=c.id, shop_id=body.shop_id, lines=_lines(body.items),
+        pool(request), settings(request), user_id=user_id, shop_id=body.shop_id, lines=_lines(body.items),
         delivery=delivery, asset=asset, rate_for=lambda fiat: _rate(request, asset, fiat),
         btc_account=request.app[BTC_ACCOUNT], actor=actor(request), key=key_of(request),
-        respond=lambda new: encoder.encode(placed(new)))
+        respond=lambda new: encoder.encode(placed(new, secret)))
     if isinstance(result, Answer):
         return replay(result, request)
     faults.point(settings(request), faults.ORDER_COMMITTED)
     mark_recorded(request)
     if result.held:
         await cache(request).invalidate(*(keys.supply_key(i) for i in result.held), keys.supplies_key(body.shop_id))
-    return json(placed(result), status=201, headers={"Location": f"/v1/orders/{result.order.id}"})
+    return json(placed(result, secret), status=201, headers={"Location": f"/v1/orders/{result.order.id}"})
 
 
 @routes.add("GET", "/v1/orders/{order_id}", summary="An order with its items and payment", tag="orders",
-            response=Order, policy=READ, errors=(401, 403, 404))
+            response=Order, policy=needs("orders:read", "the customer who placed it (or whoever holds its checkout "
+                                         "token), the shop's people, operators", customers=True, guests=True),
+            errors=(401, 403, 404), headers=("X-Checkout-Token",))
 async def get_order(request: web.Request) -> web.Response:
     order_id = path_uuid(request, "order_id")
+    secret = settings(request).jwt_secret or ""
+    capability = request.headers.get("X-Checkout-Token")
+    opened = capability is not None and credentials.checkout_order(capability, secret) == order_id
+    if not opened and who(request).kind == "anonymous":
+        raise Unauthorized("sign in, or send the order's X-Checkout-Token")
     async with pool(request).acquire() as conn:
         order = await load(conn, order_id)
-    if not may_see(request, order.user_id, order.shop_id):
+    if not opened and not may_see(request, order.user_id, order.shop_id):
         raise NotFound("no such order", order_id=str(order_id))  # do not reveal others' orders exist
-    return json(order)
+    return json(msgspec.structs.replace(order, checkout_token=credentials.checkout_token(order_id, secret)))
 
 
 @routes.add("GET", "/v1/orders", summary="My orders, or a shop's (staff/merchant: shop_id required)",

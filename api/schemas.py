@@ -459,6 +459,9 @@ class Order(Struct):
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    # the order's capability (its checkout page and status): for whoever placed it, guests included;
+    # send it as X-Checkout-Token to read the order without an account
+    checkout_token: str | None = None
 
 
 class OrderSummary(Struct):

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from beanpay.api.accounts.oidc import Verifier
 from beanpay.api.cache import Cache
+from beanpay.api.ratelimit import Limiter, Networks
 from beanpay.chains.bitcoin.addresses import Bip84Account
 from beanpay.config import Settings
 from beanpay.db import Pool
@@ -16,6 +17,8 @@ POOL = web.AppKey("pool", Pool)
 CACHE = web.AppKey("cache", Cache)
 RATES = web.AppKey("rates", RateService)
 OIDC = web.AppKey("oidc", Verifier)
+LIMITER = web.AppKey("limiter", Limiter)
+TRUSTED_PROXIES: web.AppKey[Networks] = web.AppKey("trusted_proxies")
 BTC_ACCOUNT: web.AppKey[Bip84Account | None] = web.AppKey("btc_account")
 
 

@@ -40,14 +40,14 @@ SHOP_ROLES: tuple[str, ...] = get_args(ShopRole)
 
 _STAFF = frozenset({"supplies:read", "supplies:write", "orders:read", "orders:write", "claims:redeem"})
 _MANAGER = _STAFF | {"catalog:write", "payments:resolve", "refunds:create", "invoices:create", "ledger:read",
-                     "webhooks:manage", "shops:write", "orders:create"}
-_OWNER = _MANAGER | {"members:manage", "api-keys:manage", "shops:read-deleted"}
+                     "webhooks:manage", "shops:write", "orders:create", "members:manage"}
+_OWNER = _MANAGER | {"api-keys:manage", "shops:read-deleted"}
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {"staff": _STAFF, "manager": _MANAGER, "owner": _OWNER}
-# what a shop role may hand out when it invites someone
+# what a shop role may hand out (invite to, change to, remove from): managers manage staff only
 MAY_INVITE: dict[str, frozenset[str]] = {"owner": frozenset(SHOP_ROLES), "manager": frozenset({"staff"}),
                                          "staff": frozenset()}
 # an integration acts for a shop; it can never administer people or keys, nor open shops
-KEY_PERMISSIONS: frozenset[str] = _MANAGER
+KEY_PERMISSIONS: frozenset[str] = _MANAGER - {"members:manage"}
 # a customer's own actions; what touches a customer's own order is checked against its owner
 CUSTOMER_PERMISSIONS: frozenset[str] = frozenset({"orders:create"})
 
@@ -111,16 +111,17 @@ class Principal(msgspec.Struct, frozen=True):
 ANONYMOUS = Principal(kind="anonymous")
 
 
-def grantable(granter: Principal, permissions: set[str], shops: set[uuid.UUID]) -> list[str]:
-    """What an API key asked for that its creator may not give: each permission must be one a key may
-    hold, and the creator must hold it on every shop the key is for."""
-    problems = [f"{p!r} is not a permission" for p in sorted(permissions - PERMISSIONS)]
-    problems += [f"{p!r} cannot be given to an API key" for p in sorted((permissions & PERMISSIONS) - KEY_PERMISSIONS)]
+def grantable(granter: Principal, permissions: set[str], shops: set[uuid.UUID]) -> list[tuple[str, str]]:
+    """What an API key asked for that its creator may not give, as (field, why): each permission must be
+    one a key may hold, and the creator must hold it on every shop the key is for."""
+    problems = [("permissions", f"{p!r} is not a permission") for p in sorted(permissions - PERMISSIONS)]
+    problems += [("permissions", f"{p!r} cannot be given to an API key")
+                 for p in sorted((permissions & PERMISSIONS) - KEY_PERMISSIONS)]
     for shop in sorted(shops, key=str):
         if not granter.may("api-keys:manage", shop):
-            problems.append(f"you may not create keys for shop {shop}")
+            problems.append(("shop_ids", f"you may not create keys for shop {shop}"))
             continue
         missing = sorted(p for p in permissions & KEY_PERMISSIONS if not granter.may(p, shop))
         if missing:
-            problems.append(f"you do not hold {', '.join(missing)} on shop {shop}")
+            problems.append(("permissions", f"you do not hold {', '.join(missing)} on shop {shop}"))
     return problems

@@ -20,6 +20,12 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Gone(DomainError):
+    """Something that existed and can no longer be used: a used or expired link (410)."""
+
+    code = "gone"
+
+
 class Forbidden(DomainError):
     code = "forbidden"
 
@@ -42,3 +48,13 @@ class InvalidInput(DomainError):
     def __init__(self, message: str, errors: list[dict[str, str]]) -> None:
         super().__init__(message)
         self.errors = errors
+
+
+class RateLimited(DomainError):
+    """Too many requests in the window; `headers` say when to come back."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, headers: dict[str, str]) -> None:
+        super().__init__(message)
+        self.headers = headers

@@ -7,6 +7,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from importlib.metadata import version
+from pathlib import Path
 
 from beanpay.config import ConfigError, Settings, load_settings
 
@@ -49,6 +50,29 @@ def _parser() -> argparse.ArgumentParser:
     tok.add_argument("--shop", type=uuid.UUID, action="append", default=[],
                      help="shop id the staff/merchant role is scoped to (repeatable)")
     tok.add_argument("--ttl", type=int, default=None, help="lifetime in seconds (default BEANPAY_JWT_TTL_SECONDS)")
+
+    us = sub.add_parser("users", help="accounts of merchants, staff and operators: create, grant, disable",
+                        description="Manage beanpay accounts directly in the database (the first operator is "
+                        "made here; after that, owners invite their staff through the API).")
+    us_sub = us.add_subparsers(dest="action", required=True)
+    uc = us_sub.add_parser("create", help="create an account",
+                           description="Create an account. The password is read from --password-file, else asked "
+                           "for on the terminal; it is never taken on the command line (shell history, ps).")
+    uc.add_argument("--email", required=True)
+    uc.add_argument("--name", default=None, help="display name")
+    uc.add_argument("--operator", action="store_true", help="a platform operator (every shop, every action)")
+    uc.add_argument("--password-file", type=Path, default=None, help="a file whose first line is the password")
+    uc.add_argument("--json", action="store_true", help="print the account as JSON")
+    ug = us_sub.add_parser("grant", help="give an account a role at a shop",
+                           description="Give an account the owner, manager or staff role at a shop (replacing "
+                           "the role it had there).")
+    ug.add_argument("--email", required=True)
+    ug.add_argument("--shop", type=uuid.UUID, required=True)
+    ug.add_argument("--role", required=True, choices=["owner", "manager", "staff"])
+    ud = us_sub.add_parser("disable", help="disable an account and end its sessions",
+                           description="Disable an account: it can no longer sign in and its sessions end at once "
+                           "(API processes drop what they cached within seconds).")
+    ud.add_argument("--email", required=True)
 
     sub.add_parser("api", help="serve the HTTP API", description="Serve the HTTP API on uvloop.")
     idx = sub.add_parser("index", help="follow chains and index deposits",
@@ -176,6 +200,10 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 def _token(settings: Settings, args: argparse.Namespace) -> int:
     from beanpay.tokens import Claims, issue
 
+    if not settings.dev_tokens:
+        print("error: development tokens are off here (BEANPAY_DEV_TOKENS); sign in or use an API key",
+              file=sys.stderr)
+        return 2
     if args.role in ("staff", "merchant") and not args.shop:
         print(f"error: --shop is required for role {args.role}", file=sys.stderr)
         return 2
@@ -262,7 +290,21 @@ def _contracts(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"dev": _dev, "migrate": _migrate, "token": _token, "api": _serve, "relay": _serve, "run": _serve,
+def _users(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from beanpay.cli.accounts import UsersError, run
+
+    try:
+        print(asyncio.run(run(settings, args)))
+    except UsersError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+_COMMANDS = {"dev": _dev, "migrate": _migrate, "token": _token, "users": _users, "api": _serve, "relay": _serve,
+             "run": _serve,
              "index": _serve, "chain": _chain, "engine": _serve, "webhooks": _serve, "sweep": _sweep,
              "contracts": _contracts}
 

@@ -3,9 +3,12 @@ invitation tokens, API keys) of which the server keeps only a SHA-256 digest."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
+import uuid
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -63,3 +66,22 @@ def csrf_token(session_id: str, secret: str) -> str:
 
 def same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+def checkout_token(order_id: uuid.UUID, secret: str) -> str:
+    """An order's capability: its id and a MAC of it (nothing stored, nothing to look up). Whoever placed
+    the order holds it, guests included; it opens that order's checkout page and status, nothing else."""
+    mac = hmac.new(secret.encode(), b"checkout:" + order_id.bytes, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(order_id.bytes + mac).decode().rstrip("=")
+
+
+def checkout_order(token: str, secret: str) -> uuid.UUID | None:
+    """The order a checkout token opens, or None if it was not made here."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (ValueError, binascii.Error):
+        return None
+    if len(raw) != 32:
+        return None
+    order_id = uuid.UUID(bytes=raw[:16])
+    return order_id if same(checkout_token(order_id, secret), token) else None

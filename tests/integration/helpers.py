@@ -15,9 +15,10 @@ async def make_shop(client: Any, tokens: Tokens, **fields: Any) -> dict[str, Any
     return dict(await resp.json())
 
 
-async def make_product(client: Any, tokens: Tokens, **fields: Any) -> dict[str, Any]:
+async def make_product(client: Any, tokens: Tokens, *, headers: dict[str, str] | None = None,
+                       **fields: Any) -> dict[str, Any]:
     body = {"name": f"Latte {uuid.uuid4().hex[:6]}", "category": "coffee", "base_price": "4.00", **fields}
-    resp = await client.post("/v1/products", json=body, headers=tokens.operator)
+    resp = await client.post("/v1/products", json=body, headers=headers or tokens.operator)
     assert resp.status == 201, await resp.text()
     return dict(await resp.json())
 

@@ -22,7 +22,7 @@ async def test_concurrent_migrations_apply_each_once(stack) -> None:
         assert [r["version"] for r in rows] == [m.version for m in discover()]
         tables = {r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
         assert {"coffee_shops", "products", "shop_products", "coffee_supplies", "coffee_orders", "order_items",
-                "crypto_payments", "order_claims", "users", "user_roles", "audit_log", "event_outbox",
+                "crypto_payments", "order_claims", "users", "shop_grants", "audit_log", "event_outbox",
                 "idempotency_keys"} <= tables
         amount_type = await conn.fetchval(
             """SELECT format_type(atttypid, atttypmod) FROM pg_attribute

@@ -1,0 +1,84 @@
+"""Accounts: create one (the CLI bootstraps the first operator), check a login, change a password,
+grant and remove roles at a shop. Each change is one transaction with its audit row; callers drop
+the cached credentials (`principals.forget`) once it has committed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import msgspec
+
+from beanpay import audit, queries
+from beanpay.api.accounts import credentials
+from beanpay.db import Connection
+from beanpay.errors import Conflict, InvalidInput, NotFound
+
+SQL = queries.load("beanpay.api", "accounts.sql")
+
+
+class UserRow(msgspec.Struct, frozen=True):
+    id: uuid.UUID
+    email: str | None
+    display_name: str | None
+    operator: bool
+    totp: bool
+    disabled_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+_grants = msgspec.json.Decoder(dict[uuid.UUID, str])
+
+
+async def grants_of(conn: Connection, user_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    row = await conn.fetchrow(SQL.user_access, user_id)
+    return {} if row is None else _grants.decode(row["grants"])
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def new_password_hash(password: str, email: str) -> str:
+    """The hash of an acceptable new password (tens of ms of CPU: run it off the event loop)."""
+    if why := credentials.password_problem(password, normalize_email(email)):
+        raise InvalidInput("password refused", [{"field": "password", "message": why}])
+    return credentials.hash_password(password)
+
+
+async def create_user(conn: Connection, *, email: str, password_hash: str, display_name: str | None,
+                      operator: bool, actor: audit.Actor) -> UserRow:
+    """A new account (a taken email is the unique index's 409)."""
+    email = normalize_email(email)
+    row = await conn.fetchrow(SQL.user_insert, email, display_name, password_hash, operator)
+    assert row is not None
+    user = UserRow(**dict(row))
+    await audit.record(conn, actor, "user.create", "user", user.id, after={"email": email, "operator": operator})
+    return user
+
+
+async def load_user(conn: Connection, user_id: uuid.UUID) -> UserRow:
+    row = await conn.fetchrow(SQL.user_by_id, user_id)
+    if row is None:
+        raise NotFound("no such user")
+    return UserRow(**dict(row))
+
+
+async def grant(conn: Connection, *, user_id: uuid.UUID, shop_id: uuid.UUID, role: str, by: uuid.UUID | None,
+                actor: audit.Actor) -> None:
+    before = await conn.fetchval(SQL.grant_of, user_id, shop_id)
+    if before == "owner" and role != "owner" and not await conn.fetchval(SQL.owners_left, shop_id, user_id):
+        raise Conflict("a shop keeps at least one owner; make someone else owner first")
+    await conn.fetchrow(SQL.grant_upsert, user_id, shop_id, role, by)
+    await audit.record(conn, actor, "grant.put", "shop_grant", f"{shop_id}/{user_id}",
+                       before=None if before is None else {"role": before}, after={"role": role})
+
+
+async def revoke_grant(conn: Connection, *, user_id: uuid.UUID, shop_id: uuid.UUID, actor: audit.Actor) -> None:
+    before = await conn.fetchval(SQL.grant_of, user_id, shop_id)
+    if before is None:
+        raise NotFound("this person has no role at this shop")
+    if before == "owner" and not await conn.fetchval(SQL.owners_left, shop_id, user_id):
+        raise Conflict("a shop keeps at least one owner; make someone else owner first")
+    await conn.fetchval(SQL.grant_delete, user_id, shop_id)
+    await audit.record(conn, actor, "grant.delete", "shop_grant", f"{shop_id}/{user_id}", before={"role": before})
