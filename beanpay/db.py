@@ -65,6 +65,8 @@ def translate(exc: BaseException) -> Exception | None:
     if isinstance(exc, asyncpg.CheckViolationError):
         return Conflict(f"the change breaks rule {exc.constraint_name}", constraint=exc.constraint_name or "")
     if isinstance(exc, asyncpg.ForeignKeyViolationError):
+        if "still referenced" in (exc.detail or ""):  # a delete of a row others point at
+            return Conflict("other records still refer to this one", constraint=exc.constraint_name or "")
         return NotFound("a referenced record does not exist", constraint=exc.constraint_name or "")
     if isinstance(exc, asyncpg.PostgresError) and exc.sqlstate == NEEDS_TRANSACTION:
         return NeedsTransaction(str(exc))
