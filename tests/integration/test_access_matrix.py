@@ -143,8 +143,9 @@ TABLE: dict[tuple[str, str], Case] = {
                                      lambda w, _: {"email": SPARE["email"], "password": PASSWORD}),
     ("POST", "/v1/auth/logout"): Case("POST", p("/v1/auth/logout"), ACCOUNTS),
     ("GET", "/v1/auth/me"): Case("GET", p("/v1/auth/me"), ACCOUNTS),
-    ("POST", "/v1/auth/password"): Case("POST", p("/v1/auth/password"), ACCOUNTS,
-                                        lambda w, _: {"current_password": "not the password", "new_password": "x" * 20}),
+    ("POST", "/v1/auth/password"): Case(
+        "POST", p("/v1/auth/password"), ACCOUNTS,
+        lambda w, _: {"current_password": "not the password", "new_password": "x" * 20}),
     ("GET", "/v1/auth/sessions"): Case("GET", p("/v1/auth/sessions"), ACCOUNTS),
     ("DELETE", "/v1/auth/sessions/{session_id}"): Case("DELETE", p("/v1/auth/sessions/{my_session}"), ACCOUNTS),
     ("POST", "/v1/auth/totp/setup"): Case("POST", p("/v1/auth/totp/setup"), ACCOUNTS),
