@@ -3,7 +3,6 @@ see the delivery log, and ask for a delivery again."""
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +20,7 @@ from beanpay.api.rows import keyset, page_of, to_struct
 from beanpay.api.schemas import Delivery, DeliveryQuery, Page, Webhook, WebhookCreate, WebhookCreated, WebhookPatch
 from beanpay.api.state import pool, settings
 from beanpay.db import Connection
+from beanpay.engine.webhooks import egress
 from beanpay.engine.webhooks.fanout import DELIVERABLE
 from beanpay.engine.webhooks.sender import redeliver
 from beanpay.engine.webhooks.signing import new_secret
@@ -41,15 +41,10 @@ def _check(request: web.Request, url: str | None, event_types: list[str] | None)
             _ = parts.port  # out of range raises
         except ValueError as exc:  # e.g. an unclosed IPv6 bracket, port 99999999
             raise InvalidInput("invalid webhook endpoint", [{"field": "url", "message": str(exc)}]) from None
-        private = host == "localhost"
-        try:
-            private = private or not ipaddress.ip_address(host).is_global
-        except ValueError:
-            pass
-        if private and not settings(request).webhook_allow_private:
-            problems.append({"field": "url", "message": "loopback and private addresses are not allowed"})
         if not host:
             problems.append({"field": "url", "message": "no host"})
+        elif not settings(request).webhook_allow_private and (why := egress.host_problem(host)):
+            problems.append({"field": "url", "message": why})
     for i, t in enumerate(event_types or []):
         if t != "*" and t not in DELIVERABLE:
             problems.append({"field": f"event_types[{i}]", "message": f"unknown event type {t!r}"})

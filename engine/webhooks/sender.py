@@ -12,6 +12,7 @@ import datetime as dt
 import time
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
@@ -21,6 +22,7 @@ from prometheus_client import Counter, Histogram
 from beanpay import queries
 from beanpay.config import Settings
 from beanpay.db import Connection, Database, Pool, fetch_as
+from beanpay.engine.webhooks import egress
 from beanpay.engine.webhooks.fanout import NOTIFY
 from beanpay.engine.webhooks.schedule import next_delay, retryable
 from beanpay.engine.webhooks.signing import signed_headers
@@ -58,7 +60,7 @@ class Sender:
 
     async def _send(self, stop: asyncio.Event) -> None:
         backoff = Backoff()
-        async with aiohttp.ClientSession(timeout=self.timeout) as session:
+        async with self.session() as session:
             while not stop.is_set():
                 self._wake.clear()  # before looking: a delivery made from now on wakes the wait below
                 try:
@@ -73,13 +75,18 @@ class Sender:
                 if n < self.batch:
                     await wait_wake(self._wake, 0.5)
 
+    def session(self) -> aiohttp.ClientSession:
+        """The HTTP client deliveries go out on: in prod it resolves to public addresses only."""
+        connector = aiohttp.TCPConnector(**egress.connector_options(self.settings.webhook_allow_private))
+        return aiohttp.ClientSession(timeout=self.timeout, connector=connector)
+
     async def send_due(self, session: aiohttp.ClientSession) -> int:
         lease = dt.timedelta(seconds=self.settings.webhook_timeout_seconds + 30)
         async with self.db.transaction() as conn:
             due = await fetch_as(conn, SQL.lease_due, Due, self.batch, lease)
         if not due:
             return 0
-        outcomes = await asyncio.gather(*(self._deliver(session, d) for d in due))
+        outcomes = await asyncio.gather(*(self.deliver(session, d) for d in due))
         # one transaction for the batch's results: per-delivery writes cost more than the requests
         async with self.db.transaction() as conn:
             await conn.execute(SQL.record_outcomes, [o.id for o in outcomes], [o.status for o in outcomes],
@@ -89,7 +96,7 @@ class Sender:
                                [o.duration_ms for o in outcomes])
         return len(due)
 
-    async def _deliver(self, session: aiohttp.ClientSession, d: Due) -> Outcome:
+    async def deliver(self, session: aiohttp.ClientSession, d: Due) -> Outcome:
         status: int | None = None
         error: str | None = None
         started = time.perf_counter()
@@ -98,10 +105,17 @@ class Sender:
         else:
             headers = signed_headers(d.secret, str(d.event_id), d.body, dt.datetime.now(dt.UTC))
             try:
+                if not self.settings.webhook_allow_private:
+                    egress.check_url_host(urlsplit(d.url).hostname)
                 async with session.post(d.url, data=d.body.encode(), headers=headers,
                                         allow_redirects=False) as resp:
                     status = resp.status
                     await resp.read()
+            except egress.Refused as exc:
+                error = str(exc)[:500]
+            except aiohttp.ClientConnectorError as exc:
+                # a refusal by the resolver arrives wrapped; say it plainly, without the address tried
+                error = str(exc.os_error)[:500] if isinstance(exc.os_error, egress.Refused) else repr(exc)[:500]
             except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
                 error = repr(exc)[:500]
         elapsed = time.perf_counter() - started

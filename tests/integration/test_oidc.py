@@ -46,7 +46,8 @@ class Provider:
         self.fetches += 1
         found = []
         for kid, key in self.keys.items():
-            algorithm = jwt.algorithms.RSAAlgorithm if isinstance(key, rsa.RSAPrivateKey) else jwt.algorithms.ECAlgorithm
+            rsa_key = isinstance(key, rsa.RSAPrivateKey)
+            algorithm = jwt.algorithms.RSAAlgorithm if rsa_key else jwt.algorithms.ECAlgorithm
             jwk = json.loads(algorithm.to_jwk(key.public_key()))
             found.append({**jwk, "kid": kid, "use": "sig"})
         return web.json_response({"keys": found})
