@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import typing
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
+from beanpay.api.state import SETTINGS
 from beanpay.errors import Conflict, InvalidInput
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -21,8 +23,30 @@ class MalformedBody(Exception):
     """Not JSON, or not a JSON object: a 400."""
 
 
+class UnsupportedMediaType(Exception):
+    """A body that is not JSON: a 415."""
+
+
+class SlowBody(Exception):
+    """The body did not arrive within the read timeout: a 408."""
+
+
+JSON_TYPES = ("application/json",)
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body, read within the body timeout; a body must be JSON (or absent)."""
+    if request.body_exists and request.content_type not in JSON_TYPES and not request.content_type.endswith("+json"):
+        raise UnsupportedMediaType(f"send the body as application/json, not {request.content_type or 'untyped'}")
+    try:
+        async with asyncio.timeout(request.app[SETTINGS].api_body_timeout_seconds):
+            return await request.read()
+    except TimeoutError:
+        raise SlowBody("the body did not arrive in time") from None
+
+
 async def decode_body(request: web.Request, kind: type[T]) -> T:
-    raw = await request.read()
+    raw = await read_body(request)
     if len(raw) > MAX_BODY:
         raise MalformedBody(f"body larger than {MAX_BODY} bytes")
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
-from beanpay.api.body import MalformedBody
+from beanpay.api.body import MalformedBody, SlowBody, UnsupportedMediaType
 from beanpay.api.http import json
 from beanpay.api.schemas import ErrorBody, ErrorDetail, FieldError
 from beanpay.db import DatabaseUnavailable
@@ -54,6 +54,15 @@ def from_exception(exc: Exception) -> web.Response:
         return response
     if isinstance(exc, MalformedBody):
         return error_response(400, "malformed_request", str(exc))
+    if isinstance(exc, UnsupportedMediaType):
+        return error_response(415, "unsupported_media_type", str(exc))
+    if isinstance(exc, SlowBody):
+        response = error_response(408, "request_timeout", str(exc))
+        response.force_close()
+        return response
+    if isinstance(exc, ConnectionResetError):  # the client went away mid-request: nobody to answer
+        log.info("client disconnected mid-request", error=str(exc))
+        return error_response(400, "client_disconnected", "the client went away")
     if isinstance(exc, web.HTTPException):
         code = exc.reason.lower().replace(" ", "_")
         return error_response(exc.status, code, exc.reason, allow=exc.headers.get("Allow"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from beanpay.api import openapi
 from beanpay.api.guard import public
@@ -44,11 +43,6 @@ async def _kafka_state(request: web.Request) -> str:
         return "reachable"
     except (OSError, TimeoutError, ValueError):
         return "unreachable"
-
-
-@routes.add("GET", "/metrics", summary="Prometheus metrics", tag="ops", policy=public(limited=False))
-async def metrics(request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 @routes.add("GET", "/openapi.json", summary="This document", tag="ops", policy=public(limited=False))

@@ -23,6 +23,7 @@ import structlog
 from aiohttp import web
 
 from beanpay import idempotency
+from beanpay.api.body import read_body
 from beanpay.api.errors import error_response
 from beanpay.api.http import Handler, principal
 from beanpay.api.schemas import FieldError
@@ -67,7 +68,7 @@ def idempotent(handler: Handler, *, inline: bool = False) -> Handler:
 
 
 async def _key(request: web.Request, header: str) -> idempotency.Key:
-    digest = hashlib.sha256(f"{request.method} {request.path}\n".encode() + await request.read()).digest()
+    digest = hashlib.sha256(f"{request.method} {request.path}\n".encode() + await read_body(request)).digest()
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=settings(request).idempotency_ttl_seconds)
     return idempotency.Key(principal(request), header, request.method, request.path, digest, expires)
 

@@ -116,10 +116,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # 8 -> 932/s p99 44 ms (api_bench).
     db_pool_max: PositiveInt = 8
 
-    metrics_port: Port | None = None  # Prometheus /metrics for the relay and indexers (the API serves its own)
+    metrics_port: Port | None = None  # each process's /healthz, /readyz and Prometheus /metrics (never the API port)
 
     api_host: str = "127.0.0.1"
     api_port: Port = 28080
+    # a client has this long to send its request line and headers (and to send the next one on a kept-alive
+    # connection), and this long for its body; a client trickling bytes is then closed
+    api_header_timeout_seconds: Positive = 15.0
+    api_body_timeout_seconds: Positive = 15.0
     jwt_secret: str | None = None
     jwt_ttl_seconds: PositiveInt = 3600
     # the HS256 tokens `beanpay token` prints: for development and tests; off in prod unless set

@@ -44,11 +44,13 @@ async def _main(settings: Settings, wanted: tuple[str, ...]) -> int:
     runner: web.AppRunner | None = None
     if "api" in wanted:
         from beanpay.api.app import init_app
+        from beanpay.api.server import runner as api_runner
 
-        runner = web.AppRunner(init_app(settings), access_log=None)
+        runner = api_runner(init_app(settings), settings)
         await runner.setup()
         await web.TCPSite(runner, settings.api_host, settings.api_port, backlog=4096).start()
         log.info("api listening", host=settings.api_host, port=settings.api_port)
+        checks["api"] = _ready(pool, lambda: True)
     if "relay" in wanted:
         from beanpay.events.relay import Relay
 
@@ -79,7 +81,8 @@ async def _main(settings: Settings, wanted: tuple[str, ...]) -> int:
             follower = Follower(registry.policy(settings, chain), pool, registry.source(settings, chain))
             services[f"index-{chain}"] = follower.run(settings.dsn, stop)
             checks[f"index-{chain}"] = _ready(pool, lambda: True)
-    ops = await _ops_server(settings, checks) if settings.metrics_port is not None and services else None
+    # metrics are served on their own port, never next to the API: what operators watch is not public
+    ops = await _ops_server(settings, checks) if settings.metrics_port is not None and checks else None
     code = 0
     try:
         await supervise({**services, "signals": _until(stop)})

@@ -174,7 +174,6 @@ TABLE: dict[tuple[str, str], Case] = {
     ("DELETE", "/v1/api-keys/{key_id}"): Case("DELETE", p("/v1/api-keys/{key_id}"), OWNERS),
     ("GET", "/healthz"): Case("GET", p("/healthz"), EVERYONE),
     ("GET", "/readyz"): Case("GET", p("/readyz"), EVERYONE),
-    ("GET", "/metrics"): Case("GET", p("/metrics"), EVERYONE),
     ("GET", "/openapi.json"): Case("GET", p("/openapi.json"), EVERYONE),
 }
 ADMITTED_404 = {("POST", "/v1/shops/{shop_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver")}
