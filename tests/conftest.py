@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
@@ -20,6 +20,29 @@ from beanpay.db import Pool, init_connection
 from beanpay.deploy.devstack.databases import create_database, drop_database
 from beanpay.queries import Query
 from beanpay.tokens import Claims, issue
+from tests import secrets_watch
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secrets_never_logged() -> Iterator[None]:
+    """Keeps every log line of the run (structlog and the standard library, every level), and fails the
+    run if any secret the tests noted (tests.secrets_watch.watch) appears in one."""
+    import logging
+
+    import structlog
+
+    config = structlog.get_config()
+    structlog.configure(processors=[secrets_watch.capture, *config["processors"]])
+    handler = secrets_watch.Keep(level=logging.INFO)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous = root.level
+    root.setLevel(min(previous or logging.INFO, logging.INFO))
+    yield
+    root.removeHandler(handler)
+    root.setLevel(previous)
+    leaked = secrets_watch.leaks()
+    assert not leaked, f"secrets written to the logs: {leaked}"
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +125,9 @@ class Tokens:
 
     def header(self, role: str, *shops: uuid.UUID, sub: uuid.UUID | None = None) -> dict[str, str]:
         claims = Claims(sub=sub or uuid.uuid4(), role=role, shops=list(shops))  # type: ignore[arg-type]
-        return {"Authorization": f"Bearer {issue(claims, self.secret, ttl=600)}"}
+        token = issue(claims, self.secret, ttl=600)
+        secrets_watch.watch(token)
+        return {"Authorization": f"Bearer {token}"}
 
     @property
     def operator(self) -> dict[str, str]:
@@ -111,6 +136,7 @@ class Tokens:
 
 @pytest.fixture(scope="session")
 def tokens(settings: Settings) -> Tokens:
+    secrets_watch.watch(settings.jwt_secret, settings.pg_password, settings.btcd_rpc_password)
     return Tokens(settings.jwt_secret or "")
 
 

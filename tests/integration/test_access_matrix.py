@@ -24,6 +24,7 @@ from beanpay.access import KEY_PERMISSIONS
 from beanpay.api.app import all_routes
 from beanpay.api.guard import Policy
 from beanpay.api.state import CACHE
+from tests import secrets_watch
 from tests.conftest import Tokens
 from tests.integration.engine_support import make_coffee_shop, place
 from tests.integration.helpers import make_shop
@@ -213,6 +214,7 @@ class Principals:
         resp = await self.api.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
         assert resp.status == 200, await resp.text()
         self.cookies[name] = (resp.cookies["bp_session"].value, (await resp.json())["csrf_token"])
+        secrets_watch.watch(self.cookies[name][0], PASSWORD)
 
     async def world(self) -> World:
         shop = await make_coffee_shop(self.api, self.tokens)
@@ -249,6 +251,7 @@ class Principals:
                 """INSERT INTO api_keys (key_digest, prefix, name, permissions, shop_ids) VALUES ($1, $2, $3, $4, $5)
                    RETURNING id""", hashlib.sha256(key.encode()).digest(), key[:10], name, perms, shops)
             keys[name] = key
+            secrets_watch.watch(key)
             key_id = key_id or made
         world = World(shop.id, other["id"], shop.product_id, (await product.json())["id"], shop.supply_id,
                       order["id"], code, (await hook.json())["id"], str(invitation), token, str(key_id), keys=keys)

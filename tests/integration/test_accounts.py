@@ -13,6 +13,7 @@ import pyotp
 import pytest
 
 from beanpay.config import Settings
+from tests import secrets_watch
 from tests.conftest import Tokens
 from tests.integration.engine_support import make_coffee_shop
 from tests.integration.helpers import make_product, make_shop, put_on_menu
@@ -57,6 +58,7 @@ class Person:
             self.session = morsel.value
             self.me = await resp.json()
             self.csrf = self.me["csrf_token"]
+            secrets_watch.watch(self.session, password)
         return resp
 
     async def call(self, method: str, path: str, *, csrf: bool = True, **kw: Any) -> Any:
@@ -202,6 +204,7 @@ async def test_invitations_are_single_use_and_roles_bounded(app: Any, tokens: To
                                                                              "role": "manager"})
     assert made.status == 201
     invitation = await made.json()
+    secrets_watch.watch(invitation["token"])
     assert invitation["link"] == f"/invitations/{invitation['token']}"
     accepted = await app.post("/v1/invitations/accept", json={"token": invitation["token"], "password": PASSWORD})
     assert accepted.status == 200 and (await accepted.json())["created_account"] is True
@@ -256,6 +259,7 @@ async def test_api_keys(app: Any, tokens: Tokens, db: Any) -> None:
     assert made.status == 201, await made.text()
     created = await made.json()
     key = created["key"]
+    secrets_watch.watch(key)
     assert key.startswith("bp_") and len(key) >= 3 + 43 and created["prefix"] == key[:10]
     assert await db.fetchval("SELECT count(*) FROM api_keys WHERE key_digest = sha256($1::bytea)", key.encode()) == 1
     assert await db.fetchval("SELECT count(*) FROM api_keys WHERE prefix = $1 AND name = 'till'", key[:10]) == 1

@@ -95,7 +95,7 @@ async def test_a_slow_body_is_a_408_and_a_vanished_client_no_error(server: int) 
     assert status == 408 and body is not None and body["error"]["code"] == "request_timeout"
 
     with structlog.testing.capture_logs() as logs:
-        reader, writer = await asyncio.open_connection("127.0.0.1", server)
+        _, writer = await asyncio.open_connection("127.0.0.1", server)
         writer.write(head + b'{"shop')
         await writer.drain()
         writer.close()

@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 from beanpay.config import Settings
+from tests import secrets_watch
 from tests.bench.local import free_port
 from tests.conftest import Tokens
 
@@ -56,6 +57,11 @@ async def two_apis(settings: Settings, tmp_path: Path) -> AsyncIterator[list[str
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=20)
+        secrets_watch.LINES.extend(_lines(tmp_path))  # the processes' logs join the run's secret scan
+
+
+def _lines(folder: Path) -> list[str]:
+    return [line for f in folder.glob("api-*.log") for line in f.read_text(errors="replace").splitlines()]
 
 
 async def refused_everywhere(http: aiohttp.ClientSession, urls: list[str], path: str,
@@ -143,4 +149,5 @@ async def test_revocations_hold_on_every_process_within_5_s(two_apis: list[str],
         assert (await call("POST", a, f"/v1/users/{ids['owner']}/disable", headers=tokens.operator))[0] == 200
         timings["user"] = await refused_everywhere(http, [a, b], "/v1/auth/me", other)
     print("revocation took effect everywhere after (s):", {k: round(v, 3) for k, v in timings.items()})
+    secrets_watch.watch(made["key"], PASSWORD, *(h["Cookie"].split("=", 1)[1] for h in sessions.values()))
     assert all(t < WITHIN for t in timings.values()), timings

@@ -23,6 +23,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from beanpay.engine.webhooks.fanout import TOPICS, Fanout
 from beanpay.engine.webhooks.sender import Sender
 from beanpay.events.relay import Relay
+from tests import secrets_watch
 from tests.bench.local import group_at_end
 from tests.conftest import Tokens, wait_for
 from tests.integration.engine_support import make_coffee_shop, pay_directly, place
@@ -100,6 +101,7 @@ async def _register(api: Any, shop: Any, url: str, types: list[str]) -> dict[str
     assert resp.status == 201, await resp.text()
     created = dict(await resp.json())
     assert created["secret"].startswith("whsec_")
+    secrets_watch.watch(created["secret"])
     listed = await (await api.get(f"/v1/shops/{shop.id}/webhooks", headers=shop.merchant)).json()
     assert all("secret" not in h for h in listed)  # shown once, at creation
     return created

@@ -59,3 +59,32 @@ def test_kafka_cluster_ids_never_start_with_a_dash(tmp_path: Path) -> None:
         cid = _cluster_id(run_dir)
         assert not cid.startswith("-") and len(cid) == 22
         assert _cluster_id(run_dir) == cid
+
+
+PROD = {"BEANPAY_ENV": "prod", "BEANPAY_PG_PASSWORD": "p" * 20, "BEANPAY_BTCD_RPC_PASSWORD": "b" * 20}
+
+
+def test_secrets_come_from_files(tmp_path: Path) -> None:
+    secret = tmp_path / "jwt"
+    secret.write_text("s" * 40 + "\n")
+    s = load_settings({"BEANPAY_STATE_DIR": str(tmp_path), **PROD, "BEANPAY_JWT_SECRET_FILE": str(secret)})
+    assert s.jwt_secret == "s" * 40 and s.dev_tokens is False
+    with pytest.raises(ConfigError) as err:
+        load_settings({"BEANPAY_STATE_DIR": str(tmp_path), **PROD, "BEANPAY_JWT_SECRET_FILE": str(tmp_path / "no"),
+                       "BEANPAY_NOPE_FILE": str(secret)})
+    text = "\n".join(err.value.problems)
+    assert "BEANPAY_JWT_SECRET_FILE: cannot read" in text and "BEANPAY_NOPE_FILE: unknown setting" in text
+    with pytest.raises(ConfigError) as err:
+        load_settings({"BEANPAY_STATE_DIR": str(tmp_path), **PROD, "BEANPAY_JWT_SECRET": "x" * 40,
+                       "BEANPAY_JWT_SECRET_FILE": str(secret)})
+    assert "use one of them" in "\n".join(err.value.problems)
+
+
+def test_prod_refuses_a_short_jwt_secret_and_keeps_dev_tokens_off(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings({"BEANPAY_STATE_DIR": str(tmp_path), **PROD, "BEANPAY_JWT_SECRET": "short"})
+    assert "BEANPAY_JWT_SECRET: at least 32 bytes in prod" in err.value.problems
+    on = load_settings({"BEANPAY_STATE_DIR": str(tmp_path), **PROD, "BEANPAY_JWT_SECRET": "x" * 32,
+                        "BEANPAY_DEV_TOKENS": "true"})
+    assert on.dev_tokens is True  # only when asked for explicitly
+    assert load_settings({"BEANPAY_STATE_DIR": str(tmp_path)}).dev_tokens is True
