@@ -178,7 +178,8 @@ async def change_password(request: web.Request) -> web.Response:
     hashed = await asyncio.to_thread(credentials.hash_password, body.new_password)
     keep = request.cookies.get(SESSION_COOKIE)
     async with mutation(request) as m:
-        await m.conn.fetchrow(SQL.user_secrets, user_id)
+        if await m.conn.fetchrow(SQL.user_secrets, user_id) is None:
+            raise NotFound("no such account")
         await m.conn.execute(SQL.user_set_password, user_id, hashed)
         ended = [r["id_digest"] for r in await m.conn.fetch(
             SQL.session_revoke_all, user_id, None if keep is None else credentials.digest(keep))]
@@ -237,7 +238,8 @@ async def totp_enable(request: web.Request) -> web.Response:
         raise InvalidInput("second factor not turned on", [{"field": "code", "message": "wrong code for this secret"}])
     async with mutation(request) as m:
         row = await m.conn.fetchrow(SQL.user_secrets, user_id)
-        assert row is not None
+        if row is None:  # a development token names a person who has no account
+            raise NotFound("no such account")
         if not await asyncio.to_thread(credentials.check_password, row["password_hash"], body.password):
             raise InvalidInput("second factor not turned on", [{"field": "password", "message": "wrong password"}])
         await m.conn.execute(SQL.user_set_totp, user_id, body.secret)
@@ -252,7 +254,8 @@ async def totp_disable(request: web.Request) -> web.Response:
     body = await decode_body(request, TotpDisable)
     async with mutation(request) as m:
         row = await m.conn.fetchrow(SQL.user_secrets, user_id)
-        assert row is not None
+        if row is None:  # a development token names a person who has no account
+            raise NotFound("no such account")
         if row["totp_secret"] is None:
             raise InvalidInput("no second factor to turn off", [{"field": "code", "message": "TOTP is off"}])
         if not pyotp.TOTP(row["totp_secret"]).verify(body.code, valid_window=1):

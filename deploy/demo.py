@@ -1,17 +1,22 @@
 """`just demo`: the whole payment flow against the local stack.
 
 Starts every service in one `beanpay run` process (API, relay, engine, webhook sender, BTC and EVM
-indexers), seeds a shop with a menu and stock, registers a webhook to a local receiver that checks
-every signature with the reference `standardwebhooks` library, then as a customer places three
-orders paid in BTC (btcd), ETH and test-USDC (anvil) with real signed transactions, mines blocks,
-and follows each order to confirmed, claimed and processed. Ends with a summary table; exits non-zero
-if any step fails, so it doubles as a smoke test of the whole system.
+indexers) with development tokens turned off, as in production. The first operator is made with
+`beanpay users create` and signs in; it opens a shop and invites its owner, who signs in, invites a
+barista and makes an API key for the shop's integration. The integration seeds the menu and stock
+and registers a webhook to a local receiver that checks every signature with the reference
+`standardwebhooks` library. A customer of the coffee platform, signed in at its identity provider (a
+small one run here, publishing its keys as JWKS), places three orders paid in BTC (btcd), ETH and
+test-USDC (anvil) with real signed transactions; blocks are mined, and each order is followed to
+confirmed, claimed, and handed over by the barista. Ends with a summary table; exits non-zero if any
+step fails, so it doubles as a smoke test of the whole system.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -32,7 +37,13 @@ from beanpay.deploy.devstack.btc_payer import RegtestWallet
 from beanpay.deploy.devstack.databases import create_database, drop_database
 from beanpay.deploy.devstack.evm_payer import AnvilWallet
 from beanpay.engine.payment_uri import coins
-from beanpay.tokens import Claims, issue
+
+OPERATOR = "operator@demo.beanpay.test"
+OWNER = "owner@bean-there.test"
+BARISTA = "barista@bean-there.test"
+PASSWORD = secrets.token_urlsafe(18)  # the demo's accounts, made afresh each run in a database dropped at the end
+IDP_ISSUER = "https://id.coffee-platform.test"
+IDP_AUDIENCE = "beanpay"
 
 MENU = [
     ("Espresso", "coffee", "2.80", [("shot", [("single", "0"), ("double", "0.90")])]),
@@ -95,12 +106,15 @@ class Receiver:
         return runner
 
 
+Who = dict[str, str]  # the headers that say who calls: a session cookie and its CSRF token, or a bearer
+
+
 class Api:
     def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
         self.session, self.base = session, base
 
-    async def call(self, method: str, path: str, token: str, body: Any = None) -> Any:
-        headers = {"Authorization": f"Bearer {token}"}
+    async def call(self, method: str, path: str, who: Who, body: Any = None) -> Any:
+        headers = dict(who)
         if method == "POST":
             headers["Idempotency-Key"] = uuid.uuid4().hex
         async with self.session.request(method, self.base + path, json=body, headers=headers) as resp:
@@ -108,6 +122,66 @@ class Api:
             if resp.status >= 300:
                 raise DemoFailed(f"{method} {path} -> {resp.status}: {data}")
             return data
+
+    async def login(self, email: str) -> Who:
+        """Sign in: the session cookie (sent by hand: it is Secure, and the demo speaks plain HTTP to
+        127.0.0.1) and the session's CSRF token for writes."""
+        async with self.session.post(self.base + "/v1/auth/login", json={"email": email, "password": PASSWORD}) as r:
+            if r.status != 200:
+                raise DemoFailed(f"login of {email} -> {r.status}: {await r.text()}")
+            me = await r.json()
+            return {"Cookie": f"bp_session={r.cookies['bp_session'].value}", "X-CSRF-Token": me["csrf_token"]}
+
+    async def join(self, inviter: Who, shop_id: str, email: str, role: str) -> Who:
+        """Invite someone to the shop; they accept (making their account) and sign in."""
+        invitation = await self.call("POST", f"/v1/shops/{shop_id}/invitations", inviter,
+                                     {"email": email, "role": role})
+        await self.call("POST", "/v1/invitations/accept", {}, {"token": invitation["token"], "password": PASSWORD})
+        return await self.login(email)
+
+
+class IdentityProvider:
+    """The coffee platform's identity provider, as far as beanpay sees it: a signing key published as
+    JWKS, and access tokens for its customers."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.kid = uuid.uuid4().hex[:8]
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+
+    @property
+    def issuer_config(self) -> str:
+        return msgspec.json.encode([{"issuer": IDP_ISSUER, "audience": IDP_AUDIENCE,
+                                     "jwks_url": f"http://127.0.0.1:{self.port}/jwks"}]).decode()
+
+    async def start(self) -> web.AppRunner:
+        import json
+
+        import jwt
+
+        jwk = {**json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.key.public_key())), "kid": self.kid, "use": "sig"}
+
+        async def jwks(request: web.Request) -> web.Response:
+            return web.json_response({"keys": [jwk]})
+
+        app = web.Application()
+        app.router.add_get("/jwks", jwks)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", self.port).start()
+        return runner
+
+    def token(self, customer: uuid.UUID) -> Who:
+        import jwt
+
+        now = int(time.time())
+        token = jwt.encode({"sub": str(customer), "iss": IDP_ISSUER, "aud": IDP_AUDIENCE, "iat": now,
+                            "exp": now + 1800}, self.key, algorithm="ES256", headers={"kid": self.kid})
+        return {"Authorization": f"Bearer {token}"}
 
 
 async def _until(what: str, check: Any, server: subprocess.Popen[bytes]) -> Any:
@@ -136,12 +210,21 @@ async def _ready(session: aiohttp.ClientSession, base: str, settings: Settings) 
         await conn.close()
 
 
-async def seed(api: Api, operator: str, secret: str) -> tuple[dict[str, Any], str, dict[str, str]]:
+async def seed(api: Api, operator: Who) -> tuple[dict[str, Any], Who, Who, dict[str, str]]:
+    """The shop and its people: the operator opens it and invites its owner; the owner invites a barista
+    and makes the API key its integration seeds the menu with. Returns (shop, integration, barista, products)."""
     shop = await api.call("POST", "/v1/shops", operator, {
         "name": "Bean There Roasters", "address": "12 Harbour St", "latitude": 52.5200, "longitude": 13.4050,
         "currency": "USD", "opening_hours": {d: [{"open": "07:00", "close": "18:00"}]
                                              for d in ("mon", "tue", "wed", "thu", "fri")}})
-    merchant = issue(Claims(sub=uuid.uuid4(), role="merchant", shops=[uuid.UUID(shop["id"])]), secret, ttl=1800)
+    owner = await api.join(operator, shop["id"], OWNER, "owner")
+    barista = await api.join(owner, shop["id"], BARISTA, "staff")
+    key = await api.call("POST", "/v1/api-keys", owner, {
+        "name": "shop integration", "shop_ids": [shop["id"]],
+        "permissions": ["catalog:write", "supplies:write", "webhooks:manage", "ledger:read", "orders:read"]})
+    merchant = {"Authorization": f"Bearer {key['key']}"}
+    print(f"accounts: operator {OPERATOR}, owner {OWNER}, barista {BARISTA}; API key {key['prefix']}... "
+          f"({', '.join(key['permissions'])})")
     products = {}
     for name, category, price, groups in MENU:
         product = await api.call("POST", "/v1/products", merchant, {
@@ -153,7 +236,7 @@ async def seed(api: Api, operator: str, secret: str) -> tuple[dict[str, Any], st
         await api.call("POST", "/v1/supplies", merchant, {
             "shop_id": shop["id"], "product_id": product["id"], "quantity": 40, "unit": "servings"})
         products[name] = product["id"]
-    return shop, merchant, products
+    return shop, merchant, barista, products
 
 
 async def pay(settings: Settings, chain: str, asset: str, address: str, amount: int, btc: RegtestWallet,
@@ -165,11 +248,9 @@ async def pay(settings: Settings, chain: str, asset: str, address: str, amount: 
     return await evm.pay_usdc(address, amount)
 
 
-async def run(settings: Settings, base: str, server: subprocess.Popen[bytes]) -> None:
-    secret = settings.jwt_secret or ""
-    operator = issue(Claims(sub=uuid.uuid4(), role="operator"), secret, ttl=1800)
-    customer_id = uuid.uuid4()
-    customer = issue(Claims(sub=customer_id, role="customer"), secret, ttl=1800)
+async def run(settings: Settings, base: str, server: subprocess.Popen[bytes], idp: IdentityProvider) -> None:
+    customer = idp.token(uuid.uuid4())
+    idp_runner = await idp.start()
     receiver = Receiver()
     receiver_runner = await receiver.start()
     btc = RegtestWallet(settings)
@@ -180,8 +261,8 @@ async def run(settings: Settings, base: str, server: subprocess.Popen[bytes]) ->
             print("waiting for the services and the indexers ...")
             await btc.ensure_funds()
             await _until("the API and both indexers", lambda: _ready(session, base, settings), server)
-            shop, merchant, products = await seed(api, operator, secret)
-            staff = issue(Claims(sub=uuid.uuid4(), role="staff", shops=[uuid.UUID(shop["id"])]), secret, ttl=1800)
+            operator = await api.login(OPERATOR)
+            shop, merchant, staff, products = await seed(api, operator)
             hook = await api.call("POST", f"/v1/shops/{shop['id']}/webhooks", merchant, {
                 "url": f"http://127.0.0.1:{receiver.port}/beanpay", "event_types": HOOK_EVENTS,
                 "description": "demo receiver"})
@@ -245,6 +326,7 @@ async def run(settings: Settings, base: str, server: subprocess.Popen[bytes]) ->
             await btc.close()
             await evm.close()
             await receiver_runner.cleanup()
+            await idp_runner.cleanup()
 
     print(f"\n{'ORDER':9} {'PAID WITH':15} {'AMOUNT':>22}  {'PAID IN':>7}  {'CLAIM':9} {'WEBHOOKS':>8}  STATES")
     for o in placed:
@@ -273,11 +355,23 @@ def main() -> int:
     log = settings.state_path / "logs" / "demo.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     beanpay = os.path.join(os.path.dirname(sys.executable), "beanpay")
+    idp = IdentityProvider()
+    env = {**os.environ, "BEANPAY_DATABASE_URL": demo_dsn, "BEANPAY_DEV_TOKENS": "false",
+           "BEANPAY_OIDC_ISSUERS": idp.issuer_config}
+    password = settings.state_path / "secrets" / "demo-operator-password"
+    password.parent.mkdir(parents=True, exist_ok=True)
+    password.write_text(PASSWORD)
+    # the first operator is made at the terminal, as in production: `beanpay users create --operator`
+    made = subprocess.run([beanpay, "users", "create", "--email", OPERATOR, "--operator", "--password-file",
+                           str(password)], env=env, capture_output=True, text=True, check=False)
+    password.unlink()
+    print(made.stdout.strip() or made.stderr.strip())
     with log.open("ab") as out:
-        server = subprocess.Popen([beanpay, "run"], stdout=out, stderr=subprocess.STDOUT,
-                                  env={**os.environ, "BEANPAY_DATABASE_URL": demo_dsn})
+        server = subprocess.Popen([beanpay, "run"], stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        asyncio.run(run(settings, base, server))
+        if made.returncode != 0:
+            raise DemoFailed("could not create the operator")
+        asyncio.run(run(settings, base, server, idp))
     except DemoFailed as exc:
         print(f"\ndemo failed: {exc} (service log: {log})", file=sys.stderr)
         return 1
