@@ -35,7 +35,7 @@ from beanpay.config import load_settings
 from beanpay.deploy.devstack.databases import create_database, drop_database
 from beanpay.tokens import Claims, issue
 from tests.bench.http_bench import BASELINE, call, wait_http
-from tests.bench.local import free_port
+from tests.bench.local import UNLIMITED_BUDGETS, free_port
 
 HERE = Path(__file__).resolve().parent
 BEANPAY = str(Path(sys.executable).with_name("beanpay"))
@@ -164,7 +164,7 @@ def main() -> int:
     dsn = asyncio.run(create_database(settings.dsn, "beanpay_apibench"))
     api_port, hello_port, write_port = free_port(), free_port(), free_port()
     env = {**os.environ, "BEANPAY_API_PORT": str(api_port), "BEANPAY_LOG_LEVEL": "warning",
-           "BEANPAY_DATABASE_URL": dsn}
+           "BEANPAY_DATABASE_URL": dsn, **UNLIMITED_BUDGETS}
     procs = {"api": subprocess.Popen([BEANPAY, "api"], env=env),
              "hello": subprocess.Popen([sys.executable, "-c", BASELINE, str(hello_port)]),
              "write": subprocess.Popen([sys.executable, "-c", WRITE_BASELINE, str(write_port), dsn])}

@@ -41,7 +41,7 @@ from beanpay.deploy.devstack.databases import create_database, drop_database
 from beanpay.engine.webhooks.fanout import TOPICS
 from beanpay.tokens import Claims, issue
 from tests.bench.evm_bench import MINT, SENDERS, _word
-from tests.bench.local import free_port, group_at_end, until_answering
+from tests.bench.local import UNLIMITED_BUDGETS, free_port, group_at_end, until_answering
 
 BIN = Path(sys.executable).parent
 SERVICES = ("api", "index", "engine", "relay", "webhooks")
@@ -194,7 +194,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         group = f"bench-{uuid.uuid4().hex}"
         await group_at_end(settings.kafka_servers, group, TOPICS)
         env = {**os.environ, "BEANPAY_DATABASE_URL": dsn, "BEANPAY_EVM_CHAINS": json.dumps([record]),
-               "BEANPAY_API_PORT": str(api_port), "BEANPAY_WEBHOOK_GROUP": group,
+               "BEANPAY_API_PORT": str(api_port), **UNLIMITED_BUDGETS, "BEANPAY_WEBHOOK_GROUP": group,
                "BEANPAY_LOG_LEVEL": "warning", "BEANPAY_PRICE_REFRESH_SECONDS": "3600",
                "BEANPAY_PAYMENT_WINDOW_SECONDS": "3600", "BEANPAY_WEBHOOK_BACKOFF_SECONDS": "0.5"}
         logs = settings.state_path / "logs"

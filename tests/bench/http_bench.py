@@ -1,8 +1,12 @@
-"""`just bench` (HTTP): wrk against GET /v1/shops/{id}/menu (warm cache) and a bare aiohttp baseline.
+"""`just bench` (HTTP): wrk against GET /v1/shops/{id}/menu (warm cache) and a bare aiohttp baseline, and
+the rate limiter's cost.
 
-Both servers run the same way: their own process, uvloop, aiohttp AppRunner, no access log. wrk runs
-against each in alternating rounds in the same run, and the report gives each one's requests/s and
-p50/p99 latency and the menu/baseline ratio (the machine is shared: ratios hold, absolute numbers drift).
+Every server runs the same way: its own process, uvloop, aiohttp AppRunner, no access log. Two API
+processes serve the menu: one as deployed, rate limits on (budgets no run reaches, so every request goes
+the limiter's real way: its Redis leases and headers), one with BEANPAY_RATE_LIMITS=false. wrk runs
+against each target in alternating rounds in the same run; the report gives each one's requests/s and
+p50/p99 latency, the menu/baseline ratio and the limited/unlimited ratio (the machine is shared: ratios
+hold, absolute numbers drift). Targets: menu/baseline >= 0.50, limiter cost under 5% (ratio >= 0.95).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 
 from beanpay.config import load_settings
 from beanpay.tokens import Claims, issue
-from tests.bench.local import free_port
+from tests.bench.local import UNLIMITED_BUDGETS, free_port
 
 BASELINE = """
 import uvloop
@@ -109,21 +113,28 @@ def main() -> int:
     args = parser.parse_args()
 
     settings = load_settings()
-    api_port, base_port = free_port(), free_port()
-    env = {**os.environ, "BEANPAY_API_PORT": str(api_port), "BEANPAY_LOG_LEVEL": "warning"}
+    api_port, free_api_port, base_port = free_port(), free_port(), free_port()
+    env = {**os.environ, "BEANPAY_API_PORT": str(api_port), "BEANPAY_LOG_LEVEL": "warning", **UNLIMITED_BUDGETS}
+    free_env = {**env, "BEANPAY_API_PORT": str(free_api_port), "BEANPAY_RATE_LIMITS": "false"}
     beanpay = str(Path(sys.executable).with_name("beanpay"))
-    procs = [subprocess.Popen([beanpay, "api"], env=env),
+    procs = [subprocess.Popen([beanpay, "api"], env=env), subprocess.Popen([beanpay, "api"], env=free_env),
              subprocess.Popen([sys.executable, "-c", BASELINE, str(base_port)])]
     try:
-        api = f"http://127.0.0.1:{api_port}"
+        api, unlimited = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{free_api_port}"
         wait_http(f"{api}/readyz")
+        wait_http(f"{unlimited}/readyz")
         wait_http(f"http://127.0.0.1:{base_port}/hello")
         shop_id = seed(api, settings.jwt_secret or "")
         menu_url = f"{api}/v1/shops/{shop_id}/menu"
-        with urllib.request.urlopen(menu_url) as r:  # noqa: S310 - warm the cache
-            assert r.status == 200
-        targets = {"baseline hello": f"http://127.0.0.1:{base_port}/hello", "menu (warm cache)": menu_url}
-        wrk("warm-up", menu_url, seconds=2, connections=args.connections, threads=args.threads)
+        free_menu_url = f"{unlimited}/v1/shops/{shop_id}/menu"
+        for url in (menu_url, free_menu_url):
+            with urllib.request.urlopen(url) as r:  # noqa: S310 - warm the cache
+                assert r.status == 200
+                assert ("RateLimit" in r.headers) == (url == menu_url)  # the limiter runs on one only
+        targets = {"baseline hello": f"http://127.0.0.1:{base_port}/hello", "menu (warm cache)": menu_url,
+                   "menu, no rate limits": free_menu_url}
+        for url in (menu_url, free_menu_url):
+            wrk("warm-up", url, seconds=2, connections=args.connections, threads=args.threads)
         runs: dict[str, list[Result]] = {k: [] for k in targets}
         for _ in range(args.rounds):
             for name, url in targets.items():
@@ -140,20 +151,24 @@ def main() -> int:
         return Result(mid.name, mid.rps, mid.p50_ms, mid.p99_ms, sum(r.non_2xx for r in rs))
 
     base, menu = median(runs["baseline hello"]), median(runs["menu (warm cache)"])
+    free = median(runs["menu, no rate limits"])
     ratio = menu.rps / base.rps
+    limiter = menu.rps / free.rps
     print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.seconds}s, {args.rounds} alternating rounds, "
           f"median round shown")
     print(f"{'target':20} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
-    for r in (base, menu):
+    for r in (base, menu, free):
         print(f"{r.name:20} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.non_2xx:8d}")
     print(f"menu/baseline throughput ratio: {ratio:.2f} (target >= 0.50); menu p99 {menu.p99_ms:.2f} ms "
           f"(target < 10 ms)")
+    print(f"rate limiter: limited/unlimited menu throughput {limiter:.3f} (target >= 0.95, under 5% cost)")
     report = settings.state_path / "bench" / "http.json"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps({"baseline": asdict(base), "menu": asdict(menu), "ratio": ratio,
+                                  "menu_without_limits": asdict(free), "limiter_ratio": limiter,
                                   "rounds": {k: [asdict(r) for r in v] for k, v in runs.items()}}, indent=2))
     print(f"report: {report}")
-    ok = ratio >= 0.5 and menu.p99_ms < 10 and menu.non_2xx == 0
+    ok = ratio >= 0.5 and menu.p99_ms < 10 and menu.non_2xx == 0 and limiter >= 0.95 and free.non_2xx == 0
     return 0 if ok else 1
 
 
