@@ -70,7 +70,7 @@ class Person:
 async def app(settings: Settings, aiohttp_client):  # type: ignore[no-untyped-def]
     from beanpay.api.app import init_app
 
-    conf = msgspec.structs.replace(settings, trusted_proxies=["127.0.0.1/32", "::1/128"])
+    conf = msgspec.structs.replace(settings, trusted_proxies=["127.0.0.1/32", "::1/128"], rate_limits=True)
     return await aiohttp_client(init_app(conf))
 
 

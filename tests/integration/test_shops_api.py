@@ -45,11 +45,14 @@ async def test_validation_errors_name_each_field(client, tokens) -> None:
 
 
 async def test_malformed_json_is_400_and_unknown_paths_404(client, tokens) -> None:
-    resp = await client.post("/v1/shops", data=b"{not json", headers=tokens.operator)
+    as_json = {**tokens.operator, "Content-Type": "application/json"}
+    resp = await client.post("/v1/shops", data=b"{not json", headers=as_json)
     assert resp.status == 400
     assert (await resp.json())["error"]["code"] == "malformed_request"
-    resp = await client.post("/v1/shops", data=b"[1, 2]", headers=tokens.operator)
+    resp = await client.post("/v1/shops", data=b"[1, 2]", headers=as_json)
     assert resp.status == 400
+    untyped = await client.post("/v1/shops", data=b'{"name": "x"}', headers=tokens.operator)
+    assert untyped.status == 415 and (await untyped.json())["error"]["code"] == "unsupported_media_type"
     assert (await client.get("/v1/shops/not-a-uuid")).status == 404
     assert (await client.get(f"/v1/shops/{uuid.uuid4()}")).status == 404
     missing = await client.get("/v1/nothing-here")
