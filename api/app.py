@@ -7,6 +7,7 @@ import itertools
 import os
 import time
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
@@ -95,7 +96,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await app[CACHE].start()
     app[RATES] = RateService(settings)
     app[LIMITER] = Limiter(settings.redis_dsn, timeout=settings.redis_timeout_seconds,
-                           retry_after=settings.redis_retry_after_seconds)
+                           retry_after=settings.redis_retry_after_seconds,
+                           namespace=urlsplit(settings.dsn).path.lstrip("/"))  # the deployment's database
     app[OIDC] = Verifier(settings.oidc_issuers, leeway=settings.oidc_clock_skew_seconds,
                          refresh_seconds=settings.oidc_jwks_refresh_seconds)
     account: Bip84Account | None = None

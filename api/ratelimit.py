@@ -59,7 +59,10 @@ class _Lease:
 
 
 class Limiter:
-    def __init__(self, url: str, *, timeout: float, retry_after: float, max_buckets: int = 100_000) -> None:
+    def __init__(self, url: str, *, timeout: float, retry_after: float, namespace: str = "",
+                 max_buckets: int = 100_000) -> None:
+        # one deployment's buckets: deployments (and test runs) sharing a Redis never share budgets
+        self._prefix = f"beanpay:rl:{namespace}:"
         self._redis = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                               retry_on_timeout=False)
         self._script = self._redis.register_script(_SCRIPT)
@@ -135,7 +138,7 @@ class Limiter:
             FAIL_OPEN.inc()
             return None
         try:
-            count, ttl = await self._script(keys=[f"beanpay:rl:{bucket}"], args=[cost, WINDOW_MS])
+            count, ttl = await self._script(keys=[self._prefix + bucket], args=[cost, WINDOW_MS])
             return int(count), int(ttl)
         except (RedisError, OSError) as exc:
             FAIL_OPEN.inc()
