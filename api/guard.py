@@ -75,13 +75,17 @@ def guarded(policy: Policy, handler: Handler) -> Handler:
         nonlocal limits
         if limits is None:
             limits = _Limits(request.app)
+        headers = request.headers
         try:
-            principal = await resolve(request, public=policy.public)
+            # most reads carry no credentials at all: no lookup to await
+            principal = (await resolve(request, public=policy.public)
+                         if "Authorization" in headers or "Cookie" in headers else ANONYMOUS)
         except Unauthorized:
             if policy.limited and limits.on and (empty := _spend(request, limits, ANONYMOUS, policy)) is not None:
                 await _refill(request, *empty)  # guessing credentials spends the address's budget
             raise
-        request[PRINCIPAL] = principal
+        if principal is not ANONYMOUS:  # who() answers ANONYMOUS without it
+            request[PRINCIPAL] = principal
         request[POLICY] = policy
         # the common case stays synchronous (a lease in memory); only an empty lease waits on Redis
         if policy.limited and limits.on and (empty := _spend(request, limits, principal, policy)) is not None:

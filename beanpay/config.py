@@ -120,10 +120,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     api_host: str = "127.0.0.1"
     api_port: Port = 28080
-    # a client has this long to send its request line and headers (and to send the next one on a kept-alive
-    # connection), and this long for its body; a client trickling bytes is then closed
+    # a request has this long to send its request line and headers once its first byte came, and this long
+    # for its body (a client trickling bytes is then closed); a kept-alive connection may idle this long
     api_header_timeout_seconds: Positive = 15.0
     api_body_timeout_seconds: Positive = 15.0
+    api_idle_timeout_seconds: Positive = 75.0
     jwt_secret: str | None = None
     jwt_ttl_seconds: PositiveInt = 3600
     # the HS256 tokens `beanpay token` prints: for development and tests; off in prod unless set
