@@ -2,7 +2,7 @@
 script, spent locally in leases so that a busy bucket costs a Redis round trip every few dozen
 requests, not every request.
 
-A lease is a twentieth of the budget, at most 500 requests (1 for small budgets such as logins, which are
+A lease is a twentieth of the budget, at most 2,000 requests (1 for small budgets such as logins, which are
 exact), so with N API processes a window admits at most N leases (N x 5% of the limit) more than its
 limit. Many clients that each send a few requests cost a Redis round trip per client per window. When Redis does not
 answer, limits fail open: the request goes through, a metric counts it and the log says so (once per
@@ -107,7 +107,7 @@ class Limiter:
             refill.set_result(None)
 
     async def _refill(self, bucket: str, limit: int, now: float) -> Decision | None:
-        chunk = max(1, min(limit // 20, 500))
+        chunk = max(1, min(limit // 20, 2000))
         counted = await self._run(bucket, chunk)
         if counted is None:
             return None

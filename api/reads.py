@@ -17,6 +17,9 @@ from beanpay.errors import NotFound
 async def cached_read(request: web.Request, key: str, ttl: int,
                       load: Callable[[Connection], Awaitable[Any]]) -> web.Response:
     """Serve `key` from the cache, or `load` it (which raises NotFound when absent) and cache it."""
+    near = cache(request).peek(key)
+    if near is not None:
+        return raw_json(near)
     missing: NotFound | None = None
 
     async def fill() -> bytes | None:

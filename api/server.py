@@ -37,14 +37,12 @@ class _Handler(RequestHandler):
         self._request_since: float | None = None  # when the first byte of a request not yet handled came
 
     def data_received(self, data: bytes) -> None:
-        if self._request_since is None and not self._request_in_progress:
-            self._request_since = self._loop.time()
         super().data_received(data)
-
-    async def _handle_request(self, request: BaseRequest, start_time: float | None,
-                              request_handler: Any) -> Any:
-        self._request_since = None  # its headers are in
-        return await super()._handle_request(request, start_time, request_handler)
+        # a parsed request is queued or being handled: its headers are in; else a request is arriving
+        if self._messages or self._request_in_progress:
+            self._request_since = None
+        elif self._request_since is None:
+            self._request_since = self._loop.time()
 
     def late(self, now: float, limit: float) -> bool:
         return self._request_since is not None and now - self._request_since > limit
