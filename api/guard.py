@@ -75,11 +75,11 @@ def guarded(policy: Policy, handler: Handler) -> Handler:
         nonlocal limits
         if limits is None:
             limits = _Limits(request.app)
-        headers = request.headers
+        sent = request.headers  # not `headers`: that name is the RateLimit fields' builder
         try:
             # most reads carry no credentials at all: no lookup to await
             principal = (await resolve(request, public=policy.public)
-                         if "Authorization" in headers or "Cookie" in headers else ANONYMOUS)
+                         if "Authorization" in sent or "Cookie" in sent else ANONYMOUS)
         except Unauthorized:
             if policy.limited and limits.on and (empty := _spend(request, limits, ANONYMOUS, policy)) is not None:
                 await _refill(request, *empty)  # guessing credentials spends the address's budget

@@ -26,7 +26,7 @@ PASSWORD = "correct horse battery staple"
 def _address() -> str:
     """A client address of the test's own (the app trusts 127.0.0.1 as a proxy), so throttles of one
     test never meet another's."""
-    return f"198.51.100.{secrets.randbelow(250) + 1}" if secrets.randbelow(2) else f"2001:db8::{secrets.token_hex(2)}"
+    return f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}:{secrets.token_hex(2)}"
 
 
 class Person:
