@@ -25,9 +25,9 @@ async def get_balances(request: web.Request) -> web.Response:
     assets = payable_assets(settings(request))
     async with pool(request).acquire() as conn:
         rows = await ledger.balances(conn, shop_id)
-    return json(Balances(shop_id, [Balance(chain, asset, str(amount),
-                                           a.decimals if (a := assets.get((chain, asset))) else None)
-                                   for chain, asset, amount in rows]))
+    return json(Balances(shop_id, [Balance(b.chain, b.asset, str(b.balance),
+                                           a.decimals if (a := assets.get((b.chain, b.asset))) else None,
+                                           b.custodial) for b in rows]))
 
 
 @routes.add("GET", "/v1/shops/{shop_id}/ledger", summary="The shop's ledger entries, newest first",
@@ -40,5 +40,5 @@ async def get_ledger(request: web.Request) -> web.Response:
     async with pool(request).acquire() as conn:
         rows = await ledger.history(conn, shop_id, q.before or 2**63 - 1, q.limit + 1)
     items = [LedgerEntry(r.id, r.entry_group, r.chain, r.asset, str(r.amount), r.kind, r.payment_id, r.memo,
-                         r.created_at) for r in rows[: q.limit]]
+                         r.created_at, r.custodial) for r in rows[: q.limit]]
     return json(LedgerPage(items, items[-1].id if len(rows) > q.limit else None))

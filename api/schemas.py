@@ -502,6 +502,7 @@ class Balance(Struct):
     asset: str
     balance: str  # base units
     decimals: int | None
+    custodial: bool  # held by the platform (paid into its wallet); false: in the shop's own wallet
 
 
 class Balances(Struct):
@@ -519,6 +520,7 @@ class LedgerEntry(Struct):
     payment_id: uuid.UUID
     memo: str | None
     created_at: dt.datetime
+    custodial: bool
 
 
 class LedgerQuery(Struct, forbid_unknown_fields=True):

@@ -14,7 +14,8 @@ import msgspec
 
 Permission = Literal[
     "shops:create",      # open a new shop (operators)
-    "shops:write",       # change a shop's details, status and wallets
+    "shops:write",       # change a shop's details and status
+    "wallets:manage",    # where a shop's money goes: its own receiving wallets
     "shops:delete",
     "shops:read-deleted",  # see deleted shops and products
     "catalog:write",     # products and menus
@@ -41,7 +42,7 @@ SHOP_ROLES: tuple[str, ...] = get_args(ShopRole)
 _STAFF = frozenset({"supplies:read", "supplies:write", "orders:read", "orders:write", "claims:redeem"})
 _MANAGER = _STAFF | {"catalog:write", "payments:resolve", "refunds:create", "invoices:create", "ledger:read",
                      "webhooks:manage", "shops:write", "orders:create", "members:manage"}
-_OWNER = _MANAGER | {"api-keys:manage", "shops:read-deleted"}
+_OWNER = _MANAGER | {"api-keys:manage", "shops:read-deleted", "wallets:manage"}
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {"staff": _STAFF, "manager": _MANAGER, "owner": _OWNER}
 # what a shop role may hand out (invite to, change to, remove from): managers manage staff only
 MAY_INVITE: dict[str, frozenset[str]] = {"owner": frozenset(SHOP_ROLES), "manager": frozenset({"staff"}),

@@ -164,6 +164,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     price_max_age_seconds: PositiveInt = 300  # an older rate is refused, never quoted
     price_refresh_seconds: Positive = 30.0
     payment_window_seconds: PositiveInt = 900
+    # an address of an order that expired with nothing paid goes back to its shop wallet's pool this long
+    # after the window (a payment still on its way then counts for the order holding the address)
+    address_quarantine_seconds: Annotated[int, msgspec.Meta(ge=0)] = 3600
     underpay_tolerance_bps: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 50
 
     # engine workers

@@ -219,6 +219,8 @@ CREATE TABLE public.crypto_payments (
     resolved_at timestamp with time zone,
     credited numeric(78,0) DEFAULT 0 NOT NULL,
     sweep_id uuid,
+    wallet_id uuid,
+    address_released_at timestamp with time zone,
     CONSTRAINT crypto_payments_amount_received_check CHECK ((amount_received >= (0)::numeric)),
     CONSTRAINT crypto_payments_confirmations_check CHECK ((confirmations >= 0)),
     CONSTRAINT crypto_payments_credited_check CHECK ((credited >= (0)::numeric)),
@@ -469,6 +471,26 @@ CREATE TABLE public.users (
     CONSTRAINT users_email_check CHECK (((email IS NULL) OR (((email)::text = lower(btrim((email)::text))) AND ((email)::text ~~ '%_@_%'::text))))
 );
 
+CREATE TABLE public.wallets (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    shop_id uuid NOT NULL,
+    chain character varying(32) NOT NULL,
+    account_key text,
+    key_origin character varying(120),
+    treasury character varying(42),
+    gap_limit integer DEFAULT 20 NOT NULL,
+    next_index bigint DEFAULT 0 NOT NULL,
+    next_change bigint DEFAULT 0 NOT NULL,
+    created_by uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    retired_at timestamp with time zone,
+    CONSTRAINT wallets_check CHECK ((((chain)::text = 'btc'::text) = (account_key IS NOT NULL))),
+    CONSTRAINT wallets_check1 CHECK ((((chain)::text = 'btc'::text) = (treasury IS NULL))),
+    CONSTRAINT wallets_gap_limit_check CHECK (((gap_limit >= 1) AND (gap_limit <= 10000))),
+    CONSTRAINT wallets_next_change_check CHECK ((next_change >= 0)),
+    CONSTRAINT wallets_next_index_check CHECK ((next_index >= 0))
+);
+
 CREATE TABLE public.watched_addresses (
     chain character varying(32) NOT NULL,
     address character varying(128) NOT NULL,
@@ -476,7 +498,11 @@ CREATE TABLE public.watched_addresses (
     derivation_index bigint,
     order_id uuid,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    created_xid xid8 DEFAULT pg_current_xact_id() NOT NULL
+    created_xid xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    wallet_id uuid,
+    key_chain smallint,
+    CONSTRAINT watched_addresses_derived CHECK (((derivation_index IS NULL) = (key_chain IS NULL))),
+    CONSTRAINT watched_addresses_key_chain_check CHECK ((key_chain = ANY (ARRAY[0, 1])))
 );
 
 CREATE TABLE public.webhook_attempts (
@@ -561,9 +587,6 @@ ALTER TABLE ONLY public.coffee_supplies
     ADD CONSTRAINT coffee_supplies_shop_product_uq UNIQUE (shop_id, product_id);
 
 ALTER TABLE ONLY public.crypto_payments
-    ADD CONSTRAINT crypto_payments_address_uq UNIQUE (chain, wallet_address);
-
-ALTER TABLE ONLY public.crypto_payments
     ADD CONSTRAINT crypto_payments_order_uq UNIQUE (order_id);
 
 ALTER TABLE ONLY public.crypto_payments
@@ -635,8 +658,8 @@ ALTER TABLE ONLY public.user_sessions
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
 
-ALTER TABLE ONLY public.watched_addresses
-    ADD CONSTRAINT watched_addresses_index_uq UNIQUE (chain, derivation_index);
+ALTER TABLE ONLY public.wallets
+    ADD CONSTRAINT wallets_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.watched_addresses
     ADD CONSTRAINT watched_addresses_pkey PRIMARY KEY (chain, address);
@@ -687,6 +710,8 @@ CREATE INDEX coffee_supplies_shop_idx ON public.coffee_supplies USING btree (sho
 
 CREATE INDEX coffee_supplies_status_idx ON public.coffee_supplies USING btree (status);
 
+CREATE UNIQUE INDEX crypto_payments_address_uq ON public.crypto_payments USING btree (chain, wallet_address) WHERE (address_released_at IS NULL);
+
 CREATE INDEX crypto_payments_expires_idx ON public.crypto_payments USING btree (expires_at);
 
 CREATE INDEX crypto_payments_order_idx ON public.crypto_payments USING btree (order_id);
@@ -696,6 +721,8 @@ CREATE INDEX crypto_payments_status_idx ON public.crypto_payments USING btree (s
 CREATE INDEX crypto_payments_tx_idx ON public.crypto_payments USING btree (transaction_hash);
 
 CREATE INDEX crypto_payments_user_idx ON public.crypto_payments USING btree (user_id);
+
+CREATE INDEX crypto_payments_wallet_idx ON public.crypto_payments USING btree (wallet_id) WHERE (wallet_id IS NOT NULL);
 
 CREATE INDEX deposits_address_idx ON public.deposits USING btree (chain, address);
 
@@ -755,9 +782,15 @@ CREATE INDEX user_sessions_user_idx ON public.user_sessions USING btree (user_id
 
 CREATE UNIQUE INDEX users_email_uq ON public.users USING btree (email);
 
+CREATE UNIQUE INDEX wallets_active_uq ON public.wallets USING btree (shop_id, chain) WHERE (retired_at IS NULL);
+
 CREATE INDEX watched_addresses_created_idx ON public.watched_addresses USING btree (chain, created_at);
 
 CREATE INDEX watched_addresses_order_idx ON public.watched_addresses USING btree (order_id);
+
+CREATE UNIQUE INDEX watched_addresses_platform_index_uq ON public.watched_addresses USING btree (chain, key_chain, derivation_index) WHERE ((wallet_id IS NULL) AND (derivation_index IS NOT NULL));
+
+CREATE UNIQUE INDEX watched_addresses_wallet_index_uq ON public.watched_addresses USING btree (wallet_id, key_chain, derivation_index) WHERE (wallet_id IS NOT NULL);
 
 CREATE INDEX watched_addresses_xid_idx ON public.watched_addresses USING btree (chain, created_xid);
 
@@ -791,6 +824,9 @@ ALTER TABLE ONLY public.coffee_supplies
 
 ALTER TABLE ONLY public.crypto_payments
     ADD CONSTRAINT crypto_payments_order_id_fkey FOREIGN KEY (order_id) REFERENCES public.coffee_orders(id);
+
+ALTER TABLE ONLY public.crypto_payments
+    ADD CONSTRAINT crypto_payments_wallet_id_fkey FOREIGN KEY (wallet_id) REFERENCES public.wallets(id);
 
 ALTER TABLE ONLY public.deposits
     ADD CONSTRAINT deposits_chain_address_fkey FOREIGN KEY (chain, address) REFERENCES public.watched_addresses(chain, address);
@@ -845,6 +881,12 @@ ALTER TABLE ONLY public.shop_products
 
 ALTER TABLE ONLY public.user_sessions
     ADD CONSTRAINT user_sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.wallets
+    ADD CONSTRAINT wallets_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id);
+
+ALTER TABLE ONLY public.watched_addresses
+    ADD CONSTRAINT watched_addresses_wallet_id_fkey FOREIGN KEY (wallet_id) REFERENCES public.wallets(id);
 
 ALTER TABLE ONLY public.webhook_attempts
     ADD CONSTRAINT webhook_attempts_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES public.webhook_deliveries(id) ON DELETE CASCADE;

@@ -26,8 +26,9 @@ async def allocate_btc(conn: Connection, account: Bip84Account) -> DepositAddres
 
 
 async def watch(conn: Connection, chain: str, address: str, script: bytes | None = None,
-                index: int | None = None, order_id: uuid.UUID | None = None) -> None:
-    await conn.execute(SQL.watch, chain, address, script, index, order_id)
+                index: int | None = None, order_id: uuid.UUID | None = None, *, key_chain: int = 0,
+                wallet_id: uuid.UUID | None = None) -> None:
+    await conn.execute(SQL.watch, chain, address, script, index, order_id, key_chain, wallet_id)
 
 
 async def new_btc_address(conn: Connection, account: Bip84Account, order_id: uuid.UUID | None = None) -> DepositAddress:
@@ -37,8 +38,10 @@ async def new_btc_address(conn: Connection, account: Bip84Account, order_id: uui
     return address
 
 
-def evm_forwarder(chain: EvmChainConfig, order_id: uuid.UUID) -> str:
-    """The order's CREATE2 forwarder on `chain` (pure: nothing is asked of the node)."""
-    if not (chain.factory and chain.implementation and chain.treasury):
+def evm_forwarder(chain: EvmChainConfig, order_id: uuid.UUID, treasury: str | None = None) -> str:
+    """The order's CREATE2 forwarder on `chain`, flushing to `treasury` (the shop's own; default the
+    platform's). Pure: nothing is asked of the node."""
+    treasury = treasury or chain.treasury
+    if not (chain.factory and chain.implementation and treasury):
         raise Conflict(f"chain {chain.name} has no forwarder factory, implementation or treasury configured")
-    return forwarder_address(chain.factory, chain.implementation, order_id, chain.treasury)
+    return forwarder_address(chain.factory, chain.implementation, order_id, treasury)

@@ -52,10 +52,16 @@ async def post_many(conn: Connection, credits: list[Credit]) -> None:
         [r[3].memo for r in rows])
 
 
-async def balances(conn: Connection, shop_id: uuid.UUID) -> list[tuple[str, str, int]]:
-    """(chain, asset, balance) owed to the shop; the merchant account is a credit, so its sum is negated."""
-    rows = await conn.fetch(SQL.balances, merchant_account(shop_id))
-    return [(r["chain"], r["asset"], int(r["balance"])) for r in rows]
+class Balance(msgspec.Struct):
+    chain: str
+    asset: str
+    custodial: bool  # paid into the platform's wallet (the platform holds it), else into the shop's own
+    balance: int
+
+
+async def balances(conn: Connection, shop_id: uuid.UUID) -> list[Balance]:
+    """The shop's balances; the merchant account is a credit, so its sum is negated."""
+    return await fetch_as(conn, SQL.balances, Balance, merchant_account(shop_id))
 
 
 class Entry(msgspec.Struct):
@@ -68,6 +74,7 @@ class Entry(msgspec.Struct):
     payment_id: uuid.UUID
     memo: str | None
     created_at: dt.datetime
+    custodial: bool
 
 
 async def history(conn: Connection, shop_id: uuid.UUID, before: int, limit: int) -> list[Entry]:

@@ -30,7 +30,7 @@ from beanpay import audit, idempotency, queries
 from beanpay.chains.bitcoin.addresses import Bip84Account
 from beanpay.config import Settings
 from beanpay.db import Connection, Database, NeedsTransaction, fetch_as, fetchrow_as
-from beanpay.engine import inventory
+from beanpay.engine import inventory, wallets
 from beanpay.engine.addresses import BITCOIN, evm_forwarder
 from beanpay.engine.assets import Asset
 from beanpay.engine.lifecycle import IllegalTransition, OrderStatus, modifiable, order_sources
@@ -147,6 +147,9 @@ class _Begun(msgspec.Struct):
     status_code: int | None
     response_body: bytes | None
     btc_index: int | None
+    wallet_id: uuid.UUID | None
+    account_key: str | None
+    treasury: str | None
     product_id: uuid.UUID | None
     name: str | None
     customizations: str | None
@@ -180,8 +183,6 @@ async def create_order(db: Database, settings: Settings, *, user_id: uuid.UUID, 
     """Place an order (one transaction). With an Idempotency-Key, the answer `respond` builds is stored
     by the same statement, and an answer stored earlier under the key is returned instead.
     Raises idempotency.Replay when a concurrent request with the key committed first."""
-    if asset.chain == BITCOIN and btc_account is None:
-        raise Conflict("Bitcoin payments are not configured (BEANPAY_BTC_ACCOUNT_XPUB)")
     args = (settings, user_id, shop_id, lines, delivery, asset, rate_for, btc_account, actor, key, respond)
     try:
         if asset.chain != BITCOIN:
@@ -201,7 +202,8 @@ async def _create(conn: Connection, settings: Settings, user_id: uuid.UUID, shop
                   btc_account: Bip84Account | None, actor: audit.Actor, key: idempotency.Key | None,
                   respond: Callable[[NewOrder], bytes] | None, *, alone: bool) -> NewOrder:
     rows = await fetch_as(conn, SQL.begin_order, _Begun, shop_id, sorted({ln.product_id for ln in lines}),
-                          key.principal if key else None, key.key if key else None, asset.chain == BITCOIN)
+                          key.principal if key else None, key.key if key else None, asset.chain == BITCOIN,
+                          asset.chain)
     head = rows[0]
     if head.status_code is not None and head.response_body is not None and head.request_hash is not None:
         raise Stored(idempotency.Answer(head.request_hash, head.status_code, head.response_body))
@@ -220,11 +222,17 @@ async def _create(conn: Connection, settings: Settings, user_id: uuid.UUID, shop
     order_id, payment_id = uuid.uuid4(), uuid.uuid4()
     script, index = None, None
     if asset.chain == BITCOIN:
-        assert btc_account is not None and head.btc_index is not None
-        derived = btc_account.derive(head.btc_index)
+        if head.wallet_id is not None:  # the shop's own wallet: gap limit kept, unused addresses recycled
+            derived, _ = await wallets.receive_address(
+                conn, head.wallet_id, settings.btc_network, dt.timedelta(seconds=settings.address_quarantine_seconds))
+        elif btc_account is None or head.btc_index is None:
+            raise Conflict("Bitcoin payments are not configured (BEANPAY_BTC_ACCOUNT_XPUB) and the shop has no "
+                           "Bitcoin wallet of its own")
+        else:
+            derived = btc_account.derive(head.btc_index)
         address, script, index = derived.address, derived.script, derived.index
     else:
-        address = evm_forwarder(settings.evm_chain(asset.chain), order_id)
+        address = evm_forwarder(settings.evm_chain(asset.chain), order_id, head.treasury)
     now = dt.datetime.now(dt.UTC)
     expires = now + dt.timedelta(seconds=settings.payment_window_seconds)
     order = OrderRow(order_id, user_id, shop_id, total, currency, amount, asset.symbol, asset.chain, "pending",
@@ -252,7 +260,7 @@ async def _create(conn: Connection, settings: Settings, user_id: uuid.UUID, shop
         [uuid.uuid4() for _ in events], [e.type.name for e in events], [e.type.topic for e in events],
         [_json(e.payload).decode() for e in events],
         *((key.principal, key.key, key.method, key.path, key.request_hash, 201, body, key.expires_at) if key
-          else (None,) * 8), alone)
+          else (None,) * 8), alone, head.wallet_id)
     if not written[0].recorded:
         raise idempotency.Replay()
     conn.wake_after_commit(outbox.CHANNEL)  # the statement wrote the order's events

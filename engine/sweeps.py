@@ -27,15 +27,18 @@ log = structlog.get_logger("sweeps")
 SQL = queries.load("beanpay.engine", "sweeps.sql")
 
 
-async def _claim_batch(pool: Pool, chain: str, size: int) -> tuple[uuid.UUID, list[uuid.UUID]] | None:
+async def _claim_batch(pool: Pool, chain: EvmChainConfig, size: int) -> tuple[uuid.UUID, list[uuid.UUID], str] | None:
+    """Paid forwarders into one treasury (a shop's own, or the platform's), marked with a new sweep."""
     async with pool.transaction() as conn:
-        rows = await conn.fetch(SQL.paid_unswept, chain, size)
+        rows = await conn.fetch(SQL.paid_unswept, chain.name, size)
         if not rows:
             return None
         sweep_id = uuid.uuid4()
         orders = [r["order_id"] for r in rows]
-        await conn.execute(SQL.start_sweep, sweep_id, chain, orders, [r["id"] for r in rows])
-        return sweep_id, orders
+        await conn.execute(SQL.start_sweep, sweep_id, chain.name, orders, [r["id"] for r in rows])
+        treasury = rows[0]["treasury"] or chain.treasury
+        assert treasury is not None
+        return sweep_id, orders, treasury
 
 
 async def _finish(pool: Pool, sweep_id: uuid.UUID, tx_hash: str | None, error: str | None) -> None:
@@ -43,12 +46,13 @@ async def _finish(pool: Pool, sweep_id: uuid.UUID, tx_hash: str | None, error: s
         await conn.execute(SQL.finish_sweep, sweep_id, "failed" if error else "confirmed", tx_hash, error)
 
 
-async def _send(w3: AsyncWeb3[Any], chain: EvmChainConfig, account: Any, orders: list[uuid.UUID]) -> tuple[str, bool]:
-    assert chain.factory and chain.treasury
+async def _send(w3: AsyncWeb3[Any], chain: EvmChainConfig, account: Any, orders: list[uuid.UUID],
+                treasury: str) -> tuple[str, bool]:
+    assert chain.factory
     factory = w3.eth.contract(address=AsyncWeb3.to_checksum_address(chain.factory),
                               abi=artifact("ForwarderFactory")["abi"])
     call = factory.functions.deployAndFlush([order_salt_input(o) for o in orders],
-                                            AsyncWeb3.to_checksum_address(chain.treasury),
+                                            AsyncWeb3.to_checksum_address(treasury),
                                             [AsyncWeb3.to_checksum_address(t.address) for t in chain.tokens])
     tx = await call.build_transaction({
         "from": account.address, "chainId": chain.chain_id,
@@ -78,13 +82,14 @@ async def run_sweep(settings: Settings, chain_name: str, *, batch: int, dry_run:
     try:
         waiting = await pool.fetchval(SQL.count_unswept, chain_name)
         if dry_run:
-            print(f"{waiting} paid forwarder(s) on {chain_name} would be swept to {chain.treasury}")
+            print(f"{waiting} paid forwarder(s) on {chain_name} would be swept to their shops' treasuries "
+                  f"(the platform's: {chain.treasury})")
             return 0
         with tqdm(total=waiting, desc=f"sweeping {chain_name}", unit="forwarder") as bar:
-            while (claimed := await _claim_batch(pool, chain_name, batch)) is not None:
-                sweep_id, orders = claimed
+            while (claimed := await _claim_batch(pool, chain, batch)) is not None:
+                sweep_id, orders, treasury = claimed
                 try:
-                    tx_hash, ok = await _send(w3, chain, account, orders)
+                    tx_hash, ok = await _send(w3, chain, account, orders, treasury)
                     error = None if ok else "transaction reverted"
                 except Exception as exc:  # recorded on the sweep, payments freed for a rerun
                     tx_hash, error = None, repr(exc)[:500]
@@ -98,5 +103,5 @@ async def run_sweep(settings: Settings, chain_name: str, *, batch: int, dry_run:
     finally:
         await pool.close()
         await w3.provider.disconnect()
-    print(f"swept {swept} forwarder(s) on {chain_name} to {chain.treasury}; {failed} failed")
+    print(f"swept {swept} forwarder(s) on {chain_name}; {failed} failed")
     return 1 if failed else 0

@@ -107,3 +107,12 @@ class RateUpdated(Payload, frozen=True):
     rate: Decimal
     as_of: dt.datetime
     source: str
+
+
+class WalletChanged(Payload, frozen=True):
+    """A shop's receiving wallet on a chain changed (new orders only); None: back to the platform's."""
+
+    shop_id: uuid.UUID
+    chain: str
+    wallet_id: uuid.UUID | None
+    custodial: bool

@@ -6,11 +6,16 @@ SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[],
                      $7::text[], $8::uuid[], $9::text[]);
 
 -- name: balances
--- What the platform owes the shop per chain and asset (the merchant account is a credit, so negated).
-SELECT chain, asset, -sum(amount) AS balance FROM ledger_entries WHERE account = $1
-GROUP BY chain, asset ORDER BY chain, asset;
+-- The shop's balance per chain and asset (the merchant account is a credit, so negated), apart for
+-- money paid into the platform's wallet (custodial: the platform holds it) and into the shop's own.
+SELECT l.chain, l.asset, p.wallet_id IS NULL AS custodial, -sum(l.amount) AS balance
+FROM ledger_entries l JOIN crypto_payments p ON p.id = l.payment_id
+WHERE l.account = $1
+GROUP BY l.chain, l.asset, p.wallet_id IS NULL ORDER BY l.chain, l.asset, custodial;
 
 -- name: history
 -- The shop's ledger entries, newest first, before an entry id (keyset page).
-SELECT id, entry_group, chain, asset, -amount AS amount, kind, payment_id, memo, created_at
-FROM ledger_entries WHERE account = $1 AND id < $2 ORDER BY id DESC LIMIT $3;
+SELECT l.id, l.entry_group, l.chain, l.asset, -l.amount AS amount, l.kind, l.payment_id, l.memo, l.created_at,
+       p.wallet_id IS NULL AS custodial
+FROM ledger_entries l JOIN crypto_payments p ON p.id = l.payment_id
+WHERE l.account = $1 AND l.id < $2 ORDER BY l.id DESC LIMIT $3;

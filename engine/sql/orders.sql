@@ -1,9 +1,10 @@
 -- name: begin_order
 -- Everything placing an order reads, in one round trip (run first): the shop's
 -- status and currency, the menu rows of the ordered products (the shop's price and options, whether stock is
--- tracked), the answer stored under the request's Idempotency-Key, and for Bitcoin the next
--- derivation index (locking the chain's counter until commit: gap-free, so Bitcoin orders always run
--- in a transaction). One row per menu product, or a single row with no product when none matches.
+-- tracked), the answer stored under the request's Idempotency-Key, the shop's own wallet on the chain ($6)
+-- if it has one, and for Bitcoin into the platform's wallet the next derivation index (locking the
+-- chain's counter until commit: gap-free, so Bitcoin orders always run in a transaction). One row per
+-- menu product, or a single row with no product when none matches.
 WITH shop AS (
     SELECT status, currency FROM coffee_shops WHERE id = $1
 ), menu AS (
@@ -14,21 +15,25 @@ WITH shop AS (
 ), stored AS (
     SELECT request_hash, status_code, response_body FROM idempotency_keys
     WHERE principal = $3 AND key = $4 AND expires_at > now()
+), wallet AS (
+    SELECT id AS wallet_id, account_key, treasury FROM wallets WHERE shop_id = $1 AND chain = $6 AND retired_at IS NULL
 ), btc AS (
-    INSERT INTO address_counters (chain, next_index) SELECT 'btc', 1 WHERE $5::bool
+    INSERT INTO address_counters (chain, next_index) SELECT 'btc', 1 WHERE $5::bool AND NOT EXISTS (SELECT 1 FROM wallet)
     ON CONFLICT (chain) DO UPDATE SET next_index = address_counters.next_index + 1
     RETURNING next_index - 1 AS btc_index
 )
 SELECT shop.status AS shop_status, shop.currency, stored.request_hash, stored.status_code, stored.response_body,
-       btc.btc_index, menu.product_id, menu.name, menu.customizations, menu.price, menu.stocked
+       btc.btc_index, wallet.wallet_id, wallet.account_key, wallet.treasury, menu.product_id, menu.name,
+       menu.customizations, menu.price, menu.stocked
 FROM (SELECT 1) AS one
-LEFT JOIN shop ON true LEFT JOIN stored ON true LEFT JOIN btc ON true LEFT JOIN menu ON true;
+LEFT JOIN shop ON true LEFT JOIN stored ON true LEFT JOIN btc ON true LEFT JOIN wallet ON true LEFT JOIN menu ON true;
 
 -- name: write_order
 -- Writes a priced order in one statement: holds stock (supply rows locked in id order, `reserved`
 -- raised only where enough is available, as inventory.sql's reserve does), the order, its items and
--- reservations, the watched address, the payment, the audit row, the events and the answer stored
--- under the Idempotency-Key (when one was sent). One row per stock-tracked product (`held` false:
+-- reservations, the watched address (a recycled one re-pointed at this order), the payment into
+-- wallet $51 (NULL: the platform's), the audit row, the events and the answer stored under the
+-- Idempotency-Key (when one was sent). One row per stock-tracked product (`held` false:
 -- not enough, the caller rolls back), or one row with no product; `recorded` false means the key was
 -- taken meanwhile (the caller rolls back and replays). With $50 (sent on its own, committing as it
 -- ends) it declines (needs_transaction, nothing written) unless the case is the common one: every
@@ -56,12 +61,15 @@ WITH wanted AS (
 ), reservations AS (
     INSERT INTO order_reservations (order_id, supply_id, quantity, status) SELECT $1, id, held, 'reserved' FROM held
 ), watched AS (
-    INSERT INTO watched_addresses (chain, address, script, derivation_index, order_id) VALUES ($8, $24, $30, $31, $1)
+    INSERT INTO watched_addresses (chain, address, script, derivation_index, key_chain, order_id, wallet_id)
+    VALUES ($8, $24, $30, $31, CASE WHEN $31::bigint IS NOT NULL THEN 0 END, $1, $51)
+    ON CONFLICT (chain, address) DO UPDATE SET order_id = EXCLUDED.order_id  -- a recycled address
+        WHERE watched_addresses.wallet_id = EXCLUDED.wallet_id
 ), payment AS (
     INSERT INTO crypto_payments (id, order_id, user_id, chain, crypto_currency, crypto_amount, decimals, fiat_amount,
                                  fiat_currency, exchange_rate, wallet_address, expires_at, token_address, chain_id,
-                                 payment_uri, rate_source, rate_as_of, created_at, updated_at)
-    VALUES ($21, $1, $2, $8, $7, $6, $22, $4, $5, $23, $24, $14, $25, $26, $27, $28, $29, $13, $13)
+                                 payment_uri, rate_source, rate_as_of, created_at, updated_at, wallet_id)
+    VALUES ($21, $1, $2, $8, $7, $6, $22, $4, $5, $23, $24, $14, $25, $26, $27, $28, $29, $13, $13, $51)
 ), audited AS (
     INSERT INTO audit_log (actor_id, actor_role, action, entity_type, entity_id, after, request_id)
     VALUES ($34, $35, 'order.create', 'order', $1::text, $37, $36)
@@ -138,7 +146,7 @@ SELECT * FROM p;
 -- name: deposits_seen
 -- Whether any deposit (live or orphaned) ever reached the order's address: then it can no longer change.
 SELECT EXISTS (SELECT 1 FROM deposits d JOIN crypto_payments p ON p.chain = d.chain AND p.wallet_address = d.address
-               WHERE p.order_id = $1);
+               WHERE p.order_id = $1 AND p.address_released_at IS NULL);
 
 -- name: replace_items
 -- A changed order's items: the old ones deleted with their (released) reservations, the new ones written.

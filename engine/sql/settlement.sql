@@ -7,6 +7,7 @@ SELECT p.id, p.order_id, p.user_id, p.chain, p.crypto_currency, p.crypto_amount,
        p.chain_id, p.payment_uri, p.rate_source, o.order_status, o.shop_id
 FROM crypto_payments p JOIN coffee_orders o ON o.id = p.order_id
 JOIN unnest($1::text[], $2::text[]) AS k(chain, address) ON p.chain = k.chain AND p.wallet_address = k.address
+WHERE p.address_released_at IS NULL  -- a recycled address's deposits are its new order's
 ORDER BY p.chain, p.wallet_address
 FOR UPDATE OF p, o;
 

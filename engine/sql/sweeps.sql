@@ -1,10 +1,18 @@
 -- name: paid_unswept
--- Paid payments on a chain whose forwarder is not yet swept, oldest first; locked, rows another
--- sweeper holds skipped.
-SELECT id, order_id FROM crypto_payments
-WHERE chain = $1 AND sweep_id IS NULL AND amount_received > 0
-  AND (status IN ('confirmed', 'overpaid') OR resolution = 'accepted')
-ORDER BY confirmed_at NULLS LAST, id LIMIT $2 FOR UPDATE SKIP LOCKED;
+-- Paid payments on a chain whose forwarder is not yet swept, oldest first, all into the wallet of the
+-- oldest (one transaction flushes to one treasury; NULL: the platform's), with that wallet's treasury;
+-- locked, rows another sweeper holds skipped.
+WITH oldest AS (
+    SELECT wallet_id FROM crypto_payments
+    WHERE chain = $1 AND sweep_id IS NULL AND amount_received > 0
+      AND (status IN ('confirmed', 'overpaid') OR resolution = 'accepted')
+    ORDER BY confirmed_at NULLS LAST, id LIMIT 1
+)
+SELECT p.id, p.order_id, w.treasury FROM crypto_payments p LEFT JOIN wallets w ON w.id = p.wallet_id
+WHERE p.chain = $1 AND p.sweep_id IS NULL AND p.amount_received > 0
+  AND (p.status IN ('confirmed', 'overpaid') OR p.resolution = 'accepted')
+  AND p.wallet_id IS NOT DISTINCT FROM (SELECT wallet_id FROM oldest)
+ORDER BY p.confirmed_at NULLS LAST, p.id LIMIT $2 FOR UPDATE OF p SKIP LOCKED;
 
 -- name: count_unswept
 -- How many paid payments on a chain wait for a sweep.

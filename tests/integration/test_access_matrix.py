@@ -126,6 +126,11 @@ TABLE: dict[tuple[str, str], Case] = {
     ("GET", "/v1/orders/{order_id}/claim"): Case("GET", p("/v1/orders/{order}/claim"), ORDER_READERS),
     ("GET", "/v1/shops/{shop_id}/balances"): Case("GET", p("/v1/shops/{shop}/balances"), MANAGERS),
     ("GET", "/v1/shops/{shop_id}/ledger"): Case("GET", p("/v1/shops/{shop}/ledger"), MANAGERS),
+    ("GET", "/v1/shops/{shop_id}/wallets"): Case("GET", p("/v1/shops/{shop}/wallets"), MANAGERS),
+    ("PUT", "/v1/shops/{shop_id}/wallets/{chain}"): Case(
+        "PUT", p("/v1/shops/{shop}/wallets/eth"), OWNERS,
+        lambda w, _: {"treasury": "0x8ba1f109551bD432803012645Ac136ddd64DBA72"}),
+    ("DELETE", "/v1/shops/{shop_id}/wallets/{chain}"): Case("DELETE", p("/v1/shops/{shop}/wallets/eth"), OWNERS),
     ("POST", "/v1/shops/{shop_id}/webhooks"): Case(
         "POST", p("/v1/shops/{shop}/webhooks"), MANAGERS,
         lambda w, _: {"url": "http://127.0.0.1:9/hook", "event_types": ["*"]}),

@@ -60,7 +60,8 @@ async def test_eth_payment_confirms_the_order_commits_stock_and_credits_the_shop
     assert (supply["quantity"], supply["reserved"]) == (8, 0)
     assert await _ledger(db, shop.id) == {("eth", "ETH"): amount}
     balances = await (await api.get(f"/v1/shops/{shop.id}/balances", headers=shop.merchant)).json()
-    assert balances["balances"] == [{"chain": "eth", "asset": "ETH", "balance": str(amount), "decimals": 18}]
+    assert balances["balances"] == [{"chain": "eth", "asset": "ETH", "balance": str(amount), "decimals": 18,
+                                    "custodial": True}]
     assert await _events(db, order["id"]) == ["order.created", "payment.initiated", "payment.processing",
                                               "payment.confirmed", "order.confirmed"]
     # nothing new: draining again changes nothing, credits nothing twice

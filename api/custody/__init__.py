@@ -1,0 +1,1 @@
+"""Where merchants' money goes and how it leaves: wallets, refunds, payouts."""
