@@ -30,22 +30,23 @@ from beanpay.api import (
 )
 from beanpay.api.accounts.oidc import Verifier
 from beanpay.api.cache import Cache
-from beanpay.api.custody import wallets
+from beanpay.api.custody import refunds, wallets
 from beanpay.api.errors import from_exception
 from beanpay.api.http import REQUEST_ID, Handler
 from beanpay.api.metrics import observe_request
 from beanpay.api.ratelimit import Limiter, parse_networks
 from beanpay.api.routing import Route, install
-from beanpay.api.state import BTC_ACCOUNT, CACHE, LIMITER, OIDC, POOL, RATES, SETTINGS, TRUSTED_PROXIES
+from beanpay.api.state import BTC_ACCOUNT, BTC_RPC, CACHE, LIMITER, OIDC, POOL, RATES, SETTINGS, TRUSTED_PROXIES
 from beanpay.chains.bitcoin.addresses import Bip84Account
+from beanpay.chains.bitcoin.rpc import BitcoinRpc
 from beanpay.config import Settings
 from beanpay.engine.prices.service import RateService
 
 log = structlog.get_logger("api")
 
 ROUTE_TABLES = (shops.routes, products.routes, menus.routes, supplies.routes, prices.routes, orders.routes,
-                claims.routes, ledger.routes, wallets.routes, webhooks.routes, auth.routes, members.routes,
-                api_keys.routes, health.routes)
+                claims.routes, ledger.routes, wallets.routes, refunds.routes, webhooks.routes, auth.routes,
+                members.routes, api_keys.routes, health.routes)
 
 
 def all_routes() -> list[Route]:
@@ -105,8 +106,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     if settings.btc_account_xpub:
         account = Bip84Account(settings.btc_account_xpub, settings.btc_network)
     app[BTC_ACCOUNT] = account
+    app[BTC_RPC] = BitcoinRpc(settings.btc_rpc, settings.btcd_rpc_user, settings.btcd_rpc_password or "")
     yield
     warming.cancel()
+    await app[BTC_RPC].close()
     await app[RATES].close()
     await app[OIDC].close()
     await app[LIMITER].close()

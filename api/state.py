@@ -8,6 +8,7 @@ from beanpay.api.accounts.oidc import Verifier
 from beanpay.api.cache import Cache
 from beanpay.api.ratelimit import Limiter, Networks
 from beanpay.chains.bitcoin.addresses import Bip84Account
+from beanpay.chains.bitcoin.rpc import BitcoinRpc
 from beanpay.config import Settings
 from beanpay.db import Pool
 from beanpay.engine.prices.service import RateService
@@ -20,6 +21,7 @@ OIDC = web.AppKey("oidc", Verifier)
 LIMITER = web.AppKey("limiter", Limiter)
 TRUSTED_PROXIES: web.AppKey[Networks] = web.AppKey("trusted_proxies")
 BTC_ACCOUNT: web.AppKey[Bip84Account | None] = web.AppKey("btc_account")
+BTC_RPC = web.AppKey("btc_rpc", BitcoinRpc)  # fee rates, unspent checks and broadcasts of refunds
 
 
 def pool(request: web.Request) -> Pool:

@@ -62,6 +62,19 @@ class EvmChainConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     start_height: Annotated[int, msgspec.Meta(ge=0)] | None = None
 
 
+class PayoutWallet(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A hot wallet that sends a shop's EVM refunds (or, owner "platform", custodial shops' refunds and
+    payouts). Its key comes only from here: BEANPAY_PAYOUT_WALLETS_FILE, a secret file with a JSON list."""
+
+    owner: str  # a shop id, or "platform"
+    chain: str
+    key: Annotated[str, msgspec.Meta(pattern=r"^0x[0-9a-fA-F]{64}$")]
+    daily_limits: dict[str, str] = {}  # asset symbol -> base units it may send per 24 h (absent: nothing)
+
+    def __repr__(self) -> str:  # never a key in a log or traceback
+        return f"PayoutWallet(owner={self.owner!r}, chain={self.chain!r}, key=<hidden>)"
+
+
 class OidcIssuer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """An identity provider whose access tokens name customers; BEANPAY_OIDC_ISSUERS is a JSON list."""
 
@@ -97,6 +110,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Bitcoin: the merchant's BIP84 account public key (xpub/zpub, tpub/vpub); in dev, the stack's wallet
     btc_network: Literal["mainnet", "testnet", "regtest"] = "regtest"
     btc_account_xpub: str | None = None
+    btc_account_origin: str | None = None  # [fingerprint/84h/coin'h/account'h] of it, for PSBT signers
+    btc_fee_rate_floor: PositiveInt = 2  # sat/vB: the least a refund or payout pays (regtest estimates nothing)
     btc_rpc_url: str | None = None
     btc_confirmations: PositiveInt = 3
     btc_finality_depth: PositiveInt = 100
@@ -185,6 +200,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     # EVM sweeps: the key that pays gas for deploy-and-flush (it can only move funds to the treasury)
     sweeper_key: str | None = None
+    payout_wallets: list[PayoutWallet] = []  # EVM refund hot wallets (keys from a secret file)
+    refund_claim_seconds: PositiveInt = 30 * 24 * 3600  # how long a customer has to claim a refund
 
     # fault injection for crash tests: named points where the process dies at once (never in prod)
     fault_points: list[str] = []
@@ -192,6 +209,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     relay_batch_size: PositiveInt = 500
     relay_poll_seconds: Positive = 1.0
     relay_publish_timeout_seconds: Positive = 30.0
+
+    def payout_wallet(self, owner: str, chain: str) -> PayoutWallet | None:
+        return next((w for w in self.payout_wallets if w.owner == owner and w.chain == chain), None)
 
     def evm_chain(self, name: str) -> EvmChainConfig:
         """The configured EVM chain called `name`."""

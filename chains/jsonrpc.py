@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -35,6 +36,8 @@ class _Reply(msgspec.Struct):
 
 _decode_one = msgspec.json.Decoder(_Reply).decode
 _decode_many = msgspec.json.Decoder(list[_Reply]).decode
+# a node's JSON numbers with a fraction (BTC amounts, fee rates) become Decimal, never float
+_decode_result = msgspec.json.Decoder(float_hook=Decimal).decode
 
 
 class JsonRpcClient:
@@ -122,4 +125,4 @@ class JsonRpcClient:
 def _result(method: str, reply: _Reply) -> Any:
     if reply.error:
         raise RpcError(method, int(reply.error.get("code", 0)), str(reply.error.get("message")))
-    return msgspec.json.decode(reply.result)
+    return _decode_result(reply.result)

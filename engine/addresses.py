@@ -27,8 +27,8 @@ async def allocate_btc(conn: Connection, account: Bip84Account) -> DepositAddres
 
 async def watch(conn: Connection, chain: str, address: str, script: bytes | None = None,
                 index: int | None = None, order_id: uuid.UUID | None = None, *, key_chain: int = 0,
-                wallet_id: uuid.UUID | None = None) -> None:
-    await conn.execute(SQL.watch, chain, address, script, index, order_id, key_chain, wallet_id)
+                wallet_id: uuid.UUID | None = None, purpose: str = "deposit") -> None:
+    await conn.execute(SQL.watch, chain, address, script, index, order_id, key_chain, wallet_id, purpose)
 
 
 async def new_btc_address(conn: Connection, account: Bip84Account, order_id: uuid.UUID | None = None) -> DepositAddress:

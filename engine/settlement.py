@@ -54,10 +54,9 @@ CLOSED_ORDERS = frozenset({OrderStatus.CANCELLED, OrderStatus.EXPIRED})
 
 
 def credit_target(status: str, resolution: str | None, received_confirmed: int) -> int:
-    """What the shop should have been credited for this payment so far."""
-    if resolution == "refunded":
-        return 0
-    if PaymentStatus(status) in PAID or resolution == "accepted":
+    """What the shop should have been credited for this payment so far. A refunded exception is credited
+    too: the money did arrive, and its refund's own ledger entries debit the shop as it goes back."""
+    if PaymentStatus(status) in PAID or resolution in ("accepted", "refunded"):
         return received_confirmed
     return 0
 
@@ -207,8 +206,9 @@ RESOLVED = {"accept": "accepted", "refund": "refunded", "settle": "settled"}
 
 async def resolve(conn: Connection, order: OrderRow, action: str, actor: audit.Actor) -> PaymentRow:
     """The merchant's answer to a payment exception. accept: take the money and fulfil the order;
-    refund: the money goes back (outside beanpay) and the order closes; settle: an overpayment's
-    excess was returned. Each exception is resolved once. The caller holds the order row lock."""
+    refund: the money goes back through a refund (engine.refunds issues it) and the order closes;
+    settle: an overpayment's excess was returned. Each exception is resolved once. The caller holds the
+    order row lock."""
     payment = await fetchrow_as(conn, SQL.lock_payment_of_order, PaymentRow, order.id)
     if payment is None:
         raise Conflict("the order has no payment")

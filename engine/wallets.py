@@ -20,11 +20,11 @@ import uuid
 from functools import lru_cache
 
 import msgspec
-from eth_utils.address import is_hex_address, to_checksum_address
 from prometheus_client import Gauge
 
 from beanpay import audit, queries
 from beanpay.chains.bitcoin.addresses import Bip84Account, DepositAddress, InvalidAccountKey, Network
+from beanpay.chains.evm.addresses import InvalidAddress, checksummed
 from beanpay.db import Connection, fetch_as, fetchrow_as
 from beanpay.errors import InvalidInput, Unavailable
 from beanpay.events import catalog
@@ -93,15 +93,10 @@ def check_bitcoin(account_key: str, key_origin: str | None, network: Network) ->
 
 
 def check_treasury(treasury: str) -> str:
-    """An EIP-55 checksummed address (all lower or upper case is refused: its checksum cannot be checked)."""
-    if not is_hex_address(treasury):
-        raise InvalidInput("the wallet is not valid", [{"field": "treasury", "message": "not a 0x address"}])
-    if to_checksum_address(treasury) != treasury:
-        raise InvalidInput("the wallet is not valid", [{
-            "field": "treasury", "message": "not EIP-55 checksummed (mixed case as the wallet shows it)"}])
-    if int(treasury, 16) == 0:
-        raise InvalidInput("the wallet is not valid", [{"field": "treasury", "message": "the zero address"}])
-    return treasury
+    try:
+        return checksummed(treasury)
+    except InvalidAddress as exc:
+        raise InvalidInput("the wallet is not valid", [{"field": "treasury", "message": str(exc)}]) from None
 
 
 async def active(conn: Connection, shop_id: uuid.UUID) -> list[WalletRow]:

@@ -17,6 +17,7 @@ from beanpay.db import Database
 from beanpay.engine.expiry import expire_claims, expire_orders
 from beanpay.engine.invalidation import Invalidator
 from beanpay.engine.prices.service import RateService
+from beanpay.engine.refunds import evm, tracking
 from beanpay.engine.settlement import Settlement, settle_many
 from beanpay.listen import Backoff, listen, sleep, wait_wake
 from beanpay.tasks import supervise
@@ -29,6 +30,7 @@ QUEUE_AGE = Histogram("beanpay_engine_queue_wait_seconds", "Time from deposit ch
 BACKLOG = Gauge("beanpay_engine_queue_backlog", "Addresses waiting to be settled (last batch size)")
 EXPIRED = Counter("beanpay_engine_expired_total", "Orders and claims expired", ["kind"])
 FAILURES = Counter("beanpay_engine_failures_total", "Settlement attempts that failed and were re-queued")
+REFUNDS_SENT = Counter("beanpay_engine_refunds_sent_total", "Refund transactions a payout hot wallet broadcast")
 PRUNED = Counter("beanpay_engine_pruned_total", "Expired rows deleted by maintenance", ["kind"])
 
 CHANNEL = "beanpay_payments"
@@ -37,10 +39,12 @@ MAINTENANCE_SECONDS = 60.0
 
 
 async def settle_batch(db: Database, settings: Settings, invalidator: Invalidator | None = None) -> int:
-    """Settle up to a batch of queued changes in one transaction: the whole batch at once, and only if
+    """Settle up to a batch of queued changes in one transaction (payments, and refunds arriving at
+    their customers' addresses): the whole batch at once, and only if
     that fails, address by address in savepoints, so one bad address is re-queued for later instead of
     blocking the others."""
     done = Settlement()
+    secret = settings.jwt_secret or ""
     async with db.transaction() as conn:
         rows = await conn.fetch(SQL.claim, settings.engine_batch_size)
         now = dt.datetime.now(dt.UTC)
@@ -52,6 +56,7 @@ async def settle_batch(db: Database, settings: Settings, invalidator: Invalidato
         try:
             async with conn.transaction():
                 done = await settle_many(conn, keys, now=now, tolerance_bps=settings.underpay_tolerance_bps)
+                await tracking.follow(conn, keys, secret=secret)
         except Exception as exc:
             log.warning("batch settlement failed; settling one by one", addresses=len(keys), error=repr(exc))
             for chain, address in keys:
@@ -59,6 +64,7 @@ async def settle_batch(db: Database, settings: Settings, invalidator: Invalidato
                     async with conn.transaction():
                         one = await settle_many(conn, [(chain, address)], now=now,
                                                 tolerance_bps=settings.underpay_tolerance_bps)
+                        await tracking.follow(conn, [(chain, address)], secret=secret)
                     done.changed += one.changed
                     done.stock += one.stock
                 except Exception as error:
@@ -88,7 +94,8 @@ class Engine:
         """Every loop is supervised: one that dies stops the engine (and the process says why)."""
         loops = {"engine-listen": listen(self.settings.dsn, CHANNEL, self._wake, stop),
                  **{f"engine-payments-{i}": self._payments(stop) for i in range(self.settings.engine_workers)},
-                 "engine-expiry": self._expiry(stop), "engine-maintenance": self._maintenance(stop)}
+                 "engine-expiry": self._expiry(stop), "engine-maintenance": self._maintenance(stop),
+                 "engine-refund-sends": self._refund_sends(stop)}
         if self.rates is not None:
             loops["engine-prices"] = self._prices(stop)
         try:
@@ -124,6 +131,17 @@ class Engine:
                     EXPIRED.labels("claim").inc(n)
             except Exception as exc:
                 log.warning("expiry run failed", error=repr(exc))
+            await sleep(stop, self.settings.engine_poll_seconds)
+
+    async def _refund_sends(self, stop: asyncio.Event) -> None:
+        """Approved refunds a payout hot wallet sends (signed and recorded first, then broadcast)."""
+        while not stop.is_set():
+            try:
+                sent = await evm.send_due(self.db, self.settings)
+                if sent:
+                    REFUNDS_SENT.inc(sent)
+            except Exception as exc:
+                log.warning("refund sending failed; retried", error=repr(exc))
             await sleep(stop, self.settings.engine_poll_seconds)
 
     async def _maintenance(self, stop: asyncio.Event) -> None:

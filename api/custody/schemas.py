@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from decimal import Decimal
+from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
-from beanpay.api.schemas import Input
+from beanpay.api.schemas import Input, Price
 
 
 class WalletSet(Input):
@@ -40,3 +41,84 @@ class ShopWallets(Struct):
     shop_id: uuid.UUID
     custodial: bool  # some chain still pays into the platform's wallet
     wallets: list[WalletOut]
+
+
+BaseUnits = Annotated[str, Meta(pattern=r"^[1-9][0-9]{0,77}$", description="base units (sats, wei, token units)")]
+Variant = Literal["crypto_paid", "fiat_today", "fiat_fixed", "overpaid", "custom"]
+
+
+class RefundCreate(Input):
+    """crypto_paid: what the payment received; fiat_today: the fiat paid at today's rate; fiat_fixed:
+    `fiat_amount`, converted at the rate of the approval; overpaid: the part paid above the amount due;
+    custom: `amount` in base units. `fee_bps` of it is kept back (basis points: 150 = 1.5%)."""
+
+    variant: Variant
+    amount: BaseUnits | None = None
+    fiat_amount: Price | None = None
+    fee_bps: Annotated[int, Meta(ge=0, le=9999)] = 0
+    reason: Annotated[str, Meta(max_length=500)] | None = None
+
+
+class RefundClaim(Input):
+    address: Annotated[str, Meta(min_length=1, max_length=128)]
+
+
+class SignedPsbt(Input):
+    psbt: Annotated[str, Meta(min_length=1, max_length=400_000)]
+
+
+class Refund(Struct):
+    id: uuid.UUID
+    order_id: uuid.UUID
+    payment_id: uuid.UUID
+    shop_id: uuid.UUID
+    chain: str
+    asset: str
+    decimals: int
+    variant: str
+    amount: str | None
+    fee_bps: int
+    fiat_amount: Decimal | None
+    fiat_currency: str | None
+    rate: Decimal | None
+    status: str
+    method: str | None
+    custodial: bool  # sent from the platform's wallet
+    destination: str | None
+    claim_token: str
+    claim_url: str  # the page the customer enters their address on
+    claim_expires_at: dt.datetime
+    psbt: str | None  # Bitcoin: for the wallet's owner to sign and upload
+    txid: str | None
+    network_fee: str | None
+    failure: str | None
+    reason: str | None
+    created_at: dt.datetime
+    claimed_at: dt.datetime | None
+    approved_at: dt.datetime | None
+    sent_at: dt.datetime | None
+    completed_at: dt.datetime | None
+
+
+class RefundView(Struct):
+    """What the customer's refund link shows."""
+
+    id: uuid.UUID
+    chain: str
+    asset: str
+    decimals: int
+    amount: str | None
+    status: str
+    destination: str | None
+    txid: str | None
+    claim_expires_at: dt.datetime
+
+
+class RefundPage(Struct):
+    items: list[Refund]
+    next_cursor: str | None
+
+
+class RefundQuery(Struct, forbid_unknown_fields=True):
+    cursor: str | None = None
+    limit: Annotated[int, Meta(ge=1, le=100)] = 20

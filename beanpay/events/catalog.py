@@ -69,7 +69,7 @@ PAYMENT_PROCESSING = EventType("payment.processing", PAYMENTS, "order", p.Paymen
 PAYMENT_CONFIRMED = EventType("payment.confirmed", PAYMENTS, "order", p.PaymentPayload)
 PAYMENT_FAILED = EventType("payment.failed", PAYMENTS, "order", p.PaymentPayload)
 PAYMENT_EXPIRED = EventType("payment.expired", PAYMENTS, "order", p.PaymentPayload)
-PAYMENT_REFUNDED = EventType("payment.refunded", PAYMENTS, "order", p.PaymentPayload)
+PAYMENT_REFUNDED = EventType("payment.refunded", PAYMENTS, "order", p.RefundPayload)  # a refund completed
 PAYMENT_UNDERPAID = EventType("payment.underpaid", PAYMENTS, "order", p.PaymentPayload)
 PAYMENT_OVERPAID = EventType("payment.overpaid", PAYMENTS, "order", p.PaymentPayload)
 PAYMENT_LATE = EventType("payment.late", PAYMENTS, "order", p.PaymentPayload)
@@ -88,6 +88,16 @@ DEPOSIT_ORPHANED = EventType("deposit.orphaned", DEPOSITS, "deposit", p.DepositP
 
 WALLET_CHANGED = EventType("wallet.changed", WALLETS, "shop", p.WalletChanged)
 
+# refunds are keyed by their order, so a refund's events stay in order with its payment's
+REFUND_CREATED = EventType("refund.created", PAYMENTS, "order", p.RefundPayload)
+REFUND_CLAIMED = EventType("refund.claimed", PAYMENTS, "order", p.RefundPayload)
+REFUND_APPROVED = EventType("refund.approved", PAYMENTS, "order", p.RefundPayload)
+REFUND_IN_FLIGHT = EventType("refund.in_flight", PAYMENTS, "order", p.RefundPayload)
+REFUND_COMPLETED = EventType("refund.completed", PAYMENTS, "order", p.RefundPayload)
+REFUND_REVERTED = EventType("refund.reverted", PAYMENTS, "order", p.RefundPayload)
+REFUND_FAILED = EventType("refund.failed", PAYMENTS, "order", p.RefundPayload)
+REFUND_CANCELLED = EventType("refund.cancelled", PAYMENTS, "order", p.RefundPayload)
+
 ALL: tuple[EventType[Any], ...] = tuple(v for v in list(globals().values()) if isinstance(v, EventType))
 BY_NAME: dict[str, EventType[Any]] = {e.name: e for e in ALL}
 # topics of the design with no events emitted yet (notifications are a later issue's); created anyway
@@ -102,7 +112,7 @@ ORDER_STATUS_EVENTS: dict[str, EventType[p.OrderPayload]] = {
 PAYMENT_STATUS_EVENTS: dict[str, EventType[p.PaymentPayload]] = {
     "pending": PAYMENT_REVERTED, "processing": PAYMENT_PROCESSING, "confirmed": PAYMENT_CONFIRMED,
     "underpaid": PAYMENT_UNDERPAID, "overpaid": PAYMENT_OVERPAID, "late": PAYMENT_LATE,
-    "expired": PAYMENT_EXPIRED, "failed": PAYMENT_FAILED, "refunded": PAYMENT_REFUNDED,
+    "expired": PAYMENT_EXPIRED, "failed": PAYMENT_FAILED,
 }
 
 

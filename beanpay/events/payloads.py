@@ -116,3 +116,23 @@ class WalletChanged(Payload, frozen=True):
     chain: str
     wallet_id: uuid.UUID | None
     custodial: bool
+
+
+class RefundPayload(Payload, frozen=True):
+    """refund.* and payment.refunded: the refund, with the customer's claim link token (the merchant's
+    webhook hands it on; the claim page is /refunds/claim/{claim_token})."""
+
+    refund_id: uuid.UUID
+    order_id: uuid.UUID
+    payment_id: uuid.UUID
+    shop_id: uuid.UUID
+    chain: str
+    asset: str
+    decimals: int
+    variant: str
+    amount: str | None  # base units; a fiat_fixed refund's is set at approval
+    status: str
+    destination: str | None
+    txid: str | None
+    claim_token: str
+    failure: str | None

@@ -82,13 +82,58 @@ class Bip84Account:
             raise InvalidAccountKey(
                 f"expected an account-level key (depth 3, m/84'/coin'/account'), got depth {body[4]}")
         xpub = _b58check_encode(bytes.fromhex(plain) + body[4:])
-        self._external = HDKey(xpub, network="bitcoin" if key_net == "mainnet" else "testnet").child_public(0)
+        account = HDKey(xpub, network="bitcoin" if key_net == "mainnet" else "testnet")
+        self._external = account.child_public(0)
+        self._change = account.child_public(1)
         self.hrp = HRP[network]
 
     def derive(self, index: int) -> DepositAddress:
         """The external-chain address 0/index."""
+        return self._address(self._external, index)
+
+    def derive_change(self, index: int) -> DepositAddress:
+        """The change-chain address 1/index (where transactions beanpay builds send their change)."""
+        return self._address(self._change, index)
+
+    def _address(self, branch: HDKey, index: int) -> DepositAddress:
         if not 0 <= index < 2**31:
             raise ValueError("index must be a non-hardened child number")
-        key_hash = hash160(self._external.child_public(index).public_byte)
+        key_hash = hash160(branch.child_public(index).public_byte)
         address = pubkeyhash_to_addr_bech32(key_hash, prefix=self.hrp, witver=0)
         return DepositAddress(index, address, b"\x00\x14" + key_hash)
+
+
+class InvalidAddress(ValueError):
+    """An address someone typed that cannot be paid on this network; the message says why."""
+
+
+_BASE58_VERSIONS: dict[Network, tuple[int, int]] = {"mainnet": (0x00, 0x05), "testnet": (0x6F, 0xC4),
+                                                    "regtest": (0x6F, 0xC4)}
+
+
+def script_for(address: str, network: Network) -> bytes:
+    """The scriptPubKey that pays `address` on `network`: segwit (bech32 / bech32m, checksum and
+    human-readable part checked) or legacy base58 P2PKH / P2SH (checksum and version checked)."""
+    from embit import base58, bech32  # BIP173/BIP350 checksums are embit's
+
+    text = address.strip()
+    hrp = HRP[network]
+    if text.lower().startswith(hrp + "1"):
+        version, program = bech32.decode(hrp, text)
+        if version is None or program is None:
+            raise InvalidAddress("bad bech32 checksum or encoding")
+        if version == 0 and len(program) not in (20, 32):
+            raise InvalidAddress("a version 0 witness program is 20 or 32 bytes")
+        return bytes([version + 0x50 if version else 0, len(program)]) + bytes(program)
+    if any(text.lower().startswith(h + "1") for h in HRP.values()):
+        raise InvalidAddress(f"a segwit address of another network; {network} addresses start with {hrp}1")
+    try:
+        raw = bytes(base58.decode_check(text))
+    except Exception:
+        raise InvalidAddress(f"not a {network} Bitcoin address (bad checksum or encoding)") from None
+    p2pkh, p2sh = _BASE58_VERSIONS[network]
+    if len(raw) != 21 or raw[0] not in (p2pkh, p2sh):
+        raise InvalidAddress(f"a base58 address of another network or kind; not payable on {network}")
+    if raw[0] == p2pkh:
+        return b"\x76\xa9\x14" + raw[1:] + b"\x88\xac"
+    return b"\xa9\x14" + raw[1:] + b"\x87"

@@ -8,5 +8,5 @@ RETURNING next_index - 1;
 -- name: watch
 -- Starts watching an address (the indexers read it from the next block on); a derived one is on key
 -- chain $6 (0 receive, 1 change) of wallet $7 (NULL: the platform's).
-INSERT INTO watched_addresses (chain, address, script, derivation_index, key_chain, order_id, wallet_id)
-VALUES ($1, $2, $3, $4, CASE WHEN $4::bigint IS NOT NULL THEN $6::smallint END, $5, $7);
+INSERT INTO watched_addresses (chain, address, script, derivation_index, key_chain, order_id, wallet_id, purpose)
+VALUES ($1, $2, $3, $4, CASE WHEN $4::bigint IS NOT NULL THEN $6::smallint END, $5, $7, $8);

@@ -5,6 +5,13 @@ INSERT INTO ledger_entries (entry_group, account, shop_id, chain, asset, amount,
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::numeric[],
                      $7::text[], $8::uuid[], $9::text[]);
 
+-- name: post_refund
+-- A refund's entry pair of one kind (issued: the shop's balance to refunds owed; sent: refunds owed to
+-- the deposits that paid it; cancelled: back to the shop). A unique index refuses a kind twice.
+INSERT INTO ledger_entries (entry_group, account, shop_id, chain, asset, amount, kind, payment_id, memo, refund_id)
+SELECT $1, a.account, $3, $4, $5, a.amount, $6, $7, $8, $9
+FROM unnest($2::text[], $10::numeric[]) AS a(account, amount);
+
 -- name: balances
 -- The shop's balance per chain and asset (the merchant account is a credit, so negated), apart for
 -- money paid into the platform's wallet (custodial: the platform holds it) and into the shop's own.

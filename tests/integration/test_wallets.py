@@ -20,6 +20,10 @@ MAINNET_ZPUB = ("zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r
                 "sAYz2oz2AGutZYs")
 
 
+def fields(body: dict) -> set[str]:  # type: ignore[type-arg]
+    return {f["field"] for f in body["error"]["fields"]}
+
+
 async def set_wallet(api, headers, shop_id: str, chain: str, body: dict) -> tuple[int, dict]:  # type: ignore[no-untyped-def]
     resp = await api.put(f"/v1/shops/{shop_id}/wallets/{chain}", json=body, headers=headers)
     return resp.status, await resp.json()
@@ -29,7 +33,7 @@ async def test_a_bitcoin_wallet_is_checked_and_shows_its_first_addresses(api, to
     shop = await make_coffee_shop(api, tokens)
     merchant = MerchantWallet()
     status, body = await set_wallet(api, shop.merchant, shop.id, "btc", {"account_key": MAINNET_ZPUB})
-    assert status == 422 and body["error"]["fields"][0]["field"] == "account_key" and "mainnet" in body["error"]["fields"][0]["message"]
+    assert status == 422 and fields(body) == {"account_key"} and "mainnet" in body["error"]["fields"][0]["message"]
     private = merchant.account.to_string()
     status, body = await set_wallet(api, shop.merchant, shop.id, "btc", {"account_key": private})
     assert status == 422 and "private" in body["error"]["fields"][0]["message"]
@@ -58,7 +62,7 @@ async def test_an_evm_treasury_must_be_checksummed(api, tokens: Tokens) -> None:
     good = "0x8ba1f109551bD432803012645Ac136ddd64DBA72"
     for bad, word in ((good.lower(), "EIP-55"), (good[:-1] + "3", "EIP-55"), ("0x1234", "0x address")):
         status, body = await set_wallet(api, shop.merchant, shop.id, "eth", {"treasury": bad})
-        assert status == 422 and body["error"]["fields"][0]["field"] == "treasury" and word in body["error"]["fields"][0]["message"]
+        assert status == 422 and fields(body) == {"treasury"} and word in body["error"]["fields"][0]["message"]
     status, body = await set_wallet(api, shop.merchant, shop.id, "eth", {"account_key": MAINNET_ZPUB})
     assert status == 422 and body["error"]["fields"][0]["field"] == "treasury"
     assert (await api.put(f"/v1/shops/{shop.id}/wallets/dogecoin", json={"treasury": good},

@@ -1,0 +1,1 @@
+"""Refunds: customer-claimed, merchant-approved, sent from the wallet the payment went to."""

@@ -1,0 +1,110 @@
+"""EVM refunds sent by a payout hot wallet: its key comes from a secret file (config.PayoutWallet),
+never the database or a log, and it sends at most its daily limit per asset. A transaction is signed
+and recorded before it is broadcast, so a crash in between broadcasts the same one again (same nonce)
+rather than paying twice; nonces come from what beanpay signed and the node's pending count, under a
+lock per hot wallet shared by every engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from eth_account import Account
+from web3 import AsyncHTTPProvider, AsyncWeb3
+
+from beanpay import audit
+from beanpay.chains.evm.artifacts import artifact
+from beanpay.config import PayoutWallet, Settings
+from beanpay.db import Database, fetch_as
+from beanpay.engine.refunds import service
+from beanpay.engine.refunds.rules import RefundStatus
+from beanpay.engine.refunds.service import SQL, RefundRow
+
+log = structlog.get_logger("refunds")
+PLATFORM = "platform"
+ETH_TRANSFER_GAS = 21_000
+
+
+def hot_wallet(settings: Settings, refund: RefundRow) -> PayoutWallet | None:
+    """The hot wallet that sends this refund: the shop's own for money in its wallet, the platform's for
+    money the platform holds."""
+    owner = PLATFORM if refund.wallet_id is None else str(refund.shop_id)
+    return settings.payout_wallet(owner, refund.chain)
+
+
+async def _transaction(w3: AsyncWeb3[Any], settings: Settings, refund: RefundRow, sender: str,
+                       nonce: int) -> dict[str, Any]:
+    chain = settings.evm_chain(refund.chain)
+    assert refund.amount is not None and refund.destination is not None
+    block = await w3.eth.get_block("latest")
+    tip = 10**9
+    fees = {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * int(block["baseFeePerGas"]) + tip}
+    base: dict[str, Any] = {"from": sender, "chainId": chain.chain_id, "nonce": nonce, "type": 2, **fees}
+    if refund.token_address is None:
+        return {**base, "to": refund.destination, "value": refund.amount, "gas": ETH_TRANSFER_GAS}
+    token = w3.eth.contract(address=AsyncWeb3.to_checksum_address(refund.token_address),
+                            abi=artifact("TestUSDC")["abi"])  # the ERC-20 transfer ABI
+    call = token.functions.transfer(refund.destination, refund.amount)
+    tx: Any = await call.build_transaction({**base, "gas": 100_000})  # type: ignore[arg-type]
+    tx["gas"] = int(await w3.eth.estimate_gas({k: v for k, v in tx.items() if k != "gas"}) * 12 // 10)  # type: ignore[arg-type]
+    return dict(tx)
+
+
+async def send_due(db: Database, settings: Settings, *, batch: int = 20) -> int:
+    """Sign, record and broadcast the approved hot-wallet refunds; returns how many went out."""
+    secret = settings.jwt_secret or ""
+    async with db.transaction() as conn:
+        for refund in await fetch_as(conn, SQL.due_sends, RefundRow, batch):
+            wallet = hot_wallet(settings, refund)
+            limit = int(wallet.daily_limits.get(refund.asset, "0")) if wallet else 0
+            if wallet is None:
+                await service.move(conn, refund, RefundStatus.FAILED, secret=secret, actor=audit.SYSTEM,
+                                   failure="no payout hot wallet for this shop and chain; sign it yourself")
+                continue
+            account = Account.from_key(wallet.key)
+            await conn.execute(SQL.lock_sender, account.address)
+            assert refund.amount is not None
+            sent = int(await conn.fetchval(SQL.sent_today, account.address, refund.chain, refund.asset))
+            if sent + refund.amount > limit:
+                await service.move(conn, refund, RefundStatus.FAILED, secret=secret, actor=audit.SYSTEM,
+                                   failure=f"the hot wallet's daily limit of {limit} {refund.asset} base units "
+                                           f"would be passed ({sent} sent in the last 24 h)")
+                continue
+            chain = settings.evm_chain(refund.chain)
+            w3 = AsyncWeb3(AsyncHTTPProvider(chain.rpc_url))
+            try:
+                nonce = max(int(await w3.eth.get_transaction_count(account.address, "pending")),
+                            int(await conn.fetchval(SQL.next_nonce, account.address, refund.chain)))
+                tx = account.sign_transaction(await _transaction(w3, settings, refund, account.address, nonce))
+            finally:
+                await w3.provider.disconnect()
+            raw = "0x" + bytes(tx.raw_transaction).hex()
+            txid = "0x" + bytes(tx.hash).hex()
+            await conn.execute(SQL.set_signed, refund.id, raw, txid, account.address, nonce)
+    return await broadcast_signed(db, settings)
+
+
+async def broadcast_signed(db: Database, settings: Settings, *, batch: int = 50) -> int:
+    """Broadcast every signed refund not yet recorded as sent (again, after a crash: the same bytes),
+    and record it in flight."""
+    secret = settings.jwt_secret or ""
+    done = 0
+    async with db.acquire() as conn:
+        pending = await conn.fetch(SQL.signed_unsent, batch)
+    for row in pending:
+        async with db.transaction() as conn:
+            refund = await service.lock(conn, row["id"])
+            if refund.status != RefundStatus.SENDING or refund.txid is None:
+                continue
+            w3 = AsyncWeb3(AsyncHTTPProvider(settings.evm_chain(refund.chain).rpc_url))
+            try:
+                await w3.eth.send_raw_transaction(row["signed_tx"])
+            except Exception as exc:  # "already known" / "nonce too low" for one that went out before
+                if not any(s in str(exc).lower() for s in ("already known", "nonce too low")):
+                    log.warning("refund broadcast failed; retried", refund=str(refund.id), error=str(exc)[:300])
+                    continue
+            finally:
+                await w3.provider.disconnect()
+            await service.sent(conn, refund, refund.txid, secret=secret, actor=audit.SYSTEM)
+            done += 1
+    return done

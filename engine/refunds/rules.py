@@ -1,0 +1,112 @@
+"""What a refund may be and become. Pure: amounts per variant, and the state machine.
+
+awaiting_claim -> awaiting_approval (the customer gave an address) -> awaiting_signature (a PSBT or
+transaction for the merchant to sign) or sending (the shop's hot wallet sends) -> in_flight (on the
+network) -> completed (confirmed). A reorg that drops the transaction takes a completed refund back
+to in_flight; a dropped or replaced transaction fails it, and a failed refund may be sent again or
+cancelled. Cancelled and completed are where a refund ends (completed only while its transaction stays).
+"""
+
+from __future__ import annotations
+
+import decimal
+from decimal import Decimal
+from enum import StrEnum
+
+from beanpay.engine.lifecycle import IllegalTransition
+
+
+class RefundStatus(StrEnum):
+    AWAITING_CLAIM = "awaiting_claim"
+    AWAITING_APPROVAL = "awaiting_approval"
+    AWAITING_SIGNATURE = "awaiting_signature"
+    SENDING = "sending"
+    IN_FLIGHT = "in_flight"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+R = RefundStatus
+TRANSITIONS: dict[RefundStatus, frozenset[RefundStatus]] = {
+    R.AWAITING_CLAIM: frozenset({R.AWAITING_APPROVAL, R.CANCELLED}),
+    R.AWAITING_APPROVAL: frozenset({R.AWAITING_SIGNATURE, R.SENDING, R.CANCELLED}),
+    R.AWAITING_SIGNATURE: frozenset({R.IN_FLIGHT, R.CANCELLED}),
+    R.SENDING: frozenset({R.IN_FLIGHT, R.FAILED}),
+    R.IN_FLIGHT: frozenset({R.COMPLETED, R.FAILED}),
+    R.COMPLETED: frozenset({R.IN_FLIGHT}),
+    R.FAILED: frozenset({R.AWAITING_SIGNATURE, R.SENDING, R.CANCELLED}),
+    R.CANCELLED: frozenset(),
+}
+# a refund in these holds part of its payment (cancelled ones give it back)
+HOLDING = frozenset(set(RefundStatus) - {R.CANCELLED})
+# the merchant's approval is needed only where the amount was a choice, not a fact of the payment
+AUTO_APPROVED = frozenset({"crypto_paid", "overpaid"})
+VARIANTS = ("crypto_paid", "fiat_today", "fiat_fixed", "overpaid", "custom")
+
+
+def sources(target: str) -> list[str]:
+    """The states a refund may move to `target` from (the guard of its UPDATE)."""
+    tgt = RefundStatus(target)
+    return sorted(str(s) for s, targets in TRANSITIONS.items() if tgt in targets)
+
+
+def transition(current: str, target: str) -> RefundStatus:
+    cur, tgt = RefundStatus(current), RefundStatus(target)
+    if tgt not in TRANSITIONS[cur]:
+        raise IllegalTransition("refund", cur, tgt)
+    return tgt
+
+
+class AmountError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+_FLOOR = decimal.Context(prec=80, rounding=decimal.ROUND_FLOOR)
+
+
+def units_for_fiat(fiat: Decimal, rate: Decimal, decimals: int) -> int:
+    """Base units worth `fiat` at `rate` (fiat per coin), rounded down: a refund never sends more."""
+    return int(_FLOOR.multiply(_FLOOR.divide(fiat, rate), Decimal(10) ** decimals).to_integral_value(
+        rounding=decimal.ROUND_FLOOR))
+
+
+def gross_amount(variant: str, *, received: int, expected: int, fiat_paid: Decimal, rate: Decimal | None,
+                 decimals: int, fiat_amount: Decimal | None, custom: int | None) -> int:
+    """What the variant refunds before the fee kept back, in base units."""
+    if variant == "crypto_paid":
+        return received
+    if variant == "overpaid":
+        if received <= expected:
+            raise AmountError("variant", "the payment was not overpaid")
+        return received - expected
+    if variant == "custom":
+        if custom is None:
+            raise AmountError("amount", "a custom refund needs its amount in base units")
+        return custom
+    if rate is None:
+        raise AmountError("variant", "no exchange rate for this asset now; try again shortly")
+    if variant == "fiat_today":
+        return units_for_fiat(fiat_paid, rate, decimals)
+    if variant == "fiat_fixed":
+        if fiat_amount is None:
+            raise AmountError("fiat_amount", "a fiat_fixed refund needs its fiat amount")
+        return units_for_fiat(fiat_amount, rate, decimals)
+    raise AmountError("variant", f"one of {', '.join(VARIANTS)}")
+
+
+def net_amount(gross: int, fee_bps: int) -> int:
+    """What is sent once the fee share kept back (basis points) is taken off, rounded down."""
+    return gross * (10_000 - fee_bps) // 10_000
+
+
+def check_refundable(amount: int, *, received: int, held: int) -> None:
+    """A payment is never refunded beyond what it received, counting refunds still holding part of it."""
+    if amount <= 0:
+        raise AmountError("amount", "nothing to refund (the amount after the fee is zero)")
+    rest = received - held
+    if amount > rest:
+        raise AmountError("amount", f"{amount} is above the refundable rest of this payment "
+                                    f"({max(rest, 0)} base units)")

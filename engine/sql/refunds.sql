@@ -1,0 +1,183 @@
+-- name: lock_payment
+-- The payment a refund is for, with its order's status and what refunds still hold of it; payment and
+-- order locked (FOR UPDATE), so concurrent refunds of one payment are decided one after another.
+SELECT p.id, p.order_id, o.shop_id, o.order_status, p.wallet_id, p.chain, p.crypto_currency, p.decimals,
+       p.token_address, p.crypto_amount, p.amount_received, p.fiat_amount, p.fiat_currency, p.status,
+       p.resolution, p.credited,
+       coalesce((SELECT sum(r.amount) FROM refunds r WHERE r.payment_id = p.id AND r.status = ANY($2::text[])), 0)
+           AS held
+FROM crypto_payments p JOIN coffee_orders o ON o.id = p.order_id
+WHERE p.order_id = $1
+FOR UPDATE OF p, o;
+
+-- name: add
+-- A new refund, awaiting the customer's claim.
+INSERT INTO refunds (id, payment_id, order_id, shop_id, wallet_id, chain, asset, decimals, token_address, variant,
+                     fiat_amount, fiat_currency, rate, fee_bps, amount, status, claim_expires_at, reason, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'awaiting_claim', $16, $17, $18)
+RETURNING id, payment_id, order_id, shop_id, wallet_id, chain, asset, decimals, token_address, variant,
+          fiat_amount, fiat_currency, rate, fee_bps, amount, status, method, destination, claim_expires_at,
+          psbt, txid, network_fee, change_index, reason, failure, created_at, claimed_at, approved_at,
+          sent_at, completed_at, settled_at, updated_at, version;
+
+-- name: get
+-- One refund.
+SELECT id, payment_id, order_id, shop_id, wallet_id, chain, asset, decimals, token_address, variant,
+       fiat_amount, fiat_currency, rate, fee_bps, amount, status, method, destination, claim_expires_at, psbt,
+       txid, network_fee, change_index, reason, failure, created_at, claimed_at, approved_at, sent_at,
+       completed_at, settled_at, updated_at, version
+FROM refunds WHERE id = $1;
+
+-- name: lock
+-- One refund, locked (FOR UPDATE) for a change decided in Python.
+SELECT id, payment_id, order_id, shop_id, wallet_id, chain, asset, decimals, token_address, variant,
+       fiat_amount, fiat_currency, rate, fee_bps, amount, status, method, destination, claim_expires_at, psbt,
+       txid, network_fee, change_index, reason, failure, created_at, claimed_at, approved_at, sent_at,
+       completed_at, settled_at, updated_at, version
+FROM refunds WHERE id = $1 FOR UPDATE;
+
+-- name: of_shop
+-- A shop's refunds, newest first, before a (created_at, id) keyset cursor.
+SELECT id, payment_id, order_id, shop_id, wallet_id, chain, asset, decimals, token_address, variant,
+       fiat_amount, fiat_currency, rate, fee_bps, amount, status, method, destination, claim_expires_at, psbt,
+       txid, network_fee, change_index, reason, failure, created_at, claimed_at, approved_at, sent_at,
+       completed_at, settled_at, updated_at, version
+FROM refunds WHERE shop_id = $1 AND (created_at, id) < ($2, $3) ORDER BY created_at DESC, id DESC LIMIT $4;
+
+-- name: claim
+-- The customer's address: awaiting approval (guarded: still awaiting the claim, link not expired).
+UPDATE refunds SET destination = $2, status = 'awaiting_approval', claimed_at = now(), updated_at = now(),
+       version = version + 1
+WHERE id = $1 AND status = 'awaiting_claim' AND claim_expires_at > now()
+RETURNING id, payment_id, order_id, shop_id, wallet_id, chain, asset, decimals, token_address, variant,
+          fiat_amount, fiat_currency, rate, fee_bps, amount, status, method, destination, claim_expires_at,
+          psbt, txid, network_fee, change_index, reason, failure, created_at, claimed_at, approved_at,
+          sent_at, completed_at, settled_at, updated_at, version;
+
+-- name: approve
+-- The merchant's approval with the amount and rate it fixed and how it will be sent (guarded by the
+-- states it may be approved from, $6).
+UPDATE refunds SET status = $2, amount = $3, rate = coalesce($4, rate), method = $5, approved_by = $7,
+       approved_at = now(), updated_at = now(), version = version + 1
+WHERE id = $1 AND status = ANY($6::text[])
+RETURNING id, payment_id, order_id, shop_id, wallet_id, chain, asset, decimals, token_address, variant,
+          fiat_amount, fiat_currency, rate, fee_bps, amount, status, method, destination, claim_expires_at,
+          psbt, txid, network_fee, change_index, reason, failure, created_at, claimed_at, approved_at,
+          sent_at, completed_at, settled_at, updated_at, version;
+
+-- name: move
+-- A refund's status moves to $2 from one of $3 (the transition table's sources), with an optional
+-- failure note; completed_at is kept from the first completion.
+UPDATE refunds SET status = $2::text, failure = $4, updated_at = now(), version = version + 1,
+       completed_at = CASE WHEN $2::text = 'completed' THEN coalesce(completed_at, now()) ELSE completed_at END
+WHERE id = $1 AND status = ANY($3::text[])
+RETURNING id, payment_id, order_id, shop_id, wallet_id, chain, asset, decimals, token_address, variant,
+          fiat_amount, fiat_currency, rate, fee_bps, amount, status, method, destination, claim_expires_at,
+          psbt, txid, network_fee, change_index, reason, failure, created_at, claimed_at, approved_at,
+          sent_at, completed_at, settled_at, updated_at, version;
+
+-- name: set_psbt
+-- The unsigned PSBT built for the merchant to sign, its fee and change index (the row is locked).
+UPDATE refunds SET psbt = $2, network_fee = $3, change_index = $4, updated_at = now() WHERE id = $1;
+
+-- name: sent
+-- The refund's transaction is on the network (guarded by the states it may be sent from, $3).
+UPDATE refunds SET status = 'in_flight', txid = $2, sent_at = now(), updated_at = now(), version = version + 1,
+       failure = NULL
+WHERE id = $1 AND status = ANY($3::text[])
+RETURNING id, payment_id, order_id, shop_id, wallet_id, chain, asset, decimals, token_address, variant,
+          fiat_amount, fiat_currency, rate, fee_bps, amount, status, method, destination, claim_expires_at,
+          psbt, txid, network_fee, change_index, reason, failure, created_at, claimed_at, approved_at,
+          sent_at, completed_at, settled_at, updated_at, version;
+
+-- name: mark_settled
+-- The ledger recorded the money leaving (once, ever: the first time the refund completes).
+UPDATE refunds SET settled_at = now() WHERE id = $1 AND settled_at IS NULL RETURNING true;
+
+-- name: watch_destination
+-- The customer's address is watched so the indexer sees the refund arrive; an address watched already
+-- (a customer's earlier refund) is left as it is.
+INSERT INTO watched_addresses (chain, address, script, purpose) VALUES ($1, $2, $3, 'refund')
+ON CONFLICT (chain, address) DO NOTHING;
+
+-- name: payment_address
+-- Whether an address is one beanpay handed out for payments (a refund must not be sent to one).
+SELECT EXISTS (SELECT 1 FROM watched_addresses WHERE chain = $1 AND address = $2 AND purpose <> 'refund');
+
+-- name: at_destinations
+-- Refunds on the network or done at these (chain, address) pairs, locked, with their transaction's
+-- arrival as the indexer sees it (the deposit of the refund's txid at its destination), in id order.
+SELECT r.id, r.status, r.amount, d.status AS arrival, d.amount AS arrived
+FROM refunds r JOIN unnest($1::text[], $2::text[]) AS k(chain, address)
+     ON r.chain = k.chain AND r.destination = k.address
+LEFT JOIN LATERAL (
+    SELECT status, amount FROM deposits d
+    WHERE d.chain = r.chain AND d.address = r.destination AND d.asset = r.asset AND d.txid = r.txid
+    ORDER BY d.output_index LIMIT 1
+) d ON true
+WHERE r.status IN ('in_flight', 'completed') AND r.txid IS NOT NULL
+ORDER BY r.id
+FOR UPDATE OF r;
+
+-- name: spendable
+-- Confirmed outputs at a wallet's derived addresses ($2; NULL: the platform's) that no refund still
+-- holding them has spent, with their derivation, largest first.
+SELECT d.txid, d.output_index, d.amount, a.script, a.key_chain, a.derivation_index
+FROM deposits d JOIN watched_addresses a ON a.chain = d.chain AND a.address = d.address
+WHERE d.chain = $1 AND d.status = 'confirmed' AND a.derivation_index IS NOT NULL
+  AND a.wallet_id IS NOT DISTINCT FROM $2::uuid
+  AND NOT EXISTS (SELECT 1 FROM refund_inputs i JOIN refunds r ON r.id = i.refund_id
+                  WHERE i.chain = d.chain AND i.txid = d.txid AND i.output_index = d.output_index
+                    AND r.status IN ('awaiting_signature', 'in_flight', 'completed'))
+ORDER BY d.amount DESC, d.txid LIMIT 500;
+
+-- name: hold_inputs
+-- The outputs a refund's PSBT spends (its earlier ones, of a PSBT built before, are replaced).
+WITH gone AS (DELETE FROM refund_inputs WHERE refund_id = $1)
+INSERT INTO refund_inputs (refund_id, chain, txid, output_index)
+SELECT $1, $2, * FROM unnest($3::text[], $4::int[]);
+
+-- name: sent_today
+-- What a payout hot wallet ($1: its address) sent of an asset in the last day.
+SELECT coalesce(sum(amount), 0) FROM refunds
+WHERE method = 'hot_wallet' AND sender = $1 AND chain = $2 AND asset = $3 AND sent_at > now() - interval '1 day'
+  AND status IN ('in_flight', 'completed');
+
+-- name: due_sends
+-- Refunds the hot wallet is to send, oldest first; locked, rows another engine holds skipped.
+SELECT id, payment_id, order_id, shop_id, wallet_id, chain, asset, decimals, token_address, variant,
+       fiat_amount, fiat_currency, rate, fee_bps, amount, status, method, destination, claim_expires_at, psbt,
+       txid, network_fee, change_index, reason, failure, created_at, claimed_at, approved_at, sent_at,
+       completed_at, settled_at, updated_at, version
+FROM refunds WHERE status = 'sending' AND signed_tx IS NULL ORDER BY approved_at, id LIMIT $1 FOR UPDATE SKIP LOCKED;
+
+-- name: set_signed
+-- The hot wallet's signed transaction, recorded before it is broadcast, so a crash in between
+-- re-broadcasts the same transaction (same nonce) instead of paying twice.
+UPDATE refunds SET signed_tx = $2, txid = $3, sender = $4, sender_nonce = $5, updated_at = now() WHERE id = $1;
+
+-- name: next_nonce
+-- The payout hot wallet's next nonce as beanpay knows it: one past the last it signed (the node's pending
+-- count is the other bound: a transaction signed but not yet broadcast is not in it).
+SELECT coalesce(max(sender_nonce) + 1, 0) FROM refunds WHERE sender = $1 AND chain = $2;
+
+-- name: lock_sender
+-- One signer per payout hot wallet at a time, across engines (held to commit).
+SELECT pg_advisory_xact_lock(hashtext('beanpay.payout'), hashtext($1));
+
+-- name: signed_unsent
+-- Refunds the hot wallet signed but that are not yet recorded as sent (a crash or a failed broadcast
+-- in between): the same transaction is broadcast again.
+SELECT id, signed_tx FROM refunds WHERE status = 'sending' AND signed_tx IS NOT NULL ORDER BY sender_nonce LIMIT $1;
+
+-- name: shop_of_order
+-- The shop an order belongs to (access is checked before anything is locked).
+SELECT shop_id FROM coffee_orders WHERE id = $1;
+
+-- name: shop_of_refund
+-- The shop a refund belongs to.
+SELECT shop_id FROM refunds WHERE id = $1;
+
+-- name: payment_asset
+-- An order's payment asset and fiat currency (for a rate).
+SELECT chain, crypto_currency, fiat_currency FROM crypto_payments WHERE order_id = $1;

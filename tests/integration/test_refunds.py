@@ -1,0 +1,243 @@
+"""Refunds on real nodes: claimed by the customer with their own address, sent from the wallet the
+payment went to (a PSBT the merchant's wallet signs; a payout hot wallet for EVM), followed to
+confirmation by the indexer, debited from the shop's ledger once."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import secrets
+import uuid
+from typing import Any
+
+import msgspec
+from embit import ec, script
+from embit.networks import NETWORKS
+from embit.psbt import PSBT
+from eth_account import Account
+
+from beanpay.config import PayoutWallet
+from beanpay.engine.refunds import evm
+from tests import secrets_watch
+from tests.conftest import Tokens
+from tests.integration.engine_support import get_order, make_coffee_shop, pay_directly, place
+from tests.integration.merchant_wallet import MerchantWallet
+
+pytest_plugins = ["tests.integration.engine_support"]
+
+
+def customer_btc_address() -> str:
+    return script.p2wpkh(ec.PrivateKey(secrets.token_bytes(32)).get_public_key()).address(NETWORKS["regtest"])
+
+
+def fields(body: dict[str, Any]) -> set[str]:
+    return {f["field"] for f in body["error"].get("fields") or []}
+
+
+async def refund(api: Any, headers: dict[str, str], order_id: str, **body: Any) -> tuple[int, dict[str, Any]]:
+    resp = await api.post(f"/v1/orders/{order_id}/refunds", json=body, headers=headers)
+    return resp.status, await resp.json()
+
+
+async def claim(api: Any, token: str, address: str) -> tuple[int, dict[str, Any]]:
+    resp = await api.post(f"/v1/refund-claims/{token}", json={"address": address})
+    return resp.status, await resp.json()
+
+
+async def ledger_kinds(db: Any, refund_id: str) -> list[tuple[str, str, int]]:
+    rows = await db.fetch("SELECT kind, account, amount FROM ledger_entries WHERE refund_id = $1 ORDER BY id",
+                          uuid.UUID(refund_id))
+    return [(r["kind"], r["account"].split(":")[0], int(r["amount"])) for r in rows]
+
+
+async def test_a_bitcoin_overpayment_is_refunded_by_a_psbt_the_merchant_signs(
+        api, tokens: Tokens, db, btc_wallet, btc_follower, engine) -> None:
+    shop = await make_coffee_shop(api, tokens)
+    merchant = MerchantWallet()
+    resp = await api.put(f"/v1/shops/{shop.id}/wallets/btc", headers=shop.merchant,
+                         json={"account_key": merchant.account_key, "key_origin": merchant.key_origin})
+    assert resp.status == 200
+    customer = tokens.header("customer", sub=uuid.uuid4())
+    order = await place(api, customer, shop, "btc", "BTC")
+    due = int(order["payment"]["amount"])
+    await btc_wallet.pay(order["payment"]["address"], due + 150_000)  # 150,000 sats too many
+    await btc_wallet.mine(3)
+    await btc_follower.sync()
+    await engine()
+    assert (await get_order(api, customer, order["id"]))["payment_status"] == "overpaid"
+    before = await (await api.get(f"/v1/shops/{shop.id}/balances", headers=shop.merchant)).json()
+
+    status, issued = await refund(api, shop.merchant, order["id"], variant="overpaid")
+    assert status == 201 and issued["status"] == "awaiting_claim" and issued["amount"] == "150000", issued
+    token = issued["claim_token"]
+    # the customer's address is checked for the network and its checksum
+    mainnet = script.p2wpkh(ec.PrivateKey(secrets.token_bytes(32)).get_public_key()).address(NETWORKS["main"])
+    status, body = await claim(api, token, mainnet)
+    assert status == 422 and fields(body) == {"address"} and "another network" in body["error"]["fields"][0]["message"]
+    good = customer_btc_address()
+    status, body = await claim(api, token, good[:-1] + ("q" if good[-1] != "q" else "p"))
+    assert status == 422 and fields(body) == {"address"} and "checksum" in body["error"]["fields"][0]["message"]
+    status, body = await claim(api, token, order["payment"]["address"])
+    assert status == 422 and "payment address" in body["error"]["fields"][0]["message"]
+    status, claimed = await claim(api, token, good)
+    assert status == 200 and claimed["status"] == "awaiting_signature"  # overpaid: approved at once
+    detail = await (await api.get(f"/v1/refunds/{issued['id']}", headers=shop.merchant)).json()
+    assert detail["method"] == "psbt" and detail["psbt"] and not detail["custodial"]
+
+    # a signed PSBT paying another amount or address than approved is refused, and nothing changes
+    tampered = PSBT.from_string(detail["psbt"])
+    tampered.outputs[0].value -= 1
+    resp = await api.post(f"/v1/refunds/{issued['id']}/signed-psbt", headers=shop.merchant,
+                          json={"psbt": merchant.sign(tampered.to_string())})
+    body = await resp.json()
+    assert resp.status == 422 and fields(body) == {"psbt"} and "amounts" in body["error"]["fields"][0]["message"]
+    redirected = PSBT.from_string(detail["psbt"])
+    redirected.outputs[0].script_pubkey = script.address_to_scriptpubkey(customer_btc_address())
+    resp = await api.post(f"/v1/refunds/{issued['id']}/signed-psbt", headers=shop.merchant,
+                          json={"psbt": merchant.sign(redirected.to_string())})
+    assert resp.status == 422 and "addresses" in (await resp.json())["error"]["fields"][0]["message"]
+    assert (await (await api.get(f"/v1/refunds/{issued['id']}", headers=shop.merchant)).json())["status"] == \
+        "awaiting_signature"
+
+    approved_at = dt.datetime.now(dt.UTC)
+    resp = await api.post(f"/v1/refunds/{issued['id']}/signed-psbt", headers=shop.merchant,
+                          json={"psbt": merchant.sign(detail["psbt"])})
+    sent = await resp.json()
+    assert resp.status == 200 and sent["status"] == "in_flight" and sent["txid"], sent
+    await btc_wallet.mine(3)
+    await btc_follower.sync()
+    await engine()
+    done = await (await api.get(f"/v1/refunds/{issued['id']}", headers=shop.merchant)).json()
+    assert done["status"] == "completed"
+    print(f"bitcoin refund: signed to confirmed in {(dt.datetime.now(dt.UTC) - approved_at).total_seconds():.2f} s")
+    arrived = await db.fetchrow("SELECT amount, status FROM deposits WHERE address = $1 AND txid = $2", good,
+                                sent["txid"])
+    assert int(arrived["amount"]) == 150_000 and arrived["status"] == "confirmed"
+    # the ledger: debited once when approved, and the money's leaving recorded once
+    assert await ledger_kinds(db, issued["id"]) == [("refund", "merchant", 150_000), ("refund", "refunds", -150_000),
+                                                    ("refund_sent", "refunds", 150_000),
+                                                    ("refund_sent", "deposits", -150_000)]
+    after = await (await api.get(f"/v1/shops/{shop.id}/balances", headers=shop.merchant)).json()
+    assert int(after["balances"][0]["balance"]) == int(before["balances"][0]["balance"]) - 150_000
+    # the change went back to the merchant's own wallet, at its change chain
+    change = await db.fetchrow("SELECT key_chain, derivation_index FROM watched_addresses WHERE purpose = 'change' "
+                               "AND wallet_id = (SELECT wallet_id FROM refunds WHERE id = $1)", uuid.UUID(issued["id"]))
+    assert change["key_chain"] == 1 and change["derivation_index"] == 0
+
+
+async def _hot_wallet(anvil: Any, shop_id: str) -> PayoutWallet:
+    key = "0x" + secrets.token_hex(32)
+    secrets_watch.watch(key)
+    address = Account.from_key(key).address
+    funder = anvil(1)
+    await funder.pay_eth(address, 10**18)
+    await funder.pay_usdc(address, 10**9)
+    return PayoutWallet(owner=shop_id, chain="eth", key=key, daily_limits={"ETH": str(10**17), "tUSDC": str(10**8)})
+
+
+async def test_evm_overpayments_are_refunded_by_the_shops_payout_hot_wallet(
+        make_api, tokens: Tokens, db, anvil, eth_follower, engine, chain_settings) -> None:
+    plain = await make_api()
+    shop = await make_coffee_shop(plain, tokens)
+    wallet = await _hot_wallet(anvil, shop.id)
+    settings = msgspec.structs.replace(chain_settings, payout_wallets=[wallet])
+    api = await make_api(payout_wallets=[wallet])
+    treasury = Account.create().address  # the shop's own wallet: the hot wallet is the shop's too
+    assert (await api.put(f"/v1/shops/{shop.id}/wallets/eth", json={"treasury": treasury},
+                          headers=shop.merchant)).status == 200
+    customer = tokens.header("customer", sub=uuid.uuid4())
+    payer = anvil(2)
+    for asset, extra in (("ETH", 10**15), ("tUSDC", 2_500_000)):
+        order = await place(api, customer, shop, "eth", asset)
+        due = int(order["payment"]["amount"])
+        if asset == "ETH":
+            await payer.pay_eth(order["payment"]["address"], due + extra)
+        else:
+            await payer.pay_usdc(order["payment"]["address"], due + extra)
+        await payer.mine(3)
+        await eth_follower.sync()
+        await engine()
+        assert (await get_order(api, customer, order["id"]))["payment_status"] == "overpaid"
+        status, issued = await refund(api, shop.merchant, order["id"], variant="overpaid")
+        assert status == 201 and issued["amount"] == str(extra)
+        destination = Account.create().address
+        status, body = await claim(api, issued["claim_token"], destination.lower())
+        assert status == 422 and "EIP-55" in body["error"]["fields"][0]["message"]
+        status, claimed = await claim(api, issued["claim_token"], destination)
+        assert status == 200 and claimed["status"] == "sending"
+        started = dt.datetime.now(dt.UTC)
+        assert await evm.send_due(db, settings) == 1
+        assert await evm.send_due(db, settings) == 0  # sent once, whatever runs again
+        await payer.mine(3)
+        await eth_follower.sync()
+        await engine()
+        done = await (await api.get(f"/v1/refunds/{issued['id']}", headers=shop.merchant)).json()
+        assert done["status"] == "completed" and done["method"] == "hot_wallet", done
+        print(f"{asset} refund: approval to confirmed in {(dt.datetime.now(dt.UTC) - started).total_seconds():.2f} s")
+        got = (await payer.w3.eth.get_balance(destination) if asset == "ETH"
+               else await payer.usdc.functions.balanceOf(destination).call())
+        assert got == extra
+        assert [k for k, _, _ in await ledger_kinds(db, issued["id"])] == ["refund", "refund", "refund_sent",
+                                                                            "refund_sent"]
+
+
+async def test_bad_refunds_are_refused_with_the_field_at_fault_and_change_nothing(
+        make_api, tokens: Tokens, db, engine) -> None:
+    api = await make_api(refund_claim_seconds=1)
+    shop = await make_coffee_shop(api, tokens)
+    customer = tokens.header("customer", sub=uuid.uuid4())
+    order = await place(api, customer, shop, "eth", "ETH")
+    received = int(order["payment"]["amount"])
+    await pay_directly(db, order)
+    await engine()
+    status, body = await refund(api, shop.merchant, order["id"], variant="custom", amount=str(received + 1))
+    assert status == 422 and fields(body) == {"amount"} and "refundable rest" in body["error"]["fields"][0]["message"]
+    status, body = await refund(api, shop.merchant, order["id"], variant="overpaid")
+    assert status == 422 and fields(body) == {"variant"}
+    status, body = await refund(api, shop.merchant, order["id"], variant="fiat_fixed")
+    assert status == 422 and fields(body) == {"fiat_amount"}
+    assert await db.fetchval("SELECT count(*) FROM refunds WHERE order_id = $1", uuid.UUID(order["id"])) == 0
+    # staff may not refund
+    assert (await refund(api, shop.staff, order["id"], variant="crypto_paid"))[0] == 403
+    # a custom refund needs approval, once
+    status, issued = await refund(api, shop.merchant, order["id"], variant="custom", amount="1000", fee_bps=500)
+    assert status == 201 and issued["amount"] == "950"
+    resp = await api.post(f"/v1/refunds/{issued['id']}/approve", headers=shop.merchant)
+    assert resp.status == 409  # not claimed yet
+    status, claimed = await claim(api, issued["claim_token"], Account.create().address)
+    assert status == 200 and claimed["status"] == "awaiting_approval"
+    resp = await api.post(f"/v1/refunds/{issued['id']}/approve", headers=shop.merchant)
+    assert resp.status == 200 and (await resp.json())["status"] == "awaiting_signature"
+    resp = await api.post(f"/v1/refunds/{issued['id']}/approve", headers=shop.merchant)
+    assert resp.status == 409 and (await resp.json())["error"]["detail"]["current_status"] == "awaiting_signature"
+    assert [k for k, _, _ in await ledger_kinds(db, issued["id"])] == ["refund", "refund"]
+    # cancelled after approval: the shop gets it back
+    resp = await api.post(f"/v1/refunds/{issued['id']}/cancel", headers=shop.merchant)
+    assert resp.status == 200
+    assert sum(a for k, acct, a in await ledger_kinds(db, issued["id"]) if acct == "merchant") == 0
+    # an expired link: 410, nothing changed; an unknown one: 404
+    status, late = await refund(api, shop.merchant, order["id"], variant="custom", amount="1000")
+    await asyncio.sleep(1.1)
+    status, body = await claim(api, late["claim_token"], Account.create().address)
+    assert status == 410
+    assert (await db.fetchval("SELECT status FROM refunds WHERE id = $1", uuid.UUID(late["id"]))) == "awaiting_claim"
+    assert (await claim(api, "A" * 43, Account.create().address))[0] == 404
+
+
+async def test_twenty_concurrent_refunds_never_exceed_what_the_payment_received(
+        api, tokens: Tokens, db, engine) -> None:
+    shop = await make_coffee_shop(api, tokens)
+    customer = tokens.header("customer", sub=uuid.uuid4())
+    order = await place(api, customer, shop, "eth", "ETH")
+    received = int(order["payment"]["amount"])
+    await pay_directly(db, order)
+    await engine()
+    share = received // 10 + 1  # nine fit, the tenth would pass what was received
+    results = await asyncio.gather(*(refund(api, shop.merchant, order["id"], variant="custom", amount=str(share))
+                                     for _ in range(20)))
+    created = [b for s, b in results if s == 201]
+    refused = [b for s, b in results if s == 422]
+    assert len(created) == 9 and len(refused) == 11, [s for s, _ in results]
+    assert all(fields(b) == {"amount"} for b in refused)
+    held = await db.fetchval("SELECT sum(amount) FROM refunds WHERE order_id = $1", uuid.UUID(order["id"]))
+    assert held == 9 * share <= received
