@@ -40,6 +40,7 @@ from beanpay.db import Connection
 from beanpay.engine import orders, settlement
 from beanpay.engine.assets import Asset, payable_assets
 from beanpay.engine.prices.providers import Rate, RateUnavailable
+from beanpay.engine.refunds import cancellation, service
 from beanpay.engine.rows import OrderRow
 from beanpay.errors import Forbidden, InvalidInput, NotFound, Unauthorized, Unavailable
 from beanpay.idempotency import Answer
@@ -248,7 +249,9 @@ async def update_order(request: web.Request) -> web.Response:
     return json(changed)
 
 
-@routes.add("POST", "/v1/orders/{order_id}/cancel", summary="Cancel an unpaid order (its stock is released)",
+@routes.add("POST", "/v1/orders/{order_id}/cancel",
+            summary="Cancel an order: unpaid, its stock is released; paid and not yet in preparation, the shop's "
+                    "managers cancel it and a refund of its payment is issued",
             tag="orders", response=Order,
             policy=needs("orders:write", "the customer who placed it, the shop's people, operators", customers=True),
             errors=(401, 403, 404, 409))
@@ -256,7 +259,14 @@ async def cancel_order(request: web.Request) -> web.Response:
     order_id = path_uuid(request, "order_id")
     async with mutation(request) as m:
         order = await locked_order(m.conn, request, order_id)
-        await orders.cancel(m.conn, order, actor(request))
+        if order.order_status == "confirmed":
+            if not who(request).may("refunds:create", order.shop_id):
+                raise Forbidden("a paid order is cancelled with its refund, by the shop's managers")
+            await cancellation.cancel_paid(m.conn, order, claim_ttl=dt.timedelta(seconds=settings(request)
+                                           .refund_claim_seconds), secret=settings(request).jwt_secret or "",
+                                           actor=actor(request))
+        else:
+            await orders.cancel(m.conn, order, actor(request))
         changed = await load(m.conn, order_id)
         response = await m.respond(json(changed))
     await stock_changed(request, changed.shop_id)
@@ -286,7 +296,13 @@ async def resolve_payment(request: web.Request) -> web.Response:
     body = await decode_body(request, Resolution)
     async with mutation(request) as m:
         order = await locked_order(m.conn, request, order_id, customer=False)
-        await settlement.resolve(m.conn, order, body.action, actor(request))
+        if body.action == "refund":  # the money goes back through a refund the customer claims
+            await service.issue(m.conn, order_id=order.id, variant="crypto_paid", amount=None, fiat_amount=None,
+                                fee_bps=0, reason="payment exception refunded", rate=None,
+                                claim_ttl=dt.timedelta(seconds=settings(request).refund_claim_seconds),
+                                secret=settings(request).jwt_secret or "", actor=actor(request))
+        else:
+            await settlement.resolve(m.conn, order, body.action, actor(request))
         changed = await load(m.conn, order_id)
         response = await m.respond(json(changed))
     await stock_changed(request, changed.shop_id)

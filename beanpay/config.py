@@ -202,6 +202,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     sweeper_key: str | None = None
     payout_wallets: list[PayoutWallet] = []  # EVM refund hot wallets (keys from a secret file)
     refund_claim_seconds: PositiveInt = 30 * 24 * 3600  # how long a customer has to claim a refund
+    # a refund's transaction unseen this long after sending is asked after; unknown to the node, it failed
+    refund_drop_seconds: PositiveInt = 1800
 
     # fault injection for crash tests: named points where the process dies at once (never in prod)
     fault_points: list[str] = []

@@ -35,9 +35,10 @@ class IllegalTransition(Conflict):
 
 ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PENDING: frozenset({OrderStatus.CONFIRMED, OrderStatus.CANCELLED, OrderStatus.EXPIRED}),
-    # paid orders: the shop works through them; cancelling a paid order needs a refund (not modelled yet)
+    # paid orders: the shop works through them, or cancels one it has not started on (with its refund);
     # back to pending only when a chain reorg takes the payment away before the shop started on it
-    OrderStatus.CONFIRMED: frozenset({OrderStatus.PREPARING, OrderStatus.COMPLETED, OrderStatus.PENDING}),
+    OrderStatus.CONFIRMED: frozenset({OrderStatus.PREPARING, OrderStatus.COMPLETED, OrderStatus.PENDING,
+                                      OrderStatus.CANCELLED}),
     OrderStatus.PREPARING: frozenset({OrderStatus.READY}),
     OrderStatus.READY: frozenset({OrderStatus.COMPLETED}),
     # a payment that arrives after expiry is an exception the merchant may accept

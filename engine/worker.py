@@ -12,12 +12,13 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
 from beanpay import idempotency, queries
+from beanpay.chains.bitcoin.rpc import BitcoinRpc
 from beanpay.config import Settings
 from beanpay.db import Database
 from beanpay.engine.expiry import expire_claims, expire_orders
 from beanpay.engine.invalidation import Invalidator
 from beanpay.engine.prices.service import RateService
-from beanpay.engine.refunds import evm, tracking
+from beanpay.engine.refunds import evm, tracking, watchdog
 from beanpay.engine.settlement import Settlement, settle_many
 from beanpay.listen import Backoff, listen, sleep, wait_wake
 from beanpay.tasks import supervise
@@ -95,7 +96,7 @@ class Engine:
         loops = {"engine-listen": listen(self.settings.dsn, CHANNEL, self._wake, stop),
                  **{f"engine-payments-{i}": self._payments(stop) for i in range(self.settings.engine_workers)},
                  "engine-expiry": self._expiry(stop), "engine-maintenance": self._maintenance(stop),
-                 "engine-refund-sends": self._refund_sends(stop)}
+                 "engine-refund-sends": self._refund_sends(stop), "engine-refund-watch": self._refund_watch(stop)}
         if self.rates is not None:
             loops["engine-prices"] = self._prices(stop)
         try:
@@ -143,6 +144,20 @@ class Engine:
             except Exception as exc:
                 log.warning("refund sending failed; retried", error=repr(exc))
             await sleep(stop, self.settings.engine_poll_seconds)
+
+    async def _refund_watch(self, stop: asyncio.Event) -> None:
+        """Refund transactions the network dropped or replaced fail, to be sent again."""
+        s = self.settings
+        btc = BitcoinRpc(s.btc_rpc, s.btcd_rpc_user, s.btcd_rpc_password or "")
+        try:
+            while not stop.is_set():
+                try:
+                    await watchdog.fail_dropped(self.db, s, btc, after=dt.timedelta(seconds=s.refund_drop_seconds))
+                except Exception as exc:
+                    log.warning("refund watch failed; retried", error=repr(exc))
+                await sleep(stop, max(s.engine_poll_seconds, 30.0))
+        finally:
+            await btc.close()
 
     async def _maintenance(self, stop: asyncio.Event) -> None:
         """Housekeeping no request waits for: expired idempotency keys are pruned."""

@@ -17,7 +17,9 @@ from beanpay.api.custody.schemas import (
     RefundPage,
     RefundQuery,
     RefundView,
+    SentTransaction,
     SignedPsbt,
+    UnsignedTransaction,
 )
 from beanpay.api.guard import allow, needs, public
 from beanpay.api.http import actor, json, path_uuid
@@ -26,9 +28,10 @@ from beanpay.api.routing import Routes
 from beanpay.api.rows import encode_cursor, keyset
 from beanpay.api.state import BTC_RPC, pool, rates, settings
 from beanpay.db import fetch_as
-from beanpay.engine.assets import payable_assets
+from beanpay.engine.assets import Asset, payable_assets
+from beanpay.engine.payment_uri import payment_uri
 from beanpay.engine.prices.providers import RateUnavailable
-from beanpay.engine.refunds import approval, bitcoin, rules, service
+from beanpay.engine.refunds import approval, bitcoin, evm, rules, service
 from beanpay.engine.refunds.rules import RefundStatus
 from beanpay.engine.refunds.service import SQL, RefundRow
 from beanpay.errors import InvalidInput, NotFound, Unavailable
@@ -42,14 +45,25 @@ def _secret(request: web.Request) -> str:
     return settings(request).jwt_secret or ""
 
 
+def _unsigned(request: web.Request, r: RefundRow) -> tuple[UnsignedTransaction | None, str | None]:
+    if r.method != "external" or r.amount is None or r.destination is None:
+        return None, None
+    to, value, data = evm.expected_call(r)
+    chain = settings(request).evm_chain(r.chain)
+    asset = Asset(r.chain, r.asset, r.decimals, r.token_address, chain.chain_id)
+    return UnsignedTransaction(chain.chain_id, to, str(value), data), payment_uri(asset, r.destination, r.amount)
+
+
 def out(request: web.Request, r: RefundRow) -> Refund:
     token = service.claim_token(r.id, _secret(request))
+    unsigned, uri = _unsigned(request, r)
     return Refund(
         id=r.id, order_id=r.order_id, payment_id=r.payment_id, shop_id=r.shop_id, chain=r.chain, asset=r.asset,
         decimals=r.decimals, variant=r.variant, amount=None if r.amount is None else str(r.amount), fee_bps=r.fee_bps,
         fiat_amount=r.fiat_amount, fiat_currency=r.fiat_currency.strip() if r.fiat_currency else None, rate=r.rate,
         status=r.status, method=r.method, custodial=r.wallet_id is None, destination=r.destination,
         claim_token=token, claim_url=f"/refunds/claim/{token}", claim_expires_at=r.claim_expires_at, psbt=r.psbt,
+        unsigned_transaction=unsigned, payment_uri=uri,
         txid=r.txid, network_fee=None if r.network_fee is None else str(r.network_fee), failure=r.failure,
         reason=r.reason, created_at=r.created_at, claimed_at=r.claimed_at, approved_at=r.approved_at,
         sent_at=r.sent_at, completed_at=r.completed_at)
@@ -155,6 +169,33 @@ async def sign_refund(request: web.Request) -> web.Response:
         return await m.respond(json(out(request, after)))
 
 
+@routes.add("POST", "/v1/refunds/{refund_id}/transaction",
+            summary="Record the transaction the merchant's own wallet sent for an EVM refund (checked on the node)",
+            tag="refunds", body=SentTransaction, response=Refund, policy=WRITE, errors=(400, 401, 403, 404, 409, 422))
+async def refund_sent(request: web.Request) -> web.Response:
+    refund_id = await _own(request)
+    body = await decode_body(request, SentTransaction)
+    async with mutation(request) as m:
+        refund = await service.lock(m.conn, refund_id)
+        if refund.method != "external":
+            raise InvalidInput("this refund is not sent by the merchant's own wallet",
+                               [{"field": "tx_hash", "message": f"it is sent by {refund.method or 'nobody yet'}"}])
+        after = await evm.submit_external(m.conn, settings(request), refund, body.tx_hash, actor=actor(request))
+        return await m.respond(json(out(request, after)))
+
+
+@routes.add("POST", "/v1/refunds/{refund_id}/retry",
+            summary="Send a failed refund again (its transaction was dropped or replaced, or a limit was reached)",
+            tag="refunds", response=Refund, policy=WRITE, errors=(401, 403, 404, 409, 503))
+async def retry_refund(request: web.Request) -> web.Response:
+    refund_id = await _own(request)
+    async with mutation(request) as m:
+        refund = await service.lock(m.conn, refund_id)
+        after = await approval.resend(m.conn, settings(request), refund, btc=request.app[BTC_RPC],
+                                      actor=actor(request))
+        return await m.respond(json(out(request, after)))
+
+
 @routes.add("POST", "/v1/refunds/{refund_id}/cancel", summary="Cancel a refund not yet on the network",
             tag="refunds", response=Refund, policy=WRITE, errors=(401, 403, 404, 409))
 async def cancel_refund(request: web.Request) -> web.Response:
@@ -180,7 +221,7 @@ def view(r: RefundRow) -> RefundView:
 
 @routes.add("GET", "/v1/refund-claims/{token}", summary="What a customer's refund link shows", tag="refunds",
             response=RefundView, policy=public("whoever holds the link"), errors=(404,))
-async def get_claim(request: web.Request) -> web.Response:
+async def get_refund_claim(request: web.Request) -> web.Response:
     refund_id = _claimed(request)
     async with pool(request).acquire() as conn:
         return json(view(await service.get(conn, refund_id)))

@@ -63,6 +63,19 @@ class RefundClaim(Input):
     address: Annotated[str, Meta(min_length=1, max_length=128)]
 
 
+class SentTransaction(Input):
+    tx_hash: Annotated[str, Meta(pattern=r"^0x[0-9a-fA-F]{64}$")]
+
+
+class UnsignedTransaction(Struct):
+    """EVM: what the merchant's wallet sends for the refund (from the shop's own treasury)."""
+
+    chain_id: int
+    to: str
+    value: str  # wei
+    data: str
+
+
 class SignedPsbt(Input):
     psbt: Annotated[str, Meta(min_length=1, max_length=400_000)]
 
@@ -89,6 +102,8 @@ class Refund(Struct):
     claim_url: str  # the page the customer enters their address on
     claim_expires_at: dt.datetime
     psbt: str | None  # Bitcoin: for the wallet's owner to sign and upload
+    unsigned_transaction: UnsignedTransaction | None  # EVM, signed by the merchant: what to send
+    payment_uri: str | None  # EVM, signed by the merchant: the same as an EIP-681 link
     txid: str | None
     network_fee: str | None
     failure: str | None

@@ -9,10 +9,11 @@ from decimal import Decimal
 from beanpay import audit
 from beanpay.chains.bitcoin.rpc import BitcoinRpc
 from beanpay.config import Settings
-from beanpay.db import Connection
+from beanpay.db import Connection, fetchrow_as
+from beanpay.engine.lifecycle import IllegalTransition
 from beanpay.engine.refunds import bitcoin, evm, rules, service
 from beanpay.engine.refunds.rules import AmountError, RefundStatus
-from beanpay.engine.refunds.service import RefundRow
+from beanpay.engine.refunds.service import SQL, RefundRow
 from beanpay.errors import InvalidInput
 
 
@@ -41,6 +42,22 @@ async def approve(conn: Connection, settings: Settings, refund: RefundRow, *, ra
     after = await service.approve(conn, refund, amount=amount, rate=rate if refund.variant == "fiat_fixed" else None,
                                   method=method, status=status, secret=secret, actor=actor)
     if method == "psbt":
+        assert btc is not None
+        after = await bitcoin.prepare(conn, settings, btc, after)
+    return after
+
+
+async def resend(conn: Connection, settings: Settings, refund: RefundRow, *, btc: BitcoinRpc | None,
+                 actor: audit.Actor) -> RefundRow:
+    """A failed refund (its transaction dropped, replaced, or the hot wallet's limit reached) is sent
+    again the way it was approved: a fresh PSBT, a fresh transaction to sign, or the hot wallet again."""
+    target = RefundStatus.SENDING if refund.method == "hot_wallet" else RefundStatus.AWAITING_SIGNATURE
+    rules.transition(refund.status, target)
+    after = await fetchrow_as(conn, SQL.resend, RefundRow, refund.id, target.value)
+    if after is None:
+        raise IllegalTransition("refund", refund.status, target)
+    await service.record(conn, settings.jwt_secret or "", refund, after, actor)
+    if after.method == "psbt":
         assert btc is not None
         after = await bitcoin.prepare(conn, settings, btc, after)
     return after

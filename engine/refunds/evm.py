@@ -11,14 +11,16 @@ from typing import Any
 import structlog
 from eth_account import Account
 from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3.exceptions import TransactionNotFound
 
 from beanpay import audit
 from beanpay.chains.evm.artifacts import artifact
 from beanpay.config import PayoutWallet, Settings
-from beanpay.db import Database, fetch_as
+from beanpay.db import Connection, Database, fetch_as
 from beanpay.engine.refunds import service
 from beanpay.engine.refunds.rules import RefundStatus
 from beanpay.engine.refunds.service import SQL, RefundRow
+from beanpay.errors import InvalidInput
 
 log = structlog.get_logger("refunds")
 PLATFORM = "platform"
@@ -108,3 +110,37 @@ async def broadcast_signed(db: Database, settings: Settings, *, batch: int = 50)
             await service.sent(conn, refund, refund.txid, secret=secret, actor=audit.SYSTEM)
             done += 1
     return done
+
+
+TRANSFER_SELECTOR = "a9059cbb"  # ERC-20 transfer(address,uint256)
+
+
+def expected_call(refund: RefundRow) -> tuple[str, int, str]:
+    """(to, value, data) of the transaction that sends this refund: a plain transfer of ETH, or the
+    token's transfer(destination, amount). Pure."""
+    assert refund.amount is not None and refund.destination is not None
+    if refund.token_address is None:
+        return refund.destination, refund.amount, "0x"
+    data = TRANSFER_SELECTOR + refund.destination[2:].lower().rjust(64, "0") + format(refund.amount, "064x")
+    return AsyncWeb3.to_checksum_address(refund.token_address), 0, "0x" + data
+
+
+async def submit_external(conn: Connection, settings: Settings, refund: RefundRow, tx_hash: str, *,
+                          actor: audit.Actor) -> RefundRow:
+    """The merchant sent the refund from its own wallet: the node's copy of the transaction must be
+    exactly the expected call (recipient, value and data); then it is in flight, and the indexer sees
+    it arrive like any other."""
+    w3 = AsyncWeb3(AsyncHTTPProvider(settings.evm_chain(refund.chain).rpc_url))
+    try:
+        tx = await w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+    except TransactionNotFound:
+        raise InvalidInput("the transaction is not known", [
+            {"field": "tx_hash", "message": "the node does not know this transaction (yet); send it first"}]) from None
+    finally:
+        await w3.provider.disconnect()
+    to, value, data = expected_call(refund)
+    got_data = "0x" + bytes(tx["input"]).hex() if not isinstance(tx["input"], str) else tx["input"]
+    if (tx.get("to") or "").lower() != to.lower() or int(tx["value"]) != value or got_data.lower() != data.lower():
+        raise InvalidInput("the transaction is not this refund", [
+            {"field": "tx_hash", "message": f"it must call {to} with value {value} and data {data}"}])
+    return await service.sent(conn, refund, tx_hash.lower(), secret=settings.jwt_secret or "", actor=actor)

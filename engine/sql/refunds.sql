@@ -181,3 +181,23 @@ SELECT shop_id FROM refunds WHERE id = $1;
 -- name: payment_asset
 -- An order's payment asset and fiat currency (for a rate).
 SELECT chain, crypto_currency, fiat_currency FROM crypto_payments WHERE order_id = $1;
+
+-- name: unseen_in_flight
+-- Refunds on the network for longer than $1 whose transaction the indexer has not seen arrive (or saw
+-- only orphaned): the node is asked whether it still knows them. Locked; rows others hold skipped.
+SELECT id, chain, txid FROM refunds r
+WHERE r.status = 'in_flight' AND r.sent_at < now() - $1::interval
+  AND NOT EXISTS (SELECT 1 FROM deposits d WHERE d.chain = r.chain AND d.address = r.destination
+                  AND d.txid = r.txid AND d.status <> 'orphaned')
+ORDER BY r.sent_at LIMIT $2 FOR UPDATE SKIP LOCKED;
+
+-- name: resend
+-- A failed refund goes back to be sent again ($2: awaiting_signature or sending), its old transaction
+-- forgotten (guarded: still failed).
+UPDATE refunds SET status = $2, psbt = NULL, txid = NULL, signed_tx = NULL, sender = NULL, sender_nonce = NULL,
+       network_fee = NULL, change_index = NULL, updated_at = now(), version = version + 1
+WHERE id = $1 AND status = 'failed'
+RETURNING id, payment_id, order_id, shop_id, wallet_id, chain, asset, decimals, token_address, variant, fiat_amount,
+          fiat_currency, rate, fee_bps, amount, status, method, destination, claim_expires_at, psbt, txid,
+          network_fee, change_index, reason, failure, created_at, claimed_at, approved_at, sent_at, completed_at,
+          settled_at, updated_at, version;

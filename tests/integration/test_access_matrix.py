@@ -23,7 +23,8 @@ from beanpay import cachekeys
 from beanpay.access import KEY_PERMISSIONS
 from beanpay.api.app import all_routes
 from beanpay.api.guard import Policy
-from beanpay.api.state import CACHE
+from beanpay.api.state import CACHE, SETTINGS
+from beanpay.engine.refunds.service import claim_token
 from tests import secrets_watch
 from tests.conftest import Tokens
 from tests.integration.engine_support import make_coffee_shop, place
@@ -59,6 +60,8 @@ class World:
     invitation: str
     invitation_token: str
     key_id: str
+    refund: str = ""  # awaiting its claim, of `order`
+    refund_token: str = ""
     session_of: dict[str, str] = field(default_factory=dict)  # principal -> public id of a spare session of theirs
     keys: dict[str, str] = field(default_factory=dict)  # principal -> its API key (for this world's shops)
 
@@ -131,6 +134,20 @@ TABLE: dict[tuple[str, str], Case] = {
         "PUT", p("/v1/shops/{shop}/wallets/eth"), OWNERS,
         lambda w, _: {"treasury": "0x8ba1f109551bD432803012645Ac136ddd64DBA72"}),
     ("DELETE", "/v1/shops/{shop_id}/wallets/{chain}"): Case("DELETE", p("/v1/shops/{shop}/wallets/eth"), OWNERS),
+    ("POST", "/v1/orders/{order_id}/refunds"): Case(  # admitted: 409, the order is unpaid
+        "POST", p("/v1/orders/{order}/refunds"), MANAGERS, lambda w, _: {"variant": "crypto_paid"}),
+    ("GET", "/v1/refunds/{refund_id}"): Case("GET", p("/v1/refunds/{refund}"), SHOP_PEOPLE),
+    ("GET", "/v1/shops/{shop_id}/refunds"): Case("GET", p("/v1/shops/{shop}/refunds"), SHOP_PEOPLE),
+    ("POST", "/v1/refunds/{refund_id}/approve"): Case("POST", p("/v1/refunds/{refund}/approve"), MANAGERS),
+    ("POST", "/v1/refunds/{refund_id}/signed-psbt"): Case("POST", p("/v1/refunds/{refund}/signed-psbt"), MANAGERS,
+                                                          lambda w, _: {"psbt": "cHNidP8="}),
+    ("POST", "/v1/refunds/{refund_id}/transaction"): Case(
+        "POST", p("/v1/refunds/{refund}/transaction"), MANAGERS, lambda w, _: {"tx_hash": "0x" + "ab" * 32}),
+    ("POST", "/v1/refunds/{refund_id}/retry"): Case("POST", p("/v1/refunds/{refund}/retry"), MANAGERS),
+    ("POST", "/v1/refunds/{refund_id}/cancel"): Case("POST", p("/v1/refunds/{refund}/cancel"), MANAGERS),
+    ("GET", "/v1/refund-claims/{token}"): Case("GET", p("/v1/refund-claims/{refund_token}"), EVERYONE),
+    ("POST", "/v1/refund-claims/{token}"): Case("POST", p("/v1/refund-claims/{refund_token}"), EVERYONE,
+                                                lambda w, _: {"address": "not an address"}),
     ("POST", "/v1/shops/{shop_id}/webhooks"): Case(
         "POST", p("/v1/shops/{shop}/webhooks"), MANAGERS,
         lambda w, _: {"url": "http://127.0.0.1:9/hook", "event_types": ["*"]}),
@@ -258,8 +275,16 @@ class Principals:
             keys[name] = key
             secrets_watch.watch(key)
             key_id = key_id or made
+        refund = uuid.uuid4()
+        await self.db.execute(
+            """INSERT INTO refunds (id, payment_id, order_id, shop_id, chain, asset, decimals, variant, amount, status,
+                                    claim_expires_at)
+               SELECT $1, p.id, p.order_id, $2, p.chain, p.crypto_currency, p.decimals, 'custom', 1, 'awaiting_claim',
+                      now() + interval '1 day'
+               FROM crypto_payments p WHERE p.order_id = $3""", refund, sid, uuid.UUID(order["id"]))
         world = World(shop.id, other["id"], shop.product_id, (await product.json())["id"], shop.supply_id,
-                      order["id"], code, (await hook.json())["id"], str(invitation), token, str(key_id), keys=keys)
+                      order["id"], code, (await hook.json())["id"], str(invitation), token, str(key_id), keys=keys,
+                      refund=str(refund), refund_token=claim_token(refund, self.api.app[SETTINGS].jwt_secret))
         for name in ACCOUNTS:
             world.session_of[name] = str(await self.db.fetchval(
                 """INSERT INTO user_sessions (id_digest, user_id, expires_at) VALUES ($1, $2, now() + interval '1h')

@@ -119,6 +119,25 @@ async def test_a_bitcoin_overpayment_is_refunded_by_a_psbt_the_merchant_signs(
                                                     ("refund_sent", "deposits", -150_000)]
     after = await (await api.get(f"/v1/shops/{shop.id}/balances", headers=shop.merchant)).json()
     assert int(after["balances"][0]["balance"]) == int(before["balances"][0]["balance"]) - 150_000
+    # a reorg takes the refund's block away: back in flight; mined again: completed, debited still once
+    block = await db.fetchval("SELECT block_hash FROM deposits WHERE address = $1 AND txid = $2", good, sent["txid"])
+    await btc_wallet.rpc.call("invalidateblock", block)
+    await btc_follower.sync()
+    await engine()
+    assert (await (await api.get(f"/v1/refunds/{issued['id']}", headers=shop.merchant)).json())["status"] == \
+        "in_flight"
+    await btc_wallet.mine(3)
+    await btc_follower.sync()
+    await engine()
+    assert (await (await api.get(f"/v1/refunds/{issued['id']}", headers=shop.merchant)).json())["status"] == \
+        "completed"
+    assert [k for k, _, _ in await ledger_kinds(db, issued["id"])] == ["refund", "refund", "refund_sent",
+                                                                        "refund_sent"]
+    events = [r["event_type"] for r in await db.fetch(
+        "SELECT event_type FROM event_outbox WHERE aggregate_id = $1 AND event_type LIKE 'refund.%' ORDER BY id",
+        order["id"])]
+    assert events == ["refund.created", "refund.claimed", "refund.approved", "refund.in_flight", "refund.completed",
+                      "refund.reverted", "refund.completed"]
     # the change went back to the merchant's own wallet, at its change chain
     change = await db.fetchrow("SELECT key_chain, derivation_index FROM watched_addresses WHERE purpose = 'change' "
                                "AND wallet_id = (SELECT wallet_id FROM refunds WHERE id = $1)", uuid.UUID(issued["id"]))
@@ -241,3 +260,117 @@ async def test_twenty_concurrent_refunds_never_exceed_what_the_payment_received(
     assert all(fields(b) == {"amount"} for b in refused)
     held = await db.fetchval("SELECT sum(amount) FROM refunds WHERE order_id = $1", uuid.UUID(order["id"]))
     assert held == 9 * share <= received
+
+
+async def test_a_paid_order_not_yet_in_preparation_is_cancelled_with_its_refund(api, tokens: Tokens, db,
+                                                                                 engine) -> None:
+    shop = await make_coffee_shop(api, tokens, stock=10)
+    customer = tokens.header("customer", sub=uuid.uuid4())
+    order = await place(api, customer, shop, "eth", "ETH", quantity=2)
+    await pay_directly(db, order)
+    await engine()
+    stock = await db.fetchval("SELECT quantity FROM coffee_supplies WHERE id = $1", uuid.UUID(shop.supply_id))
+    assert stock == 8
+    assert (await api.post(f"/v1/orders/{order['id']}/cancel", headers=shop.staff)).status == 403
+    assert (await api.post(f"/v1/orders/{order['id']}/cancel", headers=customer)).status == 403
+    resp = await api.post(f"/v1/orders/{order['id']}/cancel", headers=shop.merchant)
+    assert resp.status == 200 and (await resp.json())["status"] == "cancelled"
+    assert await db.fetchval("SELECT quantity FROM coffee_supplies WHERE id = $1", uuid.UUID(shop.supply_id)) == 10
+    listed = await (await api.get(f"/v1/shops/{shop.id}/refunds", headers=shop.merchant)).json()
+    (made,) = [r for r in listed["items"] if r["order_id"] == order["id"]]
+    assert made["variant"] == "crypto_paid" and made["amount"] == order["payment"]["amount"]
+    assert made["status"] == "awaiting_claim"
+    # an order in preparation is the shop's to finish: no cancel
+    other = await place(api, customer, shop, "eth", "ETH")
+    await pay_directly(db, other)
+    await engine()
+    resp = await api.post(f"/v1/orders/{other['id']}/status", json={"status": "preparing"}, headers=shop.staff)
+    assert resp.status == 200
+    assert (await api.post(f"/v1/orders/{other['id']}/cancel", headers=shop.merchant)).status == 409
+
+
+async def test_an_evm_refund_sent_from_the_merchants_own_wallet(
+        api, tokens: Tokens, db, anvil, eth_follower, engine) -> None:
+    shop = await make_coffee_shop(api, tokens)
+    merchant = anvil(2)  # the merchant's own wallet, holding its treasury's funds; the server has no key to it
+    assert (await api.put(f"/v1/shops/{shop.id}/wallets/eth", json={"treasury": merchant.account.address},
+                          headers=shop.merchant)).status == 200
+    customer = tokens.header("customer", sub=uuid.uuid4())
+    order = await place(api, customer, shop, "eth", "tUSDC")
+    payer = anvil(1)
+    paid_tx = await payer.pay_usdc(order["payment"]["address"], int(order["payment"]["amount"]))
+    await payer.mine(3)
+    await eth_follower.sync()
+    await engine()
+    status, issued = await refund(api, shop.merchant, order["id"], variant="custom", amount="1250000")
+    assert status == 201
+    destination = Account.create().address
+    assert (await claim(api, issued["claim_token"], destination))[0] == 200
+    resp = await api.post(f"/v1/refunds/{issued['id']}/approve", headers=shop.merchant)
+    approved = await resp.json()
+    assert resp.status == 200 and approved["method"] == "external" and approved["status"] == "awaiting_signature"
+    unsigned = approved["unsigned_transaction"]
+    assert approved["payment_uri"] == (f"ethereum:{unsigned['to']}@{unsigned['chain_id']}/transfer"
+                                       f"?address={destination}&uint256=1250000")
+    # a transaction that is not this refund is refused
+    resp = await api.post(f"/v1/refunds/{issued['id']}/transaction", json={"tx_hash": paid_tx},
+                          headers=shop.merchant)
+    assert resp.status == 422 and fields(await resp.json()) == {"tx_hash"}
+    await payer.pay_usdc(merchant.account.address, 1_250_000)
+    sent = await merchant.send({"to": unsigned["to"], "data": unsigned["data"], "value": int(unsigned["value"])})
+    resp = await api.post(f"/v1/refunds/{issued['id']}/transaction", json={"tx_hash": sent}, headers=shop.merchant)
+    assert resp.status == 200 and (await resp.json())["status"] == "in_flight"
+    await payer.mine(3)
+    await eth_follower.sync()
+    await engine()
+    done = await (await api.get(f"/v1/refunds/{issued['id']}", headers=shop.merchant)).json()
+    assert done["status"] == "completed"
+    assert await payer.usdc.functions.balanceOf(destination).call() == 1_250_000
+
+
+async def test_a_dropped_hot_wallet_transaction_fails_the_refund_and_it_is_sent_again(
+        make_api, tokens: Tokens, db, anvil, eth_follower, engine, chain_settings) -> None:
+    from beanpay.chains.bitcoin.rpc import BitcoinRpc
+    from beanpay.engine.refunds import watchdog
+
+    plain = await make_api()
+    shop = await make_coffee_shop(plain, tokens)
+    wallet = await _hot_wallet(anvil, shop.id)
+    settings = msgspec.structs.replace(chain_settings, payout_wallets=[wallet])
+    api = await make_api(payout_wallets=[wallet])
+    assert (await api.put(f"/v1/shops/{shop.id}/wallets/eth", json={"treasury": Account.create().address},
+                          headers=shop.merchant)).status == 200
+    customer = tokens.header("customer", sub=uuid.uuid4())
+    order = await place(api, customer, shop, "eth", "ETH")
+    payer = anvil(2)
+    await payer.pay_eth(order["payment"]["address"], int(order["payment"]["amount"]) + 10**14)
+    await payer.mine(3)
+    await eth_follower.sync()
+    await engine()
+    _, issued = await refund(api, shop.merchant, order["id"], variant="overpaid")
+    destination = Account.create().address
+    assert (await claim(api, issued["claim_token"], destination))[1]["status"] == "sending"
+    btc = BitcoinRpc(chain_settings.btc_rpc, chain_settings.btcd_rpc_user, chain_settings.btcd_rpc_password or "")
+    await payer.rpc("evm_setAutomine", [False])
+    try:
+        assert await evm.send_due(db, settings) == 1
+        first = await (await api.get(f"/v1/refunds/{issued['id']}", headers=shop.merchant)).json()
+        assert first["status"] == "in_flight"
+        await payer.rpc("anvil_dropTransaction", [first["txid"]])  # the network forgets it
+        assert await watchdog.fail_dropped(db, settings, btc, after=dt.timedelta(0)) == 1
+    finally:
+        await payer.rpc("evm_setAutomine", [True])
+        await btc.close()
+    failed = await (await api.get(f"/v1/refunds/{issued['id']}", headers=shop.merchant)).json()
+    assert failed["status"] == "failed" and "dropped" in failed["failure"]
+    resp = await api.post(f"/v1/refunds/{issued['id']}/retry", headers=shop.merchant)
+    assert resp.status == 200 and (await resp.json())["status"] == "sending"
+    assert await evm.send_due(db, settings) == 1
+    await payer.mine(3)
+    await eth_follower.sync()
+    await engine()
+    done = await (await api.get(f"/v1/refunds/{issued['id']}", headers=shop.merchant)).json()
+    assert done["status"] == "completed"  # (signed afresh; with the same nonce and fees it may be the same bytes)
+    assert await payer.w3.eth.get_balance(destination) == 10**14  # paid once
+    assert [k for k, _, _ in await ledger_kinds(db, issued["id"])] == ["refund", "refund", "refund_sent",
+                                                                        "refund_sent"]

@@ -28,9 +28,10 @@ async def test_sweep_moves_paid_funds_to_the_treasury_once(
     assert (await get_order(api, customer, eth_order["id"]))["status"] == "confirmed"
     treasury_eth = await payer.w3.eth.get_balance(chain.treasury)
     treasury_usdc = await payer.usdc.functions.balanceOf(chain.treasury).call()
-    # every paid, unswept forwarder on the chain (other tests' too) is swept; what they hold must arrive
+    # every paid, unswept forwarder on the chain (other tests' too) is swept; what those paid into the
+    # platform's wallet hold must arrive at its treasury (shops' own wallets get theirs: test_wallets)
     due = [r["wallet_address"] for r in await db.fetch(
-        """SELECT wallet_address FROM crypto_payments WHERE chain = 'eth' AND sweep_id IS NULL
+        """SELECT wallet_address FROM crypto_payments WHERE chain = 'eth' AND sweep_id IS NULL AND wallet_id IS NULL
            AND amount_received > 0 AND (status IN ('confirmed', 'overpaid') OR resolution = 'accepted')""")]
     assert {eth_order["payment"]["address"], usdc_order["payment"]["address"]} <= set(due)
     held_eth = sum([await payer.w3.eth.get_balance(a) for a in due])

@@ -18,6 +18,12 @@ def test_every_route_is_documented_with_its_types() -> None:
     assert doc["components"]["schemas"]["CustomizationGroup"]["properties"]["options"]["minItems"] == 1
 
 
+def test_operation_ids_are_unique() -> None:
+    """Links and clients name operations by id: two handlers of one name would make the document invalid."""
+    ids = [r.handler.__name__ for r in all_routes()]
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
+
+
 def test_every_ref_resolves() -> None:
     doc = build(all_routes())
     text = msgspec.json.encode(doc).decode()
