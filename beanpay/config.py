@@ -254,6 +254,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 _DEV_SECRETS = ("jwt_secret", "pg_password", "btcd_rpc_password")
 # anvil's dev account 8: pays gas for sweeps on the local chain only
 DEV_SWEEPER_KEY = "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97"
+# anvil's dev account 7: the platform's payout hot wallet on the local chain (dev only), up to 1 ETH a day
+DEV_PAYOUT_KEY = "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356"
 
 
 def dev_secret(state_dir: Path, name: str) -> str:
@@ -317,6 +319,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         settings = msgspec.structs.replace(settings, evm_chains=[chain])
     if settings.dev_tokens is None:
         settings = msgspec.structs.replace(settings, dev_tokens=settings.env != "prod")
+    if settings.env == "dev" and not settings.payout_wallets and settings.evm_chains:
+        settings = msgspec.structs.replace(settings, payout_wallets=[PayoutWallet(
+            owner="platform", chain=settings.evm_chains[0].name, key=DEV_PAYOUT_KEY,
+            daily_limits={"ETH": str(10**18), "tUSDC": str(10**9)})])
     if settings.env != "prod" and settings.sweeper_key is None:
         settings = msgspec.structs.replace(settings, sweeper_key=DEV_SWEEPER_KEY)
     if settings.env != "prod" and "BEANPAY_WEBHOOK_ALLOW_PRIVATE" not in environ:

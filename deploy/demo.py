@@ -30,6 +30,7 @@ import aiohttp
 import asyncpg
 import msgspec
 from aiohttp import web
+from eth_account import Account
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from beanpay.config import Settings, load_settings
@@ -60,7 +61,9 @@ ORDERS = [
     ("eth", "tUSDC", [("Espresso", 1, {"shot": ["double"]}), ("Chai Latte", 1, {"milk": ["oat"]})]),
 ]
 HOOK_EVENTS = ["order.created", "payment.initiated", "payment.processing", "payment.confirmed", "order.confirmed",
-               "order.claimed", "claim.processed", "order.completed"]
+               "order.claimed", "claim.processed", "order.completed", "payment.overpaid", "refund.created",
+               "refund.in_flight", "refund.completed"]
+OVERPAY = {"ETH": 10**15}  # the customer sends 0.001 ETH too much, and the shop refunds it on chain
 TIMEOUT = 120.0
 
 
@@ -210,9 +213,10 @@ async def _ready(session: aiohttp.ClientSession, base: str, settings: Settings) 
         await conn.close()
 
 
-async def seed(api: Api, operator: Who) -> tuple[dict[str, Any], Who, Who, dict[str, str]]:
+async def seed(api: Api, operator: Who) -> tuple[dict[str, Any], Who, Who, dict[str, str], Who]:
     """The shop and its people: the operator opens it and invites its owner; the owner invites a barista
-    and makes the API key its integration seeds the menu with. Returns (shop, integration, barista, products)."""
+    and makes the API key its integration seeds the menu with. Returns (shop, integration, barista,
+    products, owner)."""
     shop = await api.call("POST", "/v1/shops", operator, {
         "name": "Bean There Roasters", "address": "12 Harbour St", "latitude": 52.5200, "longitude": 13.4050,
         "currency": "USD", "opening_hours": {d: [{"open": "07:00", "close": "18:00"}]
@@ -236,7 +240,7 @@ async def seed(api: Api, operator: Who) -> tuple[dict[str, Any], Who, Who, dict[
         await api.call("POST", "/v1/supplies", merchant, {
             "shop_id": shop["id"], "product_id": product["id"], "quantity": 40, "unit": "servings"})
         products[name] = product["id"]
-    return shop, merchant, barista, products
+    return shop, merchant, barista, products, owner
 
 
 async def pay(settings: Settings, chain: str, asset: str, address: str, amount: int, btc: RegtestWallet,
@@ -246,6 +250,33 @@ async def pay(settings: Settings, chain: str, asset: str, address: str, amount: 
     if asset == "ETH":
         return await evm.pay_eth(address, amount)
     return await evm.pay_usdc(address, amount)
+
+
+async def refund_overpayment(api: Api, owner: dict[str, str], placed: list[dict[str, Any]], btc: RegtestWallet,
+                             evm: AnvilWallet, server: subprocess.Popen[bytes]) -> dict[str, Any]:
+    """The owner refunds the overpaid part; the customer claims it with their own address (checked,
+    auto-approved); the engine's payout wallet sends it; mined, the indexer sees it arrive."""
+    order = next(o for o in placed if o["payment"]["asset"] in OVERPAY and o["payment"]["chain"] != "btc")
+    issued = await api.call("POST", f"/v1/orders/{order['id']}/refunds", owner, {"variant": "overpaid"})
+    customer_address = Account.create().address  # the customer's own wallet
+    claimed = await api.call("POST", f"/v1/refund-claims/{issued['claim_token']}", {}, {"address": customer_address})
+    started = time.monotonic()
+    states = [issued["status"], claimed["status"]]
+
+    async def done() -> bool:
+        now = await api.call("GET", f"/v1/refunds/{issued['id']}", owner)
+        if now["status"] != states[-1]:
+            states.append(now["status"])
+        if now["status"] == "in_flight":
+            await evm.mine(1)
+        return bool(now["status"] == "completed")
+
+    await _until("the refund to confirm", done, server)
+    final = await api.call("GET", f"/v1/refunds/{issued['id']}", owner)
+    received = await evm.w3.eth.get_balance(customer_address)
+    if received != int(final["amount"]):
+        raise DemoFailed(f"the customer's address holds {received} wei, not the {final['amount']} refunded")
+    return {**final, "states": states, "seconds": time.monotonic() - started}
 
 
 async def run(settings: Settings, base: str, server: subprocess.Popen[bytes], idp: IdentityProvider) -> None:
@@ -262,7 +293,7 @@ async def run(settings: Settings, base: str, server: subprocess.Popen[bytes], id
             await btc.ensure_funds()
             await _until("the API and both indexers", lambda: _ready(session, base, settings), server)
             operator = await api.login(OPERATOR)
-            shop, merchant, staff, products = await seed(api, operator)
+            shop, merchant, staff, products, owner = await seed(api, operator)
             hook = await api.call("POST", f"/v1/shops/{shop['id']}/webhooks", merchant, {
                 "url": f"http://127.0.0.1:{receiver.port}/beanpay", "event_types": HOOK_EVENTS,
                 "description": "demo receiver"})
@@ -284,7 +315,9 @@ async def run(settings: Settings, base: str, server: subprocess.Popen[bytes], id
             started = {}
             for order in placed:
                 p = order["payment"]
-                txid = await pay(settings, p["chain"], p["asset"], p["address"], int(p["amount"]), btc, evm)
+                txid = await pay(settings, p["chain"], p["asset"], p["address"],
+                                 int(p["amount"]) + (OVERPAY.get(p["asset"], 0) if p["chain"] != "btc" else 0),
+                                 btc, evm)
                 started[order["id"]] = time.monotonic()
                 print(f"   {order['id'][:8]} paid: {txid}")
 
@@ -321,6 +354,12 @@ async def run(settings: Settings, base: str, server: subprocess.Popen[bytes], id
                            for o in placed)
 
             await _until("the webhooks", hooks_in, server)
+            refund = await refund_overpayment(api, owner, placed, btc, evm, server)
+
+            async def refund_hooks_in() -> bool:  # the merchant hears of it, claim link and all
+                return {"refund.created", "refund.completed"} <= set(receiver.by_order[refund["order_id"]])
+
+            await _until("the refund's webhooks", refund_hooks_in, server)
             balances = await api.call("GET", f"/v1/shops/{shop['id']}/balances", merchant)
         finally:
             await btc.close()
@@ -334,6 +373,10 @@ async def run(settings: Settings, base: str, server: subprocess.Popen[bytes], id
         print(f"{o['id'][:8]:9} {p['asset'] + ' on ' + p['chain']:15} {coins(int(p['amount']), p['decimals']):>22}"
               f"  {confirmed_after[o['id']]:>6.1f}s  {claims[o['id']]:9} {len(receiver.by_order[o['id']]):>8}  "
               + " -> ".join(timelines[o["id"]]))
+    print(f"\nrefund {refund['id'][:8]} of order {refund['order_id'][:8]}: the overpaid "
+          f"{coins(int(refund['amount']), refund['decimals'])} {refund['asset']} back to the customer's "
+          f"{refund['destination'][:12]}... by the platform's payout wallet, approval to confirmed in "
+          f"{refund['seconds']:.1f}s: " + " -> ".join(refund["states"]) + f"\n   {refund['txid']}")
     print("\nshop balances (ledger): " + ", ".join(
         f"{coins(int(b['balance']), b['decimals'])} {b['asset']}" for b in balances["balances"]))
     print(f"webhooks: {len(receiver.ids)} verified, {receiver.rejected} bad signatures, "
