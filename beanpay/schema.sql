@@ -330,7 +330,7 @@ CREATE TABLE public.ledger_entries (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     refund_id uuid,
     CONSTRAINT ledger_entries_amount_check CHECK ((amount <> (0)::numeric)),
-    CONSTRAINT ledger_entries_kind_check CHECK (((kind)::text = ANY ((ARRAY['payment'::character varying, 'reversal'::character varying, 'refund'::character varying, 'refund_sent'::character varying, 'refund_cancelled'::character varying])::text[]))),
+    CONSTRAINT ledger_entries_kind_check CHECK (((kind)::text = ANY ((ARRAY['payment'::character varying, 'reversal'::character varying, 'refund'::character varying, 'refund_sent'::character varying, 'refund_fee'::character varying, 'refund_cancelled'::character varying])::text[]))),
     CONSTRAINT ledger_entries_refund_check CHECK (((refund_id IS NULL) = ((kind)::text = ANY ((ARRAY['payment'::character varying, 'reversal'::character varying])::text[]))))
 );
 
@@ -379,6 +379,20 @@ CREATE TABLE public.order_reservations (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT order_reservations_quantity_check CHECK ((quantity > 0)),
     CONSTRAINT order_reservations_status_check CHECK (((status)::text = ANY ((ARRAY['reserved'::character varying, 'committed'::character varying, 'released'::character varying])::text[])))
+);
+
+CREATE TABLE public.output_spends (
+    chain character varying(32) NOT NULL,
+    txid character varying(66) NOT NULL,
+    output_index integer NOT NULL,
+    spending_txid character varying(66) NOT NULL,
+    block_hash character varying(66),
+    block_height bigint,
+    status character varying(16) NOT NULL,
+    first_seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT output_spends_check CHECK ((((status)::text = 'orphaned'::text) = (block_hash IS NULL))),
+    CONSTRAINT output_spends_status_check CHECK (((status)::text = ANY ((ARRAY['confirming'::character varying, 'confirmed'::character varying, 'orphaned'::character varying])::text[])))
 );
 
 CREATE TABLE public.payment_queue (
@@ -692,6 +706,9 @@ ALTER TABLE ONLY public.order_items
 ALTER TABLE ONLY public.order_reservations
     ADD CONSTRAINT order_reservations_pkey PRIMARY KEY (order_id, supply_id);
 
+ALTER TABLE ONLY public.output_spends
+    ADD CONSTRAINT output_spends_pkey PRIMARY KEY (chain, txid, output_index, spending_txid);
+
 ALTER TABLE ONLY public.payment_queue
     ADD CONSTRAINT payment_queue_pkey PRIMARY KEY (id);
 
@@ -828,6 +845,12 @@ CREATE INDEX order_items_order_idx ON public.order_items USING btree (order_id);
 CREATE INDEX order_items_product_idx ON public.order_items USING btree (product_id);
 
 CREATE INDEX order_reservations_supply_idx ON public.order_reservations USING btree (supply_id);
+
+CREATE INDEX output_spends_confirming_idx ON public.output_spends USING btree (chain, block_height) WHERE ((status)::text = 'confirming'::text);
+
+CREATE INDEX output_spends_open_idx ON public.output_spends USING btree (chain, block_height) WHERE ((status)::text <> 'orphaned'::text);
+
+CREATE INDEX output_spends_spender_idx ON public.output_spends USING btree (chain, spending_txid);
 
 CREATE INDEX payment_queue_address_idx ON public.payment_queue USING btree (chain, address);
 

@@ -135,6 +135,15 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--chain", required=True)
     sw.add_argument("--batch", type=int, default=50, help="forwarders per transaction (default 50)")
     sw.add_argument("--dry-run", action="store_true", help="list what would be swept, send nothing")
+    wl = sub.add_parser("wallet", help="what shops' wallets hold on chain against the ledger",
+                        description="Reconcile a shop's wallets: on-chain holdings (Bitcoin outputs and their spends "
+                        "as indexed; EVM balances read from the node) against its ledger balance, and the difference.")
+    wl_sub = wl.add_subparsers(dest="action", required=True, metavar="ACTION")
+    wb = wl_sub.add_parser("balance", help="on chain vs ledger for one shop",
+                           description="On chain vs ledger per chain and asset for one shop: its own wallets "
+                           "against its own-wallet balance, and the platform's wallet against all custodial balances.")
+    wb.add_argument("--shop", type=uuid.UUID, required=True)
+    wb.add_argument("--json", action="store_true", help="machine-readable output")
     ct = sub.add_parser("contracts", help="list the contract artifacts shipped with beanpay",
                         description="The compiled contracts this package deploys and talks to, with the keccak-256 "
                         "of each one's runtime bytecode, to compare with the code deployed on a chain.")
@@ -255,6 +264,12 @@ def _redeliver(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
+def _wallet(settings: Settings, args: argparse.Namespace) -> int:
+    from beanpay.cli.wallets import balance
+
+    return balance(settings, args.shop, as_json=args.json)
+
+
 def _sweep(settings: Settings, args: argparse.Namespace) -> int:
     import asyncio
 
@@ -306,6 +321,7 @@ def _users(settings: Settings, args: argparse.Namespace) -> int:
 _COMMANDS = {"dev": _dev, "migrate": _migrate, "token": _token, "users": _users, "api": _serve, "relay": _serve,
              "run": _serve,
              "index": _serve, "chain": _chain, "engine": _serve, "webhooks": _serve, "sweep": _sweep,
+             "wallet": _wallet,
              "contracts": _contracts}
 
 if __name__ == "__main__":

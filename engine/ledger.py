@@ -66,13 +66,15 @@ def refunds_account(chain: str, asset: str) -> str:
 # the entry pair of each refund kind: (debited account, credited account) given shop, chain and asset
 def _refund_accounts(kind: str, shop_id: uuid.UUID, chain: str, asset: str) -> tuple[str, str]:
     merchant, owed, funds = merchant_account(shop_id), refunds_account(chain, asset), deposits_account(chain, asset)
-    return {"refund": (merchant, owed), "refund_sent": (owed, funds), "refund_cancelled": (owed, merchant)}[kind]
+    return {"refund": (merchant, owed), "refund_sent": (owed, funds), "refund_fee": (merchant, funds),
+            "refund_cancelled": (owed, merchant)}[kind]
 
 
 async def post_refund(conn: Connection, kind: str, *, shop_id: uuid.UUID, chain: str, asset: str, amount: int,
                       payment_id: uuid.UUID, refund_id: uuid.UUID, memo: str) -> None:
     """A refund's balanced entry pair: `refund` when approved (the shop's balance is debited),
-    `refund_sent` when its transaction first confirms, `refund_cancelled` if it is called off after."""
+    `refund_sent` when its transaction first confirms, with `refund_fee` for the network fee the shop's
+    wallet paid, `refund_cancelled` if it is called off after approval."""
     debit, credit = _refund_accounts(kind, shop_id, chain, asset)
     # debits are positive: a debit of the merchant (credit) account lowers the shop's balance
     await conn.execute(SQL.post_refund, uuid.uuid4(), [debit, credit], shop_id, chain, asset, kind, payment_id,

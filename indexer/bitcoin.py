@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from beanpay.chains.bitcoin.block import RawBlock, may_pay, parse_tx, payments_to, read_header
+from beanpay.chains.bitcoin.block import (
+    RawBlock,
+    may_pay,
+    may_spend,
+    outpoint,
+    parse_tx,
+    payments_to,
+    read_header,
+    spends_of,
+)
 from beanpay.chains.bitcoin.rpc import BitcoinRpc
-from beanpay.indexer.types import FoundDeposit
+from beanpay.indexer.types import FoundDeposit, FoundSpend
 
 ASSET = "BTC"
 
@@ -30,6 +39,15 @@ class BitcoinSource:
             return []  # the common case: nothing here for us, and no transaction was parsed
         return [FoundDeposit(ASSET, p.txid, p.vout, watched[p.script], p.value)
                 for p in payments_to(block.raw, watched)]
+
+    @staticmethod
+    def outpoint(txid: str, output_index: int) -> bytes:
+        return outpoint(txid, output_index)
+
+    def spends(self, block: RawBlock, outpoints: set[bytes]) -> list[FoundSpend]:
+        if not may_spend(block.raw, outpoints):
+            return []
+        return [FoundSpend(s.prev_txid, s.prev_vout, s.txid) for s in spends_of(block.raw, outpoints)]
 
     async def close(self) -> None:
         await self.rpc.close()

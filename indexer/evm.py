@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from beanpay.chains.evm.rpc import Block, CallFrame, EvmRpc, Log
 from beanpay.config import EvmChainConfig
-from beanpay.indexer.types import FoundDeposit
+from beanpay.indexer.types import FoundDeposit, FoundSpend
 
 NATIVE = "ETH"
 
@@ -89,6 +89,13 @@ class EvmSource:
 
     def deposits(self, block: EvmBlock, watched: dict[str, str]) -> list[FoundDeposit]:
         return find_deposits(block, watched, self.symbols)
+
+    @staticmethod
+    def outpoint(txid: str, output_index: int) -> None:
+        return None  # accounts, not outputs: balances are read from the node
+
+    def spends(self, block: EvmBlock, outpoints: set[object]) -> list[FoundSpend]:
+        return []
 
     async def tip(self) -> int:
         return await self.rpc.block_number()

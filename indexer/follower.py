@@ -99,6 +99,7 @@ class Follower:
         self._watched: dict[Any, str] = {}
         self._watched_from = 0  # the next watched-address read starts at this transaction id (0: all)
         self._mempool_known: set[str] = set()
+        self._outpoints: set[Any] | None = None  # recorded outputs not yet spent (chains with outputs)
 
     async def _ensure_started(self, node_tip: int) -> Cursor:
         async with self.pool.acquire() as conn:
@@ -131,6 +132,13 @@ class Follower:
 
     async def sync(self, until: int | None = None) -> int:
         """Apply blocks up to the node's tip (or `until`); return how many were applied."""
+        try:
+            return await self._sync(until)
+        except BaseException:
+            self._outpoints = None  # what a failed batch took out of it was never written: read it again
+            raise
+
+    async def _sync(self, until: int | None) -> int:
         chain = self.policy.chain
         node_tip = await self.source.tip()
         target = node_tip if until is None else min(until, node_tip)
@@ -139,6 +147,7 @@ class Follower:
         # handed out before now. Addresses handed out later can only be paid in later blocks (next sync).
         await self._refresh_watched()
         cur = await self._ensure_started(node_tip)
+        await self._load_outpoints()
         if node_tip < cur.tip_height or (await self.source.hashes([cur.tip_height]))[cur.tip_height] != cur.tip_hash:
             await self._handle_reorg()  # our tip left the node's chain (it may even have got shorter)
             async with self.pool.acquire() as conn:
@@ -161,6 +170,25 @@ class Follower:
         async with self.pool.acquire() as conn:
             await store.set_node_tip(conn, chain, node_tip)
         return applied
+
+    async def _load_outpoints(self) -> None:
+        """The recorded outputs still unspent, read once and after each reorg, then kept up to date from
+        what the applied blocks pay and spend."""
+        if self._outpoints is not None or self.source.outpoint("00" * 32, 0) is None:
+            return
+        async with self.pool.acquire() as conn:
+            self._outpoints = {self.source.outpoint(t, i) for t, i in await store.unspent_outputs(conn,
+                                                                                                   self.policy.chain)}
+
+    def _changes(self, height: int, block: Any) -> BlockChanges:
+        """What a block pays to watched addresses and spends of recorded outputs (its own outputs too)."""
+        deposits = self.source.deposits(block, self._watched)
+        spends = []
+        if self._outpoints is not None:
+            self._outpoints.update(self.source.outpoint(d.txid, d.output_index) for d in deposits)
+            spends = self.source.spends(block, self._outpoints)
+            self._outpoints.difference_update(self.source.outpoint(s.txid, s.output_index) for s in spends)
+        return BlockChanges(height, block.hash, block.prev_hash, deposits, spends)
 
     async def _scan_mempool(self) -> None:
         """Where the chain has a mempool we can read (Bitcoin), record unconfirmed payments as `seen`."""
@@ -206,8 +234,7 @@ class Follower:
                 for height, block in fetched:
                     if block.prev_hash != (linked[-1].hash if linked else cur.tip_hash):
                         break
-                    linked.append(BlockChanges(height, block.hash, block.prev_hash,
-                                                     self.source.deposits(block, self._watched)))
+                    linked.append(self._changes(height, block))
                     await asyncio.sleep(0)  # let the fetcher send its next request now, not after the batch
                 if linked:
                     await self._apply(linked)
@@ -246,6 +273,7 @@ class Follower:
             raise ChainHalted(f"{chain}: {exc}") from exc
         async with self.pool.transaction() as conn:
             orphaned = await store.rewind(conn, chain, ancestor, reason="reorg detected")
+        self._outpoints = None  # spends above the fork are orphaned: read the unspent outputs again
         REORGS.labels(chain).inc()
         log.warning("reorg", chain=chain, common_ancestor=ancestor, depth=max(stored) - ancestor,
                     orphaned_deposits=len(orphaned))

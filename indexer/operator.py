@@ -141,6 +141,9 @@ async def replay(settings: Settings, pool: Pool, chain: str, start: int, end: in
         if cur is None:
             raise OperatorError(f"{chain}: nothing indexed yet; start the follower first")
         scanned = added = 0
+        async with pool.acquire() as conn:
+            outpoints = {src.outpoint(t, i) for t, i in await store.unspent_outputs(conn, chain, spent_too=True)}
+        outpoints.discard(None)
         bar = tqdm(total=end - start + 1, unit="block", disable=not progress, desc=f"replay {chain}")
         for lo in range(start, min(end, cur.tip_height) + 1, pol.batch_blocks):
             heights = list(range(lo, min(lo + pol.batch_blocks - 1, end, cur.tip_height) + 1))
@@ -148,10 +151,14 @@ async def replay(settings: Settings, pool: Pool, chain: str, start: int, end: in
                 if height in stored and stored[height] != block.hash:
                     raise OperatorError(f"{chain}: block {height} differs from the index ({stored[height]} vs "
                                         f"{block.hash}); the follower will handle this reorg, or rewind first")
+                found = src.deposits(block, watched)
+                outpoints.update(src.outpoint(d.txid, d.output_index) for d in found)
                 async with pool.transaction() as conn:
-                    added += await store.backfill(conn, chain, height, block.hash, src.deposits(block, watched),
+                    added += await store.backfill(conn, chain, height, block.hash, found,
                                                   tip_height=cur.tip_height,
                                                   required_confirmations=pol.confirmations)
+                    await store.backfill_spends(conn, chain, height, block.hash, src.spends(block, outpoints),
+                                                tip_height=cur.tip_height, required_confirmations=pol.confirmations)
                 scanned += 1
                 bar.update(1)
         applied = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any, Protocol
 
-from beanpay.indexer.types import FoundDeposit
+from beanpay.indexer.types import FoundDeposit, FoundSpend
 
 
 class ChainBlock(Protocol):
@@ -21,6 +21,12 @@ class Source(Protocol):
         """How a watched address is matched in this chain's blocks (script bytes, lower-case hex...)."""
 
     def deposits(self, block: Any, watched: Any) -> list[FoundDeposit]: ...
+
+    def spends(self, block: Any, outpoints: set[Any]) -> list[FoundSpend]:
+        """Inputs spending recorded outputs (`outpoint` keys), where the chain has outputs to spend."""
+
+    def outpoint(self, txid: str, output_index: int) -> Hashable | None:
+        """How a recorded output is named by an input spending it; None: this chain has no such thing."""
 
     async def tip(self) -> int: ...
 

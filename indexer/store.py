@@ -11,7 +11,7 @@ from beanpay.db import Connection, fetch_as, fetchrow_as
 from beanpay.events import catalog
 from beanpay.events.outbox import Event, emit_many
 from beanpay.events.payloads import DepositPayload
-from beanpay.indexer.types import BlockChanges, Cursor, FoundDeposit
+from beanpay.indexer.types import BlockChanges, Cursor, FoundDeposit, FoundSpend
 
 SQL = queries.load("beanpay.indexer", "index.sql")
 
@@ -39,7 +39,8 @@ def _deposit_events(kind: catalog.EventType[DepositPayload], rows: list[DepositP
 
 async def apply_blocks(conn: Connection, chain: str, blocks: list[BlockChanges], *, required_confirmations: int,
                        finality_depth: int) -> None:
-    """Apply consecutive blocks: headers, deposits, confirmations, checkpoint, events. Call inside a transaction.
+    """Apply consecutive blocks: headers, deposits, spends, confirmations, checkpoint, events. Call inside a
+    transaction.
 
     Following the tip this is one block; catching up it is a fetched batch, applied all or nothing,
     so the checkpoint and what the blocks changed always commit together.
@@ -63,6 +64,12 @@ async def apply_blocks(conn: Connection, chain: str, blocks: list[BlockChanges],
             [b.hash for b, _ in found], [b.height for b, _ in found], last.height))
     events += _deposit_events(catalog.DEPOSIT_CONFIRMED, await fetch_as(
         conn, SQL.confirm_deposits, DepositPayload, chain, last.height, required_confirmations))
+    spent = [(b, s) for b in blocks for s in b.spends]
+    if spent:
+        await conn.execute(SQL.add_spends, chain, [s.txid for _, s in spent], [s.output_index for _, s in spent],
+                           [s.spending_txid for _, s in spent], [b.hash for b, _ in spent],
+                           [b.height for b, _ in spent])
+    await conn.execute(SQL.confirm_spends, chain, last.height, required_confirmations)
     await emit_many(conn, events)
 
 
@@ -80,6 +87,7 @@ async def rewind(conn: Connection, chain: str, to_height: int, *, reason: str, a
         raise TipMoved(f"{chain}: height {to_height} is outside the kept window; cannot rewind there")
     base_hash, parent = (ancestor, None) if ancestor is not None else node_header  # type: ignore[misc]
     orphaned = await fetch_as(conn, SQL.orphan_above, DepositPayload, chain, to_height)
+    await conn.execute(SQL.orphan_spends_above, chain, to_height)
     await emit_many(conn, _deposit_events(catalog.DEPOSIT_ORPHANED, orphaned))
     await conn.execute(SQL.rewind_to, chain, to_height, base_hash, tip.tip_height - to_height, parent)
     await audit.record(conn, actor, "chain.rewind", "chain", chain, before={"tip_height": tip.tip_height},
@@ -121,6 +129,21 @@ async def backfill(conn: Connection, chain: str, height: int, block_hash: str, d
             events.append(Event(catalog.DEPOSIT_CONFIRMED, r.address, r))
     await emit_many(conn, events)
     return len(rows)
+
+
+async def unspent_outputs(conn: Connection, chain: str, *, spent_too: bool = False) -> list[tuple[str, int]]:
+    """Recorded outputs no mined input spends yet (`spent_too`: every recorded output)."""
+    rows = await conn.fetch(SQL.recorded_outputs if spent_too else SQL.unspent_outputs, chain)
+    return [(r["txid"], r["output_index"]) for r in rows]
+
+
+async def backfill_spends(conn: Connection, chain: str, height: int, block_hash: str, spends: list[FoundSpend], *,
+                          tip_height: int, required_confirmations: int) -> None:
+    """Spends of an already indexed block not yet known (a replay); known ones are left alone."""
+    if spends:
+        status = "confirmed" if tip_height - height + 1 >= required_confirmations else "confirming"
+        await conn.execute(SQL.backfill_spends, chain, block_hash, height, [s.txid for s in spends],
+                           [s.output_index for s in spends], [s.spending_txid for s in spends], status)
 
 
 async def record_seen(conn: Connection, chain: str, deposits: list[FoundDeposit]) -> int:

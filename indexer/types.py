@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 
@@ -18,11 +18,21 @@ class FoundDeposit:
 
 
 @dataclass(frozen=True, slots=True)
+class FoundSpend:
+    """An input spending an output beanpay recorded (a deposit)."""
+
+    txid: str  # the spent output's transaction
+    output_index: int
+    spending_txid: str
+
+
+@dataclass(frozen=True, slots=True)
 class BlockChanges:
     height: int
     hash: str
     parent_hash: str
     deposits: list[FoundDeposit]
+    spends: list[FoundSpend] = field(default_factory=list)
 
 
 class Cursor(msgspec.Struct, frozen=True):

@@ -63,8 +63,8 @@ def stack(base_settings: Settings) -> Settings:
 async def settings(stack: Settings) -> AsyncIterator[Settings]:
     dsn = await create_database(stack.dsn, "beanpay_test")
     # rate limits are off for the suite (its requests all come from 127.0.0.1 in bursts no client makes);
-    # the tests of the limits turn them on in an app of their own
-    yield msgspec.structs.replace(stack, env="test", database_url=dsn, rate_limits=False)
+    # the tests of the limits turn them on in an app of their own; payout hot wallets are each test's own
+    yield msgspec.structs.replace(stack, env="test", database_url=dsn, rate_limits=False, payout_wallets=[])
     await drop_database(stack.dsn, dsn)
 
 

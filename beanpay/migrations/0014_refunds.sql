@@ -50,12 +50,12 @@ CREATE INDEX refunds_shop_idx ON refunds (shop_id, created_at, id);
 CREATE INDEX refunds_destination_idx ON refunds (chain, destination) WHERE destination IS NOT NULL;
 CREATE INDEX refunds_sending_idx ON refunds (chain) WHERE status = 'sending';
 
--- refund entries: issued and approved (the shop's balance owes it to the customer), sent (it left the
--- wallet), cancelled (back to the shop). A refund's entry of each kind is written once, ever.
+-- refund entries: approved (the shop's balance owes it to the customer), sent (it left the wallet), its
+-- network fee (paid from the shop's wallet), cancelled (back to the shop). Each kind once per refund, ever.
 ALTER TABLE ledger_entries ADD COLUMN refund_id uuid REFERENCES refunds (id);
 ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_kind_check;
 ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_kind_check
-    CHECK (kind IN ('payment', 'reversal', 'refund', 'refund_sent', 'refund_cancelled'));
+    CHECK (kind IN ('payment', 'reversal', 'refund', 'refund_sent', 'refund_fee', 'refund_cancelled'));
 ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_refund_check CHECK ((refund_id IS NULL) = (kind IN ('payment', 'reversal')));
 CREATE UNIQUE INDEX ledger_entries_refund_once_uq ON ledger_entries (refund_id, kind, account) WHERE refund_id IS NOT NULL;
 

@@ -254,6 +254,10 @@ async def move(conn: Connection, before: RefundRow, target: RefundStatus, *, sec
         await ledger.post_refund(conn, "refund_sent", shop_id=after.shop_id, chain=after.chain, asset=after.asset,
                                  amount=after.amount, payment_id=after.payment_id, refund_id=after.id,
                                  memo=f"refund {after.id} sent in {after.txid}")
+        if after.network_fee:  # a PSBT the shop's own (or the platform's) wallet paid the fee of
+            await ledger.post_refund(conn, "refund_fee", shop_id=after.shop_id, chain=after.chain,
+                                     asset=after.asset, amount=after.network_fee, payment_id=after.payment_id,
+                                     refund_id=after.id, memo=f"network fee of refund {after.id}")
     if target is RefundStatus.CANCELLED and before.approved_at is not None and after.amount is not None:
         await ledger.post_refund(conn, "refund_cancelled", shop_id=after.shop_id, chain=after.chain,
                                  asset=after.asset, amount=after.amount, payment_id=after.payment_id,

@@ -115,3 +115,44 @@ FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::numeric[]) AS d(a
 ON CONFLICT (chain, asset, txid, output_index) DO NOTHING
 RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::text AS amount, status,
           0 AS confirmations, block_hash, block_height;
+
+-- name: add_spends
+-- Inputs of applied blocks spending recorded outputs; one orphaned by a reorg and mined again is the
+-- same row and becomes `confirming`.
+INSERT INTO output_spends (chain, txid, output_index, spending_txid, block_hash, block_height, status)
+SELECT $1, s.txid, s.output_index, s.spending_txid, s.block_hash, s.block_height, 'confirming'
+FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::bigint[])
+     AS s(txid, output_index, spending_txid, block_hash, block_height)
+ON CONFLICT (chain, txid, output_index, spending_txid) DO UPDATE
+    SET status = 'confirming', block_hash = EXCLUDED.block_hash, block_height = EXCLUDED.block_height,
+        updated_at = now()
+    WHERE output_spends.status = 'orphaned';
+
+-- name: confirm_spends
+-- Confirming spends that reach the required confirmations ($3) at the new tip ($2) confirm.
+UPDATE output_spends SET status = 'confirmed', updated_at = now()
+WHERE chain = $1 AND status = 'confirming' AND block_height <= $2::bigint - $3::bigint + 1;
+
+-- name: orphan_spends_above
+-- Spends in blocks above a height become orphaned (a reorg took their blocks away).
+UPDATE output_spends SET status = 'orphaned', block_hash = NULL, block_height = NULL, updated_at = now()
+WHERE chain = $1 AND block_height > $2 AND status IN ('confirming', 'confirmed');
+
+-- name: unspent_outputs
+-- Recorded outputs (deposits not orphaned) no mined input spends yet: what the follower looks for in
+-- the inputs of the blocks it applies.
+SELECT d.txid, d.output_index FROM deposits d
+WHERE d.chain = $1 AND d.status <> 'orphaned'
+  AND NOT EXISTS (SELECT 1 FROM output_spends s WHERE s.chain = d.chain AND s.txid = d.txid
+                  AND s.output_index = d.output_index AND s.status <> 'orphaned');
+
+-- name: backfill_spends
+-- Spends of an already indexed block that are not yet known (a replayed range); known ones are left alone.
+INSERT INTO output_spends (chain, txid, output_index, spending_txid, block_hash, block_height, status)
+SELECT $1, s.txid, s.output_index, s.spending_txid, $2, $3, $7::text
+FROM unnest($4::text[], $5::int[], $6::text[]) AS s(txid, output_index, spending_txid)
+ON CONFLICT (chain, txid, output_index, spending_txid) DO NOTHING;
+
+-- name: recorded_outputs
+-- Every recorded output of a chain (deposits not orphaned), spent or not: a replay looks for their spends.
+SELECT txid, output_index FROM deposits WHERE chain = $1 AND status <> 'orphaned';

@@ -54,6 +54,13 @@ class ScriptedNode:
     def watch_key(self, address: str, script: bytes | None) -> str:
         return address
 
+    @staticmethod
+    def outpoint(txid: str, output_index: int) -> None:
+        return None  # an account chain: nothing to spend
+
+    def spends(self, block: FakeBlock, outpoints: set[object]) -> list[object]:
+        return []
+
     def deposits(self, block: FakeBlock, watched: dict[str, str]) -> list[FoundDeposit]:
         return [d for d in block.deposits if d.address in watched]
 

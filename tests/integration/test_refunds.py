@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import secrets
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -24,6 +28,7 @@ from tests.integration.engine_support import get_order, make_coffee_shop, pay_di
 from tests.integration.merchant_wallet import MerchantWallet
 
 pytest_plugins = ["tests.integration.engine_support"]
+BIN = Path(sys.executable).parent
 
 
 def customer_btc_address() -> str:
@@ -50,8 +55,17 @@ async def ledger_kinds(db: Any, refund_id: str) -> list[tuple[str, str, int]]:
     return [(r["kind"], r["account"].split(":")[0], int(r["amount"])) for r in rows]
 
 
+async def wallet_balance(settings: Any, shop_id: str) -> list[dict[str, str]]:
+    """`beanpay wallet balance --shop S --json`, as an operator runs it."""
+    env = {**os.environ, "BEANPAY_DATABASE_URL": settings.dsn}
+    done = await asyncio.to_thread(subprocess.run, [str(BIN / "beanpay"), "wallet", "balance", "--shop", shop_id,
+                                                     "--json"], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return list(msgspec.json.decode(done.stdout))
+
+
 async def test_a_bitcoin_overpayment_is_refunded_by_a_psbt_the_merchant_signs(
-        api, tokens: Tokens, db, btc_wallet, btc_follower, engine) -> None:
+        api, tokens: Tokens, db, btc_wallet, btc_follower, engine, chain_settings) -> None:
     shop = await make_coffee_shop(api, tokens)
     merchant = MerchantWallet()
     resp = await api.put(f"/v1/shops/{shop.id}/wallets/btc", headers=shop.merchant,
@@ -114,11 +128,19 @@ async def test_a_bitcoin_overpayment_is_refunded_by_a_psbt_the_merchant_signs(
                                 sent["txid"])
     assert int(arrived["amount"]) == 150_000 and arrived["status"] == "confirmed"
     # the ledger: debited once when approved, and the money's leaving recorded once
+    fee = int(done["network_fee"])
+    assert 0 < fee < 10_000
     assert await ledger_kinds(db, issued["id"]) == [("refund", "merchant", 150_000), ("refund", "refunds", -150_000),
                                                     ("refund_sent", "refunds", 150_000),
-                                                    ("refund_sent", "deposits", -150_000)]
+                                                    ("refund_sent", "deposits", -150_000),
+                                                    ("refund_fee", "merchant", fee), ("refund_fee", "deposits", -fee)]
     after = await (await api.get(f"/v1/shops/{shop.id}/balances", headers=shop.merchant)).json()
-    assert int(after["balances"][0]["balance"]) == int(before["balances"][0]["balance"]) - 150_000
+    assert int(after["balances"][0]["balance"]) == int(before["balances"][0]["balance"]) - 150_000 - fee
+    # what the merchant's wallet holds on chain (the payment spent, its change back) is what its ledger says
+    await btc_wallet.mine(3)
+    await btc_follower.sync()
+    holdings = await wallet_balance(chain_settings, shop.id)
+    assert [(h["chain"], h["wallet"], h["difference"]) for h in holdings] == [("btc", "own", "0")], holdings
     # a reorg takes the refund's block away: back in flight; mined again: completed, debited still once
     block = await db.fetchval("SELECT block_hash FROM deposits WHERE address = $1 AND txid = $2", good, sent["txid"])
     await btc_wallet.rpc.call("invalidateblock", block)
@@ -132,12 +154,15 @@ async def test_a_bitcoin_overpayment_is_refunded_by_a_psbt_the_merchant_signs(
     assert (await (await api.get(f"/v1/refunds/{issued['id']}", headers=shop.merchant)).json())["status"] == \
         "completed"
     assert [k for k, _, _ in await ledger_kinds(db, issued["id"])] == ["refund", "refund", "refund_sent",
-                                                                        "refund_sent"]
+                                                                        "refund_sent", "refund_fee", "refund_fee"]
     events = [r["event_type"] for r in await db.fetch(
         "SELECT event_type FROM event_outbox WHERE aggregate_id = $1 AND event_type LIKE 'refund.%' ORDER BY id",
         order["id"])]
     assert events == ["refund.created", "refund.claimed", "refund.approved", "refund.in_flight", "refund.completed",
                       "refund.reverted", "refund.completed"]
+    spends = await db.fetch("SELECT status FROM output_spends WHERE spending_txid = $1", sent["txid"])
+    assert [r["status"] for r in spends] == ["confirmed"]  # orphaned by the reorg, then the same row again
+    assert (await wallet_balance(chain_settings, shop.id))[0]["difference"] == "0"
     # the change went back to the merchant's own wallet, at its change chain
     change = await db.fetchrow("SELECT key_chain, derivation_index FROM watched_addresses WHERE purpose = 'change' "
                                "AND wallet_id = (SELECT wallet_id FROM refunds WHERE id = $1)", uuid.UUID(issued["id"]))
