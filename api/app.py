@@ -30,7 +30,7 @@ from beanpay.api import (
 )
 from beanpay.api.accounts.oidc import Verifier
 from beanpay.api.cache import Cache
-from beanpay.api.custody import refunds, wallets
+from beanpay.api.custody import payouts, refunds, wallets
 from beanpay.api.errors import from_exception
 from beanpay.api.http import REQUEST_ID, Handler
 from beanpay.api.metrics import observe_request
@@ -45,8 +45,8 @@ from beanpay.engine.prices.service import RateService
 log = structlog.get_logger("api")
 
 ROUTE_TABLES = (shops.routes, products.routes, menus.routes, supplies.routes, prices.routes, orders.routes,
-                claims.routes, ledger.routes, wallets.routes, refunds.routes, webhooks.routes, auth.routes,
-                members.routes, api_keys.routes, health.routes)
+                claims.routes, ledger.routes, wallets.routes, refunds.routes, payouts.routes, webhooks.routes,
+                auth.routes, members.routes, api_keys.routes, health.routes)
 
 
 def all_routes() -> list[Route]:

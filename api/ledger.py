@@ -40,5 +40,5 @@ async def get_ledger(request: web.Request) -> web.Response:
     async with pool(request).acquire() as conn:
         rows = await ledger.history(conn, shop_id, q.before or 2**63 - 1, q.limit + 1)
     items = [LedgerEntry(r.id, r.entry_group, r.chain, r.asset, str(r.amount), r.kind, r.payment_id, r.memo,
-                         r.created_at, r.custodial) for r in rows[: q.limit]]
+                         r.created_at, r.custodial, r.transfer_id) for r in rows[: q.limit]]
     return json(LedgerPage(items, items[-1].id if len(rows) > q.limit else None))

@@ -40,8 +40,8 @@ from beanpay.db import Connection
 from beanpay.engine import orders, settlement
 from beanpay.engine.assets import Asset, payable_assets
 from beanpay.engine.prices.providers import Rate, RateUnavailable
-from beanpay.engine.refunds import cancellation, service
 from beanpay.engine.rows import OrderRow
+from beanpay.engine.transfers import cancellation, refunds
 from beanpay.errors import Forbidden, InvalidInput, NotFound, Unauthorized, Unavailable
 from beanpay.idempotency import Answer
 
@@ -297,7 +297,7 @@ async def resolve_payment(request: web.Request) -> web.Response:
     async with mutation(request) as m:
         order = await locked_order(m.conn, request, order_id, customer=False)
         if body.action == "refund":  # the money goes back through a refund the customer claims
-            await service.issue(m.conn, order_id=order.id, variant="crypto_paid", amount=None, fiat_amount=None,
+            await refunds.issue(m.conn, order_id=order.id, variant="crypto_paid", amount=None, fiat_amount=None,
                                 fee_bps=0, reason="payment exception refunded", rate=None,
                                 claim_ttl=dt.timedelta(seconds=settings(request).refund_claim_seconds),
                                 secret=settings(request).jwt_secret or "", actor=actor(request))

@@ -517,10 +517,11 @@ class LedgerEntry(Struct):
     asset: str
     amount: str  # base units credited to the shop; negative for a reversal
     kind: str
-    payment_id: uuid.UUID
+    payment_id: uuid.UUID | None  # None: a payout
     memo: str | None
     created_at: dt.datetime
     custodial: bool
+    transfer_id: uuid.UUID | None  # the refund or payout it belongs to
 
 
 class LedgerQuery(Struct, forbid_unknown_fields=True):

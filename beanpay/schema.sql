@@ -325,13 +325,14 @@ CREATE TABLE public.ledger_entries (
     asset character varying(16) NOT NULL,
     amount numeric(78,0) NOT NULL,
     kind character varying(16) NOT NULL,
-    payment_id uuid NOT NULL,
+    payment_id uuid,
     memo text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    refund_id uuid,
+    transfer_id uuid,
     CONSTRAINT ledger_entries_amount_check CHECK ((amount <> (0)::numeric)),
-    CONSTRAINT ledger_entries_kind_check CHECK (((kind)::text = ANY ((ARRAY['payment'::character varying, 'reversal'::character varying, 'refund'::character varying, 'refund_sent'::character varying, 'refund_fee'::character varying, 'refund_cancelled'::character varying])::text[]))),
-    CONSTRAINT ledger_entries_refund_check CHECK (((refund_id IS NULL) = ((kind)::text = ANY ((ARRAY['payment'::character varying, 'reversal'::character varying])::text[]))))
+    CONSTRAINT ledger_entries_kind_check CHECK (((kind)::text = ANY ((ARRAY['payment'::character varying, 'reversal'::character varying, 'refund'::character varying, 'refund_sent'::character varying, 'refund_fee'::character varying, 'refund_cancelled'::character varying, 'payout'::character varying, 'payout_sent'::character varying, 'payout_fee'::character varying, 'payout_cancelled'::character varying])::text[]))),
+    CONSTRAINT ledger_entries_payment_check CHECK (((payment_id IS NOT NULL) OR ((kind)::text ~~ 'payout%'::text))),
+    CONSTRAINT ledger_entries_transfer_check CHECK (((transfer_id IS NULL) = ((kind)::text = ANY ((ARRAY['payment'::character varying, 'reversal'::character varying])::text[]))))
 );
 
 ALTER TABLE public.ledger_entries ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -433,63 +434,6 @@ CREATE TABLE public.products (
     CONSTRAINT products_status_check CHECK (((status)::text = ANY ((ARRAY['active'::character varying, 'inactive'::character varying, 'deleted'::character varying])::text[])))
 );
 
-CREATE TABLE public.refund_inputs (
-    refund_id uuid NOT NULL,
-    chain character varying(32) NOT NULL,
-    txid character varying(66) NOT NULL,
-    output_index integer NOT NULL
-);
-
-CREATE TABLE public.refunds (
-    id uuid NOT NULL,
-    payment_id uuid NOT NULL,
-    order_id uuid NOT NULL,
-    shop_id uuid NOT NULL,
-    wallet_id uuid,
-    chain character varying(32) NOT NULL,
-    asset character varying(16) NOT NULL,
-    decimals smallint NOT NULL,
-    token_address character varying(42),
-    variant character varying(16) NOT NULL,
-    fiat_amount numeric(12,2),
-    fiat_currency character(3),
-    rate numeric(38,18),
-    fee_bps integer DEFAULT 0 NOT NULL,
-    amount numeric(78,0),
-    status character varying(24) NOT NULL,
-    method character varying(16),
-    destination character varying(128),
-    claim_expires_at timestamp with time zone NOT NULL,
-    psbt text,
-    txid character varying(66),
-    network_fee numeric(78,0),
-    change_index bigint,
-    reason text,
-    failure text,
-    created_by uuid,
-    approved_by uuid,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    claimed_at timestamp with time zone,
-    approved_at timestamp with time zone,
-    sent_at timestamp with time zone,
-    completed_at timestamp with time zone,
-    settled_at timestamp with time zone,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    version integer DEFAULT 1 NOT NULL,
-    signed_tx text,
-    sender character varying(42),
-    sender_nonce bigint,
-    CONSTRAINT refunds_amount_check CHECK ((amount > (0)::numeric)),
-    CONSTRAINT refunds_check CHECK (((amount IS NOT NULL) OR ((variant)::text = 'fiat_fixed'::text))),
-    CONSTRAINT refunds_check1 CHECK ((((status)::text = ANY ((ARRAY['awaiting_claim'::character varying, 'cancelled'::character varying])::text[])) OR (destination IS NOT NULL))),
-    CONSTRAINT refunds_fee_bps_check CHECK (((fee_bps >= 0) AND (fee_bps <= 9999))),
-    CONSTRAINT refunds_fiat_amount_check CHECK ((fiat_amount > (0)::numeric)),
-    CONSTRAINT refunds_method_check CHECK (((method)::text = ANY ((ARRAY['psbt'::character varying, 'hot_wallet'::character varying, 'external'::character varying])::text[]))),
-    CONSTRAINT refunds_rate_check CHECK ((rate > (0)::numeric)),
-    CONSTRAINT refunds_status_check CHECK (((status)::text = ANY ((ARRAY['awaiting_claim'::character varying, 'awaiting_approval'::character varying, 'awaiting_signature'::character varying, 'sending'::character varying, 'in_flight'::character varying, 'completed'::character varying, 'cancelled'::character varying, 'failed'::character varying])::text[]))),
-    CONSTRAINT refunds_variant_check CHECK (((variant)::text = ANY ((ARRAY['crypto_paid'::character varying, 'fiat_today'::character varying, 'fiat_fixed'::character varying, 'overpaid'::character varying, 'custom'::character varying])::text[])))
-);
-
 CREATE TABLE public.schema_migrations (
     version integer NOT NULL,
     name text NOT NULL,
@@ -516,6 +460,67 @@ CREATE TABLE public.shop_products (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     customizations jsonb NOT NULL,
     CONSTRAINT shop_products_price_check CHECK ((price >= (0)::numeric))
+);
+
+CREATE TABLE public.transfer_inputs (
+    transfer_id uuid NOT NULL,
+    chain character varying(32) NOT NULL,
+    txid character varying(66) NOT NULL,
+    output_index integer NOT NULL
+);
+
+CREATE TABLE public.transfers (
+    id uuid NOT NULL,
+    kind character varying(8) NOT NULL,
+    payment_id uuid,
+    order_id uuid,
+    shop_id uuid NOT NULL,
+    wallet_id uuid,
+    chain character varying(32) NOT NULL,
+    asset character varying(16) NOT NULL,
+    decimals smallint NOT NULL,
+    token_address character varying(42),
+    variant character varying(16),
+    fiat_amount numeric(12,2),
+    fiat_currency character(3),
+    rate numeric(38,18),
+    fee_bps integer DEFAULT 0 NOT NULL,
+    amount numeric(78,0),
+    status character varying(24) NOT NULL,
+    method character varying(16),
+    destination character varying(128),
+    claim_expires_at timestamp with time zone,
+    batch_id uuid,
+    psbt text,
+    txid character varying(66),
+    network_fee numeric(78,0),
+    change_index bigint,
+    signed_tx text,
+    sender character varying(42),
+    sender_nonce bigint,
+    reason text,
+    failure text,
+    created_by uuid,
+    approved_by uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    claimed_at timestamp with time zone,
+    approved_at timestamp with time zone,
+    sent_at timestamp with time zone,
+    completed_at timestamp with time zone,
+    settled_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
+    CONSTRAINT transfers_amount_check CHECK ((amount > (0)::numeric)),
+    CONSTRAINT transfers_check CHECK ((((kind)::text = 'refund'::text) = ((payment_id IS NOT NULL) AND (order_id IS NOT NULL) AND (variant IS NOT NULL) AND (claim_expires_at IS NOT NULL)))),
+    CONSTRAINT transfers_check1 CHECK (((amount IS NOT NULL) OR ((variant)::text = 'fiat_fixed'::text))),
+    CONSTRAINT transfers_check2 CHECK ((((status)::text = ANY ((ARRAY['awaiting_claim'::character varying, 'cancelled'::character varying])::text[])) OR (destination IS NOT NULL))),
+    CONSTRAINT transfers_fee_bps_check CHECK (((fee_bps >= 0) AND (fee_bps <= 9999))),
+    CONSTRAINT transfers_fiat_amount_check CHECK ((fiat_amount > (0)::numeric)),
+    CONSTRAINT transfers_kind_check CHECK (((kind)::text = ANY ((ARRAY['refund'::character varying, 'payout'::character varying])::text[]))),
+    CONSTRAINT transfers_method_check CHECK (((method)::text = ANY ((ARRAY['psbt'::character varying, 'hot_wallet'::character varying, 'external'::character varying])::text[]))),
+    CONSTRAINT transfers_rate_check CHECK ((rate > (0)::numeric)),
+    CONSTRAINT transfers_status_check CHECK (((status)::text = ANY ((ARRAY['awaiting_claim'::character varying, 'awaiting_approval'::character varying, 'awaiting_signature'::character varying, 'sending'::character varying, 'in_flight'::character varying, 'completed'::character varying, 'cancelled'::character varying, 'failed'::character varying])::text[]))),
+    CONSTRAINT transfers_variant_check CHECK (((variant)::text = ANY ((ARRAY['crypto_paid'::character varying, 'fiat_today'::character varying, 'fiat_fixed'::character varying, 'overpaid'::character varying, 'custom'::character varying])::text[])))
 );
 
 CREATE TABLE public.user_sessions (
@@ -577,7 +582,7 @@ CREATE TABLE public.watched_addresses (
     purpose character varying(16) DEFAULT 'deposit'::character varying NOT NULL,
     CONSTRAINT watched_addresses_derived CHECK (((derivation_index IS NULL) = (key_chain IS NULL))),
     CONSTRAINT watched_addresses_key_chain_check CHECK ((key_chain = ANY (ARRAY[0, 1]))),
-    CONSTRAINT watched_addresses_purpose_check CHECK (((purpose)::text = ANY ((ARRAY['deposit'::character varying, 'change'::character varying, 'refund'::character varying])::text[])))
+    CONSTRAINT watched_addresses_purpose_check CHECK (((purpose)::text = ANY ((ARRAY['deposit'::character varying, 'change'::character varying, 'destination'::character varying])::text[])))
 );
 
 CREATE TABLE public.webhook_attempts (
@@ -715,12 +720,6 @@ ALTER TABLE ONLY public.payment_queue
 ALTER TABLE ONLY public.products
     ADD CONSTRAINT products_pkey PRIMARY KEY (id);
 
-ALTER TABLE ONLY public.refund_inputs
-    ADD CONSTRAINT refund_inputs_pkey PRIMARY KEY (refund_id, txid, output_index);
-
-ALTER TABLE ONLY public.refunds
-    ADD CONSTRAINT refunds_pkey PRIMARY KEY (id);
-
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
@@ -732,6 +731,12 @@ ALTER TABLE ONLY public.shop_products
 
 ALTER TABLE ONLY public.shop_products
     ADD CONSTRAINT shop_products_shop_product_uq UNIQUE (shop_id, product_id);
+
+ALTER TABLE ONLY public.transfer_inputs
+    ADD CONSTRAINT transfer_inputs_pkey PRIMARY KEY (transfer_id, txid, output_index);
+
+ALTER TABLE ONLY public.transfers
+    ADD CONSTRAINT transfers_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.user_sessions
     ADD CONSTRAINT user_sessions_pkey PRIMARY KEY (id_digest);
@@ -828,9 +833,9 @@ CREATE INDEX ledger_entries_group_idx ON public.ledger_entries USING btree (entr
 
 CREATE INDEX ledger_entries_payment_idx ON public.ledger_entries USING btree (payment_id);
 
-CREATE UNIQUE INDEX ledger_entries_refund_once_uq ON public.ledger_entries USING btree (refund_id, kind, account) WHERE (refund_id IS NOT NULL);
-
 CREATE INDEX ledger_entries_shop_idx ON public.ledger_entries USING btree (shop_id, id);
+
+CREATE UNIQUE INDEX ledger_entries_transfer_once_uq ON public.ledger_entries USING btree (transfer_id, kind, account) WHERE (transfer_id IS NOT NULL);
 
 CREATE UNIQUE INDEX order_claims_live_order_uq ON public.order_claims USING btree (order_id) WHERE ((status)::text = ANY ((ARRAY['active'::character varying, 'processed'::character varying])::text[]));
 
@@ -862,16 +867,6 @@ CREATE INDEX products_name_idx ON public.products USING btree (lower((name)::tex
 
 CREATE INDEX products_status_idx ON public.products USING btree (status);
 
-CREATE INDEX refund_inputs_output_idx ON public.refund_inputs USING btree (chain, txid, output_index);
-
-CREATE INDEX refunds_destination_idx ON public.refunds USING btree (chain, destination) WHERE (destination IS NOT NULL);
-
-CREATE INDEX refunds_payment_idx ON public.refunds USING btree (payment_id);
-
-CREATE INDEX refunds_sending_idx ON public.refunds USING btree (chain) WHERE ((status)::text = 'sending'::text);
-
-CREATE INDEX refunds_shop_idx ON public.refunds USING btree (shop_id, created_at, id);
-
 CREATE INDEX shop_grants_shop_idx ON public.shop_grants USING btree (shop_id);
 
 CREATE INDEX shop_products_available_idx ON public.shop_products USING btree (available);
@@ -879,6 +874,18 @@ CREATE INDEX shop_products_available_idx ON public.shop_products USING btree (av
 CREATE INDEX shop_products_product_idx ON public.shop_products USING btree (product_id);
 
 CREATE INDEX shop_products_shop_idx ON public.shop_products USING btree (shop_id);
+
+CREATE INDEX transfer_inputs_output_idx ON public.transfer_inputs USING btree (chain, txid, output_index);
+
+CREATE INDEX transfers_batch_idx ON public.transfers USING btree (batch_id) WHERE (batch_id IS NOT NULL);
+
+CREATE INDEX transfers_destination_idx ON public.transfers USING btree (chain, destination) WHERE (destination IS NOT NULL);
+
+CREATE INDEX transfers_payment_idx ON public.transfers USING btree (payment_id) WHERE (payment_id IS NOT NULL);
+
+CREATE INDEX transfers_sending_idx ON public.transfers USING btree (chain) WHERE ((status)::text = 'sending'::text);
+
+CREATE INDEX transfers_shop_idx ON public.transfers USING btree (shop_id, kind, created_at, id);
 
 CREATE INDEX user_sessions_user_idx ON public.user_sessions USING btree (user_id, created_at);
 
@@ -946,10 +953,10 @@ ALTER TABLE ONLY public.ledger_entries
     ADD CONSTRAINT ledger_entries_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES public.crypto_payments(id);
 
 ALTER TABLE ONLY public.ledger_entries
-    ADD CONSTRAINT ledger_entries_refund_id_fkey FOREIGN KEY (refund_id) REFERENCES public.refunds(id);
+    ADD CONSTRAINT ledger_entries_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id);
 
 ALTER TABLE ONLY public.ledger_entries
-    ADD CONSTRAINT ledger_entries_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id);
+    ADD CONSTRAINT ledger_entries_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES public.transfers(id);
 
 ALTER TABLE ONLY public.order_claims
     ADD CONSTRAINT order_claims_order_id_fkey FOREIGN KEY (order_id) REFERENCES public.coffee_orders(id);
@@ -969,21 +976,6 @@ ALTER TABLE ONLY public.order_reservations
 ALTER TABLE ONLY public.order_reservations
     ADD CONSTRAINT order_reservations_supply_id_fkey FOREIGN KEY (supply_id) REFERENCES public.coffee_supplies(id);
 
-ALTER TABLE ONLY public.refund_inputs
-    ADD CONSTRAINT refund_inputs_refund_id_fkey FOREIGN KEY (refund_id) REFERENCES public.refunds(id);
-
-ALTER TABLE ONLY public.refunds
-    ADD CONSTRAINT refunds_order_id_fkey FOREIGN KEY (order_id) REFERENCES public.coffee_orders(id);
-
-ALTER TABLE ONLY public.refunds
-    ADD CONSTRAINT refunds_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES public.crypto_payments(id);
-
-ALTER TABLE ONLY public.refunds
-    ADD CONSTRAINT refunds_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id);
-
-ALTER TABLE ONLY public.refunds
-    ADD CONSTRAINT refunds_wallet_id_fkey FOREIGN KEY (wallet_id) REFERENCES public.wallets(id);
-
 ALTER TABLE ONLY public.shop_grants
     ADD CONSTRAINT shop_grants_granted_by_fkey FOREIGN KEY (granted_by) REFERENCES public.users(id) ON DELETE SET NULL;
 
@@ -998,6 +990,21 @@ ALTER TABLE ONLY public.shop_products
 
 ALTER TABLE ONLY public.shop_products
     ADD CONSTRAINT shop_products_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id);
+
+ALTER TABLE ONLY public.transfer_inputs
+    ADD CONSTRAINT transfer_inputs_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES public.transfers(id);
+
+ALTER TABLE ONLY public.transfers
+    ADD CONSTRAINT transfers_order_id_fkey FOREIGN KEY (order_id) REFERENCES public.coffee_orders(id);
+
+ALTER TABLE ONLY public.transfers
+    ADD CONSTRAINT transfers_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES public.crypto_payments(id);
+
+ALTER TABLE ONLY public.transfers
+    ADD CONSTRAINT transfers_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id);
+
+ALTER TABLE ONLY public.transfers
+    ADD CONSTRAINT transfers_wallet_id_fkey FOREIGN KEY (wallet_id) REFERENCES public.wallets(id);
 
 ALTER TABLE ONLY public.user_sessions
     ADD CONSTRAINT user_sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;

@@ -59,26 +59,22 @@ class Balance(msgspec.Struct):
     balance: int
 
 
-def refunds_account(chain: str, asset: str) -> str:
-    return f"refunds:{chain}:{asset}"
+def owed_account(kind: str, chain: str, asset: str) -> str:
+    """What approved refunds or payouts owe until their money leaves: refunds:<chain>:<asset>, payouts:..."""
+    return f"{kind}s:{chain}:{asset}"
 
 
-# the entry pair of each refund kind: (debited account, credited account) given shop, chain and asset
-def _refund_accounts(kind: str, shop_id: uuid.UUID, chain: str, asset: str) -> tuple[str, str]:
-    merchant, owed, funds = merchant_account(shop_id), refunds_account(chain, asset), deposits_account(chain, asset)
-    return {"refund": (merchant, owed), "refund_sent": (owed, funds), "refund_fee": (merchant, funds),
-            "refund_cancelled": (owed, merchant)}[kind]
-
-
-async def post_refund(conn: Connection, kind: str, *, shop_id: uuid.UUID, chain: str, asset: str, amount: int,
-                      payment_id: uuid.UUID, refund_id: uuid.UUID, memo: str) -> None:
-    """A refund's balanced entry pair: `refund` when approved (the shop's balance is debited),
-    `refund_sent` when its transaction first confirms, with `refund_fee` for the network fee the shop's
-    wallet paid, `refund_cancelled` if it is called off after approval."""
-    debit, credit = _refund_accounts(kind, shop_id, chain, asset)
+async def post_transfer(conn: Connection, kind: str, entry: str, *, shop_id: uuid.UUID, chain: str, asset: str,
+                        amount: int, payment_id: uuid.UUID | None, transfer_id: uuid.UUID, memo: str) -> None:
+    """A transfer's balanced entry pair (`kind` refund or payout). entry "": approved, the shop's balance
+    debited to what is owed; "sent": its transaction first confirmed, owed to the deposits it spent;
+    "fee": the network fee the wallet paid; "cancelled": called off after approval, back to the shop."""
+    merchant, owed, funds = merchant_account(shop_id), owed_account(kind, chain, asset), deposits_account(chain, asset)
+    debit, credit = {"": (merchant, owed), "sent": (owed, funds), "fee": (merchant, funds),
+                     "cancelled": (owed, merchant)}[entry]
     # debits are positive: a debit of the merchant (credit) account lowers the shop's balance
-    await conn.execute(SQL.post_refund, uuid.uuid4(), [debit, credit], shop_id, chain, asset, kind, payment_id,
-                       memo, refund_id, [amount, -amount])
+    await conn.execute(SQL.post_transfer, uuid.uuid4(), [debit, credit], shop_id, chain, asset,
+                       f"{kind}_{entry}" if entry else kind, payment_id, memo, transfer_id, [amount, -amount])
 
 
 async def balances(conn: Connection, shop_id: uuid.UUID) -> list[Balance]:
@@ -93,10 +89,11 @@ class Entry(msgspec.Struct):
     asset: str
     amount: int  # base units credited to the shop; negative for a reversal
     kind: str
-    payment_id: uuid.UUID
+    payment_id: uuid.UUID | None
     memo: str | None
     created_at: dt.datetime
     custodial: bool
+    transfer_id: uuid.UUID | None  # the refund or payout it belongs to
 
 
 async def history(conn: Connection, shop_id: uuid.UUID, before: int, limit: int) -> list[Entry]:

@@ -70,11 +70,10 @@ async def shop_holdings(conn: Connection, settings: Settings, shop_id: uuid.UUID
 
     btc_own = [w["id"] for w in wallets if w["chain"] == "btc"]
     if btc_own or ("btc", "BTC") in own_ledger:
-        held = await conn.fetchrow(SQL.btc_unspent, btc_own)
-        add("btc", "BTC", "own", int(held["held"]), own_ledger.get(("btc", "BTC"), 0))
+        add("btc", "BTC", "own", int(await conn.fetchval(SQL.btc_unspent, btc_own)), own_ledger.get(("btc", "BTC"), 0))
     if ("btc", "BTC") in custodial_shop:
-        held = await conn.fetchrow(SQL.btc_unspent, None)
-        add("btc", "BTC", "platform", int(held["held"]), custodial_all.get(("btc", "BTC"), 0))
+        add("btc", "BTC", "platform", int(await conn.fetchval(SQL.btc_unspent, None)),
+            custodial_all.get(("btc", "BTC"), 0))
     for chain in settings.evm_chains or []:
         assets = ["ETH", *(t.symbol for t in chain.tokens)]
         mine = [w for w in wallets if w["chain"] == chain.name]

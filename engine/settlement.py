@@ -206,7 +206,7 @@ RESOLVED = {"accept": "accepted", "refund": "refunded", "settle": "settled"}
 
 async def resolve(conn: Connection, order: OrderRow, action: str, actor: audit.Actor) -> PaymentRow:
     """The merchant's answer to a payment exception. accept: take the money and fulfil the order;
-    refund: the money goes back through a refund (engine.refunds issues it) and the order closes;
+    refund: the money goes back through a refund (engine.transfers.refunds issues it) and the order closes;
     settle: an overpayment's excess was returned. Each exception is resolved once. The caller holds the
     order row lock."""
     payment = await fetchrow_as(conn, SQL.lock_payment_of_order, PaymentRow, order.id)

@@ -18,8 +18,8 @@ from beanpay.db import Database
 from beanpay.engine.expiry import expire_claims, expire_orders
 from beanpay.engine.invalidation import Invalidator
 from beanpay.engine.prices.service import RateService
-from beanpay.engine.refunds import evm, tracking, watchdog
 from beanpay.engine.settlement import Settlement, settle_many
+from beanpay.engine.transfers import evm, tracking, watchdog
 from beanpay.listen import Backoff, listen, sleep, wait_wake
 from beanpay.tasks import supervise
 
@@ -31,7 +31,8 @@ QUEUE_AGE = Histogram("beanpay_engine_queue_wait_seconds", "Time from deposit ch
 BACKLOG = Gauge("beanpay_engine_queue_backlog", "Addresses waiting to be settled (last batch size)")
 EXPIRED = Counter("beanpay_engine_expired_total", "Orders and claims expired", ["kind"])
 FAILURES = Counter("beanpay_engine_failures_total", "Settlement attempts that failed and were re-queued")
-REFUNDS_SENT = Counter("beanpay_engine_refunds_sent_total", "Refund transactions a payout hot wallet broadcast")
+TRANSFERS_SENT = Counter("beanpay_engine_transfers_sent_total",
+                         "Refund and payout transactions a payout hot wallet broadcast")
 PRUNED = Counter("beanpay_engine_pruned_total", "Expired rows deleted by maintenance", ["kind"])
 
 CHANNEL = "beanpay_payments"
@@ -140,7 +141,7 @@ class Engine:
             try:
                 sent = await evm.send_due(self.db, self.settings)
                 if sent:
-                    REFUNDS_SENT.inc(sent)
+                    TRANSFERS_SENT.inc(sent)
             except Exception as exc:
                 log.warning("refund sending failed; retried", error=repr(exc))
             await sleep(stop, self.settings.engine_poll_seconds)

@@ -80,39 +80,44 @@ class SignedPsbt(Input):
     psbt: Annotated[str, Meta(min_length=1, max_length=400_000)]
 
 
-class Refund(Struct):
+class Transfer(Struct):
+    """A refund or a payout: money going out of a wallet to someone's own address."""
+
     id: uuid.UUID
-    order_id: uuid.UUID
-    payment_id: uuid.UUID
+    kind: str  # refund | payout
     shop_id: uuid.UUID
     chain: str
     asset: str
     decimals: int
-    variant: str
-    amount: str | None
-    fee_bps: int
-    fiat_amount: Decimal | None
-    fiat_currency: str | None
-    rate: Decimal | None
+    amount: str | None  # base units; a fiat_fixed refund's is set at approval
     status: str
-    method: str | None
+    method: str | None  # psbt | hot_wallet | external
     custodial: bool  # sent from the platform's wallet
     destination: str | None
-    claim_token: str
-    claim_url: str  # the page the customer enters their address on
-    claim_expires_at: dt.datetime
     psbt: str | None  # Bitcoin: for the wallet's owner to sign and upload
+    batch_id: uuid.UUID | None  # payouts sent in one transaction
     unsigned_transaction: UnsignedTransaction | None  # EVM, signed by the merchant: what to send
     payment_uri: str | None  # EVM, signed by the merchant: the same as an EIP-681 link
     txid: str | None
-    network_fee: str | None
+    network_fee: str | None  # this transfer's share of its transaction's fee, paid from the wallet
     failure: str | None
     reason: str | None
     created_at: dt.datetime
-    claimed_at: dt.datetime | None
     approved_at: dt.datetime | None
     sent_at: dt.datetime | None
     completed_at: dt.datetime | None
+    # refunds only
+    order_id: uuid.UUID | None = None
+    payment_id: uuid.UUID | None = None
+    variant: str | None = None
+    fee_bps: int = 0
+    fiat_amount: Decimal | None = None
+    fiat_currency: str | None = None
+    rate: Decimal | None = None
+    claim_token: str | None = None
+    claim_url: str | None = None  # the page the customer enters their address on
+    claim_expires_at: dt.datetime | None = None
+    claimed_at: dt.datetime | None = None
 
 
 class RefundView(Struct):
@@ -126,14 +131,38 @@ class RefundView(Struct):
     status: str
     destination: str | None
     txid: str | None
-    claim_expires_at: dt.datetime
+    claim_expires_at: dt.datetime | None
 
 
-class RefundPage(Struct):
-    items: list[Refund]
+class TransferPage(Struct):
+    items: list[Transfer]
     next_cursor: str | None
 
 
-class RefundQuery(Struct, forbid_unknown_fields=True):
+class PayoutCreate(Input):
+    """A payout of the shop's balance held by the platform (custodial) to the merchant's own address."""
+
+    chain: Annotated[str, Meta(min_length=1, max_length=32)]
+    asset: Annotated[str, Meta(min_length=1, max_length=16)]
+    amount: BaseUnits
+    address: Annotated[str, Meta(min_length=1, max_length=128)]
+    reason: Annotated[str, Meta(max_length=500)] | None = None
+
+
+class BatchCreate(Input):
+    chain: Literal["btc"] = "btc"
+    limit: Annotated[int, Meta(ge=1, le=250)] = 100  # payouts per transaction
+
+
+class Batch(Struct):
+    """Approved Bitcoin payouts in one transaction: one PSBT for the operator's wallet to sign."""
+
+    batch_id: uuid.UUID | None
+    psbt: str | None
+    network_fee: str
+    payouts: list[Transfer]
+
+
+class TransferQuery(Struct, forbid_unknown_fields=True):
     cursor: str | None = None
     limit: Annotated[int, Meta(ge=1, le=100)] = 20

@@ -69,7 +69,7 @@ PAYMENT_PROCESSING = EventType("payment.processing", PAYMENTS, "order", p.Paymen
 PAYMENT_CONFIRMED = EventType("payment.confirmed", PAYMENTS, "order", p.PaymentPayload)
 PAYMENT_FAILED = EventType("payment.failed", PAYMENTS, "order", p.PaymentPayload)
 PAYMENT_EXPIRED = EventType("payment.expired", PAYMENTS, "order", p.PaymentPayload)
-PAYMENT_REFUNDED = EventType("payment.refunded", PAYMENTS, "order", p.RefundPayload)  # a refund completed
+PAYMENT_REFUNDED = EventType("payment.refunded", PAYMENTS, "order", p.TransferPayload)  # a refund completed
 PAYMENT_UNDERPAID = EventType("payment.underpaid", PAYMENTS, "order", p.PaymentPayload)
 PAYMENT_OVERPAID = EventType("payment.overpaid", PAYMENTS, "order", p.PaymentPayload)
 PAYMENT_LATE = EventType("payment.late", PAYMENTS, "order", p.PaymentPayload)
@@ -89,14 +89,22 @@ DEPOSIT_ORPHANED = EventType("deposit.orphaned", DEPOSITS, "deposit", p.DepositP
 WALLET_CHANGED = EventType("wallet.changed", WALLETS, "shop", p.WalletChanged)
 
 # refunds are keyed by their order, so a refund's events stay in order with its payment's
-REFUND_CREATED = EventType("refund.created", PAYMENTS, "order", p.RefundPayload)
-REFUND_CLAIMED = EventType("refund.claimed", PAYMENTS, "order", p.RefundPayload)
-REFUND_APPROVED = EventType("refund.approved", PAYMENTS, "order", p.RefundPayload)
-REFUND_IN_FLIGHT = EventType("refund.in_flight", PAYMENTS, "order", p.RefundPayload)
-REFUND_COMPLETED = EventType("refund.completed", PAYMENTS, "order", p.RefundPayload)
-REFUND_REVERTED = EventType("refund.reverted", PAYMENTS, "order", p.RefundPayload)
-REFUND_FAILED = EventType("refund.failed", PAYMENTS, "order", p.RefundPayload)
-REFUND_CANCELLED = EventType("refund.cancelled", PAYMENTS, "order", p.RefundPayload)
+REFUND_CREATED = EventType("refund.created", PAYMENTS, "order", p.TransferPayload)
+REFUND_CLAIMED = EventType("refund.claimed", PAYMENTS, "order", p.TransferPayload)
+REFUND_APPROVED = EventType("refund.approved", PAYMENTS, "order", p.TransferPayload)
+REFUND_IN_FLIGHT = EventType("refund.in_flight", PAYMENTS, "order", p.TransferPayload)
+REFUND_COMPLETED = EventType("refund.completed", PAYMENTS, "order", p.TransferPayload)
+REFUND_REVERTED = EventType("refund.reverted", PAYMENTS, "order", p.TransferPayload)
+REFUND_FAILED = EventType("refund.failed", PAYMENTS, "order", p.TransferPayload)
+REFUND_CANCELLED = EventType("refund.cancelled", PAYMENTS, "order", p.TransferPayload)
+# payouts are keyed by their shop, in order with its other balance events
+PAYOUT_REQUESTED = EventType("payout.requested", WALLETS, "shop", p.TransferPayload)
+PAYOUT_APPROVED = EventType("payout.approved", WALLETS, "shop", p.TransferPayload)
+PAYOUT_IN_FLIGHT = EventType("payout.in_flight", WALLETS, "shop", p.TransferPayload)
+PAYOUT_COMPLETED = EventType("payout.completed", WALLETS, "shop", p.TransferPayload)
+PAYOUT_REVERTED = EventType("payout.reverted", WALLETS, "shop", p.TransferPayload)
+PAYOUT_FAILED = EventType("payout.failed", WALLETS, "shop", p.TransferPayload)
+PAYOUT_CANCELLED = EventType("payout.cancelled", WALLETS, "shop", p.TransferPayload)
 
 ALL: tuple[EventType[Any], ...] = tuple(v for v in list(globals().values()) if isinstance(v, EventType))
 BY_NAME: dict[str, EventType[Any]] = {e.name: e for e in ALL}

@@ -118,21 +118,22 @@ class WalletChanged(Payload, frozen=True):
     custodial: bool
 
 
-class RefundPayload(Payload, frozen=True):
-    """refund.* and payment.refunded: the refund, with the customer's claim link token (the merchant's
-    webhook hands it on; the claim page is /refunds/claim/{claim_token})."""
+class TransferPayload(Payload, frozen=True):
+    """refund.*, payout.* and payment.refunded. A refund carries the customer's claim link token (the
+    merchant's webhook hands it on; the claim page is /refunds/claim/{claim_token}) and its payment."""
 
-    refund_id: uuid.UUID
-    order_id: uuid.UUID
-    payment_id: uuid.UUID
+    transfer_id: uuid.UUID
+    kind: str  # refund | payout
     shop_id: uuid.UUID
+    order_id: uuid.UUID | None
+    payment_id: uuid.UUID | None
     chain: str
     asset: str
     decimals: int
-    variant: str
+    variant: str | None
     amount: str | None  # base units; a fiat_fixed refund's is set at approval
     status: str
     destination: str | None
     txid: str | None
-    claim_token: str
+    claim_token: str | None
     failure: str | None

@@ -5,7 +5,7 @@ SELECT id, chain, treasury FROM wallets WHERE shop_id = $1 ORDER BY chain, creat
 -- name: btc_unspent
 -- What Bitcoin wallets hold on chain as the indexer saw it: confirmed outputs at their derived addresses
 -- ($1: these wallets; NULL: the platform's) that no mined input spends.
-SELECT coalesce(sum(d.amount), 0) AS held, count(*) AS outputs
+SELECT coalesce(sum(d.amount), 0) AS held
 FROM deposits d JOIN watched_addresses a ON a.chain = d.chain AND a.address = d.address
 WHERE d.chain = 'btc' AND d.status = 'confirmed' AND a.derivation_index IS NOT NULL
   AND (CASE WHEN $1::uuid[] IS NULL THEN a.wallet_id IS NULL ELSE a.wallet_id = ANY($1::uuid[]) END)
@@ -21,6 +21,6 @@ WHERE chain = $1 AND sweep_id IS NULL AND amount_received > 0
 -- name: custodial_balances
 -- What every shop's balance held by the platform adds up to, per chain and asset.
 SELECT l.chain, l.asset, -sum(l.amount) AS balance
-FROM ledger_entries l JOIN crypto_payments p ON p.id = l.payment_id
-WHERE l.account LIKE 'merchant:%' AND p.wallet_id IS NULL
+FROM ledger_entries l LEFT JOIN crypto_payments p ON p.id = l.payment_id
+WHERE l.account LIKE 'merchant:%' AND (p.wallet_id IS NULL)
 GROUP BY l.chain, l.asset;

@@ -24,7 +24,7 @@ from beanpay.access import KEY_PERMISSIONS
 from beanpay.api.app import all_routes
 from beanpay.api.guard import Policy
 from beanpay.api.state import CACHE, SETTINGS
-from beanpay.engine.refunds.service import claim_token
+from beanpay.engine.transfers.service import claim_token
 from tests import secrets_watch
 from tests.conftest import Tokens
 from tests.integration.engine_support import make_coffee_shop, place
@@ -62,6 +62,8 @@ class World:
     key_id: str
     refund: str = ""  # awaiting its claim, of `order`
     refund_token: str = ""
+    payout: str = ""  # approved, in a batch out for signing
+    batch: str = ""
     session_of: dict[str, str] = field(default_factory=dict)  # principal -> public id of a spare session of theirs
     keys: dict[str, str] = field(default_factory=dict)  # principal -> its API key (for this world's shops)
 
@@ -148,6 +150,20 @@ TABLE: dict[tuple[str, str], Case] = {
     ("GET", "/v1/refund-claims/{token}"): Case("GET", p("/v1/refund-claims/{refund_token}"), EVERYONE),
     ("POST", "/v1/refund-claims/{token}"): Case("POST", p("/v1/refund-claims/{refund_token}"), EVERYONE,
                                                 lambda w, _: {"address": "not an address"}),
+    ("POST", "/v1/shops/{shop_id}/payouts"): Case(  # admitted: 422, the shop holds nothing to pay out
+        "POST", p("/v1/shops/{shop}/payouts"), OWNERS, lambda w, _: {
+            "chain": "eth", "asset": "ETH", "amount": "1", "address": "0x8ba1f109551bD432803012645Ac136ddd64DBA72"}),
+    ("GET", "/v1/shops/{shop_id}/payouts"): Case("GET", p("/v1/shops/{shop}/payouts"), MANAGERS),
+    ("GET", "/v1/payouts"): Case("GET", p("/v1/payouts"), OPS),
+    ("GET", "/v1/payouts/{payout_id}"): Case("GET", p("/v1/payouts/{payout}"), MANAGERS),
+    ("POST", "/v1/payouts/{payout_id}/approve"): Case("POST", p("/v1/payouts/{payout}/approve"), OPS),
+    ("POST", "/v1/payouts/{payout_id}/cancel"): Case("POST", p("/v1/payouts/{payout}/cancel"), OWNERS),
+    ("POST", "/v1/payouts/{payout_id}/retry"): Case("POST", p("/v1/payouts/{payout}/retry"), OPS),
+    ("POST", "/v1/payouts/{payout_id}/transaction"): Case(
+        "POST", p("/v1/payouts/{payout}/transaction"), OPS, lambda w, _: {"tx_hash": "0x" + "ab" * 32}),
+    ("POST", "/v1/payout-batches"): Case("POST", p("/v1/payout-batches"), OPS, lambda w, _: {"limit": 1}),
+    ("POST", "/v1/payout-batches/{batch_id}/signed-psbt"): Case(
+        "POST", p("/v1/payout-batches/{batch}/signed-psbt"), OPS, lambda w, _: {"psbt": "not a psbt"}),
     ("POST", "/v1/shops/{shop_id}/webhooks"): Case(
         "POST", p("/v1/shops/{shop}/webhooks"), MANAGERS,
         lambda w, _: {"url": "http://127.0.0.1:9/hook", "event_types": ["*"]}),
@@ -277,14 +293,21 @@ class Principals:
             key_id = key_id or made
         refund = uuid.uuid4()
         await self.db.execute(
-            """INSERT INTO refunds (id, payment_id, order_id, shop_id, chain, asset, decimals, variant, amount, status,
-                                    claim_expires_at)
-               SELECT $1, p.id, p.order_id, $2, p.chain, p.crypto_currency, p.decimals, 'custom', 1, 'awaiting_claim',
-                      now() + interval '1 day'
+            """INSERT INTO transfers (id, kind, payment_id, order_id, shop_id, chain, asset, decimals, variant, amount,
+                                      status, claim_expires_at)
+               SELECT $1, 'refund', p.id, p.order_id, $2, p.chain, p.crypto_currency, p.decimals, 'custom', 1,
+                      'awaiting_claim', now() + interval '1 day'
                FROM crypto_payments p WHERE p.order_id = $3""", refund, sid, uuid.UUID(order["id"]))
+        payout, batch = uuid.uuid4(), uuid.uuid4()
+        await self.db.execute(
+            """INSERT INTO transfers (id, kind, shop_id, chain, asset, decimals, amount, status, method, destination,
+                                      batch_id, psbt, approved_at)
+               VALUES ($1, 'payout', $2, 'btc', 'BTC', 8, 1, 'awaiting_signature', 'psbt',
+                       'bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080', $3, 'cHNidP8=', now())""", payout, sid, batch)
         world = World(shop.id, other["id"], shop.product_id, (await product.json())["id"], shop.supply_id,
                       order["id"], code, (await hook.json())["id"], str(invitation), token, str(key_id), keys=keys,
-                      refund=str(refund), refund_token=claim_token(refund, self.api.app[SETTINGS].jwt_secret))
+                      refund=str(refund), refund_token=claim_token(refund, self.api.app[SETTINGS].jwt_secret),
+                      payout=str(payout), batch=str(batch))
         for name in ACCOUNTS:
             world.session_of[name] = str(await self.db.fetchval(
                 """INSERT INTO user_sessions (id_digest, user_id, expires_at) VALUES ($1, $2, now() + interval '1h')

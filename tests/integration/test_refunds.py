@@ -21,7 +21,7 @@ from embit.psbt import PSBT
 from eth_account import Account
 
 from beanpay.config import PayoutWallet
-from beanpay.engine.refunds import evm
+from beanpay.engine.transfers import evm
 from tests import secrets_watch
 from tests.conftest import Tokens
 from tests.integration.engine_support import get_order, make_coffee_shop, pay_directly, place
@@ -50,7 +50,7 @@ async def claim(api: Any, token: str, address: str) -> tuple[int, dict[str, Any]
 
 
 async def ledger_kinds(db: Any, refund_id: str) -> list[tuple[str, str, int]]:
-    rows = await db.fetch("SELECT kind, account, amount FROM ledger_entries WHERE refund_id = $1 ORDER BY id",
+    rows = await db.fetch("SELECT kind, account, amount FROM ledger_entries WHERE transfer_id = $1 ORDER BY id",
                           uuid.UUID(refund_id))
     return [(r["kind"], r["account"].split(":")[0], int(r["amount"])) for r in rows]
 
@@ -165,7 +165,7 @@ async def test_a_bitcoin_overpayment_is_refunded_by_a_psbt_the_merchant_signs(
     assert (await wallet_balance(chain_settings, shop.id))[0]["difference"] == "0"
     # the change went back to the merchant's own wallet, at its change chain
     change = await db.fetchrow("SELECT key_chain, derivation_index FROM watched_addresses WHERE purpose = 'change' "
-                               "AND wallet_id = (SELECT wallet_id FROM refunds WHERE id = $1)", uuid.UUID(issued["id"]))
+                               "AND wallet_id = (SELECT wallet_id FROM transfers WHERE id = $1)", uuid.UUID(issued["id"]))
     assert change["key_chain"] == 1 and change["derivation_index"] == 0
 
 
@@ -240,7 +240,7 @@ async def test_bad_refunds_are_refused_with_the_field_at_fault_and_change_nothin
     assert status == 422 and fields(body) == {"variant"}
     status, body = await refund(api, shop.merchant, order["id"], variant="fiat_fixed")
     assert status == 422 and fields(body) == {"fiat_amount"}
-    assert await db.fetchval("SELECT count(*) FROM refunds WHERE order_id = $1", uuid.UUID(order["id"])) == 0
+    assert await db.fetchval("SELECT count(*) FROM transfers WHERE order_id = $1", uuid.UUID(order["id"])) == 0
     # staff may not refund
     assert (await refund(api, shop.staff, order["id"], variant="crypto_paid"))[0] == 403
     # a custom refund needs approval, once
@@ -264,7 +264,7 @@ async def test_bad_refunds_are_refused_with_the_field_at_fault_and_change_nothin
     await asyncio.sleep(1.1)
     status, body = await claim(api, late["claim_token"], Account.create().address)
     assert status == 410
-    assert (await db.fetchval("SELECT status FROM refunds WHERE id = $1", uuid.UUID(late["id"]))) == "awaiting_claim"
+    assert (await db.fetchval("SELECT status FROM transfers WHERE id = $1", uuid.UUID(late["id"]))) == "awaiting_claim"
     assert (await claim(api, "A" * 43, Account.create().address))[0] == 404
 
 
@@ -283,7 +283,7 @@ async def test_twenty_concurrent_refunds_never_exceed_what_the_payment_received(
     refused = [b for s, b in results if s == 422]
     assert len(created) == 9 and len(refused) == 11, [s for s, _ in results]
     assert all(fields(b) == {"amount"} for b in refused)
-    held = await db.fetchval("SELECT sum(amount) FROM refunds WHERE order_id = $1", uuid.UUID(order["id"]))
+    held = await db.fetchval("SELECT sum(amount) FROM transfers WHERE order_id = $1", uuid.UUID(order["id"]))
     assert held == 9 * share <= received
 
 
@@ -356,7 +356,7 @@ async def test_an_evm_refund_sent_from_the_merchants_own_wallet(
 async def test_a_dropped_hot_wallet_transaction_fails_the_refund_and_it_is_sent_again(
         make_api, tokens: Tokens, db, anvil, eth_follower, engine, chain_settings) -> None:
     from beanpay.chains.bitcoin.rpc import BitcoinRpc
-    from beanpay.engine.refunds import watchdog
+    from beanpay.engine.transfers import watchdog
 
     plain = await make_api()
     shop = await make_coffee_shop(plain, tokens)

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from beanpay.engine.lifecycle import IllegalTransition
-from beanpay.engine.refunds import rules
-from beanpay.engine.refunds.rules import AmountError, RefundStatus
+from beanpay.engine.transfers import rules
+from beanpay.engine.transfers.rules import AmountError, TransferStatus
 
 
 def test_a_refund_moves_only_along_its_table() -> None:
@@ -23,7 +23,7 @@ def test_a_refund_moves_only_along_its_table() -> None:
         with pytest.raises(IllegalTransition):
             rules.transition(current, target)
     assert rules.sources("in_flight") == ["awaiting_signature", "completed", "sending"]
-    assert RefundStatus.CANCELLED not in rules.HOLDING
+    assert TransferStatus.CANCELLED not in rules.HOLDING
 
 
 def test_amounts_per_variant_round_in_the_merchants_favour() -> None:

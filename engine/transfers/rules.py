@@ -1,10 +1,11 @@
-"""What a refund may be and become. Pure: amounts per variant, and the state machine.
+"""What a transfer (a refund or a payout) may be and become, and what a refund amounts to. Pure.
 
-awaiting_claim -> awaiting_approval (the customer gave an address) -> awaiting_signature (a PSBT or
-transaction for the merchant to sign) or sending (the shop's hot wallet sends) -> in_flight (on the
-network) -> completed (confirmed). A reorg that drops the transaction takes a completed refund back
-to in_flight; a dropped or replaced transaction fails it, and a failed refund may be sent again or
-cancelled. Cancelled and completed are where a refund ends (completed only while its transaction stays).
+A refund starts awaiting_claim (the customer gives an address), a payout awaiting_approval (the merchant
+gave its address; an operator approves). Then awaiting_signature (a PSBT or transaction for the wallet's
+owner to sign) or sending (a hot wallet sends) -> in_flight (on the network) -> completed (confirmed). A
+reorg that drops the transaction takes a completed transfer back to in_flight; a dropped or replaced
+transaction fails it, and a failed one may be sent again or cancelled. Cancelled and completed are where
+a transfer ends (completed only while its transaction stays).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from enum import StrEnum
 from beanpay.engine.lifecycle import IllegalTransition
 
 
-class RefundStatus(StrEnum):
+class TransferStatus(StrEnum):
     AWAITING_CLAIM = "awaiting_claim"
     AWAITING_APPROVAL = "awaiting_approval"
     AWAITING_SIGNATURE = "awaiting_signature"
@@ -27,8 +28,8 @@ class RefundStatus(StrEnum):
     FAILED = "failed"
 
 
-R = RefundStatus
-TRANSITIONS: dict[RefundStatus, frozenset[RefundStatus]] = {
+R = TransferStatus
+TRANSITIONS: dict[TransferStatus, frozenset[TransferStatus]] = {
     R.AWAITING_CLAIM: frozenset({R.AWAITING_APPROVAL, R.CANCELLED}),
     R.AWAITING_APPROVAL: frozenset({R.AWAITING_SIGNATURE, R.SENDING, R.CANCELLED}),
     R.AWAITING_SIGNATURE: frozenset({R.IN_FLIGHT, R.CANCELLED}),
@@ -39,22 +40,22 @@ TRANSITIONS: dict[RefundStatus, frozenset[RefundStatus]] = {
     R.CANCELLED: frozenset(),
 }
 # a refund in these holds part of its payment (cancelled ones give it back)
-HOLDING = frozenset(set(RefundStatus) - {R.CANCELLED})
+HOLDING = frozenset(set(TransferStatus) - {R.CANCELLED})
 # the merchant's approval is needed only where the amount was a choice, not a fact of the payment
 AUTO_APPROVED = frozenset({"crypto_paid", "overpaid"})
 VARIANTS = ("crypto_paid", "fiat_today", "fiat_fixed", "overpaid", "custom")
 
 
 def sources(target: str) -> list[str]:
-    """The states a refund may move to `target` from (the guard of its UPDATE)."""
-    tgt = RefundStatus(target)
+    """The states a transfer may move to `target` from (the guard of its UPDATE)."""
+    tgt = TransferStatus(target)
     return sorted(str(s) for s, targets in TRANSITIONS.items() if tgt in targets)
 
 
-def transition(current: str, target: str) -> RefundStatus:
-    cur, tgt = RefundStatus(current), RefundStatus(target)
+def transition(current: str, target: str, kind: str = "transfer") -> TransferStatus:
+    cur, tgt = TransferStatus(current), TransferStatus(target)
     if tgt not in TRANSITIONS[cur]:
-        raise IllegalTransition("refund", cur, tgt)
+        raise IllegalTransition(kind, cur, tgt)
     return tgt
 
 

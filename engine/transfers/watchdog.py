@@ -1,7 +1,7 @@
-"""Refund transactions that left the network: one in flight that the indexer never saw arrive, and that
+"""Refund and payout transactions that left the network: one in flight that the indexer never saw arrive, and that
 the node no longer knows (dropped from its mempool, or replaced by another spending the same coins or
-nonce), fails, so the merchant can send it again. A refund is never failed while its transaction may
-still be mined: only the node's "unknown" counts, and a transaction seen at the customer's address is
+nonce), fails, so the merchant can send it again. A transfer is never failed while its transaction may
+still be mined: only the node's "unknown" counts, and a transaction seen at its destination is
 left to the indexer and the reorg handling."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from beanpay import audit
 from beanpay.chains.bitcoin.rpc import BitcoinRpc, RpcError
 from beanpay.config import Settings
 from beanpay.db import Database
-from beanpay.engine.refunds import service
-from beanpay.engine.refunds.rules import RefundStatus
-from beanpay.engine.refunds.service import SQL
+from beanpay.engine.transfers import service
+from beanpay.engine.transfers.rules import TransferStatus
+from beanpay.engine.transfers.service import SQL
 
-log = structlog.get_logger("refunds")
+log = structlog.get_logger("transfers")
 
 
 async def _known(settings: Settings, btc: BitcoinRpc, chain: str, txid: str) -> bool:
@@ -44,16 +44,16 @@ async def _known(settings: Settings, btc: BitcoinRpc, chain: str, txid: str) -> 
 
 async def fail_dropped(db: Database, settings: Settings, btc: BitcoinRpc, *, after: dt.timedelta,
                        batch: int = 50) -> int:
-    """Fail the refunds whose transactions the network dropped; returns how many."""
+    """Fail the transfers whose transactions the network dropped; returns how many."""
     failed = 0
     async with db.transaction() as conn:
         for row in await conn.fetch(SQL.unseen_in_flight, after, batch):
             if await _known(settings, btc, row["chain"], row["txid"]):
                 continue
-            refund = await service.lock(conn, row["id"])
-            log.warning("a refund's transaction left the network", refund=str(refund.id), txid=refund.txid)
-            await service.move(conn, refund, RefundStatus.FAILED, secret=settings.jwt_secret or "",
+            transfer = await service.lock(conn, row["id"])
+            log.warning("a transfer's transaction left the network", transfer=str(transfer.id), txid=transfer.txid)
+            await service.move(conn, transfer, TransferStatus.FAILED, secret=settings.jwt_secret or "",
                                actor=audit.SYSTEM,
-                               failure=f"transaction {refund.txid} was dropped or replaced; send the refund again")
+                               failure=f"transaction {transfer.txid} was dropped or replaced; send the transfer again")
             failed += 1
     return failed

@@ -1,0 +1,171 @@
+"""Payouts over HTTP: a merchant asks for its custodial balance at its own address; operators approve,
+batch Bitcoin payouts into one PSBT their wallet signs, and follow them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from aiohttp import web
+
+from beanpay.api.body import decode_body, decode_query
+from beanpay.api.custody.schemas import (
+    Batch,
+    BatchCreate,
+    PayoutCreate,
+    SentTransaction,
+    SignedPsbt,
+    Transfer,
+    TransferPage,
+    TransferQuery,
+)
+from beanpay.api.custody.transfers import out, own, secret
+from beanpay.api.guard import OPERATORS, allow, needs
+from beanpay.api.http import actor, json, path_uuid
+from beanpay.api.idempotency import mutation
+from beanpay.api.routing import Routes
+from beanpay.api.rows import encode_cursor, keyset
+from beanpay.api.state import BTC_RPC, pool, settings
+from beanpay.db import fetch_as
+from beanpay.engine.transfers import approval, bitcoin, evm, payouts, service
+from beanpay.engine.transfers.rules import TransferStatus
+from beanpay.engine.transfers.service import SQL, TransferRow
+from beanpay.errors import InvalidInput, NotFound
+
+routes = Routes()
+ASK = needs("wallets:manage", "the shop's owners, operators")
+READ = needs("ledger:read", "the shop's owners and managers, its integrations, operators")
+
+
+async def _own(request: web.Request) -> uuid.UUID:
+    return await own(request, "payout_id", "payout")
+
+
+@routes.add("POST", "/v1/shops/{shop_id}/payouts",
+            summary="Ask for a payout of the shop's balance the platform holds, to the merchant's own address",
+            tag="payouts", body=PayoutCreate, response=Transfer, status=201, policy=ASK,
+            errors=(400, 401, 403, 404, 409, 422))
+async def create_payout(request: web.Request) -> web.Response:
+    shop_id = path_uuid(request, "shop_id")
+    allow(request, shop_id)
+    body = await decode_body(request, PayoutCreate)
+    async with mutation(request) as m:
+        payout = await payouts.request(m.conn, settings(request), shop_id=shop_id, chain=body.chain,
+                                       asset=body.asset, amount=int(body.amount), address=body.address,
+                                       reason=body.reason, actor=actor(request))
+        return await m.respond(json(out(request, payout), status=201))
+
+
+@routes.add("GET", "/v1/shops/{shop_id}/payouts", summary="A shop's payouts, newest first", tag="payouts",
+            query=TransferQuery, response=TransferPage, policy=READ, errors=(401, 403, 422))
+async def list_payouts(request: web.Request) -> web.Response:
+    shop_id = path_uuid(request, "shop_id")
+    allow(request, shop_id)
+    q = decode_query(request, TransferQuery)
+    after, after_id = keyset(q.cursor)
+    async with pool(request).acquire() as conn:
+        rows = await fetch_as(conn, SQL.of_shop, TransferRow, shop_id, after or dt.datetime.max.replace(tzinfo=dt.UTC),
+                              after_id or uuid.UUID(int=2**128 - 1), q.limit + 1, "payout")
+    items = [out(request, r) for r in rows[: q.limit]]
+    more = len(rows) > q.limit
+    return json(TransferPage(items, encode_cursor(items[-1].created_at, str(items[-1].id)) if more else None))
+
+
+@routes.add("GET", "/v1/payouts", summary="Payouts waiting for an operator's approval, oldest first",
+            tag="payouts", query=TransferQuery, response=TransferPage, policy=OPERATORS, errors=(401, 403, 422))
+async def pending_payouts(request: web.Request) -> web.Response:
+    q = decode_query(request, TransferQuery)
+    async with pool(request).acquire() as conn:
+        rows = await fetch_as(conn, SQL.awaiting_approval, TransferRow, q.limit)
+    return json(TransferPage([out(request, r) for r in rows], None))
+
+
+@routes.add("GET", "/v1/payouts/{payout_id}", summary="Get a payout", tag="payouts", response=Transfer,
+            policy=READ, errors=(401, 403, 404))
+async def get_payout(request: web.Request) -> web.Response:
+    payout_id = await _own(request)
+    async with pool(request).acquire() as conn:
+        return json(out(request, await service.get(conn, payout_id)))
+
+
+@routes.add("POST", "/v1/payouts/{payout_id}/approve",
+            summary="Approve a payout: the shop's custodial balance is debited and it is prepared for sending",
+            tag="payouts", response=Transfer, policy=OPERATORS, errors=(401, 403, 404, 409))
+async def approve_payout(request: web.Request) -> web.Response:
+    payout_id = await _own(request)
+    async with mutation(request) as m:
+        payout = await service.lock(m.conn, payout_id)
+        after = await payouts.approve(m.conn, settings(request), payout, actor=actor(request))
+        return await m.respond(json(out(request, after)))
+
+
+@routes.add("POST", "/v1/payouts/{payout_id}/cancel", summary="Cancel a payout not yet on the network",
+            tag="payouts", response=Transfer, policy=ASK, errors=(401, 403, 404, 409))
+async def cancel_payout(request: web.Request) -> web.Response:
+    payout_id = await _own(request)
+    async with mutation(request) as m:
+        payout = await service.lock(m.conn, payout_id)
+        if payout.batch_id is not None and payout.status == TransferStatus.AWAITING_SIGNATURE:
+            raise InvalidInput("the payout is in a batch being signed", [
+                {"field": "payout_id", "message": "it is in a PSBT out for signing; wait, or let it fail"}])
+        after = await service.move(m.conn, payout, TransferStatus.CANCELLED, secret=secret(request),
+                                   actor=actor(request))
+        return await m.respond(json(out(request, after)))
+
+
+@routes.add("POST", "/v1/payouts/{payout_id}/retry", summary="Send a failed payout again", tag="payouts",
+            response=Transfer, policy=OPERATORS, errors=(401, 403, 404, 409, 503))
+async def retry_payout(request: web.Request) -> web.Response:
+    payout_id = await _own(request)
+    async with mutation(request) as m:
+        payout = await service.lock(m.conn, payout_id)
+        after = await approval.resend(m.conn, settings(request), payout, btc=request.app[BTC_RPC],
+                                      actor=actor(request))
+        return await m.respond(json(out(request, after)))
+
+
+@routes.add("POST", "/v1/payouts/{payout_id}/transaction",
+            summary="Record the transaction the operator's own wallet sent for an EVM payout (checked on the node)",
+            tag="payouts", body=SentTransaction, response=Transfer, policy=OPERATORS,
+            errors=(400, 401, 403, 404, 409, 422))
+async def payout_sent(request: web.Request) -> web.Response:
+    payout_id = await _own(request)
+    body = await decode_body(request, SentTransaction)
+    async with mutation(request) as m:
+        payout = await service.lock(m.conn, payout_id)
+        if payout.method != "external":
+            raise InvalidInput("this payout is not sent by a wallet of your own",
+                               [{"field": "tx_hash", "message": f"it is sent by {payout.method or 'nobody yet'}"}])
+        after = await evm.submit_external(m.conn, settings(request), payout, body.tx_hash, actor=actor(request))
+        return await m.respond(json(out(request, after)))
+
+
+def _batch(request: web.Request, rows: list[TransferRow]) -> Batch:
+    return Batch(rows[0].batch_id if rows else None, rows[0].psbt if rows else None,
+                 str(sum(r.network_fee or 0 for r in rows)), [out(request, r) for r in rows])
+
+
+@routes.add("POST", "/v1/payout-batches",
+            summary="Put the approved Bitcoin payouts into one transaction: a PSBT for the operator's wallet",
+            tag="payouts", body=BatchCreate, response=Batch, status=201, policy=OPERATORS,
+            errors=(400, 401, 403, 409, 422, 503))
+async def create_batch(request: web.Request) -> web.Response:
+    body = await decode_body(request, BatchCreate)
+    async with mutation(request) as m:
+        rows = await payouts.batch(m.conn, settings(request), request.app[BTC_RPC], limit=body.limit)
+        return await m.respond(json(_batch(request, rows), status=201))
+
+
+@routes.add("POST", "/v1/payout-batches/{batch_id}/signed-psbt",
+            summary="Upload a batch's PSBT signed by the operator's wallet; beanpay checks and broadcasts it",
+            tag="payouts", body=SignedPsbt, response=Batch, policy=OPERATORS, errors=(400, 401, 403, 404, 409, 422))
+async def sign_batch(request: web.Request) -> web.Response:
+    batch_id = path_uuid(request, "batch_id")
+    body = await decode_body(request, SignedPsbt)
+    async with mutation(request) as m:
+        rows = await payouts.of_batch(m.conn, batch_id)
+        if not rows:
+            raise NotFound("no such batch", batch_id=str(batch_id))
+        sent = await bitcoin.submit(m.conn, request.app[BTC_RPC], rows, body.psbt, secret=secret(request),
+                                    actor=actor(request))
+        return await m.respond(json(_batch(request, sent)))

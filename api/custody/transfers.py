@@ -1,0 +1,70 @@
+"""What refunds and payouts share over HTTP: how a transfer is shown, who may act on one, the rate now."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from aiohttp import web
+
+from beanpay.api.custody.schemas import Transfer, UnsignedTransaction
+from beanpay.api.guard import allow
+from beanpay.api.http import path_uuid
+from beanpay.api.state import pool, rates, settings
+from beanpay.engine.assets import Asset, payable_assets
+from beanpay.engine.payment_uri import payment_uri
+from beanpay.engine.prices.providers import RateUnavailable
+from beanpay.engine.transfers import evm, service
+from beanpay.engine.transfers.service import SQL, TransferRow
+from beanpay.errors import NotFound, Unavailable
+
+
+def secret(request: web.Request) -> str:
+    return settings(request).jwt_secret or ""
+
+
+def _unsigned(request: web.Request, r: TransferRow) -> tuple[UnsignedTransaction | None, str | None]:
+    if r.method != "external" or r.amount is None or r.destination is None:
+        return None, None
+    to, value, data = evm.expected_call(r)
+    chain = settings(request).evm_chain(r.chain)
+    asset = Asset(r.chain, r.asset, r.decimals, r.token_address, chain.chain_id)
+    return UnsignedTransaction(chain.chain_id, to, str(value), data), payment_uri(asset, r.destination, r.amount)
+
+
+def out(request: web.Request, r: TransferRow) -> Transfer:
+    unsigned, uri = _unsigned(request, r)
+    refund: dict[str, object] = {}
+    if r.kind == "refund":
+        token = service.claim_token(r.id, secret(request))
+        refund = {"order_id": r.order_id, "payment_id": r.payment_id, "variant": r.variant, "fee_bps": r.fee_bps,
+                  "fiat_amount": r.fiat_amount, "fiat_currency": r.fiat_currency.strip() if r.fiat_currency else None,
+                  "rate": r.rate, "claim_token": token, "claim_url": f"/refunds/claim/{token}",
+                  "claim_expires_at": r.claim_expires_at, "claimed_at": r.claimed_at}
+    return Transfer(
+        id=r.id, kind=r.kind, shop_id=r.shop_id, chain=r.chain, asset=r.asset, decimals=r.decimals,
+        amount=None if r.amount is None else str(r.amount), status=r.status, method=r.method,
+        custodial=r.wallet_id is None, destination=r.destination, psbt=r.psbt, batch_id=r.batch_id,
+        unsigned_transaction=unsigned, payment_uri=uri, txid=r.txid,
+        network_fee=None if r.network_fee is None else str(r.network_fee), failure=r.failure, reason=r.reason,
+        created_at=r.created_at, approved_at=r.approved_at, sent_at=r.sent_at, completed_at=r.completed_at,
+        **refund)  # type: ignore[arg-type]
+
+
+async def rate_now(request: web.Request, chain: str, asset: str, fiat: str) -> Decimal:
+    found = payable_assets(settings(request)).get((chain, asset))
+    try:
+        return (await rates(request).get(found.symbol if found else asset, fiat.strip())).rate
+    except RateUnavailable as exc:
+        raise Unavailable(f"no fresh {asset}/{fiat} rate; try again shortly", reason=str(exc)) from None
+
+
+async def own(request: web.Request, name: str, kind: str) -> uuid.UUID:
+    """The transfer in the path, of `kind`, after checking the caller holds the route's permission on its shop."""
+    transfer_id = path_uuid(request, name)
+    async with pool(request).acquire() as conn:
+        row = await conn.fetchrow(SQL.shop_of_transfer, transfer_id)
+    if row is None or row["kind"] != kind:
+        raise NotFound(f"no such {kind}", **{name: str(transfer_id)})
+    allow(request, row["shop_id"])
+    return transfer_id

@@ -1,0 +1,179 @@
+"""Transfers, the money going out (refunds and payouts): each move one transaction that locks the
+transfer, moves it by a guarded UPDATE whose sources come from the state machine (rules.py), and writes
+its audit row, ledger entries and event with it. Refund- and payout-specific steps are in refunds.py
+and payouts.py; sending is bitcoin.py and evm.py, following them tracking.py and watchdog.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from beanpay import audit, capability, queries
+from beanpay.db import Connection, fetchrow_as
+from beanpay.engine import ledger
+from beanpay.engine.lifecycle import IllegalTransition
+from beanpay.engine.transfers import rules
+from beanpay.engine.transfers.rules import TransferStatus
+from beanpay.events import catalog
+from beanpay.events.outbox import Event, emit_many
+from beanpay.events.payloads import TransferPayload
+
+SQL = queries.load("beanpay.engine", "transfers.sql")
+BITCOIN = "btc"
+CLAIM_PURPOSE = "refund-claim"
+
+
+class TransferRow(msgspec.Struct):
+    id: uuid.UUID
+    kind: str  # refund | payout
+    payment_id: uuid.UUID | None
+    order_id: uuid.UUID | None
+    shop_id: uuid.UUID
+    wallet_id: uuid.UUID | None
+    chain: str
+    asset: str
+    decimals: int
+    token_address: str | None
+    variant: str | None
+    fiat_amount: Decimal | None
+    fiat_currency: str | None
+    rate: Decimal | None
+    fee_bps: int
+    amount: int | None
+    status: str
+    method: str | None
+    destination: str | None
+    claim_expires_at: dt.datetime | None
+    batch_id: uuid.UUID | None
+    psbt: str | None
+    txid: str | None
+    network_fee: int | None
+    change_index: int | None
+    reason: str | None
+    failure: str | None
+    created_at: dt.datetime
+    claimed_at: dt.datetime | None
+    approved_at: dt.datetime | None
+    sent_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    settled_at: dt.datetime | None
+    updated_at: dt.datetime
+    version: int
+
+
+def claim_token(refund_id: uuid.UUID, secret: str) -> str:
+    """The customer's refund link: unguessable, nothing stored (a MAC of the refund's id)."""
+    return capability.token(CLAIM_PURPOSE, refund_id, secret)
+
+
+def claimed_refund(token: str, secret: str) -> uuid.UUID | None:
+    return capability.subject(CLAIM_PURPOSE, token, secret)
+
+
+def payload(r: TransferRow, secret: str) -> TransferPayload:
+    return TransferPayload(r.id, r.kind, r.shop_id, r.order_id, r.payment_id, r.chain, r.asset, r.decimals, r.variant,
+                           None if r.amount is None else str(r.amount), r.status, r.destination, r.txid,
+                           claim_token(r.id, secret) if r.kind == "refund" else None, r.failure)
+
+
+S = TransferStatus
+_EVENTS: dict[str, dict[str, catalog.EventType[TransferPayload]]] = {
+    "refund": {S.AWAITING_CLAIM: catalog.REFUND_CREATED, S.AWAITING_APPROVAL: catalog.REFUND_CLAIMED,
+               S.AWAITING_SIGNATURE: catalog.REFUND_APPROVED, S.SENDING: catalog.REFUND_APPROVED,
+               S.IN_FLIGHT: catalog.REFUND_IN_FLIGHT, S.COMPLETED: catalog.REFUND_COMPLETED,
+               S.CANCELLED: catalog.REFUND_CANCELLED, S.FAILED: catalog.REFUND_FAILED,
+               "reverted": catalog.REFUND_REVERTED},
+    "payout": {S.AWAITING_APPROVAL: catalog.PAYOUT_REQUESTED, S.AWAITING_SIGNATURE: catalog.PAYOUT_APPROVED,
+               S.SENDING: catalog.PAYOUT_APPROVED, S.IN_FLIGHT: catalog.PAYOUT_IN_FLIGHT,
+               S.COMPLETED: catalog.PAYOUT_COMPLETED, S.CANCELLED: catalog.PAYOUT_CANCELLED,
+               S.FAILED: catalog.PAYOUT_FAILED, "reverted": catalog.PAYOUT_REVERTED},
+}
+
+
+async def record(conn: Connection, secret: str, before: TransferRow | None, after: TransferRow, actor: audit.Actor,
+                 *, reverted: bool = False) -> None:
+    """The audit row and event of a move (a completed transfer a reorg took back is `*.reverted`)."""
+    await audit.record(conn, actor, f"{after.kind}.{after.status}", after.kind, after.id,
+                       before=None if before is None else {"status": before.status},
+                       after={"status": after.status, "amount": None if after.amount is None else str(after.amount)})
+    kind = _EVENTS[after.kind]["reverted" if reverted else after.status]
+    key = after.order_id if after.kind == "refund" else after.shop_id
+    events: list[Event[Any]] = [Event(kind, key, payload(after, secret))]
+    if after.kind == "refund" and after.status == S.COMPLETED and not reverted:
+        events.append(Event(catalog.PAYMENT_REFUNDED, key, payload(after, secret)))
+    await emit_many(conn, events)
+
+
+async def lock(conn: Connection, transfer_id: uuid.UUID) -> TransferRow:
+    from beanpay.errors import NotFound
+
+    row = await fetchrow_as(conn, SQL.lock, TransferRow, transfer_id)
+    if row is None:
+        raise NotFound("no such transfer", transfer_id=str(transfer_id))
+    return row
+
+
+async def get(conn: Connection, transfer_id: uuid.UUID) -> TransferRow:
+    from beanpay.errors import NotFound
+
+    row = await fetchrow_as(conn, SQL.get, TransferRow, transfer_id)
+    if row is None:
+        raise NotFound("no such transfer", transfer_id=str(transfer_id))
+    return row
+
+
+async def _post(conn: Connection, entry: str, t: TransferRow, amount: int, memo: str) -> None:
+    await ledger.post_transfer(conn, t.kind, entry, shop_id=t.shop_id, chain=t.chain, asset=t.asset, amount=amount,
+                               payment_id=t.payment_id, transfer_id=t.id, memo=memo)
+
+
+async def approve(conn: Connection, before: TransferRow, *, amount: int, rate: Decimal | None, method: str,
+                  status: TransferStatus, secret: str, actor: audit.Actor) -> TransferRow:
+    """Approve at `amount` (the caller checked it against what may go out), to be sent by `method`: the
+    shop's balance is debited now, once."""
+    rules.transition(before.status, status, before.kind)
+    after = await fetchrow_as(conn, SQL.approve, TransferRow, before.id, status.value, amount, rate, method,
+                              rules.sources(status), _uuid(actor.id))
+    if after is None:
+        raise IllegalTransition(before.kind, before.status, status)
+    await _post(conn, "", after, amount, f"{after.kind} {after.id} approved")
+    await record(conn, secret, before, after, actor)
+    return after
+
+
+async def move(conn: Connection, before: TransferRow, target: TransferStatus, *, secret: str, actor: audit.Actor,
+               failure: str | None = None, reverted: bool = False) -> TransferRow:
+    """One guarded move with its audit row and event; ledger entries go with completing and cancelling."""
+    rules.transition(before.status, target, before.kind)
+    after = await fetchrow_as(conn, SQL.move, TransferRow, before.id, target.value, rules.sources(target), failure)
+    if after is None:
+        raise IllegalTransition(before.kind, before.status, target)
+    if target is S.COMPLETED and await conn.fetchval(SQL.mark_settled, after.id):
+        assert after.amount is not None
+        await _post(conn, "sent", after, after.amount, f"{after.kind} {after.id} sent in {after.txid}")
+        if after.network_fee:  # a PSBT the shop's own (or the platform's) wallet paid the fee of
+            await _post(conn, "fee", after, after.network_fee, f"network fee of {after.kind} {after.id}")
+    if target is S.CANCELLED and before.approved_at is not None and after.amount is not None:
+        await _post(conn, "cancelled", after, after.amount, f"{after.kind} {after.id} cancelled")
+    await record(conn, secret, before, after, actor, reverted=reverted)
+    return after
+
+
+async def sent(conn: Connection, before: TransferRow, txid: str, *, secret: str, actor: audit.Actor) -> TransferRow:
+    rules.transition(before.status, S.IN_FLIGHT, before.kind)
+    after = await fetchrow_as(conn, SQL.sent, TransferRow, before.id, txid, rules.sources(S.IN_FLIGHT))
+    if after is None:
+        raise IllegalTransition(before.kind, before.status, S.IN_FLIGHT)
+    await record(conn, secret, before, after, actor)
+    return after
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
