@@ -135,6 +135,10 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--chain", required=True)
     sw.add_argument("--batch", type=int, default=50, help="forwarders per transaction (default 50)")
     sw.add_argument("--dry-run", action="store_true", help="list what would be swept, send nothing")
+    sw.add_argument("--json", action="store_true", help="machine-readable output")
+    from beanpay.cli import payouts
+
+    payouts.add_parser(sub)
     wl = sub.add_parser("wallet", help="what shops' wallets hold on chain against the ledger",
                         description="Reconcile a shop's wallets: on-chain holdings (Bitcoin outputs and their spends "
                         "as indexed; EVM balances read from the node) against its ledger balance, and the difference.")
@@ -264,6 +268,12 @@ def _redeliver(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
+def _payouts(settings: Settings, args: argparse.Namespace) -> int:
+    from beanpay.cli.payouts import run
+
+    return run(settings, args)
+
+
 def _wallet(settings: Settings, args: argparse.Namespace) -> int:
     from beanpay.cli.wallets import balance
 
@@ -275,7 +285,8 @@ def _sweep(settings: Settings, args: argparse.Namespace) -> int:
 
     from beanpay.engine.sweeps import run_sweep
 
-    code: int = asyncio.run(run_sweep(settings, args.chain, batch=args.batch, dry_run=args.dry_run))
+    code: int = asyncio.run(run_sweep(settings, args.chain, batch=args.batch, dry_run=args.dry_run,
+                                      as_json=args.json))
     return code
 
 
@@ -321,7 +332,7 @@ def _users(settings: Settings, args: argparse.Namespace) -> int:
 _COMMANDS = {"dev": _dev, "migrate": _migrate, "token": _token, "users": _users, "api": _serve, "relay": _serve,
              "run": _serve,
              "index": _serve, "chain": _chain, "engine": _serve, "webhooks": _serve, "sweep": _sweep,
-             "wallet": _wallet,
+             "wallet": _wallet, "payouts": _payouts,
              "contracts": _contracts}
 
 if __name__ == "__main__":

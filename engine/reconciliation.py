@@ -1,9 +1,10 @@
 """What wallets hold on chain against what the ledger says they should, per chain and asset.
 
 A shop's own Bitcoin wallet holds the confirmed outputs at its addresses that no mined input spends
-(the indexer follows both); its own EVM treasury's balance is read from the node, with what its paid
-forwarders still hold before a sweep. Money the platform holds is one wallet for every custodial shop,
-so it is set against the sum of their custodial balances. A difference is for a person to explain:
+(the indexer follows both); the platform's, those outputs that the node also says are unspent; an EVM
+treasury's balance is read from the node, with what its paid forwarders still hold before a sweep.
+Money the platform holds is one wallet for every custodial shop, so it is set against the sum of their
+custodial balances. A difference is for a person to explain:
 a merchant spending from its own wallet, an exception not yet resolved, a sweep not yet run.
 """
 
@@ -17,6 +18,7 @@ import msgspec
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from beanpay import queries
+from beanpay.chains.bitcoin.rpc import BitcoinRpc
 from beanpay.chains.evm.artifacts import artifact
 from beanpay.config import Settings
 from beanpay.db import Connection
@@ -72,8 +74,15 @@ async def shop_holdings(conn: Connection, settings: Settings, shop_id: uuid.UUID
     if btc_own or ("btc", "BTC") in own_ledger:
         add("btc", "BTC", "own", int(await conn.fetchval(SQL.btc_unspent, btc_own)), own_ledger.get(("btc", "BTC"), 0))
     if ("btc", "BTC") in custodial_shop:
-        add("btc", "BTC", "platform", int(await conn.fetchval(SQL.btc_unspent, None)),
-            custodial_all.get(("btc", "BTC"), 0))
+        outputs = await conn.fetch(SQL.platform_btc_outputs)
+        rpc = BitcoinRpc(settings.btc_rpc, settings.btcd_rpc_user, settings.btcd_rpc_password or "")
+        try:
+            live = await rpc.batch([("gettxout", (r["txid"], r["output_index"], False)) for r in outputs]) \
+                if outputs else []
+        finally:
+            await rpc.close()
+        held = sum(int(r["amount"]) for r, out in zip(outputs, live, strict=True) if out is not None)
+        add("btc", "BTC", "platform", held, custodial_all.get(("btc", "BTC"), 0))
     for chain in settings.evm_chains or []:
         assets = ["ETH", *(t.symbol for t in chain.tokens)]
         mine = [w for w in wallets if w["chain"] == chain.name]

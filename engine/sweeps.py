@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import msgspec
 import structlog
 from eth_account import Account
 from tqdm import tqdm
@@ -63,7 +64,16 @@ async def _send(w3: AsyncWeb3[Any], chain: EvmChainConfig, account: Any, orders:
     return "0x" + bytes(tx_hash).hex().removeprefix("0x"), receipt["status"] == 1
 
 
-async def run_sweep(settings: Settings, chain_name: str, *, batch: int, dry_run: bool) -> int:
+class Swept(msgspec.Struct):
+    sweep_id: uuid.UUID
+    treasury: str
+    forwarders: int
+    tx_hash: str | None
+    error: str | None
+
+
+async def run_sweep(settings: Settings, chain_name: str, *, batch: int, dry_run: bool, as_json: bool = False) -> int:
+    """Sweep every paid forwarder on the chain, in batches; prints a summary (`as_json`: one JSON object)."""
     try:
         chain = settings.evm_chain(chain_name)
     except UnknownChain as exc:
@@ -79,13 +89,20 @@ async def run_sweep(settings: Settings, chain_name: str, *, batch: int, dry_run:
     w3 = AsyncWeb3(AsyncHTTPProvider(chain.rpc_url))
     account = Account.from_key(settings.sweeper_key)
     swept, failed = 0, 0
+    done: list[Swept] = []
     try:
-        waiting = await pool.fetchval(SQL.count_unswept, chain_name)
+        by_treasury = {r["treasury"]: int(r["forwarders"])
+                       for r in await pool.fetch(SQL.unswept_by_treasury, chain_name, chain.treasury)}
+        waiting = sum(by_treasury.values())
         if dry_run:
-            print(f"{waiting} paid forwarder(s) on {chain_name} would be swept to their shops' treasuries "
-                  f"(the platform's: {chain.treasury})")
+            if as_json:
+                print(msgspec.json.encode({"chain": chain_name, "dry_run": True, "waiting": waiting,
+                                           "by_treasury": by_treasury}).decode())
+            else:
+                print(f"{waiting} paid forwarder(s) on {chain_name} would be swept: "
+                      + (", ".join(f"{n} to {t}" for t, n in by_treasury.items()) or "none"))
             return 0
-        with tqdm(total=waiting, desc=f"sweeping {chain_name}", unit="forwarder") as bar:
+        with tqdm(total=waiting, desc=f"sweeping {chain_name}", unit="forwarder", disable=as_json) as bar:
             while (claimed := await _claim_batch(pool, chain, batch)) is not None:
                 sweep_id, orders, treasury = claimed
                 try:
@@ -94,6 +111,7 @@ async def run_sweep(settings: Settings, chain_name: str, *, batch: int, dry_run:
                 except Exception as exc:  # recorded on the sweep, payments freed for a rerun
                     tx_hash, error = None, repr(exc)[:500]
                 await _finish(pool, sweep_id, tx_hash, error)
+                done.append(Swept(sweep_id, treasury, len(orders), tx_hash, error))
                 if error:
                     failed += len(orders)
                     log.error("sweep failed", sweep=str(sweep_id), error=error)
@@ -103,5 +121,9 @@ async def run_sweep(settings: Settings, chain_name: str, *, batch: int, dry_run:
     finally:
         await pool.close()
         await w3.provider.disconnect()
-    print(f"swept {swept} forwarder(s) on {chain_name}; {failed} failed")
+    if as_json:
+        print(msgspec.json.encode({"chain": chain_name, "dry_run": False, "swept": swept, "failed": failed,
+                                   "sweeps": done}).decode())
+    else:
+        print(f"swept {swept} forwarder(s) on {chain_name}; {failed} failed")
     return 1 if failed else 0

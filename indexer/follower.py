@@ -99,7 +99,9 @@ class Follower:
         self._watched: dict[Any, str] = {}
         self._watched_from = 0  # the next watched-address read starts at this transaction id (0: all)
         self._mempool_known: set[str] = set()
-        self._outpoints: set[Any] | None = None  # recorded outputs not yet spent (chains with outputs)
+        self._outpoints: set[Any] | None = None  # tracked outputs not yet spent (chains with outputs)
+        self._tracked: set[str] = set()  # addresses of shops' own wallets: their outputs' spends are recorded
+        self._transfer_inputs = -1  # outputs refunds and payouts set out to spend, when last read
 
     async def _ensure_started(self, node_tip: int) -> Cursor:
         async with self.pool.acquire() as conn:
@@ -126,9 +128,10 @@ class Follower:
         missed and an unchanged set costs one small query."""
         async with self.pool.acquire() as conn:
             self._watched_from, rows = await store.watched_since(conn, self.policy.chain, self._watched_from)
-        found = {self.source.watch_key(address, script): address for address, script in rows}
+        found = {self.source.watch_key(address, script): address for address, script, _ in rows}
         if found.keys() - self._watched.keys():
             self._watched = {**self._watched, **found}  # a new map: sources may memoize by identity
+        self._tracked.update(address for address, _, tracked in rows if tracked)
 
     async def sync(self, until: int | None = None) -> int:
         """Apply blocks up to the node's tip (or `until`); return how many were applied."""
@@ -172,11 +175,17 @@ class Follower:
         return applied
 
     async def _load_outpoints(self) -> None:
-        """The recorded outputs still unspent, read once and after each reorg, then kept up to date from
-        what the applied blocks pay and spend."""
-        if self._outpoints is not None or self.source.outpoint("00" * 32, 0) is None:
+        """The tracked outputs still unspent (shops' own wallets', and those refunds and payouts spend),
+        read once, after each reorg and when a refund or payout sets out to spend more, and kept up to date
+        from what the applied blocks pay and spend. Only these: every block is walked while any is
+        tracked, and the platform's own outputs are reconciled against the node instead."""
+        if self.source.outpoint("00" * 32, 0) is None:
             return
         async with self.pool.acquire() as conn:
+            inputs = await store.spent_by_transfers(conn, self.policy.chain)
+            if self._outpoints is not None and inputs == self._transfer_inputs:
+                return
+            self._transfer_inputs = inputs
             self._outpoints = {self.source.outpoint(t, i) for t, i in await store.unspent_outputs(conn,
                                                                                                    self.policy.chain)}
 
@@ -185,7 +194,8 @@ class Follower:
         deposits = self.source.deposits(block, self._watched)
         spends = []
         if self._outpoints is not None:
-            self._outpoints.update(self.source.outpoint(d.txid, d.output_index) for d in deposits)
+            self._outpoints.update(self.source.outpoint(d.txid, d.output_index) for d in deposits
+                                   if d.address in self._tracked)
             spends = self.source.spends(block, self._outpoints)
             self._outpoints.difference_update(self.source.outpoint(s.txid, s.output_index) for s in spends)
         return BlockChanges(height, block.hash, block.prev_hash, deposits, spends)

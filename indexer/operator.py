@@ -136,8 +136,10 @@ async def replay(settings: Settings, pool: Pool, chain: str, start: int, end: in
         async with pool.acquire() as conn:
             cur = await store.cursor(conn, chain)
             stored = await store.window(conn, chain)
+            rows = await conn.fetch(SQL.all_watched, chain)
             watched = {src.watch_key(r["address"], None if r["script"] is None else bytes(r["script"])): r["address"]
-                       for r in await conn.fetch(SQL.all_watched, chain)}
+                       for r in rows}
+            tracked = {r["address"] for r in rows if r["tracked"]}
         if cur is None:
             raise OperatorError(f"{chain}: nothing indexed yet; start the follower first")
         scanned = added = 0
@@ -152,7 +154,7 @@ async def replay(settings: Settings, pool: Pool, chain: str, start: int, end: in
                     raise OperatorError(f"{chain}: block {height} differs from the index ({stored[height]} vs "
                                         f"{block.hash}); the follower will handle this reorg, or rewind first")
                 found = src.deposits(block, watched)
-                outpoints.update(src.outpoint(d.txid, d.output_index) for d in found)
+                outpoints.update(src.outpoint(d.txid, d.output_index) for d in found if d.address in tracked)
                 async with pool.transaction() as conn:
                     added += await store.backfill(conn, chain, height, block.hash, found,
                                                   tip_height=cur.tip_height,

@@ -103,12 +103,18 @@ async def set_node_tip(conn: Connection, chain: str, height: int) -> None:
     await conn.execute(SQL.set_node_tip, chain, height)
 
 
-async def watched_since(conn: Connection, chain: str, since_xid: int) -> tuple[int, list[tuple[str, bytes | None]]]:
-    """Watched addresses written since the transaction `since_xid` (0: all), and where the next read starts."""
+async def watched_since(conn: Connection, chain: str, since_xid: int) \
+        -> tuple[int, list[tuple[str, bytes | None, bool]]]:
+    """Watched addresses written since the transaction `since_xid` (0: all), and where the next read starts;
+    each with whether its outputs' spends are tracked (a shop's own wallet)."""
     rows = await conn.fetch(SQL.watched_since, chain, since_xid)
-    found = [(r["address"], None if r["script"] is None else bytes(r["script"])) for r in rows
+    found = [(r["address"], None if r["script"] is None else bytes(r["script"]), bool(r["tracked"])) for r in rows
              if r["address"] is not None]
     return int(rows[0]["next_from"]), found
+
+
+async def spent_by_transfers(conn: Connection, chain: str) -> int:
+    return int(await conn.fetchval(SQL.spent_by_transfers, chain))
 
 
 async def backfill(conn: Connection, chain: str, height: int, block_hash: str, deposits: list[FoundDeposit], *,
@@ -132,7 +138,7 @@ async def backfill(conn: Connection, chain: str, height: int, block_hash: str, d
 
 
 async def unspent_outputs(conn: Connection, chain: str, *, spent_too: bool = False) -> list[tuple[str, int]]:
-    """Recorded outputs no mined input spends yet (`spent_too`: every recorded output)."""
+    """Tracked outputs no mined input spends yet (`spent_too`: every tracked output)."""
     rows = await conn.fetch(SQL.recorded_outputs if spent_too else SQL.unspent_outputs, chain)
     return [(r["txid"], r["output_index"]) for r in rows]
 

@@ -3,12 +3,20 @@
 SELECT id, chain, treasury FROM wallets WHERE shop_id = $1 ORDER BY chain, created_at;
 
 -- name: btc_unspent
--- What Bitcoin wallets hold on chain as the indexer saw it: confirmed outputs at their derived addresses
--- ($1: these wallets; NULL: the platform's) that no mined input spends.
+-- What shops' own Bitcoin wallets ($1) hold on chain as the indexer saw it: confirmed outputs at their
+-- derived addresses that no mined input spends (the follower records their spends).
 SELECT coalesce(sum(d.amount), 0) AS held
 FROM deposits d JOIN watched_addresses a ON a.chain = d.chain AND a.address = d.address
-WHERE d.chain = 'btc' AND d.status = 'confirmed' AND a.derivation_index IS NOT NULL
-  AND (CASE WHEN $1::uuid[] IS NULL THEN a.wallet_id IS NULL ELSE a.wallet_id = ANY($1::uuid[]) END)
+WHERE d.chain = 'btc' AND d.status = 'confirmed' AND a.derivation_index IS NOT NULL AND a.wallet_id = ANY($1::uuid[])
+  AND NOT EXISTS (SELECT 1 FROM output_spends s WHERE s.chain = d.chain AND s.txid = d.txid
+                  AND s.output_index = d.output_index AND s.status <> 'orphaned');
+
+-- name: platform_btc_outputs
+-- The platform wallet's confirmed outputs the indexer saw no spend of (its spends are recorded only for
+-- what refunds and payouts spend: the node is asked about each of these).
+SELECT d.txid, d.output_index, d.amount
+FROM deposits d JOIN watched_addresses a ON a.chain = d.chain AND a.address = d.address
+WHERE d.chain = 'btc' AND d.status = 'confirmed' AND a.derivation_index IS NOT NULL AND a.wallet_id IS NULL
   AND NOT EXISTS (SELECT 1 FROM output_spends s WHERE s.chain = d.chain AND s.txid = d.txid
                   AND s.output_index = d.output_index AND s.status <> 'orphaned');
 

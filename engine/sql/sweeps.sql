@@ -14,11 +14,13 @@ WHERE p.chain = $1 AND p.sweep_id IS NULL AND p.amount_received > 0
   AND p.wallet_id IS NOT DISTINCT FROM (SELECT wallet_id FROM oldest)
 ORDER BY p.confirmed_at NULLS LAST, p.id LIMIT $2 FOR UPDATE OF p SKIP LOCKED;
 
--- name: count_unswept
--- How many paid payments on a chain wait for a sweep.
-SELECT count(*) FROM crypto_payments
-WHERE chain = $1 AND sweep_id IS NULL AND amount_received > 0
-  AND (status IN ('confirmed', 'overpaid') OR resolution = 'accepted');
+-- name: unswept_by_treasury
+-- How many paid payments on a chain wait for a sweep, per treasury they flush to ($2: the platform's).
+SELECT coalesce(w.treasury, $2) AS treasury, count(*) AS forwarders
+FROM crypto_payments p LEFT JOIN wallets w ON w.id = p.wallet_id
+WHERE p.chain = $1 AND p.sweep_id IS NULL AND p.amount_received > 0
+  AND (p.status IN ('confirmed', 'overpaid') OR p.resolution = 'accepted')
+GROUP BY 1 ORDER BY 1;
 
 -- name: start_sweep
 -- Records a sweep as submitted and marks its payments (locked by paid_unswept) with it.

@@ -91,7 +91,8 @@ UPDATE chain_cursors SET node_tip_height = $2 WHERE chain = $1;
 -- name: watched_since
 -- Watched addresses written by transactions at or after $2 (the oldest transaction still running at
 -- the previous read; 0 reads all), with the oldest one running now, to start the next read from.
-SELECT s.xmin::text::bigint AS next_from, w.address, w.script
+-- `tracked`: an address of a shop's own wallet, whose outputs' spends the follower records.
+SELECT s.xmin::text::bigint AS next_from, w.address, w.script, w.wallet_id IS NOT NULL AS tracked
 FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) AS s
 LEFT JOIN watched_addresses w ON w.chain = $1 AND w.created_xid >= $2::bigint::text::xid8;
 
@@ -139,12 +140,19 @@ UPDATE output_spends SET status = 'orphaned', block_hash = NULL, block_height = 
 WHERE chain = $1 AND block_height > $2 AND status IN ('confirming', 'confirmed');
 
 -- name: unspent_outputs
--- Recorded outputs (deposits not orphaned) no mined input spends yet: what the follower looks for in
--- the inputs of the blocks it applies.
-SELECT d.txid, d.output_index FROM deposits d
+-- Tracked outputs no mined input spends yet, what the follower looks for in the inputs of the blocks it
+-- applies: deposits (not orphaned) at shops' own wallets, and outputs a refund or payout spends.
+SELECT d.txid, d.output_index FROM deposits d JOIN watched_addresses a ON a.chain = d.chain AND a.address = d.address
 WHERE d.chain = $1 AND d.status <> 'orphaned'
+  AND (a.wallet_id IS NOT NULL OR EXISTS (SELECT 1 FROM transfer_inputs i WHERE i.chain = d.chain
+                                          AND i.txid = d.txid AND i.output_index = d.output_index))
   AND NOT EXISTS (SELECT 1 FROM output_spends s WHERE s.chain = d.chain AND s.txid = d.txid
                   AND s.output_index = d.output_index AND s.status <> 'orphaned');
+
+-- name: spent_by_transfers
+-- How many outputs refunds and payouts have set out to spend on a chain (it only grows): when it
+-- moves, the follower reads its tracked outputs again.
+SELECT count(*) FROM transfer_inputs WHERE chain = $1;
 
 -- name: backfill_spends
 -- Spends of an already indexed block that are not yet known (a replayed range); known ones are left alone.
@@ -154,5 +162,8 @@ FROM unnest($4::text[], $5::int[], $6::text[]) AS s(txid, output_index, spending
 ON CONFLICT (chain, txid, output_index, spending_txid) DO NOTHING;
 
 -- name: recorded_outputs
--- Every recorded output of a chain (deposits not orphaned), spent or not: a replay looks for their spends.
-SELECT txid, output_index FROM deposits WHERE chain = $1 AND status <> 'orphaned';
+-- Every tracked output of a chain (as unspent_outputs, spent or not): a replay looks for their spends.
+SELECT d.txid, d.output_index FROM deposits d JOIN watched_addresses a ON a.chain = d.chain AND a.address = d.address
+WHERE d.chain = $1 AND d.status <> 'orphaned'
+  AND (a.wallet_id IS NOT NULL OR EXISTS (SELECT 1 FROM transfer_inputs i WHERE i.chain = d.chain
+                                          AND i.txid = d.txid AND i.output_index = d.output_index));

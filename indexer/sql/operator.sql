@@ -17,5 +17,6 @@ WHERE d.chain = $1 AND d.block_height > $2 AND d.status IN ('confirming', 'confi
 ORDER BY d.block_height, d.txid, d.output_index;
 
 -- name: all_watched
--- Every watched address of a chain (a replay matches blocks against all of them).
-SELECT address, script FROM watched_addresses WHERE chain = $1;
+-- Every watched address of a chain (a replay matches blocks against all of them); `tracked`: a shop's
+-- own wallet's, whose outputs' spends are recorded.
+SELECT address, script, wallet_id IS NOT NULL AS tracked FROM watched_addresses WHERE chain = $1;

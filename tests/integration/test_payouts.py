@@ -4,8 +4,13 @@ payout hot wallet; followed to confirmation, debited from the ledger once."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import secrets
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -23,6 +28,7 @@ from tests.integration.engine_support import get_order, make_coffee_shop, pay_di
 from tests.integration.merchant_wallet import MerchantWallet
 
 pytest_plugins = ["tests.integration.engine_support"]
+BIN = Path(sys.executable).parent
 
 
 def operator_sign(settings: Any, psbt: str) -> str:
@@ -137,3 +143,47 @@ async def test_evm_payouts_are_sent_by_the_platforms_payout_wallet(
     assert await payer.w3.eth.get_balance(to) == held
     assert await balance(api, shop.merchant, shop.id, "ETH") == 0
     assert await kinds(db, payout["id"]) == ["payout", "payout", "payout_sent", "payout_sent"]
+
+
+def cli(settings: Any, *args: str) -> Any:
+    env = {**os.environ, "BEANPAY_DATABASE_URL": settings.dsn}
+    done = subprocess.run([str(BIN / "beanpay"), *args], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return msgspec.json.decode(done.stdout)
+
+
+async def test_the_operator_batches_and_submits_bitcoin_payouts_at_the_terminal(
+        api, tokens: Tokens, db, btc_wallet, btc_follower, engine, chain_settings, tmp_path) -> None:
+    shop = await make_coffee_shop(api, tokens)
+    customer = tokens.header("customer", sub=uuid.uuid4())
+    order = await place(api, customer, shop, "btc", "BTC")
+    await btc_wallet.pay(order["payment"]["address"], int(order["payment"]["amount"]))
+    await btc_wallet.mine(3)
+    await btc_follower.sync()
+    await engine()
+    to = script.p2wpkh(MerchantWallet().account.to_public().derive([0, 0]).key).address(NETWORKS["regtest"])
+    resp = await api.post(f"/v1/shops/{shop.id}/payouts", headers=shop.merchant,
+                          json={"chain": "btc", "asset": "BTC", "amount": "5000", "address": to})
+    payout = await resp.json()
+    listed = await asyncio.to_thread(cli, chain_settings, "payouts", "list", "--json")
+    assert payout["id"] in {p["id"] for p in listed["payouts"]}
+    approved = await asyncio.to_thread(cli, chain_settings, "payouts", "approve", "--id", payout["id"], "--json")
+    assert approved["payouts"][0]["status"] == "awaiting_signature"
+    dry = await asyncio.to_thread(cli, chain_settings, "payouts", "batch", "--dry-run", "--json")
+    assert payout["id"] in {p["id"] for p in dry["payouts"]}
+    assert dry["psbt"] is None and int(dry["network_fee"]) > 0
+    kept = await db.fetchval("SELECT psbt FROM transfers WHERE id = $1", uuid.UUID(payout["id"]))
+    assert kept is None  # a dry run keeps nothing
+    out_file = tmp_path / "batch.psbt"
+    made = await asyncio.to_thread(cli, chain_settings, "payouts", "batch", "--json", "--psbt-out", str(out_file))
+    assert made["batch_id"] and out_file.read_text() == made["psbt"]
+    signed = tmp_path / "signed.psbt"
+    signed.write_text(operator_sign(chain_settings, made["psbt"]))
+    sent = await asyncio.to_thread(cli, chain_settings, "payouts", "submit", "--batch", made["batch_id"],
+                                   "--psbt-file", str(signed), "--json")
+    assert {p["status"] for p in sent["payouts"]} == {"in_flight"}
+    await btc_wallet.mine(3)
+    await btc_follower.sync()
+    await engine()
+    done = await (await api.get(f"/v1/payouts/{payout['id']}", headers=shop.merchant)).json()
+    assert done["status"] == "completed"

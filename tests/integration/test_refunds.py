@@ -164,8 +164,9 @@ async def test_a_bitcoin_overpayment_is_refunded_by_a_psbt_the_merchant_signs(
     assert [r["status"] for r in spends] == ["confirmed"]  # orphaned by the reorg, then the same row again
     assert (await wallet_balance(chain_settings, shop.id))[0]["difference"] == "0"
     # the change went back to the merchant's own wallet, at its change chain
-    change = await db.fetchrow("SELECT key_chain, derivation_index FROM watched_addresses WHERE purpose = 'change' "
-                               "AND wallet_id = (SELECT wallet_id FROM transfers WHERE id = $1)", uuid.UUID(issued["id"]))
+    change = await db.fetchrow(
+        "SELECT key_chain, derivation_index FROM watched_addresses WHERE purpose = 'change' "
+        "AND wallet_id = (SELECT wallet_id FROM transfers WHERE id = $1)", uuid.UUID(issued["id"]))
     assert change["key_chain"] == 1 and change["derivation_index"] == 0
 
 

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
 
 from beanpay.engine.sweeps import run_sweep
 from tests.conftest import Tokens
 from tests.integration.engine_support import get_order, make_coffee_shop, place
 
 pytest_plugins = ["tests.integration.engine_support"]
+BIN = Path(sys.executable).parent
+
+
+def sweep_cli(settings: Any, *args: str) -> Any:
+    """`beanpay sweep --chain eth --json`, as an operator runs it."""
+    env = {**os.environ, "BEANPAY_DATABASE_URL": settings.dsn}
+    done = subprocess.run([str(BIN / "beanpay"), "sweep", "--chain", "eth", "--json", *args], env=env,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return msgspec.json.decode(done.stdout)
 
 
 async def test_sweep_moves_paid_funds_to_the_treasury_once(
@@ -38,6 +56,8 @@ async def test_sweep_moves_paid_funds_to_the_treasury_once(
     held_usdc = sum([await payer.usdc.functions.balanceOf(a).call() for a in due])
     assert held_eth >= int(eth_order["payment"]["amount"]) and held_usdc >= int(usdc_order["payment"]["amount"])
 
+    dry = await asyncio.to_thread(sweep_cli, chain_settings, "--dry-run")
+    assert dry["dry_run"] and dry["by_treasury"][chain.treasury] >= len(due)  # nothing moved by a dry run
     assert await run_sweep(chain_settings, "eth", batch=50, dry_run=False) == 0
     assert await payer.w3.eth.get_balance(chain.treasury) == treasury_eth + held_eth
     assert await payer.usdc.functions.balanceOf(chain.treasury).call() == treasury_usdc + held_usdc
@@ -49,5 +69,6 @@ async def test_sweep_moves_paid_funds_to_the_treasury_once(
     assert uuid.UUID(usdc_order["id"]) in sweep["order_ids"] and uuid.UUID(unpaid["id"]) not in sweep["order_ids"]
     # a second run finds nothing new to sweep
     before = await db.fetchval("SELECT count(*) FROM evm_sweeps")
-    assert await run_sweep(chain_settings, "eth", batch=50, dry_run=False) == 0
+    again = await asyncio.to_thread(sweep_cli, chain_settings)
+    assert again["swept"] == 0 and again["failed"] == 0 and again["sweeps"] == []
     assert await db.fetchval("SELECT count(*) FROM evm_sweeps") == before
