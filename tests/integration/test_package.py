@@ -5,6 +5,7 @@ working directory, nothing written to the home folder."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -29,7 +30,15 @@ async def test_the_wheel_installs_and_runs_outside_the_repository(stack, tmp_pat
     env["HOME"] = str(tmp_path / "home")
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     (tmp_path / "home").mkdir()
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(ROOT)],
+    # built from the tracked files only: an in-tree build reuses setuptools' build/ folder, where a file
+    # removed from the repository (a migration renamed, say) would linger and ship
+    source = tmp_path / "source"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, tracked.decode().split("\0")):
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(source)],
         tmp_path, {**env, "HOME": os.environ.get("HOME", "/root")})
     (wheel,) = (tmp_path / "dist").glob("beanpay-*.whl")
     names = zipfile.ZipFile(wheel).namelist()

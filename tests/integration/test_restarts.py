@@ -139,6 +139,11 @@ async def own_stack(chain_settings: Settings) -> AsyncIterator[Stack]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+async def _all_answering(stack: Stack) -> dict[str, int] | None:
+    found = await stack.readiness()
+    return found if 0 not in found.values() else None
+
+
 async def _all_ready(stack: Stack) -> bool:
     return set((await stack.readiness()).values()) == {200}
 
@@ -151,9 +156,9 @@ async def test_services_start_before_postgres_and_ride_through_restarts(own_stac
     await asyncio.to_thread(stack.redis.start)
     await group_at_end(stack.settings.kafka_servers, stack.group, TOPICS)
     stack.start_services()
-    await asyncio.sleep(3)
+    # every service comes up and answers (its imports take seconds on a busy machine), none exits
+    readiness = await wait_for(lambda: _all_answering(stack), timeout=30)
     assert set(stack.alive().values()) == {None}, "no service exits while PostgreSQL is down"
-    readiness = await stack.readiness()
     assert readiness["api"] == 503 and all(readiness[n] == 503 for n in stack.ops_ports), readiness
 
     await asyncio.to_thread(stack.postgres.start)
