@@ -7,9 +7,12 @@ barista and makes an API key for the shop's integration. The integration seeds t
 and registers a webhook to a local receiver that checks every signature with the reference
 `standardwebhooks` library. A customer of the coffee platform, signed in at its identity provider (a
 small one run here, publishing its keys as JWKS), places three orders paid in BTC (btcd), ETH and
-test-USDC (anvil) with real signed transactions; blocks are mined, and each order is followed to
-confirmed, claimed, and handed over by the barista. Ends with a summary table; exits non-zero if any
-step fails, so it doubles as a smoke test of the whole system.
+test-USDC (anvil) with real signed transactions, the BTC and ETH ones paying too much; blocks are
+mined, and each order is followed to confirmed, claimed, and handed over by the barista. The owner then
+refunds both overpaid parts: the customer claims each with an address of their own, the ETH one is sent
+by the platform's payout hot wallet, the BTC one by a PSBT the operator's wallet signs, and each is
+followed until the indexer sees it confirmed at the customer's address. Ends with summary tables; exits
+non-zero if any step fails, so it doubles as a smoke test of the whole system.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ import aiohttp
 import asyncpg
 import msgspec
 from aiohttp import web
+from embit import bip32, ec, script
+from embit.networks import NETWORKS
+from embit.psbt import PSBT
 from eth_account import Account
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -37,6 +43,7 @@ from beanpay.config import Settings, load_settings
 from beanpay.deploy.devstack.btc_payer import RegtestWallet
 from beanpay.deploy.devstack.databases import create_database, drop_database
 from beanpay.deploy.devstack.evm_payer import AnvilWallet
+from beanpay.deploy.devstack.wallet import account_key
 from beanpay.engine.payment_uri import coins
 
 OPERATOR = "operator@demo.beanpay.test"
@@ -63,7 +70,8 @@ ORDERS = [
 HOOK_EVENTS = ["order.created", "payment.initiated", "payment.processing", "payment.confirmed", "order.confirmed",
                "order.claimed", "claim.processed", "order.completed", "payment.overpaid", "refund.created",
                "refund.in_flight", "refund.completed"]
-OVERPAY = {"ETH": 10**15}  # the customer sends 0.001 ETH too much, and the shop refunds it on chain
+# the customer sends too much (0.001 ETH, 0.0002 BTC), and the shop refunds the excess on chain
+OVERPAY = {("eth", "ETH"): 10**15, ("btc", "BTC"): 20_000}
 TIMEOUT = 120.0
 
 
@@ -252,30 +260,52 @@ async def pay(settings: Settings, chain: str, asset: str, address: str, amount: 
     return await evm.pay_usdc(address, amount)
 
 
-async def refund_overpayment(api: Api, owner: dict[str, str], placed: list[dict[str, Any]], btc: RegtestWallet,
-                             evm: AnvilWallet, server: subprocess.Popen[bytes]) -> dict[str, Any]:
+def operator_sign(settings: Settings, psbt: str) -> str:
+    """The operator's wallet signs a PSBT of the platform's (custodial) wallet: the demo plays the operator
+    with the stack's dev seed; the server holds only the account public key."""
+    account = bip32.HDKey.from_string(account_key(settings.state_path).wif_private())
+    signed = PSBT.from_string(psbt)
+    if signed.sign_with(account) != len(signed.inputs):
+        raise DemoFailed("the operator's wallet could not sign every input of the refund's PSBT")
+    return str(signed.to_string())
+
+
+async def refund_overpayment(api: Api, settings: Settings, owner: dict[str, str], operator: dict[str, str],
+                             order: dict[str, Any], btc: RegtestWallet, evm: AnvilWallet,
+                             server: subprocess.Popen[bytes]) -> dict[str, Any]:
     """The owner refunds the overpaid part; the customer claims it with their own address (checked,
-    auto-approved); the engine's payout wallet sends it; mined, the indexer sees it arrive."""
-    order = next(o for o in placed if o["payment"]["asset"] in OVERPAY and o["payment"]["chain"] != "btc")
+    auto-approved). ETH: the platform's payout wallet sends it; BTC: the operator signs the refund's PSBT
+    and uploads it. Mined, the indexer sees the money arrive at the customer's address."""
+    chain = order["payment"]["chain"]
     issued = await api.call("POST", f"/v1/orders/{order['id']}/refunds", owner, {"variant": "overpaid"})
-    customer_address = Account.create().address  # the customer's own wallet
+    if chain == "btc":
+        key = ec.PrivateKey(secrets.token_bytes(32))  # the customer's own wallet
+        customer_address = script.p2wpkh(key.get_public_key()).address(NETWORKS["regtest"])
+    else:
+        customer_address = Account.create().address
     claimed = await api.call("POST", f"/v1/refund-claims/{issued['claim_token']}", {}, {"address": customer_address})
     started = time.monotonic()
     states = [issued["status"], claimed["status"]]
+    if chain == "btc":
+        detail = await api.call("GET", f"/v1/refunds/{issued['id']}", owner)
+        sent = await api.call("POST", f"/v1/refunds/{issued['id']}/signed-psbt", operator,
+                              {"psbt": operator_sign(settings, detail["psbt"])})
+        states.append(sent["status"])
 
     async def done() -> bool:
         now = await api.call("GET", f"/v1/refunds/{issued['id']}", owner)
         if now["status"] != states[-1]:
             states.append(now["status"])
         if now["status"] == "in_flight":
-            await evm.mine(1)
+            await (btc.mine(1) if chain == "btc" else evm.mine(1))
         return bool(now["status"] == "completed")
 
     await _until("the refund to confirm", done, server)
     final = await api.call("GET", f"/v1/refunds/{issued['id']}", owner)
-    received = await evm.w3.eth.get_balance(customer_address)
-    if received != int(final["amount"]):
-        raise DemoFailed(f"the customer's address holds {received} wei, not the {final['amount']} refunded")
+    if chain != "btc":
+        received = await evm.w3.eth.get_balance(customer_address)
+        if received != int(final["amount"]):
+            raise DemoFailed(f"the customer's address holds {received} wei, not the {final['amount']} refunded")
     return {**final, "states": states, "seconds": time.monotonic() - started}
 
 
@@ -316,7 +346,7 @@ async def run(settings: Settings, base: str, server: subprocess.Popen[bytes], id
             for order in placed:
                 p = order["payment"]
                 txid = await pay(settings, p["chain"], p["asset"], p["address"],
-                                 int(p["amount"]) + (OVERPAY.get(p["asset"], 0) if p["chain"] != "btc" else 0),
+                                 int(p["amount"]) + OVERPAY.get((p["chain"], p["asset"]), 0),
                                  btc, evm)
                 started[order["id"]] = time.monotonic()
                 print(f"   {order['id'][:8]} paid: {txid}")
@@ -354,12 +384,14 @@ async def run(settings: Settings, base: str, server: subprocess.Popen[bytes], id
                            for o in placed)
 
             await _until("the webhooks", hooks_in, server)
-            refund = await refund_overpayment(api, owner, placed, btc, evm, server)
+            refunds = [await refund_overpayment(api, settings, owner, operator, o, btc, evm, server)
+                       for o in placed if (o["payment"]["chain"], o["payment"]["asset"]) in OVERPAY]
 
-            async def refund_hooks_in() -> bool:  # the merchant hears of it, claim link and all
-                return {"refund.created", "refund.completed"} <= set(receiver.by_order[refund["order_id"]])
+            async def refund_hooks_in() -> bool:  # the merchant hears of them, claim links and all
+                return all({"refund.created", "refund.completed"} <= set(receiver.by_order[r["order_id"]])
+                           for r in refunds)
 
-            await _until("the refund's webhooks", refund_hooks_in, server)
+            await _until("the refunds' webhooks", refund_hooks_in, server)
             balances = await api.call("GET", f"/v1/shops/{shop['id']}/balances", merchant)
         finally:
             await btc.close()
@@ -373,10 +405,12 @@ async def run(settings: Settings, base: str, server: subprocess.Popen[bytes], id
         print(f"{o['id'][:8]:9} {p['asset'] + ' on ' + p['chain']:15} {coins(int(p['amount']), p['decimals']):>22}"
               f"  {confirmed_after[o['id']]:>6.1f}s  {claims[o['id']]:9} {len(receiver.by_order[o['id']]):>8}  "
               + " -> ".join(timelines[o["id"]]))
-    print(f"\nrefund {refund['id'][:8]} of order {refund['order_id'][:8]}: the overpaid "
-          f"{coins(int(refund['amount']), refund['decimals'])} {refund['asset']} back to the customer's "
-          f"{refund['destination'][:12]}... by the platform's payout wallet, approval to confirmed in "
-          f"{refund['seconds']:.1f}s: " + " -> ".join(refund["states"]) + f"\n   {refund['txid']}")
+    print(f"\n{'REFUND':9} {'OF ORDER':9} {'OVERPAID PART':>22}  {'SENT BY':26} {'CONFIRMED':>9}  STATES")
+    for r in refunds:
+        by = "the operator's PSBT" if r["method"] == "psbt" else "the platform's hot wallet"
+        print(f"{r['id'][:8]:9} {r['order_id'][:8]:9} {coins(int(r['amount']), r['decimals']) + ' ' + r['asset']:>22}"
+              f"  {by:26} {r['seconds']:>8.1f}s  " + " -> ".join(r["states"]))
+        print(f"{'':20}to {r['destination']} in {r['txid']}")
     print("\nshop balances (ledger): " + ", ".join(
         f"{coins(int(b['balance']), b['decimals'])} {b['asset']}" for b in balances["balances"]))
     print(f"webhooks: {len(receiver.ids)} verified, {receiver.rejected} bad signatures, "

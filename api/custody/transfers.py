@@ -9,7 +9,7 @@ from aiohttp import web
 
 from beanpay.api.custody.schemas import Transfer, UnsignedTransaction
 from beanpay.api.guard import allow
-from beanpay.api.http import path_uuid
+from beanpay.api.http import path_uuid, who
 from beanpay.api.state import pool, rates, settings
 from beanpay.engine.assets import Asset, payable_assets
 from beanpay.engine.payment_uri import payment_uri
@@ -33,14 +33,17 @@ def _unsigned(request: web.Request, r: TransferRow) -> tuple[UnsignedTransaction
 
 
 def out(request: web.Request, r: TransferRow) -> Transfer:
+    """A transfer as the API shows it. A refund's claim link (whoever holds it chooses where the money
+    goes) is shown only to those who may issue refunds at the shop, not to its staff."""
     unsigned, uri = _unsigned(request, r)
     refund: dict[str, object] = {}
     if r.kind == "refund":
-        token = service.claim_token(r.id, secret(request))
         refund = {"order_id": r.order_id, "payment_id": r.payment_id, "variant": r.variant, "fee_bps": r.fee_bps,
                   "fiat_amount": r.fiat_amount, "fiat_currency": r.fiat_currency.strip() if r.fiat_currency else None,
-                  "rate": r.rate, "claim_token": token, "claim_url": f"/refunds/claim/{token}",
-                  "claim_expires_at": r.claim_expires_at, "claimed_at": r.claimed_at}
+                  "rate": r.rate, "claim_expires_at": r.claim_expires_at, "claimed_at": r.claimed_at}
+        if who(request).may("refunds:create", r.shop_id):
+            token = service.claim_token(r.id, secret(request))
+            refund |= {"claim_token": token, "claim_url": f"/refunds/claim/{token}"}
     return Transfer(
         id=r.id, kind=r.kind, shop_id=r.shop_id, chain=r.chain, asset=r.asset, decimals=r.decimals,
         amount=None if r.amount is None else str(r.amount), status=r.status, method=r.method,

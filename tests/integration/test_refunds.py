@@ -305,7 +305,10 @@ async def test_a_paid_order_not_yet_in_preparation_is_cancelled_with_its_refund(
     listed = await (await api.get(f"/v1/shops/{shop.id}/refunds", headers=shop.merchant)).json()
     (made,) = [r for r in listed["items"] if r["order_id"] == order["id"]]
     assert made["variant"] == "crypto_paid" and made["amount"] == order["payment"]["amount"]
-    assert made["status"] == "awaiting_claim"
+    assert made["status"] == "awaiting_claim" and made["claim_token"]
+    # the barista sees the refund but not its link: whoever holds it chooses where the money goes
+    seen = await (await api.get(f"/v1/refunds/{made['id']}", headers=shop.staff)).json()
+    assert seen["status"] == "awaiting_claim" and seen["claim_token"] is None and seen["claim_url"] is None
     # an order in preparation is the shop's to finish: no cancel
     other = await place(api, customer, shop, "eth", "ETH")
     await pay_directly(db, other)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 
+from embit import script
+from embit.networks import NETWORKS
 from eth_account import Account
 
 from beanpay.chains.bitcoin.addresses import Bip84Account
@@ -45,8 +47,6 @@ async def test_a_bitcoin_wallet_is_checked_and_shows_its_first_addresses(api, to
                                     {"account_key": merchant.account_key, "key_origin": merchant.key_origin})
     assert status == 200, body
     # the merchant compares these with its own wallet's first receive addresses
-    from embit import script
-    from embit.networks import NETWORKS
     own = [script.p2wpkh(merchant.account.derive([0, i]).key).address(NETWORKS["regtest"]) for i in range(5)]
     assert body["first_addresses"] == own and body["custodial"] is False and body["gap"] == 0
     resp = await api.get(f"/v1/shops/{shop.id}/wallets", headers=shop.merchant)
@@ -81,6 +81,13 @@ async def test_orders_pay_into_the_shops_own_bitcoin_wallet_and_a_change_affects
     b = await place(api, customer, shop, "btc", "BTC")
     key = Bip84Account(first.account_key, "regtest")
     assert [a["payment"]["address"], b["payment"]["address"]] == [key.derive(0).address, key.derive(1).address]
+    # the money is the merchant's alone: its own private key (held only here, on the test side) owns the
+    # address, and the server stores nothing but the account's public key
+    own = script.p2wpkh(first.account.derive([0, 0]).key.get_public_key()).address(NETWORKS["regtest"])
+    assert own == a["payment"]["address"]
+    stored = await db.fetch("SELECT account_key, key_origin, treasury FROM wallets WHERE shop_id = $1",
+                            uuid.UUID(shop.id))
+    assert stored and all(r["account_key"].startswith("vpub") and "prv" not in str(dict(r)) for r in stored)
     assert (await set_wallet(api, shop.merchant, shop.id, "btc", {"account_key": second.account_key}))[0] == 200
     c = await place(api, customer, shop, "btc", "BTC")
     assert c["payment"]["address"] == Bip84Account(second.account_key, "regtest").derive(0).address
