@@ -18,6 +18,7 @@ from beanpay.api import (
     auth,
     claims,
     health,
+    invoices,
     ledger,
     members,
     menus,
@@ -45,6 +46,7 @@ from beanpay.engine.prices.service import RateService
 log = structlog.get_logger("api")
 
 ROUTE_TABLES = (shops.routes, products.routes, menus.routes, supplies.routes, prices.routes, orders.routes,
+                invoices.routes,
                 claims.routes, ledger.routes, wallets.routes, refunds.routes, payouts.routes, webhooks.routes,
                 auth.routes, members.routes, api_keys.routes, health.routes)
 

@@ -137,7 +137,7 @@ CREATE TABLE public.coffee_orders (
     CONSTRAINT coffee_orders_check CHECK ((((order_type)::text <> 'delivery'::text) OR (delivery_address IS NOT NULL))),
     CONSTRAINT coffee_orders_crypto_amount_check CHECK ((crypto_amount > (0)::numeric)),
     CONSTRAINT coffee_orders_order_status_check CHECK (((order_status)::text = ANY ((ARRAY['pending'::character varying, 'confirmed'::character varying, 'preparing'::character varying, 'ready'::character varying, 'completed'::character varying, 'cancelled'::character varying, 'expired'::character varying])::text[]))),
-    CONSTRAINT coffee_orders_order_type_check CHECK (((order_type)::text = ANY ((ARRAY['pickup'::character varying, 'delivery'::character varying])::text[]))),
+    CONSTRAINT coffee_orders_order_type_check CHECK (((order_type)::text = ANY ((ARRAY['pickup'::character varying, 'delivery'::character varying, 'invoice'::character varying])::text[]))),
     CONSTRAINT coffee_orders_payment_status_check CHECK (((payment_status)::text = ANY ((ARRAY['pending'::character varying, 'processing'::character varying, 'confirmed'::character varying, 'underpaid'::character varying, 'overpaid'::character varying, 'late'::character varying, 'expired'::character varying, 'failed'::character varying, 'refunded'::character varying])::text[]))),
     CONSTRAINT coffee_orders_total_amount_check CHECK ((total_amount >= (0)::numeric))
 );
@@ -221,6 +221,8 @@ CREATE TABLE public.crypto_payments (
     sweep_id uuid,
     wallet_id uuid,
     address_released_at timestamp with time zone,
+    tolerance_bps integer,
+    speed character varying(8),
     CONSTRAINT crypto_payments_amount_received_check CHECK ((amount_received >= (0)::numeric)),
     CONSTRAINT crypto_payments_confirmations_check CHECK ((confirmations >= 0)),
     CONSTRAINT crypto_payments_credited_check CHECK ((credited >= (0)::numeric)),
@@ -229,7 +231,9 @@ CREATE TABLE public.crypto_payments (
     CONSTRAINT crypto_payments_exchange_rate_check CHECK ((exchange_rate > (0)::numeric)),
     CONSTRAINT crypto_payments_fiat_amount_check CHECK ((fiat_amount >= (0)::numeric)),
     CONSTRAINT crypto_payments_resolution_check CHECK (((resolution)::text = ANY ((ARRAY['accepted'::character varying, 'refunded'::character varying, 'settled'::character varying])::text[]))),
-    CONSTRAINT crypto_payments_status_check CHECK (((status)::text = ANY ((ARRAY['pending'::character varying, 'processing'::character varying, 'confirmed'::character varying, 'underpaid'::character varying, 'overpaid'::character varying, 'late'::character varying, 'expired'::character varying, 'failed'::character varying, 'refunded'::character varying, 'resolved'::character varying])::text[])))
+    CONSTRAINT crypto_payments_speed_check CHECK (((speed)::text = ANY ((ARRAY['medium'::character varying, 'low'::character varying])::text[]))),
+    CONSTRAINT crypto_payments_status_check CHECK (((status)::text = ANY ((ARRAY['pending'::character varying, 'processing'::character varying, 'confirmed'::character varying, 'underpaid'::character varying, 'overpaid'::character varying, 'late'::character varying, 'expired'::character varying, 'failed'::character varying, 'refunded'::character varying, 'resolved'::character varying])::text[]))),
+    CONSTRAINT crypto_payments_tolerance_bps_check CHECK (((tolerance_bps >= 0) AND (tolerance_bps <= 1000)))
 );
 
 CREATE TABLE public.deposits (
@@ -314,6 +318,30 @@ CREATE TABLE public.invitations (
     revoked_at timestamp with time zone,
     CONSTRAINT invitations_email_check CHECK (((email)::text = lower(btrim((email)::text)))),
     CONSTRAINT invitations_role_check CHECK (((role)::text = ANY ((ARRAY['owner'::character varying, 'manager'::character varying, 'staff'::character varying])::text[])))
+);
+
+CREATE TABLE public.invoices (
+    id uuid NOT NULL,
+    shop_id uuid NOT NULL,
+    order_id uuid,
+    amount numeric(12,2) NOT NULL,
+    currency character(3) NOT NULL,
+    assets text[] NOT NULL,
+    order_ref character varying(200),
+    buyer_email character varying(320),
+    redirect_url character varying(2000),
+    tolerance_bps integer NOT NULL,
+    speed character varying(8) NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    cancelled_at timestamp with time zone,
+    created_by uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
+    CONSTRAINT invoices_amount_check CHECK ((amount > (0)::numeric)),
+    CONSTRAINT invoices_assets_check CHECK ((cardinality(assets) > 0)),
+    CONSTRAINT invoices_speed_check CHECK (((speed)::text = ANY ((ARRAY['medium'::character varying, 'low'::character varying])::text[]))),
+    CONSTRAINT invoices_tolerance_bps_check CHECK (((tolerance_bps >= 0) AND (tolerance_bps <= 1000)))
 );
 
 CREATE TABLE public.ledger_entries (
@@ -696,6 +724,12 @@ ALTER TABLE ONLY public.invitations
 ALTER TABLE ONLY public.invitations
     ADD CONSTRAINT invitations_pkey PRIMARY KEY (token_digest);
 
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_order_id_key UNIQUE (order_id);
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.ledger_entries
     ADD CONSTRAINT ledger_entries_pkey PRIMARY KEY (id);
 
@@ -827,6 +861,8 @@ CREATE INDEX idempotency_keys_expires_idx ON public.idempotency_keys USING btree
 
 CREATE INDEX invitations_shop_idx ON public.invitations USING btree (shop_id, created_at);
 
+CREATE INDEX invoices_shop_created_idx ON public.invoices USING btree (shop_id, created_at, id);
+
 CREATE INDEX ledger_entries_account_idx ON public.ledger_entries USING btree (account, chain, asset);
 
 CREATE INDEX ledger_entries_group_idx ON public.ledger_entries USING btree (entry_group);
@@ -948,6 +984,12 @@ ALTER TABLE ONLY public.invitations
 
 ALTER TABLE ONLY public.invitations
     ADD CONSTRAINT invitations_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_order_id_fkey FOREIGN KEY (order_id) REFERENCES public.coffee_orders(id);
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id);
 
 ALTER TABLE ONLY public.ledger_entries
     ADD CONSTRAINT ledger_entries_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES public.crypto_payments(id);

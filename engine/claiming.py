@@ -29,6 +29,8 @@ CLAIMABLE = frozenset({OrderStatus.CONFIRMED, OrderStatus.PREPARING, OrderStatus
 
 async def claim(conn: Connection, order: OrderRow, *, ttl: dt.timedelta, actor: audit.Actor) -> ClaimRow:
     """Issue the order's claim. The caller holds the order row lock (engine.orders.lock_order)."""
+    if order.order_type == "invoice":
+        raise Conflict("an invoice's payment has nothing to hand over at a counter")
     if OrderStatus(order.order_status) not in CLAIMABLE:
         raise Conflict(f"the order is {order.order_status}; only a paid order can be claimed",
                        current_status=order.order_status)

@@ -260,7 +260,8 @@ async def _create(conn: Connection, settings: Settings, user_id: uuid.UUID, shop
         [uuid.uuid4() for _ in events], [e.type.name for e in events], [e.type.topic for e in events],
         [_json(e.payload).decode() for e in events],
         *((key.principal, key.key, key.method, key.path, key.request_hash, 201, body, key.expires_at) if key
-          else (None,) * 8), alone, head.wallet_id)
+          else (None,) * 8), alone, head.wallet_id, uuid.uuid4(), [f"{asset.chain}/{asset.symbol}"],
+        settings.underpay_tolerance_bps, "low", None)
     if not written[0].recorded:
         raise idempotency.Replay()
     conn.wake_after_commit(outbox.CHANNEL)  # the statement wrote the order's events
@@ -319,6 +320,8 @@ STAFF_MOVES = (OrderStatus.PREPARING, OrderStatus.READY, OrderStatus.COMPLETED)
 async def advance(conn: Connection, order: OrderRow, target: str, actor: audit.Actor) -> OrderRow:
     """The shop's progress moves: preparing, ready, completed."""
     wanted_status = OrderStatus(target)
+    if order.order_type == "invoice":
+        raise Conflict("an invoice's payment has no preparation to move along")
     if wanted_status not in STAFF_MOVES:
         raise IllegalTransition("order", order.order_status, wanted_status)
     return await move(conn, order, wanted_status, actor)

@@ -30,10 +30,18 @@ SQL = queries.load("beanpay.engine", "settlement.sql")
 
 
 class Settling(PaymentRow):
-    """A payment with its order's status and shop, as lock_payments reads it."""
+    """A payment with its order's status and shop, as lock_payments reads it, and its invoice's own
+    underpayment tolerance and confirmation speed (None: the deployment's)."""
 
     order_status: str
     shop_id: uuid.UUID
+    tolerance_bps: int | None = None
+    speed: str | None = None
+
+
+def counted(status: str, speed: str | None) -> str:
+    """A deposit's status as this payment counts it: at speed `medium` one confirmation is enough."""
+    return "confirmed" if speed == "medium" and status == "confirming" else status
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +56,7 @@ class Settlement:
 
     changed: list[Settled] = field(default_factory=list)
     stock: list[inventory.StockMove] = field(default_factory=list)
+    unmatched: list[tuple[str, str]] = field(default_factory=list)  # addresses no payment is at (refunds', change)
 
 
 CLOSED_ORDERS = frozenset({OrderStatus.CANCELLED, OrderStatus.EXPIRED})
@@ -91,8 +100,10 @@ async def settle_many(conn: Connection, keys: list[tuple[str, str]], *, now: dt.
     are its cost. Returns what changed (payments whose status or amounts moved, and stock)."""
     chains, addresses = [k[0] for k in keys], [k[1] for k in keys]
     payments = await fetch_as(conn, SQL.lock_payments, Settling, chains, addresses)
+    matched = {(p.chain, p.wallet_address) for p in payments}
+    unmatched = [k for k in keys if k not in matched]
     if not payments:
-        return Settlement()  # addresses watched for something else (or not yet committed)
+        return Settlement(unmatched=unmatched)  # addresses watched for something else (or not yet committed)
     found: dict[tuple[str, str, str], list[DepositRow]] = {}
     for d in await fetch_as(conn, SQL.deposits_at, DepositRow, [p.chain for p in payments],
                             [p.wallet_address for p in payments]):
@@ -105,7 +116,7 @@ async def settle_many(conn: Connection, keys: list[tuple[str, str]], *, now: dt.
             settled.append(Settled(outcome or None, payment.shop_id))
             moved.append(payment)
     if not writes.payments:
-        return Settlement(settled)
+        return Settlement(settled, unmatched=unmatched)
     after = {p.id: p for p in await fetch_as(conn, SQL.settle_payments, PaymentRow,
                                              *map(list, zip(*writes.payments, strict=True)))}
     if len(after) != len(writes.payments):
@@ -140,7 +151,7 @@ async def settle_many(conn: Connection, keys: list[tuple[str, str]], *, now: dt.
                    "amount_received": str(paid.amount_received)}))
     await audit.record_many(conn, actor, entries)
     await emit_many(conn, events)
-    return Settlement(settled, stock)
+    return Settlement(settled, stock, unmatched)
 
 
 def assess_payment(payment: Settling, rows: list[DepositRow], now: dt.datetime, tolerance_bps: int,
@@ -148,8 +159,10 @@ def assess_payment(payment: Settling, rows: list[DepositRow], now: dt.datetime, 
     """Decide one payment's new state from its deposits and queue its writes. Returns its new status
     if that changed, "" if only amounts or confirmations moved, None if nothing did. Pure but for `writes`."""
     live = [r for r in rows if r.status != "orphaned"]
-    status = assess(payment.crypto_amount, [Deposit(r.amount, r.status, r.first_seen_at) for r in rows],
-                    expires_at=payment.expires_at, now=now, underpay_tolerance_bps=tolerance_bps)
+    tolerance = tolerance_bps if payment.tolerance_bps is None else payment.tolerance_bps
+    status = assess(payment.crypto_amount,
+                    [Deposit(r.amount, counted(r.status, payment.speed), r.first_seen_at) for r in rows],
+                    expires_at=payment.expires_at, now=now, underpay_tolerance_bps=tolerance)
     current = OrderStatus(payment.order_status)
     if current in CLOSED_ORDERS:
         # money for an order that is already closed is late (the merchant decides); with none live
@@ -158,7 +171,7 @@ def assess_payment(payment: Settling, rows: list[DepositRow], now: dt.datetime, 
     elif not live and payment.status == PaymentStatus.EXPIRED:
         status = PaymentStatus.EXPIRED
     received = sum(r.amount for r in live)
-    confirmed_sum = sum(r.amount for r in live if r.status == "confirmed")
+    confirmed_sum = sum(r.amount for r in live if counted(r.status, payment.speed) == "confirmed")
     confirmations = min((r.confirmations for r in live), default=0)
     latest = max(live, key=lambda r: (r.block_height or 0), default=None)
     changed = status.value != payment.status

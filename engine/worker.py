@@ -58,7 +58,8 @@ async def settle_batch(db: Database, settings: Settings, invalidator: Invalidato
         try:
             async with conn.transaction():
                 done = await settle_many(conn, keys, now=now, tolerance_bps=settings.underpay_tolerance_bps)
-                await tracking.follow(conn, keys, secret=secret)
+                if done.unmatched:  # only where no payment is: the hot path pays nothing for refunds
+                    await tracking.follow(conn, done.unmatched, secret=secret)
         except Exception as exc:
             log.warning("batch settlement failed; settling one by one", addresses=len(keys), error=repr(exc))
             for chain, address in keys:
@@ -66,7 +67,8 @@ async def settle_batch(db: Database, settings: Settings, invalidator: Invalidato
                     async with conn.transaction():
                         one = await settle_many(conn, [(chain, address)], now=now,
                                                 tolerance_bps=settings.underpay_tolerance_bps)
-                        await tracking.follow(conn, [(chain, address)], secret=secret)
+                        if one.unmatched:
+                            await tracking.follow(conn, one.unmatched, secret=secret)
                     done.changed += one.changed
                     done.stock += one.stock
                 except Exception as error:

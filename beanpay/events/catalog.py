@@ -88,6 +88,9 @@ DEPOSIT_ORPHANED = EventType("deposit.orphaned", DEPOSITS, "deposit", p.DepositP
 
 WALLET_CHANGED = EventType("wallet.changed", WALLETS, "shop", p.WalletChanged)
 
+INVOICE_CREATED = EventType("invoice.created", PAYMENTS, "invoice", p.InvoicePayload)
+INVOICE_CANCELLED = EventType("invoice.cancelled", PAYMENTS, "invoice", p.InvoicePayload)
+
 # refunds are keyed by their order, so a refund's events stay in order with its payment's
 REFUND_CREATED = EventType("refund.created", PAYMENTS, "order", p.TransferPayload)
 REFUND_CLAIMED = EventType("refund.claimed", PAYMENTS, "order", p.TransferPayload)

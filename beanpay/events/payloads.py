@@ -137,3 +137,16 @@ class TransferPayload(Payload, frozen=True):
     txid: str | None
     claim_token: str | None
     failure: str | None
+
+
+class InvoicePayload(Payload, frozen=True):
+    """invoice.*: the invoice; its payment's events are payment.* of its order (order_id)."""
+
+    invoice_id: uuid.UUID
+    shop_id: uuid.UUID
+    order_id: uuid.UUID | None  # set once the customer picked an asset
+    status: str
+    amount: str  # fiat, a decimal string
+    currency: str
+    assets: list[str]
+    order_ref: str | None

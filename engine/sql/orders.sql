@@ -32,8 +32,9 @@ LEFT JOIN shop ON true LEFT JOIN stored ON true LEFT JOIN btc ON true LEFT JOIN 
 -- Writes a priced order in one statement: holds stock (supply rows locked in id order, `reserved`
 -- raised only where enough is available, as inventory.sql's reserve does), the order, its items and
 -- reservations, the watched address (a recycled one re-pointed at this order), the payment into
--- wallet $51 (NULL: the platform's), the audit row, the events and the answer stored under the
--- Idempotency-Key (when one was sent). One row per stock-tracked product (`held` false:
+-- wallet $51 (NULL: the platform's) with its tolerance and speed ($54, $55), the order's invoice ($52,
+-- or the invoice $56 whose asset was just picked), the audit row, the events and the answer stored
+-- under the Idempotency-Key (when one was sent). One row per stock-tracked product (`held` false:
 -- not enough, the caller rolls back), or one row with no product; `recorded` false means the key was
 -- taken meanwhile (the caller rolls back and replays). With $50 (sent on its own, committing as it
 -- ends) it declines (needs_transaction, nothing written) unless the case is the common one: every
@@ -68,8 +69,15 @@ WITH wanted AS (
 ), payment AS (
     INSERT INTO crypto_payments (id, order_id, user_id, chain, crypto_currency, crypto_amount, decimals, fiat_amount,
                                  fiat_currency, exchange_rate, wallet_address, expires_at, token_address, chain_id,
-                                 payment_uri, rate_source, rate_as_of, created_at, updated_at, wallet_id)
-    VALUES ($21, $1, $2, $8, $7, $6, $22, $4, $5, $23, $24, $14, $25, $26, $27, $28, $29, $13, $13, $51)
+                                 payment_uri, rate_source, rate_as_of, created_at, updated_at, wallet_id,
+                                 tolerance_bps, speed)
+    VALUES ($21, $1, $2, $8, $7, $6, $22, $4, $5, $23, $24, $14, $25, $26, $27, $28, $29, $13, $13, $51, $54, $55)
+), invoice AS (  -- a coffee order's own invoice, its asset picked with it
+    INSERT INTO invoices (id, shop_id, order_id, amount, currency, assets, tolerance_bps, speed, expires_at,
+                          created_at, updated_at)
+    SELECT $52, $3, $1, $4, $5, $53, $54, $55, $14, $13, $13 WHERE $56::uuid IS NULL
+), picked AS (  -- an integration's invoice whose asset the customer just picked
+    UPDATE invoices SET order_id = $1, updated_at = $13, version = version + 1 WHERE id = $56 AND order_id IS NULL
 ), audited AS (
     INSERT INTO audit_log (actor_id, actor_role, action, entity_type, entity_id, after, request_id)
     VALUES ($34, $35, 'order.create', 'order', $1::text, $37, $36)
