@@ -62,14 +62,13 @@ async def apply_blocks(conn: Connection, chain: str, blocks: list[BlockChanges],
             conn, SQL.add_deposits, DepositPayload, chain, [d.asset for _, d in found], [d.txid for _, d in found],
             [d.output_index for _, d in found], [d.address for _, d in found], [d.amount for _, d in found],
             [b.hash for b, _ in found], [b.height for b, _ in found], last.height))
-    events += _deposit_events(catalog.DEPOSIT_CONFIRMED, await fetch_as(
-        conn, SQL.confirm_deposits, DepositPayload, chain, last.height, required_confirmations))
     spent = [(b, s) for b in blocks for s in b.spends]
     if spent:
         await conn.execute(SQL.add_spends, chain, [s.txid for _, s in spent], [s.output_index for _, s in spent],
                            [s.spending_txid for _, s in spent], [b.hash for b, _ in spent],
                            [b.height for b, _ in spent])
-    await conn.execute(SQL.confirm_spends, chain, last.height, required_confirmations)
+    events += _deposit_events(catalog.DEPOSIT_CONFIRMED, await fetch_as(
+        conn, SQL.confirm_deposits, DepositPayload, chain, last.height, required_confirmations))
     await emit_many(conn, events)
 
 

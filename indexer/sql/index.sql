@@ -54,8 +54,13 @@ RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::t
           ($9 - block_height + 1)::int AS confirmations, block_hash, block_height;
 
 -- name: confirm_deposits
--- Confirming deposits that reach the required confirmations ($3) at the new tip ($2) confirm. Only
--- those rows are written: a deposit's confirmations are derived (tip - block height + 1), not stored.
+-- Confirming deposits that reach the required confirmations ($3) at the new tip ($2) confirm, and so do
+-- confirming spends (in the same round trip). Only those rows are written: a deposit's confirmations are
+-- derived (tip - block height + 1), not stored.
+WITH spends AS (
+    UPDATE output_spends SET status = 'confirmed', updated_at = now()
+    WHERE chain = $1 AND status = 'confirming' AND block_height <= $2::bigint - $3::bigint + 1
+)
 UPDATE deposits SET status = 'confirmed', confirmed_at = now(), updated_at = now()
 WHERE chain = $1 AND status = 'confirming' AND block_height <= $2::bigint - $3::bigint + 1
 RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::text AS amount, status,
@@ -128,11 +133,6 @@ ON CONFLICT (chain, txid, output_index, spending_txid) DO UPDATE
     SET status = 'confirming', block_hash = EXCLUDED.block_hash, block_height = EXCLUDED.block_height,
         updated_at = now()
     WHERE output_spends.status = 'orphaned';
-
--- name: confirm_spends
--- Confirming spends that reach the required confirmations ($3) at the new tip ($2) confirm.
-UPDATE output_spends SET status = 'confirmed', updated_at = now()
-WHERE chain = $1 AND status = 'confirming' AND block_height <= $2::bigint - $3::bigint + 1;
 
 -- name: orphan_spends_above
 -- Spends in blocks above a height become orphaned (a reorg took their blocks away).
