@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,14 @@ class Actor:
 
 
 SYSTEM = Actor(id=None, role="system")
+
+
+def user_id(actor: Actor) -> uuid.UUID | None:
+    """The actor as a user id for a `created_by` column (None: the system, a guest, an id that is no UUID)."""
+    try:
+        return uuid.UUID(actor.id) if actor.id else None
+    except ValueError:
+        return None
 
 _encode = msgspec.json.Encoder(decimal_format="string").encode
 

@@ -71,7 +71,7 @@ async def create(conn: Connection, *, shop_id: uuid.UUID, amount: Decimal, curre
                  speed: str, expires_at: dt.datetime, actor: audit.Actor) -> InvoiceRow:
     invoice_id = uuid.uuid4()
     await conn.execute(SQL.add, invoice_id, shop_id, amount, currency, assets, order_ref, buyer_email, redirect_url,
-                       tolerance_bps, speed, expires_at, _uuid(actor.id))
+                       tolerance_bps, speed, expires_at, audit.user_id(actor))
     row = await get(conn, invoice_id)
     await audit.record(conn, actor, "invoice.create", "invoice", invoice_id, after=row.event())
     await emit_many(conn, [Event(catalog.INVOICE_CREATED, invoice_id, row.event())])
@@ -153,10 +153,3 @@ async def pick(conn: Connection, settings: Settings, invoice_id: uuid.UUID, asse
     assert written and written[0]["recorded"]  # no key, no stock: always written
     conn.wake_after_commit(outbox.CHANNEL)
     return order_id
-
-
-def _uuid(value: str | None) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value) if value else None
-    except ValueError:
-        return None

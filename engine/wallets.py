@@ -129,7 +129,7 @@ async def set_wallet(conn: Connection, shop_id: uuid.UUID, chain: str, *, accoun
     if current is not None:
         await conn.execute(SQL.retire, current.id)
     after = await fetchrow_as(conn, SQL.add, WalletRow, shop_id, chain, account_key, key_origin, treasury,
-                              gap_limit, _uuid(actor.id))
+                              gap_limit, audit.user_id(actor))
     assert after is not None
     await audit.record(conn, actor, "wallet.set", "wallet", after.id, before=current, after=after)
     await emit_many(conn, [Event(catalog.WALLET_CHANGED, shop_id, WalletChanged(shop_id, chain, after.id, False))])
@@ -146,12 +146,6 @@ async def retire(conn: Connection, shop_id: uuid.UUID, chain: str, actor: audit.
     await emit_many(conn, [Event(catalog.WALLET_CHANGED, shop_id, WalletChanged(shop_id, chain, None, True))])
     return current
 
-
-def _uuid(value: str | None) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value) if value else None
-    except ValueError:
-        return None
 
 
 async def receive_address(conn: Connection, wallet_id: uuid.UUID, network: Network,

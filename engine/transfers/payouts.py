@@ -14,7 +14,7 @@ from beanpay.db import Connection, fetch_as, fetchrow_as
 from beanpay.engine import ledger
 from beanpay.engine.assets import payable_assets
 from beanpay.engine.transfers import approval, bitcoin, refunds, service
-from beanpay.engine.transfers.service import SQL, TransferRow, _uuid
+from beanpay.engine.transfers.service import SQL, TransferRow
 from beanpay.errors import Conflict, InvalidInput
 
 
@@ -39,7 +39,7 @@ async def request(conn: Connection, settings: Settings, *, shop_id: uuid.UUID, c
                                          f"({max(available, 0)} base units, less payouts not yet approved)"}])
     destination = await refunds.watch_destination(conn, chain, address, settings.btc_network)
     row = await fetchrow_as(conn, SQL.add_payout, TransferRow, uuid.uuid4(), shop_id, chain, asset, found.decimals,
-                            found.token_address, amount, destination, reason, _uuid(actor.id))
+                            found.token_address, amount, destination, reason, audit.user_id(actor))
     assert row is not None
     await service.record(conn, settings.jwt_secret or "", None, row, actor)
     return row

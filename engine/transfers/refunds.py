@@ -21,7 +21,7 @@ from beanpay.engine.payments import PAID, PaymentStatus
 from beanpay.engine.settlement import resolve
 from beanpay.engine.transfers import rules
 from beanpay.engine.transfers.rules import AmountError, TransferStatus
-from beanpay.engine.transfers.service import BITCOIN, SQL, TransferRow, _uuid, lock, record
+from beanpay.engine.transfers.service import BITCOIN, SQL, TransferRow, lock, record
 from beanpay.errors import Conflict, Gone, InvalidInput
 from beanpay.money import MAX_FIAT
 
@@ -93,7 +93,7 @@ async def issue(conn: Connection, *, order_id: uuid.UUID, variant: str, amount: 
         fiat_amount if variant == "fiat_fixed" else (paid.fiat_amount if variant == "fiat_today" else None),
         paid.fiat_currency.strip() if variant in ("fiat_fixed", "fiat_today") else None,
         rate if variant == "fiat_today" else None, fee_bps, net,
-        dt.datetime.now(dt.UTC) + claim_ttl, reason, _uuid(actor.id))
+        dt.datetime.now(dt.UTC) + claim_ttl, reason, audit.user_id(actor))
     assert row is not None
     await record(conn, secret, None, row, actor)
     return row

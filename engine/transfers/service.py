@@ -18,6 +18,7 @@ from beanpay.engine import ledger
 from beanpay.engine.lifecycle import IllegalTransition
 from beanpay.engine.transfers import rules
 from beanpay.engine.transfers.rules import TransferStatus
+from beanpay.errors import NotFound
 from beanpay.events import catalog
 from beanpay.events.outbox import Event, emit_many
 from beanpay.events.payloads import TransferPayload
@@ -109,8 +110,6 @@ async def record(conn: Connection, secret: str, before: TransferRow | None, afte
 
 
 async def lock(conn: Connection, transfer_id: uuid.UUID) -> TransferRow:
-    from beanpay.errors import NotFound
-
     row = await fetchrow_as(conn, SQL.lock, TransferRow, transfer_id)
     if row is None:
         raise NotFound("no such transfer", transfer_id=str(transfer_id))
@@ -118,8 +117,6 @@ async def lock(conn: Connection, transfer_id: uuid.UUID) -> TransferRow:
 
 
 async def get(conn: Connection, transfer_id: uuid.UUID) -> TransferRow:
-    from beanpay.errors import NotFound
-
     row = await fetchrow_as(conn, SQL.get, TransferRow, transfer_id)
     if row is None:
         raise NotFound("no such transfer", transfer_id=str(transfer_id))
@@ -137,7 +134,7 @@ async def approve(conn: Connection, before: TransferRow, *, amount: int, rate: D
     shop's balance is debited now, once."""
     rules.transition(before.status, status, before.kind)
     after = await fetchrow_as(conn, SQL.approve, TransferRow, before.id, status.value, amount, rate, method,
-                              rules.sources(status), _uuid(actor.id))
+                              rules.sources(status), audit.user_id(actor))
     if after is None:
         raise IllegalTransition(before.kind, before.status, status)
     await _post(conn, "", after, amount, f"{after.kind} {after.id} approved")
@@ -170,10 +167,3 @@ async def sent(conn: Connection, before: TransferRow, txid: str, *, secret: str,
         raise IllegalTransition(before.kind, before.status, S.IN_FLIGHT)
     await record(conn, secret, before, after, actor)
     return after
-
-
-def _uuid(value: str | None) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value) if value else None
-    except ValueError:
-        return None
