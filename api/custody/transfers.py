@@ -10,6 +10,7 @@ from aiohttp import web
 from beanpay.api.custody.schemas import Transfer, UnsignedTransaction
 from beanpay.api.guard import allow
 from beanpay.api.http import path_uuid, who
+from beanpay.api.orders import plain
 from beanpay.api.state import pool, rates, settings
 from beanpay.engine.assets import Asset, payable_assets
 from beanpay.engine.payment_uri import payment_uri
@@ -40,7 +41,8 @@ def out(request: web.Request, r: TransferRow) -> Transfer:
     if r.kind == "refund":
         refund = {"order_id": r.order_id, "payment_id": r.payment_id, "variant": r.variant, "fee_bps": r.fee_bps,
                   "fiat_amount": r.fiat_amount, "fiat_currency": r.fiat_currency.strip() if r.fiat_currency else None,
-                  "rate": r.rate, "claim_expires_at": r.claim_expires_at, "claimed_at": r.claimed_at}
+                  "rate": None if r.rate is None else plain(r.rate), "claim_expires_at": r.claim_expires_at,
+                  "claimed_at": r.claimed_at}
         if who(request).may("refunds:create", r.shop_id):
             token = service.claim_token(r.id, secret(request))
             refund |= {"claim_token": token, "claim_url": f"/refunds/claim/{token}"}

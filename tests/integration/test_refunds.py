@@ -403,3 +403,24 @@ async def test_a_dropped_hot_wallet_transaction_fails_the_refund_and_it_is_sent_
     assert await payer.w3.eth.get_balance(destination) == 10**14  # paid once
     assert [k for k, _, _ in await ledger_kinds(db, issued["id"])] == ["refund", "refund", "refund_sent",
                                                                         "refund_sent"]
+
+
+async def test_fiat_refunds_are_converted_at_todays_rate_or_at_approval(api, tokens: Tokens, db, engine) -> None:
+    """The static rate here is 3,200 USD per ETH: 1.00 USD is 312,500,000,000,000 wei exactly."""
+    shop = await make_coffee_shop(api, tokens, price="10.00")
+    customer = tokens.header("customer", sub=uuid.uuid4())
+    order = await place(api, customer, shop, "eth", "ETH")
+    await pay_directly(db, order)
+    await engine()
+    status, today = await refund(api, shop.merchant, order["id"], variant="fiat_today")
+    assert status == 201 and today["fiat_amount"] == "10.00" and today["amount"] == str(10 * 312_500_000_000_000)
+    assert today["rate"] == "3200"
+    assert (await api.post(f"/v1/refunds/{today['id']}/cancel", headers=shop.merchant)).status == 200
+    status, fixed = await refund(api, shop.merchant, order["id"], variant="fiat_fixed", fiat_amount="1.00",
+                                 fee_bps=1000)
+    assert status == 201 and fixed["amount"] is None  # fixed at approval, at that moment's rate
+    assert (await claim(api, fixed["claim_token"], Account.create().address))[1]["status"] == "awaiting_approval"
+    resp = await api.post(f"/v1/refunds/{fixed['id']}/approve", headers=shop.merchant)
+    approved = await resp.json()
+    assert resp.status == 200 and approved["amount"] == str(312_500_000_000_000 * 9 // 10), approved
+    assert approved["rate"] == "3200"
