@@ -61,6 +61,20 @@ class InvoiceQuery(Struct, forbid_unknown_fields=True):
     limit: Annotated[int, Meta(ge=1, le=100)] = 20
 
 
+class InvoiceSummary(Struct):
+    id: uuid.UUID
+    shop_id: uuid.UUID
+    status: str
+    exception: str | None
+    amount: Decimal
+    currency: str
+    assets: list[str]
+    order_ref: str | None
+    expires_at: dt.datetime
+    created_at: dt.datetime
+    order_id: uuid.UUID | None
+
+
 class InvoicePage(Struct):
-    items: list[Invoice]
+    items: list[InvoiceSummary]
     next_cursor: str | None

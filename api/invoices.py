@@ -13,7 +13,7 @@ from beanpay.api.body import decode_body, decode_query
 from beanpay.api.guard import allow, needs
 from beanpay.api.http import actor, json, path_uuid, who
 from beanpay.api.idempotency import mutation
-from beanpay.api.invoice_schemas import Invoice, InvoiceCreate, InvoicePage, InvoiceQuery
+from beanpay.api.invoice_schemas import Invoice, InvoiceCreate, InvoicePage, InvoiceQuery, InvoiceSummary
 from beanpay.api.orders import _asset, _rate, load
 from beanpay.api.routing import Routes
 from beanpay.api.rows import encode_cursor, keyset
@@ -48,17 +48,28 @@ async def _out(request: web.Request, conn: Connection, row: InvoiceRow, *, token
                    row.created_at, row.order_id, payment, _token(request, row.id) if token else None)
 
 
+async def _allow_shop_of(request: web.Request, invoice_id: uuid.UUID) -> None:
+    """The caller holds the route's permission on the invoice's shop."""
+    async with pool(request).acquire() as conn:
+        shop = await conn.fetchval(SQL.shop_of, invoice_id)
+    if shop is None:
+        raise NotFound("no such invoice", invoice_id=str(invoice_id))
+    allow(request, shop)
+
+
+def _summary(row: InvoiceRow) -> InvoiceSummary:
+    """A listed invoice: its state, without the payment (GET /v1/invoices/{id} shows that)."""
+    return InvoiceSummary(row.id, row.shop_id, row.status, row.exception, row.amount, row.currency.strip(),
+                          row.assets, row.order_ref, row.expires_at, row.created_at, row.order_id)
+
+
 async def _visible(request: web.Request, invoice_id: uuid.UUID) -> None:
     """The caller holds the invoice's checkout token, or the route's permission on its shop."""
     if _opened(request, invoice_id):
         return
     if who(request).kind == "anonymous":
         raise Unauthorized("sign in, or send the invoice's X-Checkout-Token")
-    async with pool(request).acquire() as conn:
-        shop = await conn.fetchval(SQL.shop_of, invoice_id)
-    if shop is None:
-        raise NotFound("no such invoice", invoice_id=str(invoice_id))
-    allow(request, shop)
+    await _allow_shop_of(request, invoice_id)
 
 
 @routes.add("POST", "/v1/invoices", summary="Ask to be paid an amount in the assets offered", tag="invoices",
@@ -111,7 +122,7 @@ async def list_invoices(request: web.Request) -> web.Response:
         rows = await fetch_as(conn, SQL.page, InvoiceRow, q.shop_id, after or dt.datetime.max.replace(tzinfo=dt.UTC),
                               after_id or uuid.UUID(int=2**128 - 1), q.limit + 1, q.status, q.exception,
                               q.created_from, q.created_to)
-        items = [await _out(request, conn, r) for r in rows[: q.limit]]
+    items = [_summary(r) for r in rows[: q.limit]]
     more = len(rows) > q.limit
     return json(InvoicePage(items, encode_cursor(items[-1].created_at, str(items[-1].id)) if more else None))
 
@@ -120,11 +131,7 @@ async def list_invoices(request: web.Request) -> web.Response:
             response=Invoice, policy=WRITE, errors=(401, 403, 404, 409))
 async def cancel_invoice(request: web.Request) -> web.Response:
     invoice_id = path_uuid(request, "invoice_id")
-    async with pool(request).acquire() as conn:
-        shop = await conn.fetchval(SQL.shop_of, invoice_id)
-    if shop is None:
-        raise NotFound("no such invoice", invoice_id=str(invoice_id))
-    allow(request, shop)
+    await _allow_shop_of(request, invoice_id)
     async with mutation(request) as m:
         row = await invoices.cancel(m.conn, invoice_id, actor(request))
         return await m.respond(json(await _out(request, m.conn, row)))
@@ -141,11 +148,7 @@ async def pick_asset(request: web.Request) -> web.Response:
     if not _opened(request, invoice_id):
         if who(request).kind in ("anonymous", "customer"):
             raise Unauthorized("send the invoice's X-Checkout-Token")
-        async with pool(request).acquire() as conn:
-            shop = await conn.fetchval(SQL.shop_of, invoice_id)
-        if shop is None:
-            raise NotFound("no such invoice", invoice_id=str(invoice_id))
-        allow(request, shop)
+        await _allow_shop_of(request, invoice_id)
     body = await decode_body(request, PaymentChoice)
     asset = _asset(request, body.chain, body.asset)
     c = who(request)

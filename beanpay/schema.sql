@@ -344,6 +344,39 @@ CREATE TABLE public.invoices (
     CONSTRAINT invoices_tolerance_bps_check CHECK (((tolerance_bps >= 0) AND (tolerance_bps <= 1000)))
 );
 
+CREATE VIEW public.invoice_states AS
+ SELECT i.id,
+    i.shop_id,
+    i.order_id,
+    i.amount,
+    i.currency,
+    i.assets,
+    i.order_ref,
+    i.buyer_email,
+    i.redirect_url,
+    i.tolerance_bps,
+    i.speed,
+    i.expires_at,
+    i.cancelled_at,
+    i.created_at,
+    i.updated_at,
+    i.version,
+        CASE
+            WHEN (i.cancelled_at IS NOT NULL) THEN 'cancelled'::character varying
+            WHEN (p.id IS NULL) THEN (
+            CASE
+                WHEN (i.expires_at <= now()) THEN 'expired'::text
+                ELSE 'new'::text
+            END)::character varying
+            ELSE p.status
+        END AS status,
+        CASE
+            WHEN ((p.status)::text = ANY ((ARRAY['underpaid'::character varying, 'overpaid'::character varying, 'late'::character varying])::text[])) THEN p.status
+            ELSE NULL::character varying
+        END AS exception
+   FROM (public.invoices i
+     LEFT JOIN public.crypto_payments p ON ((p.order_id = i.order_id)));
+
 CREATE TABLE public.ledger_entries (
     id bigint NOT NULL,
     entry_group uuid NOT NULL,

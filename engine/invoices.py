@@ -66,6 +66,11 @@ async def get(conn: Connection, invoice_id: uuid.UUID) -> InvoiceRow:
     return row
 
 
+async def lock(conn: Connection, invoice_id: uuid.UUID) -> None:
+    if await conn.fetchval(SQL.lock, invoice_id) is None:
+        raise NotFound("no such invoice", invoice_id=str(invoice_id))
+
+
 async def create(conn: Connection, *, shop_id: uuid.UUID, amount: Decimal, currency: str, assets: list[str],
                  order_ref: str | None, buyer_email: str | None, redirect_url: str | None, tolerance_bps: int,
                  speed: str, expires_at: dt.datetime, actor: audit.Actor) -> InvoiceRow:
@@ -81,9 +86,7 @@ async def create(conn: Connection, *, shop_id: uuid.UUID, amount: Decimal, curre
 async def cancel(conn: Connection, invoice_id: uuid.UUID, actor: audit.Actor) -> InvoiceRow:
     """Call off an invoice no one paid: one without an asset picked, or whose order is still unpaid (that
     order is cancelled with it, its address stops counting)."""
-    locked = await fetchrow_as(conn, SQL.lock, InvoiceRow, invoice_id)
-    if locked is None:
-        raise NotFound("no such invoice", invoice_id=str(invoice_id))
+    await lock(conn, invoice_id)
     before = await get(conn, invoice_id)
     if before.status not in ("new", "pending", "expired"):
         raise Conflict(f"the invoice is {before.status}; only an unpaid one can be cancelled",
@@ -103,9 +106,8 @@ async def pick(conn: Connection, settings: Settings, invoice_id: uuid.UUID, asse
                actor: audit.Actor) -> uuid.UUID:
     """The customer picks the asset: the quote is locked now and an address handed out, by the order and
     payment of the invoice (in the caller's transaction). Returns the order id."""
-    invoice = await fetchrow_as(conn, SQL.lock, InvoiceRow, invoice_id)
-    if invoice is None:
-        raise NotFound("no such invoice", invoice_id=str(invoice_id))
+    await lock(conn, invoice_id)
+    invoice = await get(conn, invoice_id)
     if invoice.cancelled_at is not None:
         raise Conflict("the invoice was cancelled", current_status="cancelled")
     if invoice.order_id is not None:

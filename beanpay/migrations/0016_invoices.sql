@@ -24,6 +24,17 @@ CREATE TABLE invoices (
 );
 CREATE INDEX invoices_shop_created_idx ON invoices (shop_id, created_at, id);
 
+-- an invoice with its status, derived, never stored twice: its payment's once an asset is picked; before,
+-- new or expired; cancelled when called off. Exceptions are the payment's underpaid, overpaid and late.
+CREATE VIEW invoice_states AS
+SELECT i.id, i.shop_id, i.order_id, i.amount, i.currency, i.assets, i.order_ref, i.buyer_email, i.redirect_url,
+       i.tolerance_bps, i.speed, i.expires_at, i.cancelled_at, i.created_at, i.updated_at, i.version,
+       CASE WHEN i.cancelled_at IS NOT NULL THEN 'cancelled'
+            WHEN p.id IS NULL THEN CASE WHEN i.expires_at <= now() THEN 'expired' ELSE 'new' END
+            ELSE p.status END AS status,
+       CASE WHEN p.status IN ('underpaid', 'overpaid', 'late') THEN p.status END AS exception
+FROM invoices i LEFT JOIN crypto_payments p ON p.order_id = i.order_id;
+
 -- a payment's own underpayment tolerance and confirmation speed (NULL: the deployment's defaults)
 ALTER TABLE crypto_payments
     ADD COLUMN tolerance_bps integer CHECK (tolerance_bps BETWEEN 0 AND 1000),

@@ -6,40 +6,24 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 RETURNING id;
 
 -- name: get
--- One invoice with its status: its payment's once an asset is picked; before, new or expired; cancelled
--- when called off. Exceptions are the payment's underpaid, overpaid and late.
-SELECT * FROM (
-    SELECT i.id, i.shop_id, i.order_id, i.amount, i.currency, i.assets, i.order_ref, i.buyer_email, i.redirect_url,
-           i.tolerance_bps, i.speed, i.expires_at, i.cancelled_at, i.created_at, i.updated_at, i.version,
-           CASE WHEN i.cancelled_at IS NOT NULL THEN 'cancelled'
-                WHEN p.id IS NULL THEN CASE WHEN i.expires_at <= now() THEN 'expired' ELSE 'new' END
-                ELSE p.status END AS status,
-           CASE WHEN p.status IN ('underpaid', 'overpaid', 'late') THEN p.status END AS exception
-    FROM invoices i LEFT JOIN crypto_payments p ON p.order_id = i.order_id
-    WHERE i.id = $1
-) AS one;
+-- One invoice with its derived status (the invoice_states view).
+SELECT id, shop_id, order_id, amount, currency, assets, order_ref, buyer_email, redirect_url, tolerance_bps, speed,
+       expires_at, cancelled_at, created_at, updated_at, version, status, exception
+FROM invoice_states WHERE id = $1;
 
 -- name: lock
--- An invoice row, locked (FOR UPDATE) while its asset is picked or it is cancelled.
-SELECT id, shop_id, order_id, amount, currency, assets, order_ref, buyer_email, redirect_url, tolerance_bps, speed,
-       expires_at, cancelled_at, created_at, updated_at, version, 'new' AS status, NULL::text AS exception
-FROM invoices WHERE id = $1 FOR UPDATE;
+-- Locks an invoice row (FOR UPDATE) while its asset is picked or it is cancelled; read it with `get`.
+SELECT id FROM invoices WHERE id = $1 FOR UPDATE;
 
 -- name: page
 -- A shop's invoices, newest first, before a (created_at, id) keyset cursor, filtered by status ($5),
 -- exception ($6) and creation time ($7 <= created_at < $8).
-SELECT * FROM (
-    SELECT i.id, i.shop_id, i.order_id, i.amount, i.currency, i.assets, i.order_ref, i.buyer_email, i.redirect_url,
-           i.tolerance_bps, i.speed, i.expires_at, i.cancelled_at, i.created_at, i.updated_at, i.version,
-           CASE WHEN i.cancelled_at IS NOT NULL THEN 'cancelled'
-                WHEN p.id IS NULL THEN CASE WHEN i.expires_at <= now() THEN 'expired' ELSE 'new' END
-                ELSE p.status END AS status,
-           CASE WHEN p.status IN ('underpaid', 'overpaid', 'late') THEN p.status END AS exception
-    FROM invoices i LEFT JOIN crypto_payments p ON p.order_id = i.order_id
-    WHERE i.shop_id = $1 AND (i.created_at, i.id) < ($2, $3)
-      AND i.created_at >= coalesce($7, '-infinity'::timestamptz) AND i.created_at < coalesce($8, 'infinity'::timestamptz)
-) AS listed
-WHERE ($5::text IS NULL OR status = $5) AND ($6::text IS NULL OR exception = $6)
+SELECT id, shop_id, order_id, amount, currency, assets, order_ref, buyer_email, redirect_url, tolerance_bps, speed,
+       expires_at, cancelled_at, created_at, updated_at, version, status, exception
+FROM invoice_states
+WHERE shop_id = $1 AND (created_at, id) < ($2, $3)
+  AND created_at >= coalesce($7, '-infinity'::timestamptz) AND created_at < coalesce($8, 'infinity'::timestamptz)
+  AND ($5::text IS NULL OR status = $5) AND ($6::text IS NULL OR exception = $6)
 ORDER BY created_at DESC, id DESC LIMIT $4;
 
 -- name: cancel

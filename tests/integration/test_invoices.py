@@ -102,3 +102,15 @@ async def test_invoices_are_listed_by_status_and_exception_and_can_be_cancelled(
     status, body = await invoice(api, shop.merchant, shop.id, amount="1.234")
     assert status == 422 and body["error"]["fields"][0]["field"] == "amount"
     assert (await invoice(api, shop.staff, shop.id))[0] == 403
+
+
+async def test_an_invoice_no_one_picked_an_asset_for_expires(api, tokens: Tokens, db) -> None:
+    shop = await make_coffee_shop(api, tokens)
+    _, made = await invoice(api, shop.merchant, shop.id, expires_in_seconds=60)
+    await db.execute("UPDATE invoices SET expires_at = now() - interval '1 second' WHERE id = $1",
+                     uuid.UUID(made["id"]))
+    token = {"X-Checkout-Token": made["checkout_token"]}
+    assert (await (await api.get(f"/v1/invoices/{made['id']}", headers=token)).json())["status"] == "expired"
+    resp = await api.post(f"/v1/invoices/{made['id']}/payment", json={"chain": "eth", "asset": "ETH"}, headers=token)
+    assert resp.status == 410
+    assert await db.fetchval("SELECT order_id FROM invoices WHERE id = $1", uuid.UUID(made["id"])) is None

@@ -424,3 +424,24 @@ async def test_fiat_refunds_are_converted_at_todays_rate_or_at_approval(api, tok
     approved = await resp.json()
     assert resp.status == 200 and approved["amount"] == str(312_500_000_000_000 * 9 // 10), approved
     assert approved["rate"] == "3200"
+
+
+async def test_a_hot_wallet_never_sends_past_its_daily_limit(make_api, tokens: Tokens, db, engine,
+                                                              chain_settings) -> None:
+    key = "0x" + secrets.token_hex(32)
+    secrets_watch.watch(key)
+    wallet = PayoutWallet(owner="platform", chain="eth", key=key, daily_limits={"ETH": "999"})
+    settings = msgspec.structs.replace(chain_settings, payout_wallets=[wallet])
+    api = await make_api(payout_wallets=[wallet])
+    shop = await make_coffee_shop(api, tokens)
+    customer = tokens.header("customer", sub=uuid.uuid4())
+    order = await place(api, customer, shop, "eth", "ETH")
+    await pay_directly(db, order)
+    await engine()
+    _, issued = await refund(api, shop.merchant, order["id"], variant="custom", amount="1000")
+    assert (await claim(api, issued["claim_token"], Account.create().address))[0] == 200
+    resp = await api.post(f"/v1/refunds/{issued['id']}/approve", headers=shop.merchant)
+    assert (await resp.json())["status"] == "sending"
+    assert await evm.send_due(db, settings) == 0  # 1,000 wei would pass the 999 a day
+    failed = await (await api.get(f"/v1/refunds/{issued['id']}", headers=shop.merchant)).json()
+    assert failed["status"] == "failed" and "daily limit" in failed["failure"] and failed["txid"] is None
