@@ -222,11 +222,11 @@ RETURNING id, kind, payment_id, order_id, shop_id, wallet_id, chain, asset, deci
           approved_at, sent_at, completed_at, settled_at, updated_at, version;
 
 -- name: lock_shop_payouts
--- A shop's payouts are decided one at a time: its row locked (FOR UPDATE); returns what its payouts not
--- cancelled hold of an asset ($2, $3).
+-- A shop's payouts are decided one at a time: its row locked (FOR UPDATE); returns what its requested,
+-- not yet approved payouts of an asset ($2, $3) hold (approved ones are debited from the balance already).
 SELECT (SELECT id FROM coffee_shops WHERE id = $1 FOR UPDATE) AS shop_id,
        coalesce((SELECT sum(amount) FROM transfers WHERE shop_id = $1 AND kind = 'payout' AND chain = $2
-                 AND asset = $3 AND status <> 'cancelled' AND settled_at IS NULL AND approved_at IS NULL), 0) AS held;
+                 AND asset = $3 AND status = 'awaiting_approval'), 0) AS held;
 
 -- name: batchable
 -- Approved Bitcoin payouts waiting for a PSBT, oldest first; locked, rows another batch takes skipped.
