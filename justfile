@@ -17,6 +17,7 @@ setup:
         && {{bin}}/pip install -q --no-deps -e . \
         && cat pyproject.toml requirements-dev.lock > .venv/.installed; \
     fi
+    test -f tests/browser/node_modules/axe-core/axe.min.js || npm ci --prefix tests/browser --silent --no-audit --no-fund
 
 # pin every Python dependency with hashes: requirements.lock (runtime) and requirements-dev.lock (tests, tools)
 lock:

@@ -35,6 +35,9 @@ from beanpay.api.custody import payouts, refunds, wallets
 from beanpay.api.errors import from_exception
 from beanpay.api.http import REQUEST_ID, Handler
 from beanpay.api.metrics import observe_request
+from beanpay.api.pages import checkout, receipts, static
+from beanpay.api.pages.feed import Feed
+from beanpay.api.pages.views import SQL as PAGES_SQL
 from beanpay.api.ratelimit import Limiter, parse_networks
 from beanpay.api.routing import Route, install
 from beanpay.api.state import BTC_ACCOUNT, BTC_RPC, CACHE, LIMITER, OIDC, POOL, RATES, SETTINGS, TRUSTED_PROXIES
@@ -87,6 +90,9 @@ def init_app(settings: Settings) -> web.Application:
     app[TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
     app.cleanup_ctx.append(_resources)
     install(app, all_routes())
+    checkout.install(app)
+    receipts.install(app)
+    static.install(app)
     app[health.OPENAPI_DOC] = health.build_openapi(all_routes())
     return app
 
@@ -109,7 +115,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         account = Bip84Account(settings.btc_account_xpub, settings.btc_network)
     app[BTC_ACCOUNT] = account
     app[BTC_RPC] = BitcoinRpc(settings.btc_rpc, settings.btcd_rpc_user, settings.btcd_rpc_password or "")
+    app[checkout.FEED] = Feed(settings, app[POOL], PAGES_SQL)
     yield
+    await app[checkout.FEED].close()
     warming.cancel()
     await app[BTC_RPC].close()
     await app[RATES].close()

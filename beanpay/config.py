@@ -190,6 +190,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     engine_poll_seconds: Positive = 1.0
     claim_ttl_seconds: PositiveInt = 1800
 
+    # pages: a checkout link opens its page this long after the order was made (then 410); receipts
+    # link each transaction with a template per chain, "{txid}" replaced (none: the id is shown plain)
+    checkout_link_days: PositiveInt = 30
+    explorer_tx_urls: dict[str, str] = {}
+
     # merchant webhooks (Standard Webhooks); attempt n waits base * 2^(n-1), jittered, capped
     webhook_max_attempts: PositiveInt = 12
     webhook_backoff_seconds: Positive = 5.0

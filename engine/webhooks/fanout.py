@@ -20,6 +20,7 @@ from beanpay import queries
 from beanpay.config import Settings
 from beanpay.db import Connection, Database
 from beanpay.events import catalog, envelope
+from beanpay.events.consumer import stop_quietly
 from beanpay.listen import Backoff, sleep
 
 log = structlog.get_logger("webhooks")
@@ -81,10 +82,10 @@ class Fanout:
             except Exception as exc:  # Kafka or PostgreSQL away: nothing was committed past what was recorded
                 self.connected = False
                 log.warning("webhook fan-out failed; reconnecting", error=repr(exc), retry_in=round(backoff.delay, 1))
-                await _stop_quietly(consumer)
+                await stop_quietly(consumer)
                 await backoff.wait(stop)
             else:
-                await _stop_quietly(consumer)
+                await stop_quietly(consumer)
 
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event, backoff: Backoff) -> None:
         while not stop.is_set():
@@ -105,16 +106,3 @@ class Fanout:
             backoff.reset()
             if len(messages) < BATCH:  # caught up: a moment to gather, so the next batch holds many events
                 await sleep(stop, GATHER_SECONDS)
-
-
-async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:
-    """Stop a consumer whatever state it is in. aiokafka's stop() can raise, even CancelledError from
-    its own tasks; that must not kill the fan-out, unless this task itself is being cancelled."""
-    try:
-        await asyncio.wait_for(consumer.stop(), 10)
-    except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise
-    except Exception as exc:  # a consumer that cannot stop cleanly is dropped all the same
-        log.info("consumer did not stop cleanly", error=repr(exc))

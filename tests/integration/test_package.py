@@ -45,6 +45,7 @@ async def test_the_wheel_installs_and_runs_outside_the_repository(stack, tmp_pat
     tops = {n.split("/", 1)[0] for n in names if not n.startswith("beanpay-")}
     assert tops == {"beanpay"}, f"the wheel adds top-level packages {tops}"
     for data in ("beanpay/migrations/0001_foundation.sql", "beanpay/engine/sql/orders.sql", "beanpay/schema.sql",
+                 "beanpay/api/pages/templates/checkout.html", "beanpay/api/pages/static/checkout.js",
                  "beanpay/contracts/artifacts/ForwarderFactory.json", "beanpay/py.typed"):
         assert data in names, data
     assert not any(n.startswith("beanpay/tests") for n in names)

@@ -1,0 +1,232 @@
+"""The hosted checkout in a real browser: real transactions on btcd and anvil, followed by the indexers
+and the engine, turn the open page paid without a reload; the underpaid, expired, browser-wallet and
+invoice paths; links that do not open; languages; accessibility (axe-core) at every step."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from playwright.async_api import Page, expect
+
+from beanpay.engine.expiry import expire_orders
+from tests.conftest import Tokens
+from tests.integration.browser import screenshots, serious_violations
+from tests.integration.engine_support import get_order, make_coffee_shop, place
+
+pytest_plugins = ["tests.integration.engine_support", "tests.integration.browser"]
+
+LIVE = 20_000  # ms a live update may take: relay -> Kafka -> feed -> stream -> DOM
+
+
+async def stage(page: Page, name: str) -> None:
+    await expect(page.locator(f'#live [data-stage="{name}"]')).to_be_visible(timeout=LIVE)
+
+
+async def mark(page: Page) -> None:
+    """Something only this load of the page has: gone if the page reloads."""
+    await page.evaluate("window.__sameLoad = 'yes'")
+
+
+async def same_load(page: Page) -> bool:
+    return await page.evaluate("window.__sameLoad === 'yes'") is True
+
+
+async def no_violations(page: Page) -> None:
+    found = await serious_violations(page)
+    assert found == [], found
+
+
+async def test_btc_checkout_turns_paid_live_then_claims_and_shows_the_receipt(
+        api, tokens: Tokens, chain_settings, btc_wallet, btc_follower, engine, relay, open_page) -> None:
+    shop = await make_coffee_shop(api, tokens)
+    order = await place(api, {}, shop, "btc", "BTC", size="large")  # a guest: the link is all they hold
+    pay = order["payment"]
+    page = await open_page(str(api.make_url(f"/pay/{order['checkout_token']}")))
+    await stage(page, "awaiting")
+    assert await page.locator(".address").inner_text() == pay["address"]
+    assert await page.locator(".amount").inner_text() == pay["payment_uri"].split("amount=")[1]
+    assert await page.locator("#live svg.qr title").text_content() == "Payment QR code"
+    assert await page.get_attribute("a.button", "href") == pay["payment_uri"]
+    assert "size: large" in await page.locator(".lines").inner_text()
+    await no_violations(page)
+    await screenshots(page, chain_settings, "checkout-awaiting")
+    await mark(page)
+
+    await btc_wallet.pay(pay["address"], int(pay["amount"]))
+    await btc_follower.sync()  # the mempool scan records it seen
+    await engine()
+    await stage(page, "seen")
+    await btc_wallet.mine(1)
+    await btc_follower.sync()
+    await engine()
+    await stage(page, "confirming")
+    await expect(page.locator("#live h2")).to_have_text("Confirming: 1 of 3", timeout=LIVE)
+    await btc_wallet.mine(2)
+    await btc_follower.sync()
+    await engine()
+    await stage(page, "paid")
+    assert await same_load(page), "the page reloaded instead of updating live"
+    assert page.errors == []  # type: ignore[attr-defined]
+    await no_violations(page)
+
+    await page.get_by_role("button", name="Show my claim code").click()
+    code = (await page.locator("[data-claim-code]").inner_text()).strip()
+    assert re.fullmatch(r"[A-Z0-9-]{6,16}", code), code
+    claim = await (await api.get(f"/v1/orders/{order['id']}/claim", headers=tokens.operator)).json()
+    assert claim["claim_code"] == code and claim["status"] == "active"
+    assert await page.locator(".claim svg.qr").count() == 1
+    await screenshots(page, chain_settings, "checkout-paid")
+
+    await page.get_by_role("link", name="Receipt").click()
+    receipt = page.locator("article.receipt")
+    await expect(receipt).to_contain_text(pay["address"][:0] + "Transactions")
+    seen = await api.get(f"/v1/orders/{order['id']}", headers=tokens.operator)
+    txid = (await seen.json())["payment"]["transaction_hash"]
+    await expect(receipt).to_contain_text(txid)
+    await expect(receipt).to_contain_text("1 BTC =")
+    await no_violations(page)
+    await screenshots(page, chain_settings, "receipt")
+    pdf = await api.get(page.url.split(str(api.make_url("")).rstrip("/"))[1].split("?")[0] + "/pdf")
+    assert pdf.status == 200 and pdf.headers["Content-Type"] == "application/pdf"
+    assert (await pdf.read()).startswith(b"%PDF")
+
+
+async def test_token_underpayment_shows_what_is_left_and_a_top_up_pays_it(
+        api, tokens: Tokens, chain_settings, anvil, eth_follower, engine, relay, open_page) -> None:
+    shop = await make_coffee_shop(api, tokens)
+    order = await place(api, {}, shop, "eth", "tUSDC")
+    pay = order["payment"]
+    assert pay["amount"] == "4500000"
+    page = await open_page(str(api.make_url(f"/pay/{order['checkout_token']}")))
+    await mark(page)
+    payer = anvil(1)
+    await payer.pay_usdc(pay["address"], 4_000_000)
+    await payer.mine(3)
+    await eth_follower.sync()
+    await engine()
+    await stage(page, "underpaid")
+    await expect(page.locator("#live .notice")).to_contain_text("Still to pay: 0.5 tUSDC", timeout=LIVE)
+    assert await page.locator(".amount").inner_text() == "0.5"
+    href = await page.get_attribute("#live a.button", "href")
+    assert href is not None and href.endswith(f"address={pay['address']}&uint256=500000"), href
+    await no_violations(page)
+    await screenshots(page, chain_settings, "checkout-underpaid")
+
+    await payer.pay_usdc(pay["address"], 500_000)
+    await payer.mine(3)
+    await eth_follower.sync()
+    await engine()
+    await stage(page, "paid")
+    assert await same_load(page)
+    assert (await get_order(api, tokens.operator, order["id"]))["status"] == "confirmed"
+
+
+async def test_the_browser_wallet_button_pays_through_an_injected_provider(
+        api, tokens: Tokens, chain_settings, anvil, eth_follower, engine, relay, open_page) -> None:
+    shop = await make_coffee_shop(api, tokens)
+    order = await place(api, {}, shop, "eth", "tUSDC")
+    pay = order["payment"]
+    payer = anvil(2)
+    await payer.send(await payer.usdc.functions.mint(payer.account.address, 10_000_000).build_transaction(
+        {"from": payer.account.address}))
+    asked: list[str] = []
+
+    async def provider(method: str, params: list[Any]) -> Any:
+        asked.append(method)
+        if method == "eth_requestAccounts":
+            return [payer.account.address]
+        return await payer.rpc(method, params)  # anvil's dev accounts sign eth_sendTransaction themselves
+
+    page = await open_page(str(api.make_url(f"/pay/{order['checkout_token']}")), provider=provider)
+    await page.get_by_role("button", name="Pay with browser wallet").click()
+    status = page.locator("[data-wallet-status]")
+    await expect(status).to_have_attribute("data-sent", "1", timeout=LIVE)
+    tx_hash = (await status.inner_text()).strip()
+    assert re.fullmatch(r"0x[0-9a-f]{64}", tx_hash), tx_hash
+    assert asked[:2] == ["eth_requestAccounts", "eth_chainId"] and "eth_sendTransaction" in asked
+    await payer.mine(3)
+    await eth_follower.sync()
+    await engine()
+    await stage(page, "paid")
+    paid = await get_order(api, tokens.operator, order["id"])
+    assert (paid["payment"]["amount_received"], paid["payment"]["transaction_hash"]) == (pay["amount"], tx_hash)
+
+
+async def test_an_expired_checkout_says_so_live_and_then_answers_410(
+        api, tokens: Tokens, db, chain_settings, relay, open_page) -> None:
+    shop = await make_coffee_shop(api, tokens)
+    order = await place(api, {}, shop, "btc", "BTC")
+    page = await open_page(str(api.make_url(f"/pay/{order['checkout_token']}")))
+    await stage(page, "awaiting")
+    await db.execute("UPDATE crypto_payments SET expires_at = now() - interval '1 minute' WHERE order_id = $1",
+                     uuid.UUID(order["id"]))  # the window passed (and expiry's grace with it)
+    assert (await expire_orders(db, 100))[0] >= 1
+    await stage(page, "expired")
+    assert await page.locator("#live .address").count() == 0  # no address to pay once closed
+    await no_violations(page)
+    await screenshots(page, chain_settings, "checkout-expired")
+    again = await page.reload()
+    assert again is not None and again.status == 410
+
+
+async def test_links_that_do_not_open_get_a_clear_page_and_pages_cannot_be_framed(
+        api, tokens: Tokens, open_page) -> None:
+    shop = await make_coffee_shop(api, tokens)
+    order = await place(api, {}, shop, "btc", "BTC")
+    token = order["checkout_token"]
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    for bad in ("nonsense", tampered, str(uuid.uuid4())):
+        resp = await api.get(f"/pay/{bad}")
+        body = await resp.text()
+        assert resp.status == 404 and resp.content_type == "text/html", (bad, resp.status)
+        assert "not valid" in body and "Traceback" not in body and order["payment"]["address"] not in body
+    ok = await api.get(f"/pay/{token}")
+    csp = ok.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert ok.headers["X-Frame-Options"] == "DENY" and ok.headers["Referrer-Policy"] == "no-referrer"
+    assert ok.headers["Cache-Control"] == "no-store"
+    # another order's token opens that order only
+    other = await place(api, {}, shop, "btc", "BTC")
+    assert other["payment"]["address"] not in await ok.text()
+    page = await open_page(str(api.make_url(f"/pay/{tampered}")))
+    await expect(page.locator("h1")).to_have_text("Not found")
+    await no_violations(page)
+
+
+async def test_languages_from_accept_language_or_the_query(api, tokens: Tokens, open_page) -> None:
+    shop = await make_coffee_shop(api, tokens, price="1234.50")
+    order = await place(api, {}, shop, "btc", "BTC")
+    url = str(api.make_url(f"/pay/{order['checkout_token']}"))
+    page = await open_page(url, locale="es-ES")
+    assert await page.get_attribute("html", "lang") == "es"
+    await expect(page.locator("#live h2")).to_have_text("Esperando tu pago")
+    total = await page.locator(".total strong").inner_text()
+    assert total.replace("\xa0", " ") == "1.234,50 US$", total  # Spanish separators and currency placement
+    amount = await page.locator(".amount").inner_text()
+    assert "," in amount and "." not in amount, amount
+    await no_violations(page)
+    english = await open_page(url + "?lang=en", locale="es-ES")
+    await expect(english.locator("#live h2")).to_have_text("Waiting for your payment")
+    assert (await english.locator(".total strong").inner_text()) == "$1,234.50"
+
+
+async def test_an_invoice_checkout_lets_the_customer_pick_the_asset(
+        api, tokens: Tokens, chain_settings, open_page) -> None:
+    shop = await make_coffee_shop(api, tokens)
+    resp = await api.post("/v1/invoices", headers=shop.merchant, json={
+        "shop_id": shop.id, "amount": "12.40", "order_ref": "INV-42", "redirect_url": "https://shop.example/done",
+        "assets": [{"chain": "eth", "asset": "tUSDC"}, {"chain": "btc", "asset": "BTC"}]})
+    assert resp.status == 201
+    made = await resp.json()
+    page = await open_page(str(api.make_url(f"/pay/{made['checkout_token']}")))
+    await expect(page.locator("h1")).to_have_text("INV-42")
+    await no_violations(page)
+    await screenshots(page, chain_settings, "invoice-pick")
+    await page.get_by_label("BTC").check()
+    await page.get_by_role("button", name="Continue").click()
+    await stage(page, "awaiting")
+    picked = await (await api.get(f"/v1/invoices/{made['id']}", headers=shop.merchant)).json()
+    assert picked["payment"]["asset"] == "BTC"
+    assert await page.locator(".address").inner_text() == picked["payment"]["address"]
