@@ -25,6 +25,7 @@ from beanpay.api import (
     orders,
     prices,
     products,
+    shop_events,
     shops,
     supplies,
     webhooks,
@@ -33,11 +34,10 @@ from beanpay.api.accounts.oidc import Verifier
 from beanpay.api.cache import Cache
 from beanpay.api.custody import payouts, refunds, wallets
 from beanpay.api.errors import from_exception
+from beanpay.api.feed import FEED, Feed
 from beanpay.api.http import REQUEST_ID, Handler
 from beanpay.api.metrics import observe_request
-from beanpay.api.pages import checkout, receipts, static
-from beanpay.api.pages.feed import Feed
-from beanpay.api.pages.views import SQL as PAGES_SQL
+from beanpay.api.pages import checkout, receipts, staff, static
 from beanpay.api.ratelimit import Limiter, parse_networks
 from beanpay.api.routing import Route, install
 from beanpay.api.state import BTC_ACCOUNT, BTC_RPC, CACHE, LIMITER, OIDC, POOL, RATES, SETTINGS, TRUSTED_PROXIES
@@ -48,7 +48,8 @@ from beanpay.engine.prices.service import RateService
 
 log = structlog.get_logger("api")
 
-ROUTE_TABLES = (shops.routes, products.routes, menus.routes, supplies.routes, prices.routes, orders.routes,
+ROUTE_TABLES = (shops.routes, shop_events.routes, products.routes, menus.routes, supplies.routes, prices.routes,
+                orders.routes,
                 invoices.routes,
                 claims.routes, ledger.routes, wallets.routes, refunds.routes, payouts.routes, webhooks.routes,
                 auth.routes, members.routes, api_keys.routes, health.routes)
@@ -92,6 +93,7 @@ def init_app(settings: Settings) -> web.Application:
     install(app, all_routes())
     checkout.install(app)
     receipts.install(app)
+    staff.install(app)
     static.install(app)
     app[health.OPENAPI_DOC] = health.build_openapi(all_routes())
     return app
@@ -115,9 +117,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         account = Bip84Account(settings.btc_account_xpub, settings.btc_network)
     app[BTC_ACCOUNT] = account
     app[BTC_RPC] = BitcoinRpc(settings.btc_rpc, settings.btcd_rpc_user, settings.btcd_rpc_password or "")
-    app[checkout.FEED] = Feed(settings, app[POOL], PAGES_SQL)
+    app[FEED] = Feed(settings, app[POOL])
     yield
-    await app[checkout.FEED].close()
+    await app[FEED].close()
     warming.cancel()
     await app[BTC_RPC].close()
     await app[RATES].close()

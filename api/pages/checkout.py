@@ -15,10 +15,10 @@ import uuid
 
 from aiohttp import web
 
+from beanpay.api.feed import FEED
 from beanpay.api.guard import guarded, public
 from beanpay.api.http import Handler, actor
 from beanpay.api.orders import _asset, _rate
-from beanpay.api.pages.feed import Feed
 from beanpay.api.pages.locale import Formatter
 from beanpay.api.pages.qr import svg
 from beanpay.api.pages.render import formatter, html_errors, page, render, secure
@@ -28,7 +28,6 @@ from beanpay.engine import claiming, invoices
 from beanpay.engine.orders import lock_order
 from beanpay.errors import Conflict, InvalidInput, NotFound
 
-FEED: web.AppKey[Feed] = web.AppKey("checkout_feed", Feed)
 HEARTBEAT_SECONDS = 15.0  # a comment line keeps proxies from closing an idle stream
 REREAD_SECONDS = 60.0  # a stream reads its order at least this often, should the feed have missed one
 POLICY = public("whoever holds the checkout link (the customer)")

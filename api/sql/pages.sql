@@ -29,7 +29,3 @@ ORDER BY d.first_seen_at, d.txid, d.output_index;
 SELECT id, chain, asset, decimals, amount, status, txid, created_at
 FROM transfers WHERE order_id = $1 AND kind = 'refund' AND status <> 'cancelled'
 ORDER BY created_at, id;
-
--- name: tips
--- Every chain's indexed tip: the checkout streams re-read confirming payments when one moves.
-SELECT chain, tip_height FROM chain_cursors;

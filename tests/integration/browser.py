@@ -65,7 +65,10 @@ async def open_page(browser: Browser) -> AsyncIterator[Callable[..., Awaitable[P
         page = await context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        # script errors only: a refused request (401 before sign-in, a wrong claim code) is logged by the
+        # browser as "Failed to load resource", and is what the page expects
+        page.on("console", lambda m: errors.append(m.text)
+                if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
         page.errors = errors  # type: ignore[attr-defined]
         await page.goto(url)
         return page

@@ -107,6 +107,7 @@ TABLE: dict[tuple[str, str], Case] = {
         "shop_id": w.shop, "product_id": w.merchants_product, "quantity": 5, "unit": "cups"}),
     ("GET", "/v1/supplies/{supply_id}"): Case("GET", p("/v1/supplies/{supply}"), SHOP_PEOPLE),
     ("GET", "/v1/shops/{shop_id}/supplies"): Case("GET", p("/v1/shops/{shop}/supplies"), SHOP_PEOPLE),
+    ("GET", "/v1/shops/{shop_id}/events"): Case("GET", p("/v1/shops/{shop}/events"), SHOP_PEOPLE),
     ("PATCH", "/v1/supplies/{supply_id}"): Case("PATCH", p("/v1/supplies/{supply}"), SHOP_PEOPLE,
                                                 lambda w, _: {"reorder_level": 3}),
     ("POST", "/v1/supplies/{supply_id}/restock"): Case("POST", p("/v1/supplies/{supply}/restock"), SHOP_PEOPLE,

@@ -66,7 +66,8 @@ def _used_strings() -> set[str]:
         found |= set(re.findall(r't\.text\("((?:[^"\\]|\\.)+)"', text))
         found |= set(re.findall(r'(?:NotFound|Gone|InvalidInput|Conflict)\("((?:[^"\\]|\\.)+)"', text))
     from beanpay.api.pages.render import TITLES
-    return found | set(TITLES.values())
+    from beanpay.api.pages.staff import COLUMNS, SCRIPT_STRINGS
+    return found | set(TITLES.values()) | set(SCRIPT_STRINGS) | {title for _, title in COLUMNS}
 
 
 def test_every_language_has_every_string() -> None:

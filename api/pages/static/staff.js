@@ -1,0 +1,263 @@
+// beanpay staff board: sign in, the shop's queue live (its event stream), one tap per move, claim
+// codes typed or scanned, a chime for each newly paid order, low-stock alerts. Every call is the
+// public API with the session cookie and its CSRF token.
+"use strict";
+(function () {
+  const $ = (sel) => document.querySelector(sel);
+  const S = JSON.parse($("#strings").textContent);
+  const t = (key, values) => (S[key] || key).replace(/\{(\w+)\}/g, (_, k) => String(values && values[k]));
+  const NEXT = { confirmed: ["preparing", "Start"], preparing: ["ready", "Ready"], ready: ["completed", "Hand over"] };
+  const COLUMNS = ["confirmed", "preparing", "ready"];
+  let csrf = null, shopId = null, stream = null;
+  const products = new Map();
+  const known = new Map(); // order id -> status shown
+
+  async function api(method, path, body) {
+    const headers = { "Accept": "application/json" };
+    if (method !== "GET") {
+      headers["X-CSRF-Token"] = csrf || "";
+      headers["Idempotency-Key"] = crypto.randomUUID();
+    }
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const resp = await fetch(path, { method, headers, credentials: "same-origin",
+                                     body: body === undefined ? undefined : JSON.stringify(body) });
+    const data = resp.status === 204 ? null : await resp.json().catch(() => null);
+    return { status: resp.status, data };
+  }
+
+  function show(sel, on) { document.querySelectorAll(sel).forEach((el) => { el.hidden = !on; }); }
+
+  async function start() {
+    const me = await api("GET", "/v1/auth/me");
+    if (me.status !== 200) { show("[data-login]", true); show("[data-work]", false); return; }
+    csrf = me.data.csrf_token;
+    $("[data-who]").textContent = t("Signed in as {name}", { name: me.data.user.display_name || me.data.user.email });
+    const grants = me.data.grants;
+    if (!grants.length) { $("[data-who]").textContent = t("You have no shop to work at."); return; }
+    const select = $("[data-shop]");
+    select.innerHTML = "";
+    for (const g of grants) {
+      const shop = await api("GET", "/v1/shops/" + g.shop_id);
+      const opt = document.createElement("option");
+      opt.value = g.shop_id;
+      opt.textContent = shop.status === 200 ? shop.data.name : g.shop_id;
+      select.appendChild(opt);
+    }
+    const saved = localStorage.getItem("beanpay.staff.shop");
+    if (saved && grants.some((g) => g.shop_id === saved)) select.value = saved;
+    show("[data-login]", false); show("[data-work]", true);
+    select.onchange = () => open(select.value);
+    await open(select.value);
+  }
+
+  async function open(id) {
+    shopId = id;
+    localStorage.setItem("beanpay.staff.shop", id);
+    if (stream) stream.close();
+    stream = new EventSource("/v1/shops/" + id + "/events");
+    stream.onmessage = (e) => onEvent(JSON.parse(e.data));
+    stream.addEventListener("resync", () => reload());
+    await reload();
+  }
+
+  async function reload() {
+    COLUMNS.forEach((c) => { $(`[data-column="${c}"]`).innerHTML = ""; });
+    known.clear();
+    for (const status of COLUMNS) {
+      const page = await api("GET", `/v1/orders?shop_id=${shopId}&status=${status}&limit=100`);
+      if (page.status !== 200) continue;
+      for (const summary of page.data.items.slice().reverse()) await refresh(summary.id, false);
+    }
+    await loadStock();
+    counts();
+  }
+
+  async function productName(id) {
+    if (!products.has(id)) {
+      const p = await api("GET", "/v1/products/" + id);
+      products.set(id, p.status === 200 ? p.data.name : id.slice(0, 8));
+    }
+    return products.get(id);
+  }
+
+  async function loadStock() {
+    const alerts = $("[data-alerts]");
+    alerts.innerHTML = "";
+    const supplies = await api("GET", `/v1/shops/${shopId}/supplies`);
+    if (supplies.status !== 200) return;
+    for (const s of supplies.data.items || supplies.data) {
+      const available = s.quantity - s.reserved;
+      if (available <= s.reorder_level) await alert(s.id, s.product_id, available);
+    }
+  }
+
+  async function alert(supplyId, productId, available) {
+    const alerts = $("[data-alerts]");
+    let el = alerts.querySelector(`[data-supply="${supplyId}"]`);
+    if (!el) {
+      el = document.createElement("p");
+      el.className = "notice low-stock";
+      el.dataset.supply = supplyId;
+      alerts.appendChild(el);
+    }
+    el.textContent = t("Low stock: {product} ({available} left)", { product: await productName(productId), available });
+  }
+
+  function counts() {
+    COLUMNS.forEach((c) => { $(`[data-count="${c}"]`).textContent = $(`[data-column="${c}"]`).children.length; });
+  }
+
+  function chime() {
+    document.body.dataset.chimes = String(Number(document.body.dataset.chimes || 0) + 1);
+    try {
+      const ctx = new (window.AudioContext || window.webkitAudioContext)();
+      const osc = ctx.createOscillator(), gain = ctx.createGain();
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.2, ctx.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.001, ctx.currentTime + 0.6);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(); osc.stop(ctx.currentTime + 0.6);
+    } catch (err) { /* no audio here: the count above still shows it */ }
+  }
+
+  function card(order) {
+    const li = document.createElement("li");
+    li.className = "order-card";
+    li.dataset.order = order.id;
+    const head = document.createElement("h3");
+    head.textContent = "#" + order.id.slice(0, 6).toUpperCase();
+    li.appendChild(head);
+    const meta = document.createElement("p");
+    meta.className = "hint";
+    const when = new Date(order.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    meta.textContent = `${t(order.order_type === "delivery" ? "Delivery" : "Pickup")} · ${when}` +
+      (order.pickup_time ? ` · ${t("at")} ${new Date(order.pickup_time).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}` : "");
+    li.appendChild(meta);
+    const items = document.createElement("ul");
+    for (const item of order.items) {
+      const row = document.createElement("li");
+      const extras = Object.entries(item.customizations).map(([k, v]) => `${k}: ${v.join(", ")}`).join("; ");
+      row.textContent = `${item.quantity} × ${item.product_name}` + (extras ? ` (${extras})` : "");
+      items.appendChild(row);
+    }
+    li.appendChild(items);
+    if (order.special_instructions) {
+      const note = document.createElement("p");
+      note.className = "notice";
+      note.textContent = `${t("Note")}: ${order.special_instructions}`;
+      li.appendChild(note);
+    }
+    const next = NEXT[order.status];
+    if (next) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = t(next[1]);
+      button.dataset.move = next[0];
+      button.onclick = () => move(order.id, next[0], button);
+      li.appendChild(button);
+    }
+    return li;
+  }
+
+  async function refresh(orderId, live) {
+    const found = await api("GET", "/v1/orders/" + orderId);
+    const old = document.querySelector(`[data-order="${orderId}"]`);
+    if (found.status !== 200) { if (old) old.remove(); counts(); return; }
+    const order = found.data;
+    const was = known.get(orderId);
+    if (old) old.remove();
+    if (COLUMNS.includes(order.status)) {
+      $(`[data-column="${order.status}"]`).appendChild(card(order));
+      known.set(orderId, order.status);
+      if (live && order.status === "confirmed" && was === undefined) chime();
+    } else {
+      known.delete(orderId);
+    }
+    counts();
+  }
+
+  async function move(orderId, status, button) {
+    button.disabled = true;
+    const done = await api("POST", `/v1/orders/${orderId}/status`, { status });
+    if (done.status !== 200) {
+      button.disabled = false;
+      $("[data-claim-result]").textContent = t("Could not move the order") + ": " + ((done.data && done.data.error && done.data.error.message) || done.status);
+      return;
+    }
+    await refresh(orderId, false);
+  }
+
+  async function processClaim(code) {
+    const result = $("[data-claim-result]");
+    const done = await api("POST", `/v1/claims/${encodeURIComponent(code.trim())}/process`);
+    if (done.status === 200) {
+      result.textContent = t("Handed over: order {order}", { order: "#" + done.data.claim.order_id.slice(0, 6).toUpperCase() });
+      result.dataset.ok = "1";
+      await refresh(done.data.claim.order_id, false);
+    } else {
+      result.textContent = t("Claim code not accepted") + ": " + ((done.data && done.data.error && done.data.error.message) || done.status);
+      result.dataset.ok = "0";
+    }
+  }
+
+  function onEvent(msg) {
+    if (msg.type.startsWith("order.") || msg.type.startsWith("claim.")) {
+      refresh(msg.data.order_id, true);
+    } else if (msg.type === "supply.low_stock_alert") {
+      alert(msg.data.supply_id, msg.data.product_id, msg.data.available);
+    } else if (msg.type === "supply.restocked") {
+      loadStock();
+    }
+  }
+
+  async function scan() {
+    // camera scanning where the browser has a barcode detector; typed entry always works
+    const video = $("[data-camera]");
+    const detector = new window.BarcodeDetector({ formats: ["qr_code"] });
+    video.srcObject = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+    video.hidden = false;
+    await video.play();
+    const look = async () => {
+      const found = await detector.detect(video).catch(() => []);
+      if (found.length) {
+        video.srcObject.getTracks().forEach((tr) => tr.stop());
+        video.hidden = true;
+        $("[data-claim-input]").value = found[0].rawValue;
+        await processClaim(found[0].rawValue);
+      } else {
+        requestAnimationFrame(look);
+      }
+    };
+    look();
+  }
+
+  $("[data-login-form]").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = e.target;
+    const body = { email: form.email.value, password: form.password.value };
+    if (form.totp.value) body.totp = form.totp.value;
+    const done = await api("POST", "/v1/auth/login", body);
+    if (done.status === 200) { form.password.value = ""; await start(); return; }
+    if (done.data && done.data.error && done.data.error.code === "second_factor_required") {
+      show("[data-totp]", true);
+    }
+    $("[data-login-error]").textContent = (done.data && done.data.error && done.data.error.code === "second_factor_required")
+      ? done.data.error.message : t("Wrong email or password");
+  });
+  $("[data-claim-form]").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const input = $("[data-claim-input]");
+    await processClaim(input.value);
+    input.value = "";
+  });
+  $("[data-logout]").addEventListener("click", async () => {
+    await api("POST", "/v1/auth/logout");
+    if (stream) stream.close();
+    location.reload();
+  });
+  if ("BarcodeDetector" in window && navigator.mediaDevices) {
+    show("[data-scan]", true);
+    $("[data-scan]").addEventListener("click", scan);
+  }
+  start().catch(() => { $("[data-who]").textContent = t("Could not reach beanpay; retrying"); setTimeout(start, 3000); });
+})();
