@@ -16,7 +16,9 @@ from beanpay import db
 from beanpay.api import (
     api_keys,
     auth,
+    carts,
     claims,
+    favorites,
     health,
     invoices,
     ledger,
@@ -49,7 +51,7 @@ from beanpay.engine.prices.service import RateService
 log = structlog.get_logger("api")
 
 ROUTE_TABLES = (shops.routes, shop_events.routes, products.routes, menus.routes, supplies.routes, prices.routes,
-                orders.routes,
+                orders.routes, carts.routes, favorites.routes,
                 invoices.routes,
                 claims.routes, ledger.routes, wallets.routes, refunds.routes, payouts.routes, webhooks.routes,
                 auth.routes, members.routes, api_keys.routes, health.routes)

@@ -12,6 +12,7 @@ TTL = {
     "menu": 2 * 3600,
     "supply": 30 * 60,
     "supplies": 15 * 60,
+    "favorites": 3600,
 }
 
 
@@ -33,6 +34,10 @@ def supply_key(supply_id: object) -> str:
 
 def supplies_key(shop_id: object) -> str:
     return f"shop:{shop_id}:supplies"
+
+
+def favorites_key(user_id: object) -> str:
+    return f"user:{user_id}:favorites"
 
 
 # who a credential is: short-lived, so a revocation holds everywhere within seconds even if an

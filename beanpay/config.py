@@ -189,6 +189,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     engine_workers: PositiveInt = 4  # concurrent settlement loops per engine process
     engine_poll_seconds: Positive = 1.0
     claim_ttl_seconds: PositiveInt = 1800
+    cart_ttl_seconds: PositiveInt = 7 * 24 * 3600  # a cart lives this long after its last change
 
     # pages: a checkout link opens its page this long after the order was made (then 410); receipts
     # link each transaction with a template per chain, "{txid}" replaced (none: the id is shown plain)

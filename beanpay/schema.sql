@@ -94,6 +94,26 @@ ALTER TABLE public.audit_log ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+CREATE TABLE public.cart_items (
+    id uuid NOT NULL,
+    cart_id uuid NOT NULL,
+    product_id uuid NOT NULL,
+    quantity integer NOT NULL,
+    customizations jsonb DEFAULT '{}'::jsonb NOT NULL,
+    added_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT cart_items_quantity_check CHECK (((quantity >= 1) AND (quantity <= 100)))
+);
+
+CREATE TABLE public.carts (
+    id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    shop_id uuid NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE public.chain_blocks (
     chain character varying(32) NOT NULL,
     height bigint NOT NULL,
@@ -584,6 +604,14 @@ CREATE TABLE public.transfers (
     CONSTRAINT transfers_variant_check CHECK (((variant)::text = ANY ((ARRAY['crypto_paid'::character varying, 'fiat_today'::character varying, 'fiat_fixed'::character varying, 'overpaid'::character varying, 'custom'::character varying])::text[])))
 );
 
+CREATE TABLE public.user_favorites (
+    user_id uuid NOT NULL,
+    kind character varying(8) NOT NULL,
+    target_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT user_favorites_kind_check CHECK (((kind)::text = ANY ((ARRAY['product'::character varying, 'shop'::character varying])::text[])))
+);
+
 CREATE TABLE public.user_sessions (
     id_digest bytea NOT NULL,
     user_id uuid NOT NULL,
@@ -706,6 +734,15 @@ ALTER TABLE ONLY public.api_keys
 ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.cart_items
+    ADD CONSTRAINT cart_items_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.carts
+    ADD CONSTRAINT carts_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.carts
+    ADD CONSTRAINT carts_user_id_shop_id_key UNIQUE (user_id, shop_id);
+
 ALTER TABLE ONLY public.chain_blocks
     ADD CONSTRAINT chain_blocks_hash_uq UNIQUE (chain, hash);
 
@@ -805,6 +842,9 @@ ALTER TABLE ONLY public.transfer_inputs
 ALTER TABLE ONLY public.transfers
     ADD CONSTRAINT transfers_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.user_favorites
+    ADD CONSTRAINT user_favorites_pkey PRIMARY KEY (user_id, kind, target_id);
+
 ALTER TABLE ONLY public.user_sessions
     ADD CONSTRAINT user_sessions_pkey PRIMARY KEY (id_digest);
 
@@ -839,6 +879,10 @@ CREATE INDEX audit_log_actor_idx ON public.audit_log USING btree (actor_id, id);
 CREATE INDEX audit_log_entity_idx ON public.audit_log USING btree (entity_type, entity_id, id);
 
 CREATE INDEX audit_log_time_idx ON public.audit_log USING btree (occurred_at);
+
+CREATE INDEX cart_items_cart_idx ON public.cart_items USING btree (cart_id, added_at, id);
+
+CREATE INDEX carts_expires_at_idx ON public.carts USING btree (expires_at);
 
 CREATE INDEX coffee_orders_created_idx ON public.coffee_orders USING btree (created_at);
 
@@ -990,6 +1034,15 @@ CREATE TRIGGER ledger_balanced AFTER INSERT ON public.ledger_entries REFERENCING
 
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.users(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.cart_items
+    ADD CONSTRAINT cart_items_cart_id_fkey FOREIGN KEY (cart_id) REFERENCES public.carts(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.cart_items
+    ADD CONSTRAINT cart_items_product_id_fkey FOREIGN KEY (product_id) REFERENCES public.products(id);
+
+ALTER TABLE ONLY public.carts
+    ADD CONSTRAINT carts_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id);
 
 ALTER TABLE ONLY public.coffee_orders
     ADD CONSTRAINT coffee_orders_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id);

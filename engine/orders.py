@@ -179,13 +179,16 @@ async def create_order(db: Database, settings: Settings, *, user_id: uuid.UUID, 
                        lines: Sequence[Line], delivery: Delivery, asset: Asset,
                        rate_for: Callable[[str], Awaitable[Rate]], btc_account: Bip84Account | None,
                        actor: audit.Actor, key: idempotency.Key | None = None,
-                       respond: Callable[[NewOrder], bytes] | None = None) -> NewOrder | idempotency.Answer:
+                       respond: Callable[[NewOrder], bytes] | None = None,
+                       then: Callable[[Connection, NewOrder], Awaitable[None]] | None = None) \
+        -> NewOrder | idempotency.Answer:
     """Place an order (one transaction). With an Idempotency-Key, the answer `respond` builds is stored
-    by the same statement, and an answer stored earlier under the key is returned instead.
+    by the same statement, and an answer stored earlier under the key is returned instead. `then` runs
+    in the order's transaction after it is written (a cart checked out goes with it).
     Raises idempotency.Replay when a concurrent request with the key committed first."""
-    args = (settings, user_id, shop_id, lines, delivery, asset, rate_for, btc_account, actor, key, respond)
+    args = (settings, user_id, shop_id, lines, delivery, asset, rate_for, btc_account, actor, key, respond, then)
     try:
-        if asset.chain != BITCOIN:
+        if asset.chain != BITCOIN and then is None:
             try:
                 async with db.acquire() as conn:
                     return await _create(conn, *args, alone=True)
@@ -200,7 +203,8 @@ async def create_order(db: Database, settings: Settings, *, user_id: uuid.UUID, 
 async def _create(conn: Connection, settings: Settings, user_id: uuid.UUID, shop_id: uuid.UUID,
                   lines: Sequence[Line], delivery: Delivery, asset: Asset, rate_for: Callable[[str], Awaitable[Rate]],
                   btc_account: Bip84Account | None, actor: audit.Actor, key: idempotency.Key | None,
-                  respond: Callable[[NewOrder], bytes] | None, *, alone: bool) -> NewOrder:
+                  respond: Callable[[NewOrder], bytes] | None,
+                  then: Callable[[Connection, NewOrder], Awaitable[None]] | None, *, alone: bool) -> NewOrder:
     rows = await fetch_as(conn, SQL.begin_order, _Begun, shop_id, sorted({ln.product_id for ln in lines}),
                           key.principal if key else None, key.key if key else None, asset.chain == BITCOIN,
                           asset.chain)
@@ -270,7 +274,10 @@ async def _create(conn: Connection, settings: Settings, user_id: uuid.UUID, shop
                 for w in written if w.supply_id is not None and w.product_id is not None]
     inventory.check_held(reserved, fields)
     await emit_many(conn, inventory.alerts(shop_id, reserved))  # a statement only when an alert fires
-    return NewOrder(order, payment, items, [r.supply_id for r in reserved])
+    made = NewOrder(order, payment, items, [r.supply_id for r in reserved])
+    if then is not None:
+        await then(conn, made)
+    return made
 
 
 async def lock_order(conn: Connection, order_id: uuid.UUID) -> OrderRow:

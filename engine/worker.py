@@ -15,6 +15,7 @@ from beanpay import idempotency, queries
 from beanpay.chains.bitcoin.rpc import BitcoinRpc
 from beanpay.config import Settings
 from beanpay.db import Database
+from beanpay.engine import carts
 from beanpay.engine.expiry import expire_claims, expire_orders
 from beanpay.engine.invalidation import Invalidator
 from beanpay.engine.prices.service import RateService
@@ -38,6 +39,7 @@ PRUNED = Counter("beanpay_engine_pruned_total", "Expired rows deleted by mainten
 CHANNEL = "beanpay_payments"
 SQL = queries.load("beanpay.engine", "queue.sql")
 MAINTENANCE_SECONDS = 60.0
+CART_KEEP = dt.timedelta(days=1)
 
 
 async def settle_batch(db: Database, settings: Settings, invalidator: Invalidator | None = None) -> int:
@@ -163,11 +165,14 @@ class Engine:
             await btc.close()
 
     async def _maintenance(self, stop: asyncio.Event) -> None:
-        """Housekeeping no request waits for: expired idempotency keys are pruned."""
+        """Housekeeping no request waits for: expired idempotency keys and carts are pruned."""
         while not stop.is_set():
             try:
                 while (n := await idempotency.prune(self.db)) > 0:
                     PRUNED.labels("idempotency_key").inc(n)
+                # an expired cart is ignored when read already; its rows go a day later
+                while (n := await carts.purge_expired(self.db, CART_KEEP, 1000)) > 0:
+                    PRUNED.labels("cart").inc(n)
             except Exception as exc:
                 log.warning("maintenance failed", error=repr(exc))
             await sleep(stop, MAINTENANCE_SECONDS)

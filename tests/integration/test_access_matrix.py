@@ -43,6 +43,8 @@ MANAGERS = frozenset({"merchant", "operator", "key"})
 OWNERS = frozenset({"merchant", "operator"})
 ACCOUNTS = frozenset({"staff", "staff_elsewhere", "merchant", "operator"})
 OWN_ORDER = frozenset({"customer", "operator"})
+CUSTOMERS = frozenset({"customer", "other_customer"})
+PEOPLE = CUSTOMERS | ACCOUNTS
 ORDER_READERS = frozenset({"customer", "staff", "merchant", "operator", "key"})
 ORDER_WRITERS = ORDER_READERS
 
@@ -65,6 +67,7 @@ class World:
     payout: str = ""  # approved, in a batch out for signing
     batch: str = ""
     invoice: str = ""  # new: no asset picked
+    cart_item: str = ""  # in `customer`'s cart at the shop
     session_of: dict[str, str] = field(default_factory=dict)  # principal -> public id of a spare session of theirs
     keys: dict[str, str] = field(default_factory=dict)  # principal -> its API key (for this world's shops)
 
@@ -108,6 +111,21 @@ TABLE: dict[tuple[str, str], Case] = {
     ("GET", "/v1/supplies/{supply_id}"): Case("GET", p("/v1/supplies/{supply}"), SHOP_PEOPLE),
     ("GET", "/v1/shops/{shop_id}/supplies"): Case("GET", p("/v1/shops/{shop}/supplies"), SHOP_PEOPLE),
     ("GET", "/v1/shops/{shop_id}/events"): Case("GET", p("/v1/shops/{shop}/events"), SHOP_PEOPLE),
+    ("GET", "/v1/cart"): Case("GET", p("/v1/cart"), CUSTOMERS, query="?shop_id={shop}"),
+    ("DELETE", "/v1/cart"): Case("DELETE", p("/v1/cart"), CUSTOMERS, query="?shop_id={shop}"),
+    ("POST", "/v1/cart/items"): Case("POST", p("/v1/cart/items"), CUSTOMERS, lambda w, _: {
+        "shop_id": w.shop, "product_id": w.product, "customizations": {"size": ["small"]}}),
+    ("PATCH", "/v1/cart/items/{item_id}"): Case("PATCH", p("/v1/cart/items/{cart_item}"), frozenset({"customer"}),
+                                                lambda w, _: {"quantity": 2}),
+    ("DELETE", "/v1/cart/items/{item_id}"): Case("DELETE", p("/v1/cart/items/{cart_item}"), frozenset({"customer"})),
+    # another customer's checkout gets 422 (their own cart is empty): admitted, judged on its merits
+    ("POST", "/v1/cart/checkout"): Case("POST", p("/v1/cart/checkout"), CUSTOMERS, lambda w, _: {
+        "shop_id": w.shop, "payment": {"chain": "eth", "asset": "ETH"}}),
+    ("GET", "/v1/users/me/favorites"): Case("GET", p("/v1/users/me/favorites"), PEOPLE),
+    ("PUT", "/v1/users/me/favorites/{kind}/{target_id}"): Case("PUT", p("/v1/users/me/favorites/shop/{shop}"),
+                                                               PEOPLE),
+    ("DELETE", "/v1/users/me/favorites/{kind}/{target_id}"): Case(
+        "DELETE", p("/v1/users/me/favorites/shop/{shop}"), PEOPLE),
     ("PATCH", "/v1/supplies/{supply_id}"): Case("PATCH", p("/v1/supplies/{supply}"), SHOP_PEOPLE,
                                                 lambda w, _: {"reorder_level": 3}),
     ("POST", "/v1/supplies/{supply_id}/restock"): Case("POST", p("/v1/supplies/{supply}/restock"), SHOP_PEOPLE,
@@ -319,10 +337,16 @@ class Principals:
         await self.db.execute(
             """INSERT INTO invoices (id, shop_id, amount, currency, assets, tolerance_bps, speed, expires_at)
                VALUES ($1, $2, 5, 'USD', ARRAY['eth/ETH'], 50, 'low', now() + interval '1 hour')""", invoice, sid)
+        cart, cart_item = uuid.uuid4(), uuid.uuid4()
+        await self.db.execute("INSERT INTO carts (id, user_id, shop_id, expires_at) VALUES ($1, $2, $3, now() + "
+                              "interval '1 day')", cart, customer_id, sid)
+        await self.db.execute("""INSERT INTO cart_items (id, cart_id, product_id, quantity, customizations)
+                                 VALUES ($1, $2, $3, 1, '{"size": ["small"]}')""", cart_item, cart,
+                              uuid.UUID(shop.product_id))
         world = World(shop.id, other["id"], shop.product_id, (await product.json())["id"], shop.supply_id,
                       order["id"], code, (await hook.json())["id"], str(invitation), token, str(key_id), keys=keys,
                       refund=str(refund), refund_token=claim_token(refund, self.api.app[SETTINGS].jwt_secret),
-                      payout=str(payout), batch=str(batch), invoice=str(invoice))
+                      payout=str(payout), batch=str(batch), invoice=str(invoice), cart_item=str(cart_item))
         for name in ACCOUNTS:
             world.session_of[name] = str(await self.db.fetchval(
                 """INSERT INTO user_sessions (id_digest, user_id, expires_at) VALUES ($1, $2, now() + interval '1h')
