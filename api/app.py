@@ -24,6 +24,7 @@ from beanpay.api import (
     ledger,
     members,
     menus,
+    notifications,
     orders,
     prices,
     products,
@@ -51,7 +52,7 @@ from beanpay.engine.prices.service import RateService
 log = structlog.get_logger("api")
 
 ROUTE_TABLES = (shops.routes, shop_events.routes, products.routes, menus.routes, supplies.routes, prices.routes,
-                orders.routes, carts.routes, favorites.routes,
+                orders.routes, carts.routes, favorites.routes, notifications.routes,
                 invoices.routes,
                 claims.routes, ledger.routes, wallets.routes, refunds.routes, payouts.routes, webhooks.routes,
                 auth.routes, members.routes, api_keys.routes, health.routes)

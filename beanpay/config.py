@@ -211,6 +211,22 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # a refund's transaction unseen this long after sending is asked after; unknown to the node, it failed
     refund_drop_seconds: PositiveInt = 1800
 
+    # customer notifications (beanpay notify): email over SMTP (no host: no email), Web Push signed with a
+    # VAPID key (none: no push; a secret, BEANPAY_VAPID_PRIVATE_KEY_FILE), links pointing at public_url
+    public_url: str | None = None  # where links sent to people point; default http://api_host:api_port
+    smtp_host: str | None = None
+    smtp_port: Port = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "beanpay <noreply@beanpay.invalid>"
+    smtp_timeout_seconds: Positive = 10.0
+    vapid_private_key: str | None = None  # PEM, or the raw P-256 key in base64url
+    vapid_subject: str = "mailto:operators@beanpay.invalid"
+    notification_max_attempts: PositiveInt = 8
+    notification_backoff_seconds: Positive = 5.0
+    notification_group: str = "beanpay-notifications"  # the Kafka consumer group of the notifier
+
     # fault injection for crash tests: named points where the process dies at once (never in prod)
     fault_points: list[str] = []
 
@@ -228,6 +244,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 return chain
         configured = ", ".join(c.name for c in self.evm_chains or []) or "none"
         raise UnknownChain(f"unknown EVM chain {name!r}; configured: {configured}")
+
+    @property
+    def links_base(self) -> str:
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def state_path(self) -> Path:

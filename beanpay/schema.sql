@@ -425,6 +425,39 @@ ALTER TABLE public.ledger_entries ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTI
     CACHE 1
 );
 
+CREATE TABLE public.notification_preferences (
+    user_id uuid NOT NULL,
+    email character varying(320),
+    language character varying(8) DEFAULT 'en'::character varying NOT NULL,
+    email_enabled boolean DEFAULT true NOT NULL,
+    push_enabled boolean DEFAULT true NOT NULL,
+    in_app_enabled boolean DEFAULT true NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.notifications (
+    id uuid NOT NULL,
+    event_id uuid NOT NULL,
+    event_type character varying(64) NOT NULL,
+    channel character varying(8) NOT NULL,
+    user_id uuid,
+    recipient character varying(2000) NOT NULL,
+    order_id uuid,
+    title character varying(200) NOT NULL,
+    body text NOT NULL,
+    link character varying(2000),
+    status character varying(12) NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    sent_at timestamp with time zone,
+    delivered_at timestamp with time zone,
+    read_at timestamp with time zone,
+    CONSTRAINT notifications_channel_check CHECK (((channel)::text = ANY ((ARRAY['email'::character varying, 'push'::character varying, 'in_app'::character varying])::text[]))),
+    CONSTRAINT notifications_status_check CHECK (((status)::text = ANY ((ARRAY['pending'::character varying, 'sent'::character varying, 'delivered'::character varying, 'failed'::character varying, 'read'::character varying])::text[])))
+);
+
 CREATE TABLE public.order_claims (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     order_id uuid NOT NULL,
@@ -513,6 +546,16 @@ CREATE TABLE public.products (
     CONSTRAINT products_base_price_check CHECK ((base_price >= (0)::numeric)),
     CONSTRAINT products_name_check CHECK ((length(btrim((name)::text)) > 0)),
     CONSTRAINT products_status_check CHECK (((status)::text = ANY ((ARRAY['active'::character varying, 'inactive'::character varying, 'deleted'::character varying])::text[])))
+);
+
+CREATE TABLE public.push_subscriptions (
+    id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    endpoint character varying(2000) NOT NULL,
+    p256dh character varying(200) NOT NULL,
+    auth character varying(100) NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    gone_at timestamp with time zone
 );
 
 CREATE TABLE public.schema_migrations (
@@ -803,6 +846,15 @@ ALTER TABLE ONLY public.invoices
 ALTER TABLE ONLY public.ledger_entries
     ADD CONSTRAINT ledger_entries_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.notification_preferences
+    ADD CONSTRAINT notification_preferences_pkey PRIMARY KEY (user_id);
+
+ALTER TABLE ONLY public.notifications
+    ADD CONSTRAINT notifications_event_id_channel_recipient_key UNIQUE (event_id, channel, recipient);
+
+ALTER TABLE ONLY public.notifications
+    ADD CONSTRAINT notifications_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.order_claims
     ADD CONSTRAINT order_claims_code_uq UNIQUE (claim_code);
 
@@ -823,6 +875,12 @@ ALTER TABLE ONLY public.payment_queue
 
 ALTER TABLE ONLY public.products
     ADD CONSTRAINT products_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.push_subscriptions
+    ADD CONSTRAINT push_subscriptions_endpoint_key UNIQUE (endpoint);
+
+ALTER TABLE ONLY public.push_subscriptions
+    ADD CONSTRAINT push_subscriptions_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
@@ -950,6 +1008,10 @@ CREATE INDEX ledger_entries_shop_idx ON public.ledger_entries USING btree (shop_
 
 CREATE UNIQUE INDEX ledger_entries_transfer_once_uq ON public.ledger_entries USING btree (transfer_id, kind, account) WHERE (transfer_id IS NOT NULL);
 
+CREATE INDEX notifications_due_idx ON public.notifications USING btree (next_attempt_at) WHERE ((status)::text = 'pending'::text);
+
+CREATE INDEX notifications_inbox_idx ON public.notifications USING btree (user_id, created_at DESC) WHERE ((channel)::text = 'in_app'::text);
+
 CREATE UNIQUE INDEX order_claims_live_order_uq ON public.order_claims USING btree (order_id) WHERE ((status)::text = ANY ((ARRAY['active'::character varying, 'processed'::character varying])::text[]));
 
 CREATE INDEX order_claims_shop_idx ON public.order_claims USING btree (shop_id);
@@ -979,6 +1041,8 @@ CREATE INDEX products_created_idx ON public.products USING btree (created_at, id
 CREATE INDEX products_name_idx ON public.products USING btree (lower((name)::text) text_pattern_ops);
 
 CREATE INDEX products_status_idx ON public.products USING btree (status);
+
+CREATE INDEX push_subscriptions_user_idx ON public.push_subscriptions USING btree (user_id) WHERE (gone_at IS NULL);
 
 CREATE INDEX shop_grants_shop_idx ON public.shop_grants USING btree (shop_id);
 

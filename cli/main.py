@@ -129,6 +129,10 @@ def _parser() -> argparse.ArgumentParser:
     target = rd.add_mutually_exclusive_group(required=True)
     target.add_argument("--delivery", type=uuid.UUID, help="a delivery id")
     target.add_argument("--endpoint", type=uuid.UUID, help="an endpoint id: redeliver all its failed deliveries")
+    sub.add_parser("notify", help="tell customers about their orders: email, Web Push, in-app",
+                   description="Consume order, payment and refund events from Kafka, make one notification per "
+                   "event, channel and recipient (email over BEANPAY_SMTP_HOST, Web Push with "
+                   "BEANPAY_VAPID_PRIVATE_KEY, in-app), and send them with retries. Several may run side by side.")
     sw = sub.add_parser("sweep", help="deploy and flush the forwarders of paid EVM orders to the treasury",
                         description="Deploy-and-flush, in batches, the CREATE2 forwarders of confirmed orders on "
                         "an EVM chain, paying gas with BEANPAY_SWEEPER_KEY; funds can only reach the treasury.")
@@ -152,9 +156,10 @@ def _parser() -> argparse.ArgumentParser:
                         description="The compiled contracts this package deploys and talks to, with the keccak-256 "
                         "of each one's runtime bytecode, to compare with the code deployed on a chain.")
     ct.add_argument("--json", action="store_true", help="machine-readable output")
-    sub.add_parser("run", help="all-in-one: API, relay, engine, webhooks and every chain's indexer",
+    sub.add_parser("run", help="all-in-one: API, relay, engine, webhooks, notifications and every chain's indexer",
                    description="Run every service in one process (the local default): the API, the outbox "
-                   "relay, the payment engine, the webhook sender and one indexer per configured chain.")
+                   "relay, the payment engine, the webhook sender, the notifier and one indexer per configured "
+                   "chain.")
     return p
 
 
@@ -241,7 +246,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "run":
         from beanpay.indexer import registry
 
-        return run_services(settings, ("api", "relay", "engine", "webhooks",
+        return run_services(settings, ("api", "relay", "engine", "webhooks", "notify",
                                        *(f"index:{c}" for c in registry.chains(settings))))
     if args.command == "webhooks" and args.action == "redeliver":
         return _redeliver(settings, args)
@@ -331,7 +336,7 @@ def _users(settings: Settings, args: argparse.Namespace) -> int:
 
 _COMMANDS = {"dev": _dev, "migrate": _migrate, "token": _token, "users": _users, "api": _serve, "relay": _serve,
              "run": _serve,
-             "index": _serve, "chain": _chain, "engine": _serve, "webhooks": _serve, "sweep": _sweep,
+             "index": _serve, "chain": _chain, "engine": _serve, "webhooks": _serve, "notify": _serve, "sweep": _sweep,
              "wallet": _wallet, "payouts": _payouts,
              "contracts": _contracts}
 

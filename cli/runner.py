@@ -72,6 +72,14 @@ async def _main(settings: Settings, wanted: tuple[str, ...]) -> int:
         services["webhook-fanout"] = fanout.run(stop)
         services["webhook-sender"] = sender.run(stop)
         checks["webhooks"] = _ready(pool, lambda: fanout.connected and not sender.failing)
+    if "notify" in wanted:
+        from beanpay.engine.notifications.fanout import Notifier
+        from beanpay.engine.notifications.sender import Sender as NotificationSender
+
+        notifier, notification_sender = Notifier(settings, pool), NotificationSender(settings, pool)
+        services["notification-fanout"] = notifier.run(stop)
+        services["notification-sender"] = notification_sender.run(stop)
+        checks["notify"] = _ready(pool, lambda: notifier.connected and not notification_sender.failing)
     for name in wanted:
         if name.startswith("index:"):
             from beanpay.indexer import registry

@@ -109,10 +109,13 @@ PAYOUT_REVERTED = EventType("payout.reverted", WALLETS, "shop", p.TransferPayloa
 PAYOUT_FAILED = EventType("payout.failed", WALLETS, "shop", p.TransferPayload)
 PAYOUT_CANCELLED = EventType("payout.cancelled", WALLETS, "shop", p.TransferPayload)
 
+NOTIFICATION_SENT = EventType("notification.sent", NOTIFICATIONS, "notification", p.NotificationPayload)
+NOTIFICATION_DELIVERED = EventType("notification.delivered", NOTIFICATIONS, "notification", p.NotificationPayload)
+NOTIFICATION_READ = EventType("notification.read", NOTIFICATIONS, "notification", p.NotificationPayload)
+
 ALL: tuple[EventType[Any], ...] = tuple(v for v in list(globals().values()) if isinstance(v, EventType))
 BY_NAME: dict[str, EventType[Any]] = {e.name: e for e in ALL}
-# topics of the design with no events emitted yet (notifications are a later issue's); created anyway
-ALL_TOPICS: tuple[str, ...] = tuple(sorted({e.topic for e in ALL} | {NOTIFICATIONS}))
+ALL_TOPICS: tuple[str, ...] = tuple(sorted({e.topic for e in ALL}))
 
 # the events of order status changes, for code that moves an order to a status it computed
 ORDER_STATUS_EVENTS: dict[str, EventType[p.OrderPayload]] = {

@@ -150,3 +150,14 @@ class InvoicePayload(Payload, frozen=True):
     currency: str
     assets: list[str]
     order_ref: str | None
+
+
+class NotificationPayload(Payload, frozen=True):
+    """notification.sent|delivered|read: what the customer was told, on which channel."""
+
+    notification_id: uuid.UUID
+    event_id: uuid.UUID  # the event that caused it
+    channel: str  # email | push | in_app
+    user_id: uuid.UUID | None
+    order_id: uuid.UUID | None
+    status: str

@@ -7,21 +7,17 @@ or a database outage re-reads events but never makes a second delivery of one.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
-from typing import Any
 
 import msgspec
 import structlog
-from aiokafka import AIOKafkaConsumer
 
 from beanpay import queries
 from beanpay.config import Settings
 from beanpay.db import Connection, Database
 from beanpay.events import catalog, envelope
-from beanpay.events.consumer import stop_quietly
-from beanpay.listen import Backoff, sleep
+from beanpay.events.consumer import GroupReader
 
 log = structlog.get_logger("webhooks")
 
@@ -29,8 +25,6 @@ SQL = queries.load("beanpay.engine", "webhooks.sql")
 TOPICS = (catalog.ORDERS, catalog.PAYMENTS, catalog.CLAIMS, catalog.SUPPLIES)
 NOTIFY = "beanpay_webhooks"
 DELIVERABLE = catalog.names_on(TOPICS)
-GATHER_SECONDS = 0.02
-BATCH = 500
 
 
 class _ShopPayload(msgspec.Struct):
@@ -63,46 +57,6 @@ async def record(conn: Connection, events: list[envelope.Envelope]) -> int:
     return len(made)
 
 
-class Fanout:
+class Fanout(GroupReader):
     def __init__(self, settings: Settings, db: Database) -> None:
-        self.settings, self.db = settings, db
-        self.connected = False  # to Kafka, with the last batch recorded: what readiness reports
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Consume until `stop`; on any Kafka or database failure, drop the consumer (uncommitted
-        offsets are read again) and reconnect with backoff."""
-        backoff = Backoff()
-        while not stop.is_set():
-            consumer = AIOKafkaConsumer(*TOPICS, bootstrap_servers=self.settings.kafka_servers,
-                                        group_id=self.settings.webhook_group, enable_auto_commit=False,
-                                        auto_offset_reset="earliest", fetch_max_wait_ms=100)
-            try:
-                await consumer.start()
-                await self._consume(consumer, stop, backoff)
-            except Exception as exc:  # Kafka or PostgreSQL away: nothing was committed past what was recorded
-                self.connected = False
-                log.warning("webhook fan-out failed; reconnecting", error=repr(exc), retry_in=round(backoff.delay, 1))
-                await stop_quietly(consumer)
-                await backoff.wait(stop)
-            else:
-                await stop_quietly(consumer)
-
-    async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event, backoff: Backoff) -> None:
-        while not stop.is_set():
-            batches: dict[Any, list[Any]] = await consumer.getmany(timeout_ms=200, max_records=BATCH)
-            self.connected = True
-            messages = [m for batch in batches.values() for m in batch]
-            if not messages:
-                continue
-            events = []
-            for m in messages:
-                try:
-                    events.append(envelope.decode(m.value))
-                except msgspec.DecodeError:
-                    log.error("undecodable event skipped", topic=m.topic, offset=m.offset)
-            async with self.db.transaction() as conn:
-                await record(conn, events)
-            await consumer.commit()
-            backoff.reset()
-            if len(messages) < BATCH:  # caught up: a moment to gather, so the next batch holds many events
-                await sleep(stop, GATHER_SECONDS)
+        super().__init__(settings, db, TOPICS, settings.webhook_group, "webhook fan-out", record)

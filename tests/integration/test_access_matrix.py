@@ -68,6 +68,8 @@ class World:
     batch: str = ""
     invoice: str = ""  # new: no asset picked
     cart_item: str = ""  # in `customer`'s cart at the shop
+    notification: str = ""  # in `customer`'s in-app inbox
+    push_subscription: str = ""  # of `customer`
     session_of: dict[str, str] = field(default_factory=dict)  # principal -> public id of a spare session of theirs
     keys: dict[str, str] = field(default_factory=dict)  # principal -> its API key (for this world's shops)
 
@@ -122,6 +124,20 @@ TABLE: dict[tuple[str, str], Case] = {
     ("POST", "/v1/cart/checkout"): Case("POST", p("/v1/cart/checkout"), CUSTOMERS, lambda w, _: {
         "shop_id": w.shop, "payment": {"chain": "eth", "asset": "ETH"}}),
     ("GET", "/v1/users/me/favorites"): Case("GET", p("/v1/users/me/favorites"), PEOPLE),
+    ("GET", "/v1/notifications"): Case("GET", p("/v1/notifications"), PEOPLE),
+    ("POST", "/v1/notifications/{notification_id}/read"): Case(
+        "POST", p("/v1/notifications/{notification}/read"), frozenset({"customer"})),
+    ("GET", "/v1/users/me/notification-preferences"): Case("GET", p("/v1/users/me/notification-preferences"),
+                                                           PEOPLE),
+    ("PUT", "/v1/users/me/notification-preferences"): Case("PUT", p("/v1/users/me/notification-preferences"),
+                                                           PEOPLE, lambda w, _: {"language": "es"}),
+    ("POST", "/v1/users/me/push-subscriptions"): Case("POST", p("/v1/users/me/push-subscriptions"), PEOPLE,
+                                                      lambda w, who: {"endpoint": f"https://push.example/{who}",
+                                                                      "keys": {"p256dh": "B" * 40, "auth": "a" * 16}}),
+    ("DELETE", "/v1/users/me/push-subscriptions/{subscription_id}"): Case(
+        "DELETE", p("/v1/users/me/push-subscriptions/{push_subscription}"), frozenset({"customer"})),
+    # public; 503 here, where no VAPID key is configured (admitted: judged on its merits)
+    ("GET", "/v1/push/vapid-public-key"): Case("GET", p("/v1/push/vapid-public-key"), EVERYONE),
     ("PUT", "/v1/users/me/favorites/{kind}/{target_id}"): Case("PUT", p("/v1/users/me/favorites/shop/{shop}"),
                                                                PEOPLE),
     ("DELETE", "/v1/users/me/favorites/{kind}/{target_id}"): Case(
@@ -343,10 +359,19 @@ class Principals:
         await self.db.execute("""INSERT INTO cart_items (id, cart_id, product_id, quantity, customizations)
                                  VALUES ($1, $2, $3, 1, '{"size": ["small"]}')""", cart_item, cart,
                               uuid.UUID(shop.product_id))
+        notification, push = uuid.uuid4(), uuid.uuid4()
+        await self.db.execute("""INSERT INTO notifications (id, event_id, event_type, channel, user_id, recipient,
+                                                            title, body, status)
+                                 VALUES ($1, $2, 'order.ready', 'in_app', $3, $3::text, 'Ready', 'Ready.',
+                                         'delivered')""", notification, uuid.uuid4(), customer_id)
+        await self.db.execute("INSERT INTO push_subscriptions (id, user_id, endpoint, p256dh, auth) VALUES "
+                              "($1, $2, $3, 'BPkey0000000000000000000', 'auth0000')", push, customer_id,
+                              f"https://push.example/{push}")
         world = World(shop.id, other["id"], shop.product_id, (await product.json())["id"], shop.supply_id,
                       order["id"], code, (await hook.json())["id"], str(invitation), token, str(key_id), keys=keys,
                       refund=str(refund), refund_token=claim_token(refund, self.api.app[SETTINGS].jwt_secret),
-                      payout=str(payout), batch=str(batch), invoice=str(invoice), cart_item=str(cart_item))
+                      payout=str(payout), batch=str(batch), invoice=str(invoice), cart_item=str(cart_item),
+                      notification=str(notification), push_subscription=str(push))
         for name in ACCOUNTS:
             world.session_of[name] = str(await self.db.fetchval(
                 """INSERT INTO user_sessions (id_digest, user_id, expires_at) VALUES ($1, $2, now() + interval '1h')

@@ -1,0 +1,43 @@
+-- name: inbox
+-- A person's in-app notifications, newest first, after the keyset cursor ($2, $3), unread only if $4.
+SELECT id, event_type, order_id, title, body, link, status, created_at, read_at
+FROM notifications
+WHERE user_id = $1 AND channel = 'in_app' AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid))
+  AND (NOT $4::bool OR status <> 'read')
+ORDER BY created_at DESC, id DESC LIMIT $5;
+
+-- name: mark_read
+-- One of my in-app notifications read (once: reading it again changes nothing and returns no row).
+UPDATE notifications SET status = 'read', read_at = now()
+WHERE id = $1 AND user_id = $2 AND channel = 'in_app' AND status <> 'read'
+RETURNING id, event_id, channel, user_id, order_id, status;
+
+-- name: one
+-- One of my in-app notifications.
+SELECT id, event_type, order_id, title, body, link, status, created_at, read_at
+FROM notifications WHERE id = $1 AND user_id = $2 AND channel = 'in_app';
+
+-- name: preferences
+-- A person's notification preferences (no row: the defaults).
+SELECT email, language, email_enabled, push_enabled, in_app_enabled, updated_at
+FROM notification_preferences WHERE user_id = $1;
+
+-- name: save_preferences
+-- A person's notification preferences, replaced.
+INSERT INTO notification_preferences (user_id, email, language, email_enabled, push_enabled, in_app_enabled)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, language = excluded.language,
+    email_enabled = excluded.email_enabled, push_enabled = excluded.push_enabled,
+    in_app_enabled = excluded.in_app_enabled, updated_at = now()
+RETURNING email, language, email_enabled, push_enabled, in_app_enabled, updated_at;
+
+-- name: subscribe
+-- A device's push subscription, for this person (a device that subscribes again replaces its keys).
+INSERT INTO push_subscriptions (id, user_id, endpoint, p256dh, auth) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth,
+    gone_at = NULL
+RETURNING id, endpoint, created_at;
+
+-- name: unsubscribe
+-- One of my push subscriptions ended.
+UPDATE push_subscriptions SET gone_at = now() WHERE id = $1 AND user_id = $2 AND gone_at IS NULL RETURNING id;
