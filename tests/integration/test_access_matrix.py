@@ -362,8 +362,8 @@ class Principals:
         notification, push = uuid.uuid4(), uuid.uuid4()
         await self.db.execute("""INSERT INTO notifications (id, event_id, event_type, channel, user_id, recipient,
                                                             title, body, status)
-                                 VALUES ($1, $2, 'order.ready', 'in_app', $3, $3::text, 'Ready', 'Ready.',
-                                         'delivered')""", notification, uuid.uuid4(), customer_id)
+                                 VALUES ($1, $2, 'order.ready', 'in_app', $3, $4, 'Ready', 'Ready.',
+                                         'delivered')""", notification, uuid.uuid4(), customer_id, str(customer_id))
         await self.db.execute("INSERT INTO push_subscriptions (id, user_id, endpoint, p256dh, auth) VALUES "
                               "($1, $2, $3, 'BPkey0000000000000000000', 'auth0000')", push, customer_id,
                               f"https://push.example/{push}")
