@@ -40,7 +40,7 @@ from beanpay.api.errors import from_exception
 from beanpay.api.feed import FEED, Feed
 from beanpay.api.http import REQUEST_ID, Handler
 from beanpay.api.metrics import observe_request
-from beanpay.api.pages import checkout, receipts, staff, static
+from beanpay.api.pages import checkout, console, receipts, refund_claims, staff, static
 from beanpay.api.ratelimit import Limiter, parse_networks
 from beanpay.api.routing import Route, install
 from beanpay.api.state import BTC_ACCOUNT, BTC_RPC, CACHE, LIMITER, OIDC, POOL, RATES, SETTINGS, TRUSTED_PROXIES
@@ -97,6 +97,8 @@ def init_app(settings: Settings) -> web.Application:
     checkout.install(app)
     receipts.install(app)
     staff.install(app)
+    refund_claims.install(app)
+    console.install(app)
     static.install(app)
     app[health.OPENAPI_DOC] = health.build_openapi(all_routes())
     return app

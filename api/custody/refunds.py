@@ -26,7 +26,7 @@ from beanpay.api.idempotency import mutation
 from beanpay.api.routing import Routes
 from beanpay.api.rows import encode_cursor, keyset
 from beanpay.api.state import BTC_RPC, pool, settings
-from beanpay.db import fetch_as
+from beanpay.db import Connection, fetch_as
 from beanpay.engine.transfers import approval, bitcoin, evm, refunds, rules, service
 from beanpay.engine.transfers.rules import TransferStatus
 from beanpay.engine.transfers.service import SQL, TransferRow
@@ -188,11 +188,16 @@ async def get_refund_claim(request: web.Request) -> web.Response:
 async def claim_refund(request: web.Request) -> web.Response:
     refund_id = _claimed(request)
     body = await decode_body(request, RefundClaim)
-    s = settings(request)
     async with mutation(request) as m:
-        after = await refunds.claim(m.conn, refund_id, body.address, network=s.btc_network, secret=secret(request),
-                                    actor=actor(request))
-        if after.variant in rules.AUTO_APPROVED:  # the amount is a fact of the payment: no choice to approve
-            after = await approval.approve(m.conn, s, after, rate=None, btc=request.app[BTC_RPC],
-                                           actor=actor(request))
-        return await m.respond(json(view(after)))
+        return await m.respond(json(view(await claim_with(m.conn, request, refund_id, body.address))))
+
+
+async def claim_with(conn: Connection, request: web.Request, refund_id: uuid.UUID, address: str) -> TransferRow:
+    """The customer names their address (the claim page posts here too); an amount that is a fact of the
+    payment is approved at once, there being no choice to approve."""
+    s = settings(request)
+    after = await refunds.claim(conn, refund_id, address, network=s.btc_network, secret=secret(request),
+                                actor=actor(request))
+    if after.variant in rules.AUTO_APPROVED:
+        after = await approval.approve(conn, s, after, rate=None, btc=request.app[BTC_RPC], actor=actor(request))
+    return after

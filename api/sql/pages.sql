@@ -29,3 +29,7 @@ ORDER BY d.first_seen_at, d.txid, d.output_index;
 SELECT id, chain, asset, decimals, amount, status, txid, created_at
 FROM transfers WHERE order_id = $1 AND kind = 'refund' AND status <> 'cancelled'
 ORDER BY created_at, id;
+
+-- name: shop_name
+-- A shop's name, for a page that names it.
+SELECT name FROM coffee_shops WHERE id = $1;

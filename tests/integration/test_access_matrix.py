@@ -176,6 +176,7 @@ TABLE: dict[tuple[str, str], Case] = {
     ("GET", "/v1/orders/{order_id}/claim"): Case("GET", p("/v1/orders/{order}/claim"), ORDER_READERS),
     ("GET", "/v1/shops/{shop_id}/balances"): Case("GET", p("/v1/shops/{shop}/balances"), MANAGERS),
     ("GET", "/v1/shops/{shop_id}/ledger"): Case("GET", p("/v1/shops/{shop}/ledger"), MANAGERS),
+    ("GET", "/v1/shops/{shop_id}/ledger.csv"): Case("GET", p("/v1/shops/{shop}/ledger.csv"), MANAGERS),
     ("GET", "/v1/shops/{shop_id}/wallets"): Case("GET", p("/v1/shops/{shop}/wallets"), MANAGERS),
     ("PUT", "/v1/shops/{shop_id}/wallets/{chain}"): Case(
         "PUT", p("/v1/shops/{shop}/wallets/eth"), OWNERS,

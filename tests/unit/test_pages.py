@@ -65,9 +65,10 @@ def _used_strings() -> set[str]:
         found |= set(re.findall(r'_\("((?:[^"\\]|\\.)+)"', text))
         found |= set(re.findall(r't\.text\("((?:[^"\\]|\\.)+)"', text))
         found |= set(re.findall(r'(?:NotFound|Gone|InvalidInput|Conflict)\("((?:[^"\\]|\\.)+)"', text))
+    from beanpay.api.pages import console, staff
     from beanpay.api.pages.render import TITLES
-    from beanpay.api.pages.staff import COLUMNS, SCRIPT_STRINGS
-    return found | set(TITLES.values()) | set(SCRIPT_STRINGS) | {title for _, title in COLUMNS}
+    return (found | set(TITLES.values()) | set(staff.SCRIPT_STRINGS) | {title for _, title in staff.COLUMNS}
+            | set(console.SCRIPT_STRINGS) | {title for _, title in console.SECTIONS})
 
 
 def test_every_language_has_every_string() -> None:

@@ -1,51 +1,27 @@
-// beanpay staff board: sign in, the shop's queue live (its event stream), one tap per move, claim
-// codes typed or scanned, a chime for each newly paid order, low-stock alerts. Every call is the
-// public API with the session cookie and its CSRF token.
+// beanpay staff board: the shop's queue live (its event stream), one tap per move, claim codes typed
+// or scanned, a chime for each newly paid order, low-stock alerts. Signing in and every call to the
+// public API go through session.js.
 "use strict";
 (function () {
-  const $ = (sel) => document.querySelector(sel);
-  const S = JSON.parse($("#strings").textContent);
-  const t = (key, values) => (S[key] || key).replace(/\{(\w+)\}/g, (_, k) => String(values && values[k]));
+  const { $, t, api } = window.beanpay;
   const NEXT = { confirmed: ["preparing", "Start"], preparing: ["ready", "Ready"], ready: ["completed", "Hand over"] };
   const COLUMNS = ["confirmed", "preparing", "ready"];
-  let csrf = null, shopId = null, stream = null;
+  let shopId = null, stream = null;
   const products = new Map();
   const known = new Map(); // order id -> status shown
 
-  async function api(method, path, body) {
-    const headers = { "Accept": "application/json" };
-    if (method !== "GET") {
-      headers["X-CSRF-Token"] = csrf || "";
-      headers["Idempotency-Key"] = crypto.randomUUID();
-    }
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const resp = await fetch(path, { method, headers, credentials: "same-origin",
-                                     body: body === undefined ? undefined : JSON.stringify(body) });
-    const data = resp.status === 204 ? null : await resp.json().catch(() => null);
-    return { status: resp.status, data };
-  }
-
-  function show(sel, on) { document.querySelectorAll(sel).forEach((el) => { el.hidden = !on; }); }
-
-  async function start() {
-    const me = await api("GET", "/v1/auth/me");
-    if (me.status !== 200) { show("[data-login]", true); show("[data-work]", false); return; }
-    csrf = me.data.csrf_token;
-    $("[data-who]").textContent = t("Signed in as {name}", { name: me.data.user.display_name || me.data.user.email });
-    const grants = me.data.grants;
-    if (!grants.length) { $("[data-who]").textContent = t("You have no shop to work at."); return; }
+  async function start(me) {
+    if (!me.grants.length) { $("[data-who]").textContent = t("You have no shop to work at."); return; }
     const select = $("[data-shop]");
     select.innerHTML = "";
-    for (const g of grants) {
-      const shop = await api("GET", "/v1/shops/" + g.shop_id);
+    for (const shop of await window.beanpay.shopNames(me.grants)) {
       const opt = document.createElement("option");
-      opt.value = g.shop_id;
-      opt.textContent = shop.status === 200 ? shop.data.name : g.shop_id;
+      opt.value = shop.id;
+      opt.textContent = shop.name;
       select.appendChild(opt);
     }
     const saved = localStorage.getItem("beanpay.staff.shop");
-    if (saved && grants.some((g) => g.shop_id === saved)) select.value = saved;
-    show("[data-login]", false); show("[data-work]", true);
+    if (saved && me.grants.some((g) => g.shop_id === saved)) select.value = saved;
     select.onchange = () => open(select.value);
     await open(select.value);
   }
@@ -231,33 +207,15 @@
     look();
   }
 
-  $("[data-login-form]").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const form = e.target;
-    const body = { email: form.email.value, password: form.password.value };
-    if (form.totp.value) body.totp = form.totp.value;
-    const done = await api("POST", "/v1/auth/login", body);
-    if (done.status === 200) { form.password.value = ""; await start(); return; }
-    if (done.data && done.data.error && done.data.error.code === "second_factor_required") {
-      show("[data-totp]", true);
-    }
-    $("[data-login-error]").textContent = (done.data && done.data.error && done.data.error.code === "second_factor_required")
-      ? done.data.error.message : t("Wrong email or password");
-  });
   $("[data-claim-form]").addEventListener("submit", async (e) => {
     e.preventDefault();
     const input = $("[data-claim-input]");
     await processClaim(input.value);
     input.value = "";
   });
-  $("[data-logout]").addEventListener("click", async () => {
-    await api("POST", "/v1/auth/logout");
-    if (stream) stream.close();
-    location.reload();
-  });
   if ("BarcodeDetector" in window && navigator.mediaDevices) {
     show("[data-scan]", true);
     $("[data-scan]").addEventListener("click", scan);
   }
-  start().catch(() => { $("[data-who]").textContent = t("Could not reach beanpay; retrying"); setTimeout(start, 3000); });
+  window.beanpay.signIn(start);
 })();
