@@ -68,7 +68,8 @@ run: migrate
 # benchmarks against the real stack, each with a baseline measured in the same run:
 # HTTP (wrk vs bare aiohttp), the API under load (orders, 10,000 held connections, the closed-loop curve,
 # mixed traffic), EVM and Bitcoin indexers (vs raw fetch from the node), and the engine (sustained
-# payments through every service: block-to-confirmed and block-to-webhook latency, CPU per payment)
+# payments through every service: block-to-confirmed and block-to-webhook latency, CPU per payment), and the
+# checkout pages (page loads while one API process holds 2,000 open event streams, vs none open)
 # (every benchmark runs; the recipe fails if any missed its target)
 bench: migrate
-    status=0; for b in http_bench api_bench evm_bench btc_bench engine_bench; do {{bin}}/python -m tests.bench.$b || status=1; done; exit $status
+    status=0; for b in http_bench api_bench evm_bench btc_bench engine_bench pages_bench; do {{bin}}/python -m tests.bench.$b || status=1; done; exit $status
