@@ -42,9 +42,10 @@ migrate: up
     {{bin}}/beanpay migrate
 
 # the main job: every service, a seeded shop, three orders paid in BTC, ETH and tUSDC with real transactions,
-# followed to confirmed, claimed and processed, with signed webhooks received and verified
-demo: migrate
-    {{bin}}/python -m beanpay.deploy.demo
+# followed to confirmed, claimed and processed, with signed webhooks received and verified; prints the
+# checkout, staff board and console URLs (`just demo --serve` keeps them up until Ctrl-C)
+demo *args: migrate
+    {{bin}}/python -m beanpay.deploy.demo {{args}}
 
 # lint, type-check and run every test against the real stack
 test: migrate

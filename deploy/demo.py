@@ -11,15 +11,20 @@ test-USDC (anvil) with real signed transactions, the BTC and ETH ones paying too
 mined, and each order is followed to confirmed, claimed, and handed over by the barista. The owner then
 refunds both overpaid parts: the customer claims each with an address of their own, the ETH one is sent
 by the platform's payout hot wallet, the BTC one by a PSBT the operator's wallet signs, and each is
-followed until the indexer sees it confirmed at the customer's address. Ends with summary tables; exits
-non-zero if any step fails, so it doubles as a smoke test of the whole system.
+followed until the indexer sees it confirmed at the customer's address. Ends with summary tables and
+the pages' URLs (each order's checkout, one waiting to be paid, an invoice, the staff board and the
+console; `--serve` keeps them up until Ctrl-C); exits non-zero if any step fails, so it doubles as a
+smoke test of the whole system.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -309,7 +314,8 @@ async def refund_overpayment(api: Api, settings: Settings, owner: dict[str, str]
     return {**final, "states": states, "seconds": time.monotonic() - started}
 
 
-async def run(settings: Settings, base: str, server: subprocess.Popen[bytes], idp: IdentityProvider) -> None:
+async def run(settings: Settings, base: str, server: subprocess.Popen[bytes], idp: IdentityProvider,
+              serve: bool = False) -> None:
     customer = idp.token(uuid.uuid4())
     idp_runner = await idp.start()
     receiver = Receiver()
@@ -393,6 +399,17 @@ async def run(settings: Settings, base: str, server: subprocess.Popen[bytes], id
 
             await _until("the refunds' webhooks", refund_hooks_in, server)
             balances = await api.call("GET", f"/v1/shops/{shop['id']}/balances", merchant)
+            # for whoever opens the pages: an order waiting at checkout, and an invoice whose asset is picked there
+            waiting = await api.call("POST", "/v1/orders", {}, {
+                "shop_id": shop["id"], "payment": {"chain": "eth", "asset": "tUSDC"},
+                "items": [{"product_id": products["Flat White"], "quantity": 1,
+                           "customizations": {"milk": ["oat"], "size": ["large"]}}]})
+            invoice = await api.call("POST", "/v1/invoices", owner, {
+                "shop_id": shop["id"], "amount": "18.60", "order_ref": "CATERING-42", "expires_in_seconds": 3600,
+                "assets": [{"chain": "btc", "asset": "BTC"}, {"chain": "eth", "asset": "ETH"},
+                           {"chain": "eth", "asset": "tUSDC"}]})
+            async with session.get(f"{base}/pay/{placed[0]['checkout_token']}") as page:
+                paid_page = page.status, "Paid" in await page.text()
         finally:
             await btc.close()
             await evm.close()
@@ -417,9 +434,35 @@ async def run(settings: Settings, base: str, server: subprocess.Popen[bytes], id
           f"{receiver.duplicates} duplicates")
     if receiver.rejected:
         raise DemoFailed("a webhook failed signature verification")
+    if paid_page != (200, True):
+        raise DemoFailed(f"the checkout page of a paid order answered {paid_page}")
+    print("\npages (server-rendered, live over Server-Sent Events):")
+    for o in placed:
+        print(f"   checkout of paid order {o['id'][:8]}: {base}/pay/{o['checkout_token']}")
+    print(f"   checkout waiting for payment:  {base}/pay/{waiting['checkout_token']}")
+    print(f"   invoice (pick the asset):      {base}/pay/{invoice['checkout_token']}")
+    print(f"   staff board:                   {base}/staff    (sign in as {BARISTA})")
+    print(f"   merchant console:              {base}/console  (sign in as {OWNER})")
+    if serve:
+        print(f"\nserving until Ctrl-C; this run's password for {OWNER} and {BARISTA}: {PASSWORD}")
+        await _serve_until_interrupted(server)
+
+
+async def _serve_until_interrupted(server: subprocess.Popen[bytes]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    while not stop.is_set() and server.poll() is None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description="The whole payment flow against the local stack.")
+    parser.add_argument("--serve", action="store_true",
+                        help="afterwards keep the services and pages up until Ctrl-C (prints the sign-in password)")
+    args = parser.parse_args()
     settings = load_settings()
     if not settings.evm_chains or not settings.btc_account_xpub:
         print("the local stack is not up (no anvil deployment or btcd wallet); run `just up`", file=sys.stderr)
@@ -444,11 +487,13 @@ def main() -> int:
     password.unlink()
     print(made.stdout.strip() or made.stderr.strip())
     with log.open("ab") as out:
-        server = subprocess.Popen([beanpay, "run"], stdout=out, stderr=subprocess.STDOUT, env=env)
+        # its own process group: Ctrl-C at the terminal (with --serve) reaches the demo, which stops it
+        server = subprocess.Popen([beanpay, "run"], stdout=out, stderr=subprocess.STDOUT, env=env,
+                                  start_new_session=True)
     try:
         if made.returncode != 0:
             raise DemoFailed("could not create the operator")
-        asyncio.run(run(settings, base, server, idp))
+        asyncio.run(run(settings, base, server, idp, serve=args.serve))
     except DemoFailed as exc:
         print(f"\ndemo failed: {exc} (service log: {log})", file=sys.stderr)
         return 1
