@@ -71,4 +71,6 @@ class PushSubscriptionOut(Struct):
 
 
 class VapidKey(Struct):
-    public_key: str  # base64url of the uncompressed P-256 point: PushManager.subscribe's applicationServerKey
+    # base64url of the uncompressed P-256 point: PushManager.subscribe's applicationServerKey; None where
+    # Web Push is not configured (BEANPAY_VAPID_PRIVATE_KEY)
+    public_key: str | None

@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from beanpay import queries
+from beanpay.api.accounts import credentials
 from beanpay.api.body import decode_body, decode_query
-from beanpay.api.guard import public, signed_in
+from beanpay.api.guard import needs, public, signed_in
 from beanpay.api.http import json, path_uuid, who
 from beanpay.api.notification_schemas import (
     Notification,
@@ -22,12 +23,13 @@ from beanpay.api.notification_schemas import (
     PushSubscriptionOut,
     VapidKey,
 )
+from beanpay.api.orders import SQL as ORDERS
 from beanpay.api.routing import Routes
 from beanpay.api.rows import encode_cursor, keyset, to_struct, to_structs
 from beanpay.api.state import pool, settings
 from beanpay.engine.notifications import vapid
 from beanpay.engine.webhooks import egress
-from beanpay.errors import Forbidden, InvalidInput, NotFound, Unavailable
+from beanpay.errors import Forbidden, InvalidInput, NotFound
 from beanpay.events import catalog
 from beanpay.events.outbox import Event, emit_many
 from beanpay.events.payloads import NotificationPayload
@@ -100,7 +102,30 @@ async def put_preferences(request: web.Request) -> web.Response:
             tag="notifications", body=PushSubscriptionIn, response=PushSubscriptionOut, status=201, policy=YOU,
             errors=(400, 401, 403, 422))
 async def subscribe_push(request: web.Request) -> web.Response:
-    user_id = _person(request)
+    return await _subscribe(request, _person(request))
+
+
+@routes.add("POST", "/v1/orders/{order_id}/push-subscriptions",
+            summary="Subscribe this device to Web Push about one order (from its checkout page)",
+            tag="notifications", body=PushSubscriptionIn, response=PushSubscriptionOut, status=201,
+            policy=needs("orders:read", "whoever holds the order's checkout token, the customer who placed it",
+                         customers=True, guests=True),
+            errors=(400, 401, 404, 422), headers=("X-Checkout-Token",))
+async def subscribe_order_push(request: web.Request) -> web.Response:
+    """A guest has no account: the device is subscribed for the order's customer (who the order's
+    notifications go to), proved by the checkout token."""
+    order_id = path_uuid(request, "order_id")
+    capability = request.headers.get("X-Checkout-Token")
+    opened = capability is not None and credentials.checkout_order(capability, settings(request).jwt_secret or "")
+    async with pool(request).acquire() as conn:
+        owner = await conn.fetchval(ORDERS.owner, order_id)
+    c = who(request)
+    if owner is None or (opened != order_id and not (c.kind == "customer" and c.id == owner)):
+        raise NotFound("no such order", order_id=str(order_id))
+    return await _subscribe(request, owner)
+
+
+async def _subscribe(request: web.Request, user_id: uuid.UUID) -> web.Response:
     body = await decode_body(request, PushSubscriptionIn)
     url = urlsplit(body.endpoint)
     conf = settings(request)
@@ -130,9 +155,7 @@ async def unsubscribe_push(request: web.Request) -> web.Response:
 
 
 @routes.add("GET", "/v1/push/vapid-public-key", summary="The key browsers subscribe to Web Push with",
-            tag="notifications", response=VapidKey, policy=public(), errors=(503,))
+            tag="notifications", response=VapidKey, policy=public())
 async def get_vapid_key(request: web.Request) -> web.Response:
     private = settings(request).vapid_private_key
-    if not private:
-        raise Unavailable("Web Push is not configured here (BEANPAY_VAPID_PRIVATE_KEY)")
-    return json(VapidKey(vapid.public_key(private)))
+    return json(VapidKey(vapid.public_key(private) if private else None))

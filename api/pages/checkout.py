@@ -25,6 +25,7 @@ from beanpay.api.pages.render import formatter, html_errors, page, render, secur
 from beanpay.api.pages.views import OrderView, invoice_context, open_checkout, order_view, receipt_token
 from beanpay.api.state import BTC_ACCOUNT, pool, settings
 from beanpay.engine import claiming, invoices
+from beanpay.engine.notifications import vapid
 from beanpay.engine.orders import lock_order
 from beanpay.errors import Conflict, InvalidInput, NotFound
 
@@ -71,7 +72,9 @@ async def checkout(request: web.Request) -> web.StreamResponse:
             order_id = opened.order_id
         view = await order_view(conn, settings(request), order_id, now=_now())
     status = 410 if view.progress.stage in ("expired", "cancelled") else 200  # nothing left to pay here
-    return page(request, "checkout.html", status=status, t=t, **live_context(request, view, token, t))
+    private = settings(request).vapid_private_key
+    return page(request, "checkout.html", status=status, t=t, vapid=vapid.public_key(private) if private else None,
+                **live_context(request, view, token, t))
 
 
 async def pick_asset(request: web.Request) -> web.StreamResponse:

@@ -59,6 +59,9 @@ ES = {
     "Your payment arrived late": "Tu pago llegó tarde",
     "asked": "pedido",
     "Language": "Idioma",
+    "We will tell you on this device.": "Te avisaremos en este dispositivo.",
+    "Notifications are not available here.": "Aquí no se pueden recibir avisos.",
+    "Tell me on this device when it is ready": "Avísame en este dispositivo cuando esté listo",
     # staff board
     "Staff board": "Panel del personal",
     "The staff board needs JavaScript.": "El panel del personal necesita JavaScript.",

@@ -19,6 +19,9 @@ async def asset(request: web.Request) -> web.StreamResponse:
     response = web.Response(body=body, content_type=TYPES[name.rsplit(".", 1)[-1]])
     response.headers.update(HEADERS)
     response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    if name == "sw.js":  # the checkout's service worker works for the pages under /pay/
+        response.headers["Service-Worker-Allowed"] = "/pay/"
+        response.headers["Cache-Control"] = "no-cache"  # browsers check service workers for updates
     return response
 
 

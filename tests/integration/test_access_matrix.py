@@ -134,9 +134,12 @@ TABLE: dict[tuple[str, str], Case] = {
     ("POST", "/v1/users/me/push-subscriptions"): Case("POST", p("/v1/users/me/push-subscriptions"), PEOPLE,
                                                       lambda w, who: {"endpoint": f"https://push.example/{who}",
                                                                       "keys": {"p256dh": "B" * 40, "auth": "a" * 16}}),
+    ("POST", "/v1/orders/{order_id}/push-subscriptions"): Case(
+        "POST", p("/v1/orders/{order}/push-subscriptions"), frozenset({"customer"}),
+        lambda w, who: {"endpoint": f"https://push.example/order/{who}",
+                        "keys": {"p256dh": "B" * 40, "auth": "a" * 16}}),
     ("DELETE", "/v1/users/me/push-subscriptions/{subscription_id}"): Case(
         "DELETE", p("/v1/users/me/push-subscriptions/{push_subscription}"), frozenset({"customer"})),
-    # public; 503 here, where no VAPID key is configured (admitted: judged on its merits)
     ("GET", "/v1/push/vapid-public-key"): Case("GET", p("/v1/push/vapid-public-key"), EVERYONE),
     ("PUT", "/v1/users/me/favorites/{kind}/{target_id}"): Case("PUT", p("/v1/users/me/favorites/shop/{shop}"),
                                                                PEOPLE),

@@ -13,7 +13,7 @@ from playwright.async_api import Page, expect
 from beanpay.engine.expiry import expire_orders
 from tests.conftest import Tokens
 from tests.integration.browser import screenshots, serious_violations
-from tests.integration.engine_support import get_order, make_coffee_shop, place
+from tests.integration.engine_support import get_order, make_coffee_shop, pay_directly, place
 
 pytest_plugins = ["tests.integration.engine_support", "tests.integration.browser"]
 
@@ -230,3 +230,51 @@ async def test_an_invoice_checkout_lets_the_customer_pick_the_asset(
     picked = await (await api.get(f"/v1/invoices/{made['id']}", headers=shop.merchant)).json()
     assert picked["payment"]["asset"] == "BTC"
     assert await page.locator(".address").inner_text() == picked["payment"]["address"]
+
+
+async def test_without_javascript_the_page_refreshes_itself_and_the_claim_still_works(
+        api, tokens: Tokens, db, engine, browser) -> None:
+    shop = await make_coffee_shop(api, tokens)
+    order = await place(api, {}, shop, "eth", "tUSDC")
+    context = await browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
+    try:
+        page = await context.new_page()
+        await page.goto(str(api.make_url(f"/pay/{order['checkout_token']}")))
+        await expect(page.locator("#live [data-stage='awaiting']")).to_be_visible()
+        assert await page.locator('meta[http-equiv="refresh"]').count() == 1
+        assert not await page.locator("button.copy").first.is_visible()  # copying needs the script
+        assert await page.locator(".address").inner_text() == order["payment"]["address"]
+        await pay_directly(db, order)
+        await engine()
+        await expect(page.locator("#live [data-stage='paid']")).to_be_visible(timeout=25_000)  # by refreshing
+        await page.get_by_role("button", name="Show my claim code").click()
+        await expect(page.locator("[data-claim-code]")).to_have_text(re.compile(r"\w{6,}"))
+    finally:
+        await context.close()
+
+
+async def test_a_receipt_links_transactions_and_lists_refunds(make_api, tokens: Tokens, db, engine) -> None:
+    api = await make_api(explorer_tx_urls={"eth": "https://explorer.example/tx/{txid}"})
+    shop = await make_coffee_shop(api, tokens)
+    order = await place(api, {}, shop, "eth", "tUSDC")
+    page = await (await api.get(f"/pay/{order['checkout_token']}")).text()
+    assert "/receipts/" not in page  # nothing paid: no receipt
+    await pay_directly(db, order, 4_750_000)
+    await engine()
+    made = await api.post(f"/v1/orders/{order['id']}/refunds", json={"variant": "overpaid"}, headers=shop.merchant)
+    assert made.status == 201, await made.text()
+    page = await (await api.get(f"/pay/{order['checkout_token']}")).text()
+    token = re.search(r'/receipts/([^?"]+)', page).group(1)  # type: ignore[union-attr]
+    receipt = await api.get(f"/receipts/{token}")
+    assert receipt.status == 200 and receipt.headers["Cache-Control"] == "no-store"
+    html = await receipt.text()
+    txid = (await (await api.get(f"/v1/orders/{order['id']}", headers=tokens.operator)).json())["payment"][
+        "transaction_hash"]
+    assert f'href="https://explorer.example/tx/{txid}"' in html
+    assert "size: small" in html and "4.75 tUSDC" in html and "1 tUSDC = $1.00" in html
+    assert "Refunds" in html and "0.25 tUSDC" in html and "awaiting claim" in html
+    assert (await api.get(f"/receipts/{token[:-2]}xx")).status == 404
+    other = await place(api, {}, shop, "eth", "tUSDC")  # the checkout token is not a receipt token
+    assert (await api.get(f"/receipts/{other['checkout_token']}")).status == 404
+    pdf = await api.get(f"/receipts/{token}/pdf")
+    assert pdf.status == 200 and (await pdf.read()).startswith(b"%PDF")

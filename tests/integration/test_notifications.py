@@ -209,6 +209,34 @@ async def test_a_paid_order_is_told_once_by_email_push_and_in_app(
     assert len(mailbox.messages) == 1 and len(push.received[name]) == 1
 
 
+async def test_a_guest_subscribes_from_the_checkout_and_is_told_the_order_is_ready(
+        make_api, tokens: Tokens, db, engine, channels, notify) -> None:
+    settings, _, push = channels
+    api = await make_api(**{f: getattr(settings, f) for f in ("vapid_private_key", "webhook_allow_private")})
+    shop = await make_coffee_shop(api, tokens)
+    order = await place(api, {}, shop, "eth", "tUSDC")  # a guest: no account, only the checkout link
+    page = await (await api.get(f"/pay/{order['checkout_token']}")).text()
+    assert f'data-vapid="{push.vapid_public}"' in page  # the page offers to subscribe
+    device = push.device()
+    path = f"/v1/orders/{order['id']}/push-subscriptions"
+    assert (await api.post(path, json=device)).status == 404  # no checkout token: no such order
+    other = await place(api, {}, shop, "eth", "tUSDC")
+    refused = await api.post(path, json=device, headers={"X-Checkout-Token": other["checkout_token"]})
+    assert refused.status == 404
+    made = await api.post(path, json=device, headers={"X-Checkout-Token": order["checkout_token"]})
+    assert made.status == 201, await made.text()
+    await pay_directly(db, order)
+    await engine()
+    for status in ("preparing", "ready"):
+        moved = await api.post(f"/v1/orders/{order['id']}/status", json={"status": status}, headers=shop.staff)
+        assert moved.status == 200, await moved.text()
+    name = device["endpoint"].rsplit("/", 1)[1]
+    await wait_for(lambda: _async([m["title"] for m in push.received.get(name, [])] == ["Payment received",
+                                                                                           "Your order is ready"]),
+                   timeout=30)
+    assert push.received[name][1]["body"].startswith("Pick it up at")
+
+
 async def test_a_mail_server_that_is_down_is_retried_and_a_gone_device_is_dropped(
         api, tokens: Tokens, db, channels) -> None:
     settings, mailbox, push = channels

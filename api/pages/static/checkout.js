@@ -61,6 +61,33 @@
     }
   }
 
+  function key(b64) { // base64url -> bytes, for PushManager.subscribe
+    const raw = atob(b64.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - b64.length % 4) % 4));
+    return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+  }
+
+  const notify = document.querySelector("[data-notify]");
+  if (notify && "serviceWorker" in navigator && "PushManager" in window) {
+    notify.hidden = false;
+    const status = document.querySelector("[data-notify-status]");
+    notify.addEventListener("click", async () => {
+      try {
+        const reg = await navigator.serviceWorker.register("/static/sw.js", { scope: "/pay/" });
+        if (await Notification.requestPermission() !== "granted") throw new Error("not allowed");
+        const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key(notify.dataset.vapid) });
+        const resp = await fetch(`/v1/orders/${notify.dataset.order}/push-subscriptions`, {
+          method: "POST", body: JSON.stringify(sub.toJSON()),
+          headers: { "Content-Type": "application/json", "X-Checkout-Token": location.pathname.split("/")[2],
+                     "Idempotency-Key": crypto.randomUUID() } });
+        if (!resp.ok) throw new Error(String(resp.status));
+        status.textContent = notify.dataset.done;
+        notify.hidden = true;
+      } catch (err) {
+        status.textContent = notify.dataset.failed;
+      }
+    });
+  }
+
   if (live) {
     bind(live);
     setInterval(tick, 1000);
