@@ -278,3 +278,28 @@ async def test_a_receipt_links_transactions_and_lists_refunds(make_api, tokens: 
     assert (await api.get(f"/receipts/{other['checkout_token']}")).status == 404
     pdf = await api.get(f"/receipts/{token}/pdf")
     assert pdf.status == 200 and (await pdf.read()).startswith(b"%PDF")
+
+
+async def test_overpaid_and_late_pages_say_what_happens_next_and_old_links_are_gone(
+        make_api, tokens: Tokens, db, engine) -> None:
+    api = await make_api(checkout_link_days=1)
+    shop = await make_coffee_shop(api, tokens)
+    over = await place(api, {}, shop, "eth", "tUSDC")
+    await pay_directly(db, over, 5_000_000)
+    late = await place(api, {}, shop, "eth", "tUSDC")
+    await db.execute("UPDATE crypto_payments SET expires_at = now() - interval '1 hour' WHERE order_id = $1",
+                     uuid.UUID(late["id"]))
+    assert (await expire_orders(db, 100))[0] >= 1
+    await pay_directly(db, late)  # first seen now: after the window closed
+    await engine()
+    page = await (await api.get(f"/pay/{over['checkout_token']}")).text()
+    assert 'data-stage="overpaid"' in page and "You sent 0.5 tUSDC more than asked" in page
+    answer = await api.get(f"/pay/{late['checkout_token']}")
+    text = await answer.text()
+    assert answer.status == 200 and 'data-stage="late"' in text and "accept it or refund it" in text
+    assert (await (await api.get(f"/pay/{late['checkout_token']}?lang=es")).text()).count("Tu pago llegó tarde") == 1
+
+    await db.execute("UPDATE coffee_orders SET created_at = now() - interval '2 days' WHERE id = $1",
+                     uuid.UUID(over["id"]))
+    gone = await api.get(f"/pay/{over['checkout_token']}")
+    assert gone.status == 410 and "This link has expired" in await gone.text()
