@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from email import message_from_bytes
 from typing import Any
 
+import aiohttp
 import http_ece
 import jwt
 import msgspec
@@ -257,10 +258,10 @@ async def test_a_mail_server_that_is_down_is_retried_and_a_gone_device_is_droppe
                             VALUES ($1, $2, 'order.ready', $3, $4, $5, $6, 'Your order is ready', 'Pick it up.',
                                     'pending')""", uuid.uuid4(), event, channel, me, recipient, uuid.UUID(order["id"]))
     mailbox.stop()  # the mail server is down
-    down = Sender(msgspec.structs.replace(settings, smtp_timeout_seconds=2.0), db)
-    import aiohttp
+    # other tests' notifications may be due too: a batch large enough takes them all, ours included
+    down = Sender(msgspec.structs.replace(settings, smtp_timeout_seconds=2.0), db, batch=10_000)
     async with aiohttp.ClientSession() as session:
-        assert await down.send_due(session) == 2
+        assert await down.send_due(session) >= 2
     rows = {r["channel"]: r for r in await db.fetch("SELECT * FROM notifications WHERE event_id = $1", event)}
     assert rows["email"]["status"] == "pending" and rows["email"]["attempts"] == 1 and rows["email"]["last_error"]
     assert rows["email"]["next_attempt_at"] > dt.datetime.now(dt.UTC)  # backed off
@@ -270,10 +271,10 @@ async def test_a_mail_server_that_is_down_is_retried_and_a_gone_device_is_droppe
     mailbox.start()
     await db.execute("UPDATE notifications SET next_attempt_at = now() WHERE event_id = $1", event)
     async with aiohttp.ClientSession() as session:
-        assert await Sender(settings, db).send_due(session) == 1
+        assert await Sender(settings, db, batch=10_000).send_due(session) >= 1
     assert await db.fetchval("SELECT status FROM notifications WHERE event_id = $1 AND channel = 'email'",
                              event) == "sent"
-    assert [m["Subject"] for m in mailbox.messages] == ["Your order is ready"]
+    assert [m["Subject"] for m in mailbox.messages if m["To"] == "bo@example.com"] == ["Your order is ready"]
 
 
 async def test_preferences_choose_the_channels(api, tokens: Tokens, db, engine, channels, notify) -> None:
