@@ -18,10 +18,10 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
-import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
+from beanpay import redis_client
 from beanpay.api.metrics import CACHE_AVAILABLE, CACHE_BYPASS, CACHE_ERROR, CACHE_HIT, CACHE_MISS
 from beanpay.cachekeys import CHANNEL
 
@@ -34,10 +34,10 @@ LOCAL_MAX = 10_000
 class Cache:
     def __init__(self, url: str, *, timeout: float, retry_after: float, local_ttl: float = LOCAL_TTL,
                  local_max: int = LOCAL_MAX) -> None:
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+        self._redis = redis_client.connect(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                               retry_on_timeout=False)
         # the subscriber blocks on reads by design, so it gets no read timeout; health checks find a dead link
-        self._bus = aioredis.Redis.from_url(url, socket_connect_timeout=timeout, health_check_interval=5)
+        self._bus = redis_client.connect(url, socket_connect_timeout=timeout, health_check_interval=5)
         self._retry_after = retry_after
         self._down_until = 0.0
         self._pending: set[str] = set()

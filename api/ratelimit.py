@@ -17,11 +17,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 import structlog
 from aiohttp import web
 from prometheus_client import Counter
 from redis.exceptions import RedisError
+
+from beanpay import redis_client
 
 log = structlog.get_logger("ratelimit")
 
@@ -63,7 +64,7 @@ class Limiter:
                  max_buckets: int = 100_000) -> None:
         # one deployment's buckets: deployments (and test runs) sharing a Redis never share budgets
         self._prefix = f"beanpay:rl:{namespace}:"
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+        self._redis = redis_client.connect(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                               retry_on_timeout=False)
         self._script = self._redis.register_script(_SCRIPT)
         self._leases: dict[str, _Lease] = {}

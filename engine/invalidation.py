@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import redis.asyncio as redis
 import structlog
 
+from beanpay import redis_client
 from beanpay.cachekeys import CHANNEL, supplies_key, supply_key
 from beanpay.engine.inventory import StockMove
 
@@ -15,7 +16,7 @@ log = structlog.get_logger("engine")
 
 class Invalidator:
     def __init__(self, redis_url: str, timeout: float) -> None:
-        self.redis = redis.Redis.from_url(redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self.redis = redis_client.connect(redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
     async def stock_moved(self, moves: Iterable[StockMove]) -> None:
         """Drop the cached copies of these supply rows and their shops' lists (after the commit)."""

@@ -15,6 +15,7 @@ import msgspec
 import redis.asyncio as redis
 import structlog
 
+from beanpay import redis_client
 from beanpay.config import Settings, UnknownChain
 from beanpay.db import Database
 from beanpay.engine.prices.providers import ChainlinkFeeds, HttpTicker, Rate, RateProvider, RateUnavailable, StaticRates
@@ -54,7 +55,7 @@ class RateService:
         self.provider = provider or provider_for(settings)
         self.max_age = dt.timedelta(seconds=settings.price_max_age_seconds)
         self.pairs = quoted_pairs(settings)
-        self.redis = redis.Redis.from_url(settings.redis_dsn, socket_timeout=settings.redis_timeout_seconds,
+        self.redis = redis_client.connect(settings.redis_dsn, socket_timeout=settings.redis_timeout_seconds,
                                           socket_connect_timeout=settings.redis_timeout_seconds)
         self._local: dict[str, tuple[float, Rate]] = {}
 

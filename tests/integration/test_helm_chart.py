@@ -105,6 +105,9 @@ def test_the_chart_lints_renders_and_validates(helm: str, values: tuple[str, ...
     assert (pool["spec"]["replicas"], sorted(pool["spec"]["roles"])) == (3, ["broker", "controller"])
     assert kafka["spec"]["kafka"]["config"]["min.insync.replicas"] == 2
     assert kafka["spec"]["kafka"]["config"]["default.replication.factor"] == 3
+    (config,) = [c for c in of(docs, "ConfigMap") if c["metadata"]["name"].endswith("-config")]
+    assert config["data"]["BEANPAY_REDIS_URL"].startswith("redis+sentinel://")  # beanpay follows a failover
+    assert config["data"]["BEANPAY_REDIS_URL"].count(":26379") == 3
     (redis,) = [s for s in of(docs, "StatefulSet") if s["metadata"]["name"].endswith("-redis")]
     assert {c["name"] for c in redis["spec"]["template"]["spec"]["containers"]} == {"redis", "sentinel"}
     if values:  # the second region follows the first's database, read-only until promoted
