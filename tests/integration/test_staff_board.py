@@ -52,6 +52,7 @@ async def test_the_board_shows_a_paid_order_live_moves_it_and_hands_it_over(
     await page.get_by_role("button", name="Sign in").click()
     await expect(wrong).to_have_text("Wrong email or password", timeout=LIVE)
     await sign_in(page, email)
+    await expect(page.locator("body")).to_have_attribute("data-ready", "1", timeout=LIVE)  # the queue is read
     await no_violations(page)
 
     order = await place(api, {}, shop, "btc", "BTC", quantity=2)  # 7 - 2 = 5 available: at the reorder level

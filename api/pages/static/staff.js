@@ -32,11 +32,15 @@
     if (stream) stream.close();
     stream = new EventSource("/v1/shops/" + id + "/events");
     stream.onmessage = (e) => onEvent(JSON.parse(e.data));
-    stream.addEventListener("resync", () => reload());
-    await reload();
+    // the stream may have missed events (it says so): read the queue again, and chime for paid orders
+    // that came in meanwhile
+    stream.addEventListener("resync", () => reload(true));
+    await reload(false);
+    document.body.dataset.ready = "1";
   }
 
-  async function reload() {
+  async function reload(chimeNew) {
+    const before = new Set(known.keys());
     COLUMNS.forEach((c) => { $(`[data-column="${c}"]`).innerHTML = ""; });
     known.clear();
     for (const status of COLUMNS) {
@@ -46,6 +50,9 @@
     }
     await loadStock();
     counts();
+    if (chimeNew) {
+      for (const [orderId, status] of known) if (status === "confirmed" && !before.has(orderId)) chime(orderId);
+    }
   }
 
   async function productName(id) {
@@ -83,7 +90,11 @@
     COLUMNS.forEach((c) => { $(`[data-count="${c}"]`).textContent = $(`[data-column="${c}"]`).children.length; });
   }
 
-  function chime() {
+  const chimed = new Set(); // an order chimes once, whichever of its event or a resync shows it first
+
+  function chime(orderId) {
+    if (chimed.has(orderId)) return;
+    chimed.add(orderId);
     document.body.dataset.chimes = String(Number(document.body.dataset.chimes || 0) + 1);
     try {
       const ctx = new (window.AudioContext || window.webkitAudioContext)();
@@ -145,7 +156,7 @@
     if (COLUMNS.includes(order.status)) {
       $(`[data-column="${order.status}"]`).appendChild(card(order));
       known.set(orderId, order.status);
-      if (live && order.status === "confirmed" && was === undefined) chime();
+      if (live && order.status === "confirmed" && was === undefined) chime(orderId);
     } else {
       known.delete(orderId);
     }
