@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from beanpay.api.schemas import FieldError, Input, OptionName, PaymentChoice, Quantity, _check_delivery, _check_time
+from beanpay.api.schemas import FieldError, Input, OptionName, OrderTerms, Quantity
 
 Customizations = Annotated[dict[OptionName, Annotated[list[OptionName], Meta(max_length=20)]],
                            Meta(max_length=20, description="group name -> chosen option names")]
@@ -31,19 +31,8 @@ class CartItemPatch(Input):
     customizations: Customizations | UnsetType = UNSET
 
 
-class CartCheckout(Input):
-    """The order's own fields; its items are the cart's."""
-
-    shop_id: uuid.UUID
-    payment: PaymentChoice
-    order_type: Literal["pickup", "delivery"] = "pickup"
-    pickup_time: dt.datetime | None = None
-    delivery_address: Annotated[str, Meta(min_length=1, max_length=500)] | None = None
-    special_instructions: Annotated[str, Meta(max_length=500)] | None = None
-
-    def __post_init__(self) -> None:
-        _check_delivery(self.order_type, self.delivery_address)
-        _check_time("pickup_time", self.pickup_time)
+class CartCheckout(OrderTerms, kw_only=True):
+    """The order's own fields (api.schemas.OrderTerms); its items are the cart's."""
 
 
 class CartLine(Struct):

@@ -349,9 +349,10 @@ class PaymentChoice(Input):
     asset: Annotated[str, Meta(min_length=1, max_length=16, description="BTC, ETH or a token symbol")]
 
 
-class OrderCreate(Input):
+class OrderTerms(Input):
+    """How an order is paid and handed over (an order's fields besides its items; a cart checkout's)."""
+
     shop_id: uuid.UUID
-    items: Annotated[list[OrderLine], Meta(min_length=1, max_length=50)]
     payment: PaymentChoice
     order_type: Literal["pickup", "delivery"] = "pickup"
     pickup_time: dt.datetime | None = None
@@ -361,6 +362,10 @@ class OrderCreate(Input):
     def __post_init__(self) -> None:
         _check_delivery(self.order_type, self.delivery_address)
         _check_time("pickup_time", self.pickup_time)
+
+
+class OrderCreate(OrderTerms, kw_only=True):
+    items: Annotated[list[OrderLine], Meta(min_length=1, max_length=50)]
 
 
 def _check_delivery(order_type: str, address: str | None) -> None:

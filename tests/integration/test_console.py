@@ -6,31 +6,18 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
-from typing import Any
 
 from playwright.async_api import Page, expect
 
 from tests.conftest import Tokens, wait_for
 from tests.integration.browser import DESKTOP, screenshots, serious_violations
 from tests.integration.engine_support import make_coffee_shop, pay_directly, place
+from tests.integration.helpers import PASSWORD, person_at
 
 pytest_plugins = ["tests.integration.engine_support", "tests.integration.browser"]
 
-PASSWORD = "correct horse battery staple"
 LIVE = 20_000
 CUSTOMER = "0x8ba1f109551bD432803012645Ac136ddd64DBA72"
-
-
-async def owner(api: Any, tokens: Tokens, db: Any, shop_id: str) -> str:
-    email = f"owner-{uuid.uuid4().hex[:8]}@example.com"
-    resp = await api.post("/v1/users", json={"email": email, "password": PASSWORD, "display_name": "Olga"},
-                          headers=tokens.operator)
-    assert resp.status == 201, await resp.text()
-    user_id = await db.fetchval("SELECT id FROM users WHERE email = $1", email)
-    await db.execute("INSERT INTO shop_grants (user_id, shop_id, role) VALUES ($1, $2, 'owner')", user_id,
-                     uuid.UUID(shop_id))
-    return email
 
 
 async def no_violations(page: Page) -> None:
@@ -41,7 +28,7 @@ async def no_violations(page: Page) -> None:
 async def test_a_merchant_refunds_an_overpayment_from_the_console(
         api, tokens: Tokens, db, chain_settings, engine, open_page) -> None:
     shop = await make_coffee_shop(api, tokens)
-    email = await owner(api, tokens, db, shop.id)
+    email = await person_at(api, tokens, db, shop.id, "owner", "Olga")
     order = await place(api, {}, shop, "eth", "tUSDC")
     await pay_directly(db, order, 4_500_000 + 1_250_000)  # 1.25 tUSDC too much
     await engine()
@@ -99,7 +86,7 @@ async def test_a_merchant_refunds_an_overpayment_from_the_console(
 
 async def test_the_console_makes_an_invoice_and_edits_the_menu(api, tokens: Tokens, db, open_page) -> None:
     shop = await make_coffee_shop(api, tokens, price="4.50")
-    email = await owner(api, tokens, db, shop.id)
+    email = await person_at(api, tokens, db, shop.id, "owner", "Olga")
     page = await open_page(str(api.make_url("/console#invoices")), viewport=DESKTOP)
     await page.get_by_label("Email").fill(email)
     await page.get_by_label("Password").fill(PASSWORD)

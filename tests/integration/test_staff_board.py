@@ -4,7 +4,6 @@ portrait and landscape, with no serious accessibility violation."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from playwright.async_api import Page, expect
@@ -12,22 +11,11 @@ from playwright.async_api import Page, expect
 from tests.conftest import Tokens
 from tests.integration.browser import TABLET_LANDSCAPE, TABLET_PORTRAIT, screenshots, serious_violations
 from tests.integration.engine_support import make_coffee_shop, pay_directly, place
+from tests.integration.helpers import PASSWORD, person_at
 
 pytest_plugins = ["tests.integration.engine_support", "tests.integration.browser"]
 
-PASSWORD = "correct horse battery staple"
 LIVE = 20_000
-
-
-async def barista(api: Any, tokens: Tokens, db: Any, shop_id: str) -> str:
-    email = f"barista-{uuid.uuid4().hex[:8]}@example.com"
-    resp = await api.post("/v1/users", json={"email": email, "password": PASSWORD, "display_name": "Sam"},
-                          headers=tokens.operator)
-    assert resp.status == 201, await resp.text()
-    user_id = await db.fetchval("SELECT id FROM users WHERE email = $1", email)
-    await db.execute("INSERT INTO shop_grants (user_id, shop_id, role) VALUES ($1, $2, 'staff')", user_id,
-                     uuid.UUID(shop_id))
-    return email
 
 
 async def sign_in(page: Page, email: str) -> None:
@@ -44,7 +32,7 @@ def column(page: Page, status: str) -> Any:
 async def test_the_board_shows_a_paid_order_live_moves_it_and_hands_it_over(
         api, tokens: Tokens, db, chain_settings, engine, relay, open_page) -> None:
     shop = await make_coffee_shop(api, tokens, stock=7)  # reorder level 5
-    email = await barista(api, tokens, db, shop.id)
+    email = await person_at(api, tokens, db, shop.id, "staff", "Sam")
     page = await open_page(str(api.make_url("/staff")), viewport=TABLET_LANDSCAPE)
     wrong = page.locator("[data-login-error]")
     await page.get_by_label("Email").fill(email)
