@@ -22,6 +22,7 @@ from beanpay.api import (
     health,
     invoices,
     ledger,
+    lightning,
     members,
     menus,
     notifications,
@@ -53,7 +54,7 @@ log = structlog.get_logger("api")
 
 ROUTE_TABLES = (shops.routes, shop_events.routes, products.routes, menus.routes, supplies.routes, prices.routes,
                 orders.routes, carts.routes, favorites.routes, notifications.routes,
-                invoices.routes,
+                invoices.routes, lightning.routes,
                 claims.routes, ledger.routes, wallets.routes, refunds.routes, payouts.routes, webhooks.routes,
                 auth.routes, members.routes, api_keys.routes, health.routes)
 

@@ -3,6 +3,7 @@ at checkout (holding the invoice's checkout token), which makes the quote and th
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 
@@ -22,7 +23,9 @@ from beanpay.api.state import BTC_ACCOUNT, pool, settings
 from beanpay.db import Connection, fetch_as
 from beanpay.engine import invoices
 from beanpay.engine.invoices import SQL, InvoiceRow
-from beanpay.errors import InvalidInput, NotFound, Unauthorized
+from beanpay.engine.lightning import invoices as lightning_invoices
+from beanpay.engine.lightning.invoices import LIGHTNING
+from beanpay.errors import Conflict, InvalidInput, NotFound, Unauthorized, Unavailable
 from beanpay.money import check_fiat
 
 routes = Routes()
@@ -88,8 +91,9 @@ async def create_invoice(request: web.Request) -> web.Response:
             raise InvalidInput("unsupported asset", [{"field": f"assets[{i}]",
                                                      "message": f"{choice.chain}/{choice.asset} is not accepted"}]) \
                 from None
-        if f"{asset.chain}/{asset.symbol}" not in offered:
-            offered.append(f"{asset.chain}/{asset.symbol}")
+        label = LIGHTNING + "/BTC" if choice.chain == LIGHTNING else f"{asset.chain}/{asset.symbol}"
+        if label not in offered:
+            offered.append(label)
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=body.expires_in_seconds or s.payment_window_seconds)
     tolerance = s.underpay_tolerance_bps if body.underpay_tolerance_bps is None else body.underpay_tolerance_bps
     async with mutation(request) as m:
@@ -154,8 +158,15 @@ async def pick_asset(request: web.Request) -> web.Response:
     c = who(request)
     payer = c.id if c.kind == "customer" and c.id else uuid.uuid4()  # a guest is known by the token only
     async with mutation(request) as m:
-        await invoices.pick(m.conn, settings(request), invoice_id, asset,
-                            rate_for=lambda fiat: _rate(request, asset, fiat), btc_account=request.app[BTC_ACCOUNT],
-                            user_id=payer, actor=actor(request))
+        order_id = await invoices.pick(
+            m.conn, settings(request), invoice_id, asset, rate_for=lambda fiat: _rate(request, asset, fiat),
+            btc_account=request.app[BTC_ACCOUNT], user_id=payer, actor=actor(request),
+            offered_as=f"{body.chain}/{body.asset}")
         row = await invoices.get(m.conn, invoice_id)
-        return await m.respond(json(await _out(request, m.conn, row)))
+        response = await m.respond(json(await _out(request, m.conn, row)))
+    if body.chain == LIGHTNING:  # after the commit; the order (GET) shows the invoice, or on chain only
+        with contextlib.suppress(Unavailable, Conflict):
+            await lightning_invoices.issue(pool(request), settings(request), order_id, actor(request))
+        async with pool(request).acquire() as conn:
+            response = json(await _out(request, conn, await invoices.get(conn, invoice_id)))
+    return response

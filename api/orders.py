@@ -22,6 +22,7 @@ from beanpay.api.idempotency import key_of, mark_recorded, mutation, replay
 from beanpay.api.routing import Routes
 from beanpay.api.rows import keyset, page_of
 from beanpay.api.schemas import (
+    LightningInvoiceOut,
     Order,
     OrderCreate,
     OrderItemOut,
@@ -38,7 +39,9 @@ from beanpay.api.state import BTC_ACCOUNT, cache, pool, rates, settings
 from beanpay.api.supplies import SQL as SUPPLIES
 from beanpay.db import Connection
 from beanpay.engine import orders, settlement
+from beanpay.engine.addresses import BITCOIN
 from beanpay.engine.assets import Asset, payable_assets
+from beanpay.engine.lightning.invoices import LIGHTNING, unified_uri
 from beanpay.engine.prices.providers import Rate, RateUnavailable
 from beanpay.engine.rows import OrderRow
 from beanpay.engine.transfers import cancellation, refunds
@@ -63,9 +66,12 @@ async def _rate(request: web.Request, asset: Asset, fiat: str) -> Rate:
 
 
 def _asset(request: web.Request, chain: str, symbol: str) -> Asset:
-    asset = payable_assets(settings(request)).get((chain, symbol))
+    """The asset a payment choice names; `lightning/BTC` is Bitcoin (with a Lightning invoice issued too)."""
+    asset = payable_assets(settings(request)).get((BITCOIN if chain == LIGHTNING else chain, symbol))
+    if chain == LIGHTNING and symbol != "BTC":
+        asset = None
     if asset is None:
-        choices = ", ".join(f"{c}/{a}" for c, a in payable_assets(settings(request)))
+        choices = ", ".join([f"{c}/{a}" for c, a in payable_assets(settings(request))] + ["lightning/BTC"])
         raise InvalidInput("unsupported payment asset",
                            [{"field": "payment.asset", "message": f"{chain}/{symbol} is not accepted; use {choices}"}])
     return asset
@@ -89,7 +95,10 @@ async def load(conn: Connection, order_id: uuid.UUID) -> Order:
         chain_id=r["chain_id"], payment_uri=r["payment_uri"], rate=plain(r["exchange_rate"]),
         rate_source=r["rate_source"], fiat_amount=r["fiat_amount"], fiat_currency=r["fiat_currency"],
         status=r["p_status"], confirmations=r["live_confirmations"], transaction_hash=r["transaction_hash"],
-        expires_at=r["p_expires_at"], confirmed_at=r["confirmed_at"], resolution=r["resolution"])
+        expires_at=r["p_expires_at"], confirmed_at=r["confirmed_at"], resolution=r["resolution"],
+        lightning=None if r["ln_hash"] is None else LightningInvoiceOut(
+            r["ln_bolt11"], r["ln_hash"], str(r["ln_amount_msat"]), r["ln_expires_at"], r["ln_state"],
+            unified_uri(r["payment_uri"], r["ln_bolt11"]), r["ln_description"]))
     return Order(
         id=r["id"], shop_id=r["shop_id"], user_id=r["user_id"], status=r["order_status"],
         payment_status=r["payment_status"], order_type=r["order_type"], pickup_time=r["pickup_time"],
@@ -161,7 +170,12 @@ async def create_order(request: web.Request) -> web.Response:
     mark_recorded(request)
     if result.held:
         await cache(request).invalidate(*(keys.supply_key(i) for i in result.held), keys.supplies_key(body.shop_id))
-    return json(placed(result, secret), status=201, headers={"Location": f"/v1/orders/{result.order.id}"})
+    order = placed(result, secret)
+    if body.payment.chain == LIGHTNING:  # after the commit: the node is never asked inside a transaction
+        from beanpay.api.lightning import with_invoice
+
+        order = await with_invoice(request, order)
+    return json(order, status=201, headers={"Location": f"/v1/orders/{result.order.id}"})
 
 
 @routes.add("GET", "/v1/orders/{order_id}", summary="An order with its items and payment", tag="orders",

@@ -345,7 +345,9 @@ class OrderLine(Input):
 
 
 class PaymentChoice(Input):
-    chain: Annotated[str, Meta(min_length=1, max_length=32, description="btc, or a configured EVM chain")]
+    chain: Annotated[str, Meta(min_length=1, max_length=32,
+                               description="btc, lightning (Bitcoin, with a Lightning invoice too), or a configured "
+                                           "EVM chain")]
     asset: Annotated[str, Meta(min_length=1, max_length=16, description="BTC, ETH or a token symbol")]
 
 
@@ -421,8 +423,23 @@ class OrderItemOut(Struct):
     customizations: dict[str, list[str]]
 
 
+class LightningInvoiceOut(Struct):
+    """A BOLT11 invoice for the payment: the same amount over Lightning (millisatoshis, as a string).
+    `unified_uri` is BIP21 with the invoice, one QR for both rails."""
+
+    bolt11: str
+    payment_hash: str
+    amount_msat: str
+    expires_at: dt.datetime
+    state: str  # open | settled | cancelled
+    unified_uri: str
+    description: str  # its SHA-256 is the invoice's description hash
+
+
 class PaymentRequest(Struct):
-    """Where and how much to pay. `amount` is in base units (sats, wei, token units) as a string."""
+    """Where and how much to pay. `amount` is in base units (sats, wei, token units) as a string.
+    A Bitcoin payment may carry a Lightning invoice too (`lightning`); if one was asked for and none could be
+    issued, `lightning_unavailable` says why (it is still payable on chain)."""
 
     id: uuid.UUID
     chain: str
@@ -444,6 +461,8 @@ class PaymentRequest(Struct):
     expires_at: dt.datetime
     confirmed_at: dt.datetime | None
     resolution: str | None
+    lightning: LightningInvoiceOut | None = None
+    lightning_unavailable: str | None = None
 
 
 class Order(Struct):

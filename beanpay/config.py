@@ -227,6 +227,21 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     notification_backoff_seconds: Positive = 5.0
     notification_group: str = "beanpay-notifications"  # the Kafka consumer group of the notifier
 
+    # Lightning: the platform's own lnd (custodial; shops without a node of their own use it). REST URL, its
+    # TLS certificate (a PEM file), and a macaroon (hex; a secret, BEANPAY_LIGHTNING_MACAROON_FILE) baked
+    # for invoices:read invoices:write info:read offchain:read, so beanpay can never spend from it. Merchants'
+    # own node credentials are kept encrypted with lightning_credentials_key (a secret of 32 bytes or more).
+    lightning_rest_url: str | None = None
+    lightning_tls_cert_file: str | None = None
+    lightning_macaroon: str | None = None
+    lightning_credentials_key: str | None = None
+    # refunds over Lightning from the platform's node: a macaroon that may pay (a secret,
+    # BEANPAY_LIGHTNING_PAY_MACAROON_FILE) and what it may pay out in a day (0: refunds go on chain)
+    lightning_pay_macaroon: str | None = None
+    lightning_pay_daily_limit_sat: Annotated[int, msgspec.Meta(ge=0)] = 0
+    lightning_health_seconds: Positive = 5.0  # how often each node's reachability and inbound liquidity are read
+    lnd_ports_base: Port = 28730  # dev stack: merchant node p2p/REST/gRPC at base+0..2, customer at base+10..12
+
     # fault injection for crash tests: named points where the process dies at once (never in prod)
     fault_points: list[str] = []
 
@@ -353,6 +368,19 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         settings = msgspec.structs.replace(settings, sweeper_key=DEV_SWEEPER_KEY)
     if settings.env != "prod" and "BEANPAY_WEBHOOK_ALLOW_PRIVATE" not in environ:
         settings = msgspec.structs.replace(settings, webhook_allow_private=True)
+    if settings.lightning_credentials_key is None and settings.env != "prod":
+        settings = msgspec.structs.replace(
+            settings, lightning_credentials_key=dev_secret(settings.state_path, "lightning_credentials_key"))
+    dev_lnd = settings.state_path / "lnd-merchant" / "data" / "beanpay"  # written by `beanpay dev up`
+    if settings.lightning_rest_url is None and settings.env != "prod" and (dev_lnd / "invoice.macaroon.hex").exists():
+        settings = msgspec.structs.replace(
+            settings, lightning_rest_url=(dev_lnd / "rest_url").read_text().strip(),
+            lightning_tls_cert_file=str(dev_lnd / "tls.cert"),
+            lightning_macaroon=(dev_lnd / "invoice.macaroon.hex").read_text().strip())
+        if settings.lightning_pay_macaroon is None and (dev_lnd / "pay.macaroon.hex").exists():
+            settings = msgspec.structs.replace(
+                settings, lightning_pay_macaroon=(dev_lnd / "pay.macaroon.hex").read_text().strip(),
+                lightning_pay_daily_limit_sat=settings.lightning_pay_daily_limit_sat or 1_000_000)
     dev_xpub = settings.state_path / "secrets" / "btc_account_xpub"
     if settings.btc_account_xpub is None and settings.env != "prod" and dev_xpub.exists():
         settings = msgspec.structs.replace(settings, btc_account_xpub=dev_xpub.read_text().strip())

@@ -425,6 +425,50 @@ ALTER TABLE public.ledger_entries ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTI
     CACHE 1
 );
 
+CREATE TABLE public.lightning_invoices (
+    payment_hash character varying(64) NOT NULL,
+    node_id uuid NOT NULL,
+    payment_id uuid NOT NULL,
+    order_id uuid NOT NULL,
+    bolt11 text NOT NULL,
+    description text NOT NULL,
+    amount_msat numeric(78,0) NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    state character varying(12) DEFAULT 'open'::character varying NOT NULL,
+    amt_paid_msat numeric(78,0),
+    settle_index bigint,
+    settled_at timestamp with time zone,
+    cancelled_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT lightning_invoices_amount_msat_check CHECK ((amount_msat > (0)::numeric)),
+    CONSTRAINT lightning_invoices_amt_paid_msat_check CHECK ((amt_paid_msat > (0)::numeric)),
+    CONSTRAINT lightning_invoices_check CHECK ((((state)::text = 'settled'::text) = ((amt_paid_msat IS NOT NULL) AND (settled_at IS NOT NULL)))),
+    CONSTRAINT lightning_invoices_state_check CHECK (((state)::text = ANY ((ARRAY['open'::character varying, 'settled'::character varying, 'cancelled'::character varying])::text[])))
+);
+
+CREATE TABLE public.lightning_nodes (
+    id uuid NOT NULL,
+    shop_id uuid,
+    rest_url character varying(2000) NOT NULL,
+    tls_cert text NOT NULL,
+    macaroon_sealed bytea,
+    pay_macaroon_sealed bytea,
+    pay_daily_limit_msat numeric(78,0),
+    pubkey character varying(66) NOT NULL,
+    alias character varying(64) DEFAULT ''::character varying NOT NULL,
+    settle_index bigint DEFAULT 0 NOT NULL,
+    health character varying(16) DEFAULT 'unknown'::character varying NOT NULL,
+    health_reason text,
+    inbound_msat numeric(78,0),
+    checked_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT lightning_nodes_check CHECK (((shop_id IS NULL) = (macaroon_sealed IS NULL))),
+    CONSTRAINT lightning_nodes_health_check CHECK (((health)::text = ANY ((ARRAY['unknown'::character varying, 'ready'::character varying, 'down'::character varying, 'not_synced'::character varying, 'no_liquidity'::character varying])::text[]))),
+    CONSTRAINT lightning_nodes_pay_daily_limit_msat_check CHECK ((pay_daily_limit_msat >= (0)::numeric)),
+    CONSTRAINT lightning_nodes_settle_index_check CHECK ((settle_index >= 0))
+);
+
 CREATE TABLE public.notification_preferences (
     user_id uuid NOT NULL,
     email character varying(320),
@@ -634,6 +678,7 @@ CREATE TABLE public.transfers (
     settled_at timestamp with time zone,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     version integer DEFAULT 1 NOT NULL,
+    lightning_invoice text,
     CONSTRAINT transfers_amount_check CHECK ((amount > (0)::numeric)),
     CONSTRAINT transfers_check CHECK ((((kind)::text = 'refund'::text) = ((payment_id IS NOT NULL) AND (order_id IS NOT NULL) AND (variant IS NOT NULL) AND (claim_expires_at IS NOT NULL)))),
     CONSTRAINT transfers_check1 CHECK (((amount IS NOT NULL) OR ((variant)::text = 'fiat_fixed'::text))),
@@ -641,7 +686,7 @@ CREATE TABLE public.transfers (
     CONSTRAINT transfers_fee_bps_check CHECK (((fee_bps >= 0) AND (fee_bps <= 9999))),
     CONSTRAINT transfers_fiat_amount_check CHECK ((fiat_amount > (0)::numeric)),
     CONSTRAINT transfers_kind_check CHECK (((kind)::text = ANY ((ARRAY['refund'::character varying, 'payout'::character varying])::text[]))),
-    CONSTRAINT transfers_method_check CHECK (((method)::text = ANY ((ARRAY['psbt'::character varying, 'hot_wallet'::character varying, 'external'::character varying])::text[]))),
+    CONSTRAINT transfers_method_check CHECK (((method)::text = ANY ((ARRAY['psbt'::character varying, 'hot_wallet'::character varying, 'external'::character varying, 'lightning'::character varying])::text[]))),
     CONSTRAINT transfers_rate_check CHECK ((rate > (0)::numeric)),
     CONSTRAINT transfers_status_check CHECK (((status)::text = ANY ((ARRAY['awaiting_claim'::character varying, 'awaiting_approval'::character varying, 'awaiting_signature'::character varying, 'sending'::character varying, 'in_flight'::character varying, 'completed'::character varying, 'cancelled'::character varying, 'failed'::character varying])::text[]))),
     CONSTRAINT transfers_variant_check CHECK (((variant)::text = ANY ((ARRAY['crypto_paid'::character varying, 'fiat_today'::character varying, 'fiat_fixed'::character varying, 'overpaid'::character varying, 'custom'::character varying])::text[])))
@@ -846,6 +891,15 @@ ALTER TABLE ONLY public.invoices
 ALTER TABLE ONLY public.ledger_entries
     ADD CONSTRAINT ledger_entries_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.lightning_invoices
+    ADD CONSTRAINT lightning_invoices_pkey PRIMARY KEY (payment_hash);
+
+ALTER TABLE ONLY public.lightning_nodes
+    ADD CONSTRAINT lightning_nodes_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.lightning_nodes
+    ADD CONSTRAINT lightning_nodes_shop_id_key UNIQUE (shop_id);
+
 ALTER TABLE ONLY public.notification_preferences
     ADD CONSTRAINT notification_preferences_pkey PRIMARY KEY (user_id);
 
@@ -1008,6 +1062,14 @@ CREATE INDEX ledger_entries_shop_idx ON public.ledger_entries USING btree (shop_
 
 CREATE UNIQUE INDEX ledger_entries_transfer_once_uq ON public.ledger_entries USING btree (transfer_id, kind, account) WHERE (transfer_id IS NOT NULL);
 
+CREATE INDEX lightning_invoices_expiring_idx ON public.lightning_invoices USING btree (expires_at) WHERE ((state)::text = 'open'::text);
+
+CREATE UNIQUE INDEX lightning_invoices_open_idx ON public.lightning_invoices USING btree (payment_id) WHERE ((state)::text = 'open'::text);
+
+CREATE INDEX lightning_invoices_payment_idx ON public.lightning_invoices USING btree (payment_id);
+
+CREATE UNIQUE INDEX lightning_nodes_platform_idx ON public.lightning_nodes USING btree (pubkey) WHERE (shop_id IS NULL);
+
 CREATE INDEX notifications_due_idx ON public.notifications USING btree (next_attempt_at) WHERE ((status)::text = 'pending'::text);
 
 CREATE INDEX notifications_inbox_idx ON public.notifications USING btree (user_id, created_at DESC) WHERE ((channel)::text = 'in_app'::text);
@@ -1149,6 +1211,15 @@ ALTER TABLE ONLY public.ledger_entries
 
 ALTER TABLE ONLY public.ledger_entries
     ADD CONSTRAINT ledger_entries_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES public.transfers(id);
+
+ALTER TABLE ONLY public.lightning_invoices
+    ADD CONSTRAINT lightning_invoices_node_id_fkey FOREIGN KEY (node_id) REFERENCES public.lightning_nodes(id);
+
+ALTER TABLE ONLY public.lightning_invoices
+    ADD CONSTRAINT lightning_invoices_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES public.crypto_payments(id);
+
+ALTER TABLE ONLY public.lightning_nodes
+    ADD CONSTRAINT lightning_nodes_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id);
 
 ALTER TABLE ONLY public.order_claims
     ADD CONSTRAINT order_claims_order_id_fkey FOREIGN KEY (order_id) REFERENCES public.coffee_orders(id);

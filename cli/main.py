@@ -133,6 +133,11 @@ def _parser() -> argparse.ArgumentParser:
                    description="Consume order, payment and refund events from Kafka, make one notification per "
                    "event, channel and recipient (email over BEANPAY_SMTP_HOST, Web Push with "
                    "BEANPAY_VAPID_PRIVATE_KEY, in-app), and send them with retries. Several may run side by side.")
+    sub.add_parser("lightning", help="follow Lightning nodes: settle paid invoices, watch node health",
+                   description="Follow each lnd node's settled invoices from the last committed settle index and "
+                   "settle their payments; read each node's reachability and inbound liquidity every "
+                   "BEANPAY_LIGHTNING_HEALTH_SECONDS; cancel invoices that must no longer be paid. One process leads "
+                   "each node; several may run side by side.")
     sw = sub.add_parser("sweep", help="deploy and flush the forwarders of paid EVM orders to the treasury",
                         description="Deploy-and-flush, in batches, the CREATE2 forwarders of confirmed orders on "
                         "an EVM chain, paying gas with BEANPAY_SWEEPER_KEY; funds can only reach the treasury.")
@@ -156,7 +161,8 @@ def _parser() -> argparse.ArgumentParser:
                         description="The compiled contracts this package deploys and talks to, with the keccak-256 "
                         "of each one's runtime bytecode, to compare with the code deployed on a chain.")
     ct.add_argument("--json", action="store_true", help="machine-readable output")
-    sub.add_parser("run", help="all-in-one: API, relay, engine, webhooks, notifications and every chain's indexer",
+    sub.add_parser("run", help="all-in-one: API, relay, engine, webhooks, notifications, lightning and every "
+                   "chain's indexer",
                    description="Run every service in one process (the local default): the API, the outbox "
                    "relay, the payment engine, the webhook sender, the notifier and one indexer per configured "
                    "chain.")
@@ -246,7 +252,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "run":
         from beanpay.indexer import registry
 
-        return run_services(settings, ("api", "relay", "engine", "webhooks", "notify",
+        return run_services(settings, ("api", "relay", "engine", "webhooks", "notify", "lightning",
                                        *(f"index:{c}" for c in registry.chains(settings))))
     if args.command == "webhooks" and args.action == "redeliver":
         return _redeliver(settings, args)
@@ -336,7 +342,8 @@ def _users(settings: Settings, args: argparse.Namespace) -> int:
 
 _COMMANDS = {"dev": _dev, "migrate": _migrate, "token": _token, "users": _users, "api": _serve, "relay": _serve,
              "run": _serve,
-             "index": _serve, "chain": _chain, "engine": _serve, "webhooks": _serve, "notify": _serve, "sweep": _sweep,
+             "index": _serve, "chain": _chain, "engine": _serve, "webhooks": _serve, "notify": _serve,
+             "lightning": _serve, "sweep": _sweep,
              "wallet": _wallet, "payouts": _payouts,
              "contracts": _contracts}
 

@@ -1,4 +1,4 @@
-"""Run long-lived services (API, relay, engine, webhooks, indexers) on uvloop, in one process.
+"""Run long-lived services (API, relay, engine, webhooks, notifications, lightning, indexers) on uvloop, in one process.
 
 Every service and every side task is supervised: if one dies, the process logs which and why and
 exits non-zero (an orchestrator restarts it) instead of limping on. Services start whether or not
@@ -41,6 +41,7 @@ async def _main(settings: Settings, wanted: tuple[str, ...]) -> int:
     pool = await db.create_pool(settings)  # connects lazily: the database may come up later
     services: dict[str, Coroutine[Any, Any, None]] = {}
     checks: dict[str, Check] = {}
+    degraded: dict[str, Callable[[], dict[str, str]]] = {}  # what works, but not fully (reported, still ready)
     runner: web.AppRunner | None = None
     if "api" in wanted:
         from beanpay.api.app import init_app
@@ -80,6 +81,13 @@ async def _main(settings: Settings, wanted: tuple[str, ...]) -> int:
         services["notification-fanout"] = notifier.run(stop)
         services["notification-sender"] = notification_sender.run(stop)
         checks["notify"] = _ready(pool, lambda: notifier.connected and not notification_sender.failing)
+    if "lightning" in wanted:
+        from beanpay.engine.lightning.watcher import LightningWatcher
+
+        watcher = LightningWatcher(settings, pool)
+        services["lightning"] = watcher.run(stop)
+        checks["lightning"] = _ready(pool, lambda: True)
+        degraded["lightning"] = lambda: dict(watcher.problems)
     for name in wanted:
         if name.startswith("index:"):
             from beanpay.indexer import registry
@@ -90,7 +98,7 @@ async def _main(settings: Settings, wanted: tuple[str, ...]) -> int:
             services[f"index-{chain}"] = follower.run(settings.dsn, stop)
             checks[f"index-{chain}"] = _ready(pool, lambda: True)
     # metrics are served on their own port, never next to the API: what operators watch is not public
-    ops = await _ops_server(settings, checks) if settings.metrics_port is not None and checks else None
+    ops = await _ops_server(settings, checks, degraded) if settings.metrics_port is not None and checks else None
     code = 0
     try:
         await supervise({**services, "signals": _until(stop)})
@@ -118,7 +126,8 @@ def _ready(pool: db.Pool, healthy: Callable[[], bool]) -> Check:
     return check
 
 
-async def _ops_server(settings: Settings, checks: dict[str, Check]) -> web.AppRunner:
+async def _ops_server(settings: Settings, checks: dict[str, Check],
+                      degraded: dict[str, Callable[[], dict[str, str]]]) -> web.AppRunner:
     """/healthz (the process is up), /readyz (its dependencies answer), /metrics (Prometheus)."""
 
     async def healthz(request: web.Request) -> web.Response:
@@ -127,8 +136,11 @@ async def _ops_server(settings: Settings, checks: dict[str, Check]) -> web.AppRu
     async def readyz(request: web.Request) -> web.Response:
         results = {name: await check() for name, check in checks.items()}
         ready = all(results.values())
-        return web.json_response({"status": "ready" if ready else "not_ready", "services": results},
-                                 status=200 if ready else 503)
+        body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "services": results}
+        problems = {name: found for name, report in degraded.items() if (found := report())}
+        if problems:  # e.g. a Lightning node down: checkouts fall back to on chain, the process is still ready
+            body["degraded"] = problems
+        return web.json_response(body, status=200 if ready else 503)
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -103,9 +103,10 @@ async def cancel(conn: Connection, invoice_id: uuid.UUID, actor: audit.Actor) ->
 
 async def pick(conn: Connection, settings: Settings, invoice_id: uuid.UUID, asset: Asset, *,
                rate_for: Callable[[str], Awaitable[Rate]], btc_account: Bip84Account | None, user_id: uuid.UUID,
-               actor: audit.Actor) -> uuid.UUID:
+               actor: audit.Actor, offered_as: str | None = None) -> uuid.UUID:
     """The customer picks the asset: the quote is locked now and an address handed out, by the order and
-    payment of the invoice (in the caller's transaction). Returns the order id."""
+    payment of the invoice (in the caller's transaction). Returns the order id. `offered_as`: the choice
+    as the invoice offers it, when it is not the asset's own chain/SYMBOL (`lightning/BTC` is Bitcoin)."""
     await lock(conn, invoice_id)
     invoice = await get(conn, invoice_id)
     if invoice.cancelled_at is not None:
@@ -115,10 +116,10 @@ async def pick(conn: Connection, settings: Settings, invoice_id: uuid.UUID, asse
     now = dt.datetime.now(dt.UTC)
     if invoice.expires_at <= now:
         raise Gone("the invoice has expired")
-    if f"{asset.chain}/{asset.symbol}" not in invoice.assets:
+    choice = offered_as or f"{asset.chain}/{asset.symbol}"
+    if choice not in invoice.assets:
         raise InvalidInput("the invoice is not payable in this asset", [{
-            "field": "asset", "message": f"{asset.chain}/{asset.symbol} is not offered; offered: "
-                                         f"{', '.join(invoice.assets)}"}])
+            "field": "asset", "message": f"{choice} is not offered; offered: {', '.join(invoice.assets)}"}])
     currency = invoice.currency.strip()
     rate = await rate_for(currency)
     amount = crypto_amount(invoice.amount, rate.rate, asset.decimals)

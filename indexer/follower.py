@@ -10,9 +10,7 @@ connection lost unnoticed), the checkpoint's compare-and-set in store.apply_bloc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +23,7 @@ from beanpay.indexer import store
 from beanpay.indexer.reconcile import UnrecoverableReorg, fork_point
 from beanpay.indexer.source import ChainBlock, Source
 from beanpay.indexer.types import BlockChanges, Cursor
+from beanpay.leadership import leadership
 from beanpay.listen import Backoff, sleep
 
 log = structlog.get_logger("indexer")
@@ -63,32 +62,6 @@ class ChainPolicy:
     poll_seconds: float
     batch_blocks: int
     start_height: int | None
-
-
-LOCK = "SELECT pg_try_advisory_lock(hashtext('beanpay.indexer'), hashtext($1))"  # session lock: its own connection
-
-
-@contextlib.asynccontextmanager
-async def leadership(dsn: str, chain: str, stop: asyncio.Event, *,
-                     poll: float = 1.0) -> AsyncIterator[asyncpg.Connection | None]:
-    """Hold the chain's advisory lock for the duration; wait for it while another follower leads.
-    Yields None if `stop` was set while waiting. Raises what connecting raised (the caller retries)."""
-    conn: asyncpg.Connection = await asyncpg.connect(dsn, timeout=10)
-    try:
-        waiting_logged = False
-        while not await conn.fetchval(LOCK, chain):
-            if not waiting_logged:
-                log.info("another follower leads this chain; waiting", chain=chain)
-                waiting_logged = True
-            await sleep(stop, poll)
-            if stop.is_set():
-                yield None
-                return
-        log.info("leading", chain=chain)
-        yield conn
-    finally:
-        with contextlib.suppress(*TRANSIENT):
-            await asyncio.wait_for(conn.close(), 5)  # closing the session releases the lock
 
 
 class Follower:
@@ -296,7 +269,7 @@ class Follower:
         backoff = Backoff()
         while not stop.is_set():
             try:
-                async with leadership(dsn, chain, stop) as lock_conn:
+                async with leadership(dsn, "beanpay.indexer", chain, stop) as lock_conn:
                     if lock_conn is not None:
                         backoff.reset()
                         await self._lead(lock_conn, stop)

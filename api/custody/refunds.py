@@ -27,6 +27,7 @@ from beanpay.api.routing import Routes
 from beanpay.api.rows import encode_cursor, keyset
 from beanpay.api.state import BTC_RPC, pool, settings
 from beanpay.db import Connection, fetch_as
+from beanpay.engine.lightning import refunds as lightning_refunds
 from beanpay.engine.transfers import approval, bitcoin, evm, refunds, rules, service
 from beanpay.engine.transfers.rules import TransferStatus
 from beanpay.engine.transfers.service import SQL, TransferRow
@@ -188,16 +189,34 @@ async def get_refund_claim(request: web.Request) -> web.Response:
 async def claim_refund(request: web.Request) -> web.Response:
     refund_id = _claimed(request)
     body = await decode_body(request, RefundClaim)
+    invoice = None if body.lightning_invoice is None else await checked_invoice(request, refund_id,
+                                                                                body.lightning_invoice)
     async with mutation(request) as m:
-        return await m.respond(json(view(await claim_with(m.conn, request, refund_id, body.address))))
+        return await m.respond(json(view(await claim_with(m.conn, request, refund_id, body.address or "", invoice))))
 
 
-async def claim_with(conn: Connection, request: web.Request, refund_id: uuid.UUID, address: str) -> TransferRow:
-    """The customer names their address (the claim page posts here too); an amount that is a fact of the
-    payment is approved at once, there being no choice to approve."""
+def looks_like_invoice(text: str) -> bool:
+    return text.strip().lower().startswith("ln")
+
+
+async def checked_invoice(request: web.Request, refund_id: uuid.UUID, bolt11: str) -> tuple[str, str]:
+    """A customer's Lightning invoice for the refund, checked by the node that would pay it (before any
+    transaction opens): (the invoice, its payment hash)."""
+    async with pool(request).acquire() as conn:
+        refund = await service.get(conn, refund_id)
+    return bolt11.strip(), await lightning_refunds.prepare_claim(pool(request), settings(request), refund, bolt11)
+
+
+async def claim_with(conn: Connection, request: web.Request, refund_id: uuid.UUID, address: str,
+                     invoice: tuple[str, str] | None = None) -> TransferRow:
+    """The customer names their address, or gives a checked Lightning invoice (the claim page posts here
+    too); an amount that is a fact of the payment is approved at once, there being no choice to approve."""
     s = settings(request)
-    after = await refunds.claim(conn, refund_id, address, network=s.btc_network, secret=secret(request),
-                                actor=actor(request))
+    if invoice is not None:
+        after = await lightning_refunds.claim(conn, refund_id, *invoice, secret=secret(request), actor=actor(request))
+    else:
+        after = await refunds.claim(conn, refund_id, address, network=s.btc_network, secret=secret(request),
+                                    actor=actor(request))
     if after.variant in rules.AUTO_APPROVED:
         after = await approval.approve(conn, s, after, rate=None, btc=request.app[BTC_RPC], actor=actor(request))
     return after

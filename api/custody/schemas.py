@@ -60,7 +60,15 @@ class RefundCreate(Input):
 
 
 class RefundClaim(Input):
-    address: Annotated[str, Meta(min_length=1, max_length=128)]
+    """Where the refund goes: an `address` on the refund's chain, or, for a Bitcoin refund, a BOLT11
+    `lightning_invoice` for exactly its amount (paid at once where the shop's node may pay)."""
+
+    address: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
+    lightning_invoice: Annotated[str, Meta(min_length=20, max_length=2000, pattern=r"^(?i:ln)")] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.address is None) == (self.lightning_invoice is None):
+            raise ValueError("address: give an address or a lightning_invoice, one of them")
 
 
 class SentTransaction(Input):

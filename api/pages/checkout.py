@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import uuid
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -25,9 +26,12 @@ from beanpay.api.pages.render import formatter, html_errors, page, render, secur
 from beanpay.api.pages.views import OrderView, invoice_context, open_checkout, order_view, receipt_token
 from beanpay.api.state import BTC_ACCOUNT, pool, settings
 from beanpay.engine import claiming, invoices
+from beanpay.engine.addresses import BITCOIN
+from beanpay.engine.lightning import invoices as lightning_invoices
+from beanpay.engine.lightning.invoices import LIGHTNING
 from beanpay.engine.notifications import vapid
 from beanpay.engine.orders import lock_order
-from beanpay.errors import Conflict, InvalidInput, NotFound
+from beanpay.errors import Conflict, InvalidInput, NotFound, Unavailable
 
 HEARTBEAT_SECONDS = 15.0  # a comment line keeps proxies from closing an idle stream
 REREAD_SECONDS = 60.0  # a stream reads its order at least this often, should the feed have missed one
@@ -45,6 +49,8 @@ def _secret(request: web.Request) -> str:
 def live_context(request: web.Request, view: OrderView, token: str, t: Formatter) -> dict[str, object]:
     """What the live part of the page renders from (the page and its stream share it)."""
     p, o = view.progress, view.order
+    ln = o.payment.lightning
+    lightning = ln if ln is not None and ln.state == "open" else None
     return {
         "view": view, "order": o, "payment": o.payment, "progress": p, "token": token,
         "qr": svg(view.uri, title=t.text("Payment QR code")) if p.payable else None,
@@ -52,6 +58,10 @@ def live_context(request: web.Request, view: OrderView, token: str, t: Formatter
         if view.context["claim_status"] == "active" else None,
         "receipt": receipt_token(o.id, _secret(request)) if p.stage in ("paid", "overpaid") else None,
         "evm_chain_id": hex(o.payment.chain_id) if o.payment.chain_id else None,
+        "lightning": lightning if p.payable and p.remaining is None else None,
+        # a Bitcoin payment still waiting for the whole amount may be paid over Lightning (on the customer's tap)
+        "lightning_offer": p.stage == "awaiting" and lightning is None and o.payment.chain == BITCOIN,
+        "lightning_refused": request.query.get("lightning") == "unavailable",
     }
 
 
@@ -92,11 +102,36 @@ async def pick_asset(request: web.Request) -> web.StreamResponse:
     asset = _asset(request, chain, symbol)
     async with pool(request).transaction() as conn:
         try:
-            await invoices.pick(conn, settings(request), opened.invoice_id, asset,
-                                rate_for=lambda fiat: _rate(request, asset, fiat),
-                                btc_account=request.app[BTC_ACCOUNT], user_id=uuid.uuid4(), actor=actor(request))
+            order_id = await invoices.pick(
+                conn, settings(request), opened.invoice_id, asset, rate_for=lambda fiat: _rate(request, asset, fiat),
+                btc_account=request.app[BTC_ACCOUNT], user_id=uuid.uuid4(), actor=actor(request),
+                offered_as=f"{chain}/{symbol}")
         except Conflict:
-            pass  # picked already (a second tab, a double tap): show what was picked
+            return _back(request, token)  # picked already (a second tab, a double tap): show what was picked
+    if chain == LIGHTNING:  # after the commit: the node is never asked inside a transaction
+        try:
+            await lightning_invoices.issue(pool(request), settings(request), order_id, actor(request))
+        except (Unavailable, Conflict):
+            return _back(request, token, lightning="unavailable")
+    return _back(request, token)
+
+
+async def pay_with_lightning(request: web.Request) -> web.StreamResponse:
+    """The customer picks Lightning: an invoice is issued for the payment (as POST
+    /v1/orders/{id}/lightning-invoice). If none can be, the page says so and stays on chain."""
+    token = request.match_info["token"]
+    opened = open_checkout(token, _secret(request))
+    order_id = opened.order_id
+    if order_id is None:
+        async with pool(request).acquire() as conn:
+            assert opened.invoice_id is not None
+            order_id = (await invoice_context(conn, settings(request), opened.invoice_id, now=_now()))["order_id"]
+    if order_id is None:
+        raise NotFound("Choose how to pay first.")
+    try:
+        await lightning_invoices.issue(pool(request), settings(request), order_id, actor(request))
+    except (Unavailable, Conflict):
+        return _back(request, token, lightning="unavailable")
     return _back(request, token)
 
 
@@ -119,10 +154,11 @@ async def claim(request: web.Request) -> web.StreamResponse:
     return _back(request, token)
 
 
-def _back(request: web.Request, token: str) -> web.Response:
+def _back(request: web.Request, token: str, **query: str) -> web.Response:
     """After a form post, the page again (303: a reload does not post twice)."""
     lang = request.query.get("lang")
-    return web.Response(status=303, headers={"Location": f"/pay/{token}" + (f"?lang={lang}" if lang else "")})
+    params = urlencode({**({"lang": lang} if lang else {}), **query})
+    return web.Response(status=303, headers={"Location": f"/pay/{token}" + (f"?{params}" if params else "")})
 
 
 def _event(name: str, html: str) -> bytes:
@@ -178,5 +214,6 @@ def _page_route(handler: Handler) -> Handler:
 def install(app: web.Application) -> None:
     app.router.add_get("/pay/{token}", _page_route(checkout))
     app.router.add_post("/pay/{token}/asset", _page_route(pick_asset))
+    app.router.add_post("/pay/{token}/lightning", _page_route(pay_with_lightning))
     app.router.add_post("/pay/{token}/claim", _page_route(claim))
     app.router.add_get("/pay/{token}/events", _page_route(events))

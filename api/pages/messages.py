@@ -4,6 +4,14 @@ test requires every language to have every string the templates and page code us
 from __future__ import annotations
 
 ES = {
+    "Copy invoice": "Copiar factura Lightning",
+    "Your Bitcoin address, or a Lightning invoice for the amount":
+        "Tu dirección Bitcoin, o una factura Lightning por el importe",
+    "Lightning invoice": "Factura Lightning",
+    "Lightning is not available for this payment right now. You can pay on chain.":
+        "Lightning no está disponible ahora para este pago. Puedes pagar en cadena.",
+    "Pay with Lightning": "Pagar con Lightning",
+    "Scan with your wallet: on chain or over Lightning": "Escanea con tu cartera: en cadena o por Lightning",
     "Address": "Dirección",
     "Amount": "Importe",
     "Back to the shop": "Volver a la tienda",

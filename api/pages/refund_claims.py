@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from beanpay.api.custody.refunds import _claimed, claim_with
+from beanpay.api.custody.refunds import _claimed, checked_invoice, claim_with, looks_like_invoice
 from beanpay.api.guard import guarded, public
 from beanpay.api.pages.render import formatter, html_errors, page
 from beanpay.api.pages.views import SQL
@@ -35,8 +35,9 @@ async def refund_claim(request: web.Request) -> web.StreamResponse:
     refund_id = _claimed(request)
     address = str((await request.post()).get("address", "")).strip()
     try:
+        invoice = await checked_invoice(request, refund_id, address) if looks_like_invoice(address) else None
         async with pool(request).transaction() as conn:
-            await claim_with(conn, request, refund_id, address)
+            await claim_with(conn, request, refund_id, address, invoice)
     except InvalidInput as exc:
         return await _show(request, status=422, address=address,
                            problem=next((e["message"] for e in exc.errors), exc.message))

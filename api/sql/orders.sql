@@ -1,5 +1,5 @@
 -- name: load
--- An order with its payment and items in one round trip; confirmations are live: the fewest of its
+-- An order with its payment, items and Lightning invoice in one round trip; confirmations are live: the fewest of its
 -- live deposits at the indexed tip (the payment's stored count moves only with its status).
 SELECT o.id, o.shop_id, o.user_id, o.order_status, o.payment_status, o.order_type, o.pickup_time, o.delivery_address,
        o.special_instructions, o.total_amount, o.currency, o.expires_at, o.version, o.created_at, o.updated_at,
@@ -15,8 +15,14 @@ SELECT o.id, o.shop_id, o.user_id, o.order_status, o.payment_status, o.order_typ
        (SELECT coalesce(json_agg(json_build_object(
                    'product_id', i.product_id, 'product_name', i.product_name, 'base_price', i.base_price::text,
                    'final_price', i.final_price::text, 'quantity', i.quantity, 'customizations', i.customizations)
-                   ORDER BY i.id), '[]') FROM order_items i WHERE i.order_id = o.id)::text AS items
-FROM coffee_orders o JOIN crypto_payments p ON p.order_id = o.id WHERE o.id = $1;
+                   ORDER BY i.id), '[]') FROM order_items i WHERE i.order_id = o.id)::text AS items,
+       l.bolt11 AS ln_bolt11, l.payment_hash AS ln_hash, l.amount_msat AS ln_amount_msat,
+       l.expires_at AS ln_expires_at, l.state AS ln_state, l.description AS ln_description
+FROM coffee_orders o JOIN crypto_payments p ON p.order_id = o.id
+LEFT JOIN LATERAL (  -- its Lightning invoice: the settled one, else the open one, else the newest
+    SELECT * FROM lightning_invoices li WHERE li.payment_id = p.id
+    ORDER BY li.state = 'settled' DESC, li.state = 'open' DESC, li.created_at DESC LIMIT 1) l ON true
+WHERE o.id = $1;
 
 -- name: page
 -- Orders after the keyset cursor ($2, $3), filtered (each optional) by customer $4, shop $5, order

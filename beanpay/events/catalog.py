@@ -75,6 +75,7 @@ PAYMENT_OVERPAID = EventType("payment.overpaid", PAYMENTS, "order", p.PaymentPay
 PAYMENT_LATE = EventType("payment.late", PAYMENTS, "order", p.PaymentPayload)
 PAYMENT_RESOLVED = EventType("payment.resolved", PAYMENTS, "order", p.PaymentPayload)
 PAYMENT_REVERTED = EventType("payment.reverted", PAYMENTS, "order", p.PaymentPayload)
+PAYMENT_LIGHTNING_INVOICE = EventType("payment.lightning_invoice", PAYMENTS, "order", p.LightningInvoicePayload)
 
 ORDER_CLAIMED = EventType("order.claimed", CLAIMS, "order", p.ClaimPayload)
 CLAIM_PROCESSED = EventType("claim.processed", CLAIMS, "order", p.ClaimPayload)

@@ -44,6 +44,18 @@ class PaymentPayload(Payload, frozen=True):
     resolution: str | None
 
 
+class LightningInvoicePayload(Payload, frozen=True):
+    """A BOLT11 invoice issued for an order's payment (a second way to pay the same amount)."""
+
+    payment_id: uuid.UUID
+    order_id: uuid.UUID
+    shop_id: uuid.UUID
+    payment_hash: str
+    amount_msat: str
+    expires_at: dt.datetime
+    custodial: bool  # on the platform's node rather than the shop's own
+
+
 class ClaimPayload(Payload, frozen=True):
     claim_id: uuid.UUID
     order_id: uuid.UUID

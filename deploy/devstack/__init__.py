@@ -1,3 +1,3 @@
-"""`beanpay dev up|down|status`: PostgreSQL, Redis, Kafka, anvil and btcd on loopback, no Docker."""
+"""`beanpay dev up|down|status`: PostgreSQL, Redis, Kafka, anvil, btcd and two lnd nodes on loopback, no Docker."""
 
-SERVICE_NAMES = ("postgres", "redis", "kafka", "anvil", "btcd")
+SERVICE_NAMES = ("postgres", "redis", "kafka", "anvil", "btcd", "lnd-merchant", "lnd-customer")

@@ -10,6 +10,7 @@ from beanpay.deploy.devstack import SERVICE_NAMES
 from beanpay.deploy.devstack.anvil import Anvil
 from beanpay.deploy.devstack.btcd import Btcd
 from beanpay.deploy.devstack.kafka import Kafka
+from beanpay.deploy.devstack.lnd import LndNode, ensure_channel
 from beanpay.deploy.devstack.postgres import Postgres
 from beanpay.deploy.devstack.process import StackError, port_open
 from beanpay.deploy.devstack.redis import Redis
@@ -20,7 +21,8 @@ def services(settings: Settings, names: Sequence[str] = ()) -> list[Service]:
     unknown = set(names) - set(SERVICE_NAMES)
     if unknown:
         raise StackError(f"unknown service(s) {', '.join(sorted(unknown))}; choose from {', '.join(SERVICE_NAMES)}")
-    every: list[Service] = [Postgres(settings), Redis(settings), Kafka(settings), Anvil(settings), Btcd(settings)]
+    every: list[Service] = [Postgres(settings), Redis(settings), Kafka(settings), Anvil(settings), Btcd(settings),
+                            LndNode(settings, "merchant"), LndNode(settings, "customer")]
     return [s for s in every if not names or s.name in names]
 
 
@@ -30,26 +32,30 @@ def up(settings: Settings, names: Sequence[str] = ()) -> None:
         svc.install()
         pid = svc.pid()
         if pid is not None and svc.healthy():
-            _say(f"{svc.name:9} already running (pid {pid})")
+            _say(f"{svc.name:12} already running (pid {pid})")
             continue
         if pid is not None:
-            _say(f"{svc.name:9} running but unhealthy (pid {pid}); restarting")
+            _say(f"{svc.name:12} running but unhealthy (pid {pid}); restarting")
             svc.stop()
         busy = [p for p in svc.ports if port_open(p)]
         if busy:
             raise StackError(f"{svc.name}: port {busy[0]} is in use by another process; stop it or set "
                              f"BEANPAY_*_PORT to free ports")
         svc.start()
-        _say(f"{svc.name:9} started (pid {svc.pid()})")
+        _say(f"{svc.name:12} started (pid {svc.pid()})")
+    chosen = {s.name for s in services(settings, names)}
+    if {"lnd-merchant", "lnd-customer"} <= chosen:
+        ensure_channel(settings)  # the customer can pay the merchant over Lightning
+        _say("lightning channel customer -> merchant active")
 
 
 def down(settings: Settings, names: Sequence[str] = ()) -> None:
     for svc in reversed(services(settings, names)):
         if svc.pid() is None:
-            _say(f"{svc.name:9} not running")
+            _say(f"{svc.name:12} not running")
             continue
         svc.stop()
-        _say(f"{svc.name:9} stopped")
+        _say(f"{svc.name:12} stopped")
 
 
 def status(settings: Settings, names: Sequence[str] = ()) -> list[Status]:
@@ -57,10 +63,11 @@ def status(settings: Settings, names: Sequence[str] = ()) -> list[Status]:
 
 
 def format_status(rows: list[Status]) -> str:
-    lines = [f"{'SERVICE':9} {'HEALTH':9} {'PID':>7}  {'VERSION':20} ADDRESS"]
+    lines = [f"{'SERVICE':12} {'HEALTH':9} {'PID':>7}  {'VERSION':20} ADDRESS"]
     for r in rows:
         health = "healthy" if r.healthy else ("unhealthy" if r.pid else "down")
-        lines.append(f"{r.name:9} {health:9} {r.pid or '-':>7}  {r.version[:20]:20} {r.address}")
+        detail = f"  ({r.detail})" if r.detail else ""
+        lines.append(f"{r.name:12} {health:9} {r.pid or '-':>7}  {r.version[:20]:20} {r.address}{detail}")
     return "\n".join(lines)
 
 

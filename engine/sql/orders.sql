@@ -154,7 +154,8 @@ SELECT * FROM p;
 -- name: deposits_seen
 -- Whether any deposit (live or orphaned) ever reached the order's address: then it can no longer change.
 SELECT EXISTS (SELECT 1 FROM deposits d JOIN crypto_payments p ON p.chain = d.chain AND p.wallet_address = d.address
-               WHERE p.order_id = $1 AND p.address_released_at IS NULL);
+               WHERE p.order_id = $1 AND p.address_released_at IS NULL)
+    OR EXISTS (SELECT 1 FROM lightning_invoices l WHERE l.order_id = $1 AND l.state = 'settled');
 
 -- name: replace_items
 -- A changed order's items: the old ones deleted with their (released) reservations, the new ones written.

@@ -13,14 +13,23 @@ FOR UPDATE OF p, o;
 
 -- name: deposits_at
 -- Every deposit (orphaned ones too) at these addresses, oldest first, with its confirmations at the
--- indexed tip. Locks nothing: the indexer's later changes re-queue the address.
-SELECT d.chain, d.address, d.asset, d.txid, d.amount, d.status, d.first_seen_at,
-       CASE WHEN d.status IN ('confirming', 'confirmed')
-            THEN greatest(coalesce(c.tip_height - d.block_height + 1, 0), 0)::int ELSE 0 END AS confirmations,
-       d.block_height
-FROM deposits d JOIN unnest($1::text[], $2::text[]) AS k(chain, address) ON d.chain = k.chain AND d.address = k.address
-LEFT JOIN chain_cursors c ON c.chain = d.chain
-ORDER BY d.first_seen_at, d.txid;
+-- indexed tip; and the settled Lightning invoices of the payments at them, which count as deposits
+-- confirmed at once (whole sats: a sub-sat remainder is the merchant's node's, not the ledger's; the
+-- payment hash stands for a txid). Locks nothing: the indexer's later changes re-queue the address.
+SELECT * FROM (
+    SELECT d.chain, d.address, d.asset, d.txid, d.amount, d.status, d.first_seen_at,
+           CASE WHEN d.status IN ('confirming', 'confirmed')
+                THEN greatest(coalesce(c.tip_height - d.block_height + 1, 0), 0)::int ELSE 0 END AS confirmations,
+           d.block_height
+    FROM deposits d JOIN unnest($1::text[], $2::text[]) AS k(chain, address) ON d.chain = k.chain AND d.address = k.address
+    LEFT JOIN chain_cursors c ON c.chain = d.chain
+    UNION ALL
+    SELECT p.chain, p.wallet_address, p.crypto_currency, l.payment_hash, div(l.amt_paid_msat, 1000), 'confirmed',
+           l.settled_at, 0, NULL::bigint
+    FROM lightning_invoices l JOIN crypto_payments p ON p.id = l.payment_id
+    JOIN unnest($1::text[], $2::text[]) AS k(chain, address) ON p.chain = k.chain AND p.wallet_address = k.address
+    WHERE l.state = 'settled' AND p.address_released_at IS NULL
+) AS every ORDER BY first_seen_at, txid;
 
 -- name: settle_payments
 -- Writes re-assessed payments, each only if still in the status it was assessed from (guarded; the
@@ -55,8 +64,12 @@ SELECT id, order_id, user_id, chain, crypto_currency, crypto_amount, amount_rece
 FROM crypto_payments WHERE order_id = $1 FOR UPDATE;
 
 -- name: live_deposits
--- The live (not orphaned) deposits of a payment's asset at its address.
-SELECT status, amount FROM deposits WHERE chain = $1 AND address = $2 AND asset = $3 AND status <> 'orphaned';
+-- The live (not orphaned) deposits of a payment's asset at its address, its settled Lightning invoices too.
+SELECT status, amount FROM deposits WHERE chain = $1 AND address = $2 AND asset = $3 AND status <> 'orphaned'
+UNION ALL
+SELECT 'confirmed', div(l.amt_paid_msat, 1000) FROM lightning_invoices l JOIN crypto_payments p ON p.id = l.payment_id
+WHERE p.chain = $1 AND p.wallet_address = $2 AND p.crypto_currency = $3 AND p.address_released_at IS NULL
+  AND l.state = 'settled';
 
 -- name: mark_resolved
 -- Records the merchant's resolution of a payment exception, once (guarded: not yet resolved).

@@ -166,7 +166,8 @@ SELECT id, kind, payment_id, order_id, shop_id, wallet_id, chain, asset, decimal
        fiat_amount, fiat_currency, rate, fee_bps, amount, status, method, destination, claim_expires_at,
        batch_id, psbt, txid, network_fee, change_index, reason, failure, created_at, claimed_at, approved_at,
        sent_at, completed_at, settled_at, updated_at, version
-FROM transfers WHERE status = 'sending' AND signed_tx IS NULL ORDER BY approved_at, id LIMIT $1
+FROM transfers WHERE status = 'sending' AND method = 'hot_wallet' AND signed_tx IS NULL
+ORDER BY approved_at, id LIMIT $1
 FOR UPDATE SKIP LOCKED;
 
 -- name: set_signed

@@ -1,7 +1,7 @@
 """Approving a transfer: its amount fixed, the shop's balance debited, and how it is sent decided.
 Bitcoin: a PSBT the wallet's owner signs (a refund's built now; payouts' built in batches). EVM: the
 payout hot wallet of whoever holds the money if one is configured, else a transaction the merchant's own
-wallet sends."""
+wallet sends. A refund claimed with a Lightning invoice: paid by the lightning service."""
 
 from __future__ import annotations
 
@@ -12,12 +12,15 @@ from beanpay.chains.bitcoin.rpc import BitcoinRpc
 from beanpay.config import Settings
 from beanpay.db import Connection, fetchrow_as
 from beanpay.engine.lifecycle import IllegalTransition
+from beanpay.engine.lightning import refunds as lightning_refunds
 from beanpay.engine.transfers import bitcoin, evm, refunds, rules, service
 from beanpay.engine.transfers.rules import AmountError, TransferStatus
 from beanpay.engine.transfers.service import SQL, TransferRow
 
 
 def method_of(settings: Settings, transfer: TransferRow) -> tuple[str, TransferStatus]:
+    if lightning_refunds.by_lightning(transfer):  # the customer gave an invoice: the lightning service pays it
+        return "lightning", TransferStatus.SENDING
     if transfer.chain == service.BITCOIN:
         return "psbt", TransferStatus.AWAITING_SIGNATURE
     if evm.hot_wallet(settings, transfer) is not None:
@@ -55,7 +58,8 @@ async def resend(conn: Connection, settings: Settings, transfer: TransferRow, *,
                  actor: audit.Actor) -> TransferRow:
     """A failed transfer (its transaction dropped, replaced, or the hot wallet's limit reached) is sent
     again the way it was approved: a fresh PSBT, a fresh transaction to sign, or the hot wallet again."""
-    target = TransferStatus.SENDING if transfer.method == "hot_wallet" else TransferStatus.AWAITING_SIGNATURE
+    target = TransferStatus.SENDING if transfer.method in ("hot_wallet", "lightning") \
+        else TransferStatus.AWAITING_SIGNATURE
     rules.transition(transfer.status, target, transfer.kind)
     after = await fetchrow_as(conn, SQL.resend, TransferRow, transfer.id, target.value)
     if after is None:

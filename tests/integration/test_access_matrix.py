@@ -185,6 +185,14 @@ TABLE: dict[tuple[str, str], Case] = {
         "PUT", p("/v1/shops/{shop}/wallets/eth"), OWNERS,
         lambda w, _: {"treasury": "0x8ba1f109551bD432803012645Ac136ddd64DBA72"}),
     ("DELETE", "/v1/shops/{shop_id}/wallets/{chain}"): Case("DELETE", p("/v1/shops/{shop}/wallets/eth"), OWNERS),
+    ("GET", "/v1/shops/{shop_id}/lightning-node"): Case("GET", p("/v1/shops/{shop}/lightning-node"), MANAGERS),
+    # admitted: 422, no node answers there
+    ("PUT", "/v1/shops/{shop_id}/lightning-node"): Case(
+        "PUT", p("/v1/shops/{shop}/lightning-node"), OWNERS,
+        lambda w, _: {"rest_url": "https://127.0.0.1:1", "tls_cert": "-----BEGIN CERTIFICATE-----", "macaroon": "00"}),
+    # admitted: 409, the order is paid in ETH
+    ("POST", "/v1/orders/{order_id}/lightning-invoice"): Case(
+        "POST", p("/v1/orders/{order}/lightning-invoice"), ORDER_READERS),
     ("POST", "/v1/orders/{order_id}/refunds"): Case(  # admitted: 409, the order is unpaid
         "POST", p("/v1/orders/{order}/refunds"), MANAGERS, lambda w, _: {"variant": "crypto_paid"}),
     ("GET", "/v1/refunds/{refund_id}"): Case("GET", p("/v1/refunds/{refund}"), SHOP_PEOPLE),

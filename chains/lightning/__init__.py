@@ -1,0 +1,1 @@
+"""Lightning nodes: lnd over its REST API. Nodes only; no knowledge of orders."""

@@ -1,0 +1,244 @@
+"""The lightning service: follows each node's settled invoices, watches the nodes' health, cancels
+invoices that must no longer be paid, and pays refunds claimed with a Lightning invoice.
+
+Settlement: lnd's invoice subscription from the settle index last committed for the node. Each settled
+invoice is written, its payment settled (the same transition, ledger entries and events as an on-chain
+deposit; Lightning has no confirmations, so it is final at once) and the node's checkpoint moved, in one
+transaction. A crash before the commit replays the invoice from the node; after it, the checkpoint skips
+it, and a replay that slipped through meets the guarded update: nothing is missed or credited twice.
+One process leads each node (a Postgres advisory lock); any number may run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+import structlog
+from prometheus_client import Counter, Gauge, Histogram
+
+from beanpay import queries
+from beanpay.chains.lightning.lnd import Invoice, LndClient, LndError, LndUnavailable
+from beanpay.config import Settings
+from beanpay.db import TRANSIENT, Database, fetch_as
+from beanpay.engine.invalidation import Invalidator
+from beanpay.engine.lightning import nodes, refunds
+from beanpay.engine.lightning.nodes import NodeRow
+from beanpay.engine.settlement import settle_many
+from beanpay.leadership import leadership
+from beanpay.listen import Backoff, sleep
+from beanpay.tasks import supervise
+
+log = structlog.get_logger("lightning")
+SQL = queries.load("beanpay.engine", "lightning.sql")
+
+SETTLED = Counter("beanpay_lightning_settled_total", "Settled invoices credited to payments")
+SETTLE_SECONDS = Histogram("beanpay_lightning_settle_seconds", "From a settlement read off the node to its commit",
+                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+NODE_READY = Gauge("beanpay_lightning_node_ready", "1 while a node can take payments", ["node"])
+NODE_INBOUND = Gauge("beanpay_lightning_node_inbound_msat", "What a node can receive over its channels", ["node"])
+CANCELLED = Counter("beanpay_lightning_cancelled_total", "Invoices cancelled on their node")
+NODES_SECONDS = 5.0  # how often new nodes (shops connecting theirs) are looked for
+CANCEL_SECONDS = 2.0
+REFUND_SECONDS = 1.0
+
+
+def _label(node: NodeRow) -> str:
+    return "platform" if node.custodial else f"shop:{node.shop_id}"
+
+
+class LightningWatcher:
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings, self.db = settings, db
+        self.invalidator = Invalidator(settings.redis_dsn, settings.redis_timeout_seconds)
+        self.problems: dict[str, str] = {}  # node -> why it cannot take payments now (/readyz says so)
+        self._clients: dict[uuid.UUID, LndClient] = {}
+        self._follows: dict[uuid.UUID, asyncio.Task[None]] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await supervise({"lightning-nodes": self._nodes(stop), "lightning-health": self._health(stop),
+                             "lightning-cancel": self._cancel(stop), "lightning-refunds": self._refunds(stop)})
+        finally:
+            for task in self._follows.values():
+                task.cancel()
+            await asyncio.gather(*self._follows.values(), return_exceptions=True)
+            for client in self._clients.values():
+                await client.close()
+            await self.invalidator.close()
+
+    def client(self, node: NodeRow) -> LndClient:
+        if node.id not in self._clients:
+            self._clients[node.id] = nodes.client_for(self.settings, node)
+        return self._clients[node.id]
+
+    async def _watched(self) -> list[NodeRow]:
+        async with self.db.acquire() as conn:
+            return await fetch_as(conn, SQL.watched_nodes, NodeRow)
+
+    async def _register_platform(self) -> None:
+        """The platform's node gets its row (checkpoint, health) by its identity, asked of the node."""
+        if not nodes.platform_configured(self.settings):
+            return
+        client = nodes.platform_client(self.settings)
+        try:
+            info = await client.info()
+        finally:
+            await client.close()
+        async with self.db.acquire() as conn:
+            await conn.execute(SQL.register_platform_node, uuid.uuid4(), self.settings.lightning_rest_url,
+                               nodes.platform_cert(self.settings), info.identity_pubkey, info.alias[:64])
+
+    async def _nodes(self, stop: asyncio.Event) -> None:
+        registered, backoff = False, Backoff()
+        while not stop.is_set():
+            try:
+                if not registered:
+                    await self._register_platform()
+                    registered = True
+                for node in await self._watched():
+                    task = self._follows.get(node.id)
+                    if task is None or task.done():
+                        self._follows[node.id] = asyncio.create_task(self._follow(node.id, stop),
+                                                                     name=f"lightning-follow-{node.id}")
+                backoff.reset()
+            except (LndUnavailable, LndError) as e:
+                self.problems["platform"] = "the platform's Lightning node cannot be reached"
+                log.warning("platform lightning node unreachable", error=str(e))
+            except (*TRANSIENT, asyncpg.PostgresError) as e:
+                log.warning("lightning: database unavailable", error=repr(e))
+                await backoff.wait(stop)
+                continue
+            await sleep(stop, NODES_SECONDS)
+
+    async def _follow(self, node_id: uuid.UUID, stop: asyncio.Event) -> None:
+        """Lead this node's settlement stream, reconnecting after the node or the database went away."""
+        backoff = Backoff()
+        while not stop.is_set():
+            try:
+                async with leadership(self.settings.dsn, "beanpay.lightning", str(node_id), stop) as lock:
+                    if lock is None:
+                        return
+                    node = next((n for n in await self._watched() if n.id == node_id), None)
+                    if node is None:
+                        return
+                    log.info("following lightning settlements", node=_label(node), after=node.settle_index)
+                    async for invoice in self.client(node).subscribe_invoices(node.settle_index):
+                        if invoice.state == "SETTLED" and invoice.settle_index > 0:
+                            await self.settle(node_id, invoice)
+                            backoff.reset()
+                        if stop.is_set():
+                            return
+            except (LndUnavailable, LndError) as e:
+                log.warning("lightning settlement stream interrupted; resuming", node=str(node_id), error=str(e))
+            except (*TRANSIENT, asyncpg.PostgresError) as e:
+                log.warning("lightning: database unavailable; resuming", node=str(node_id), error=repr(e))
+            await backoff.wait(stop)
+
+    async def settle(self, node_id: uuid.UUID, invoice: Invoice) -> None:
+        """One settled invoice, its payment and the node's checkpoint: one transaction."""
+        started = time.perf_counter()
+        settled_at = dt.datetime.fromtimestamp(invoice.settle_date, dt.UTC) if invoice.settle_date \
+            else dt.datetime.now(dt.UTC)  # the node's time: a watcher catching up must not make it late
+        stock: list[Any] = []
+        async with self.db.transaction() as conn:
+            row = await conn.fetchrow(SQL.settle_invoice, invoice.hash_hex, invoice.amt_paid_msat,
+                                      invoice.settle_index, settled_at)
+            if row is not None:
+                if row["was"] == "cancelled":
+                    log.error("a cancelled invoice was paid; crediting it", payment_hash=invoice.hash_hex)
+                done = await settle_many(conn, [(row["chain"], row["wallet_address"])], now=dt.datetime.now(dt.UTC),
+                                         tolerance_bps=self.settings.underpay_tolerance_bps)
+                stock = done.stock
+            await conn.execute(SQL.advance_checkpoint, node_id, invoice.settle_index)
+        if row is not None:
+            SETTLED.inc()
+            SETTLE_SECONDS.observe(time.perf_counter() - started)
+            log.info("lightning payment settled", order_id=str(row["order_id"]), amount_msat=invoice.amt_paid_msat)
+        await self.invalidator.stock_moved(stock)
+
+    async def _health(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                for node in await self._watched():
+                    await self._check(node)
+            except (*TRANSIENT, asyncpg.PostgresError) as e:
+                log.warning("lightning: database unavailable", error=repr(e))
+            await sleep(stop, self.settings.lightning_health_seconds)
+
+    async def _check(self, node: NodeRow) -> None:
+        label, client = _label(node), self.client(node)
+        inbound: int | None = None
+        reason: str | None
+        try:
+            info = await client.info()
+            if not info.synced_to_chain:
+                health, reason = "not_synced", "the Lightning node is not synced to the chain"
+            else:
+                try:
+                    inbound = (await client.channel_balance()).remote_balance.msat
+                except LndError as e:
+                    if not e.permission_denied:
+                        raise
+                    inbound = None  # its macaroon may not read balances: liquidity unknown, assumed
+                health, reason = ("no_liquidity", "the Lightning node has no inbound liquidity") \
+                    if inbound == 0 else ("ready", None)
+        except (LndUnavailable, LndError) as e:
+            health, reason = "down", "the Lightning node cannot be reached"
+            log.warning("lightning node down", node=label, error=str(e))
+        NODE_READY.labels(label).set(1 if health == "ready" else 0)
+        if inbound is not None:
+            NODE_INBOUND.labels(label).set(inbound)
+        if reason is None:
+            self.problems.pop(label, None)
+        else:
+            self.problems[label] = reason
+        async with self.db.acquire() as conn:
+            await conn.execute(SQL.set_health, node.id, health, reason, inbound)
+
+    async def _cancel(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.cancel_stale()
+            except (*TRANSIENT, asyncpg.PostgresError) as e:
+                log.warning("lightning: database unavailable", error=repr(e))
+            await sleep(stop, CANCEL_SECONDS)
+
+    async def _refunds(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await refunds.pay_due(self.db, self.settings)
+            except (*TRANSIENT, asyncpg.PostgresError) as e:
+                log.warning("lightning: database unavailable", error=repr(e))
+            await sleep(stop, REFUND_SECONDS)
+
+    async def cancel_stale(self) -> int:
+        """Cancel on their nodes the open invoices nobody should pay any more; returns how many."""
+        async with self.db.acquire() as conn:
+            stale = await conn.fetch(SQL.stale_invoices, 100)
+        if not stale:
+            return 0
+        by_id = {n.id: n for n in await self._watched()}
+        cancelled = 0
+        for row in stale:
+            node = by_id.get(row["node_id"])
+            if node is None:
+                continue
+            try:
+                await self.client(node).cancel_invoice(row["payment_hash"])
+            except LndUnavailable:
+                continue  # tried again next round; it also expires on the node by itself
+            except LndError as e:
+                if "already canceled" not in e.message:  # settled meanwhile: the stream credits it
+                    log.warning("invoice not cancelled", payment_hash=row["payment_hash"], error=e.message)
+                    continue
+            async with self.db.acquire() as conn:
+                await conn.execute(SQL.mark_cancelled, row["payment_hash"])
+            CANCELLED.inc()
+            cancelled += 1
+        return cancelled
+
