@@ -73,4 +73,4 @@ run: migrate
 # checkout pages (page loads while one API process holds 2,000 open event streams, vs none open)
 # (every benchmark runs; the recipe fails if any missed its target)
 bench: migrate
-    status=0; for b in http_bench api_bench evm_bench btc_bench engine_bench pages_bench; do {{bin}}/python -m tests.bench.$b || status=1; done; exit $status
+    status=0; for b in http_bench api_bench evm_bench btc_bench engine_bench pages_bench lightning_bench; do {{bin}}/python -m tests.bench.$b || status=1; done; exit $status

@@ -152,7 +152,7 @@ async def put_node(request: web.Request) -> web.Response:
         raise _bad("rest_url", problem)
     try:
         ssl_context(body.tls_cert)
-    except (ssl.SSLError, ValueError):
+    except (ssl.SSLError, ValueError, TypeError):  # TypeError: not ASCII
         raise _bad("tls_cert", "not a PEM certificate") from None
     try:
         sealed = nodes.seal(s, shop_id, body.macaroon)

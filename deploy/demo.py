@@ -48,6 +48,7 @@ from beanpay.config import Settings, load_settings
 from beanpay.deploy.devstack.btc_payer import RegtestWallet
 from beanpay.deploy.devstack.databases import create_database, drop_database
 from beanpay.deploy.devstack.evm_payer import AnvilWallet
+from beanpay.deploy.devstack.lnd import LndNode
 from beanpay.deploy.devstack.wallet import account_key
 from beanpay.engine.payment_uri import coins
 
@@ -71,6 +72,7 @@ ORDERS = [
     ("btc", "BTC", [("Flat White", 1, {"milk": ["oat"], "size": ["large"]}), ("Almond Croissant", 1, {})]),
     ("eth", "ETH", [("Cold Brew", 2, {"size": ["large"]})]),
     ("eth", "tUSDC", [("Espresso", 1, {"shot": ["double"]}), ("Chai Latte", 1, {"milk": ["oat"]})]),
+    ("lightning", "BTC", [("Espresso", 1, {"shot": ["single"]})]),  # a coffee-sized payment, settled at once
 ]
 HOOK_EVENTS = ["order.created", "payment.initiated", "payment.processing", "payment.confirmed", "order.confirmed",
                "order.claimed", "claim.processed", "order.completed", "payment.overpaid", "refund.created",
@@ -212,6 +214,11 @@ async def _until(what: str, check: Any, server: subprocess.Popen[bytes]) -> Any:
     raise DemoFailed(f"timed out waiting for {what}")
 
 
+async def _lightning_ready(api: Api, shop_id: str, merchant: Who) -> dict[str, Any] | None:
+    node = await api.call("GET", f"/v1/shops/{shop_id}/lightning-node", merchant)
+    return node if node["configured"] and node["health"] == "ready" else None
+
+
 async def _ready(session: aiohttp.ClientSession, base: str, settings: Settings) -> bool:
     try:
         async with session.get(f"{base}/readyz") as resp:
@@ -254,6 +261,15 @@ async def seed(api: Api, operator: Who) -> tuple[dict[str, Any], Who, Who, dict[
             "shop_id": shop["id"], "product_id": product["id"], "quantity": 40, "unit": "servings"})
         products[name] = product["id"]
     return shop, merchant, barista, products, owner
+
+
+async def pay_lightning(settings: Settings, bolt11: str) -> str:
+    """The customer's own lnd node pays the invoice; the preimage is its proof of payment."""
+    client = LndNode(settings, "customer").client()
+    try:
+        return "preimage " + await client.pay(bolt11)
+    finally:
+        await client.close()
 
 
 async def pay(settings: Settings, chain: str, asset: str, address: str, amount: int, btc: RegtestWallet,
@@ -335,6 +351,9 @@ async def run(settings: Settings, base: str, server: subprocess.Popen[bytes], id
                 "description": "demo receiver"})
             receiver.secret = hook["secret"]
             print(f"shop {shop['name']} seeded with {len(MENU)} products; webhook -> {hook['url']}\n")
+            node = await _until("the Lightning node", lambda: _lightning_ready(api, shop["id"], merchant), server)
+            print(f"Lightning: the platform's node {node['alias']} ({node['pubkey'][:16]}...), "
+                  f"custodial, {int(node['inbound_msat']) // 1000} sat inbound\n")
 
             placed = []
             for chain, asset, lines in ORDERS:
@@ -343,17 +362,22 @@ async def run(settings: Settings, base: str, server: subprocess.Popen[bytes], id
                     "items": [{"product_id": products[n], "quantity": q, "customizations": c} for n, q, c in lines]})
                 p = order["payment"]
                 amount = coins(int(p["amount"]), p["decimals"])
+                if chain == "lightning" and p["lightning"] is None:
+                    raise DemoFailed(f"no Lightning invoice: {p['lightning_unavailable']}")
+                uri = p["lightning"]["unified_uri"] if p["lightning"] else p["payment_uri"]
                 print(f"order {order['id'][:8]}  {order['total_amount']} USD -> {amount} {asset} on {chain}\n"
-                      f"   {p['payment_uri']}")
+                      f"   {uri[:150]}{'...' if len(uri) > 150 else ''}")
                 placed.append(order)
 
-            print("\npaying each order with a real signed transaction ...")
+            print("\npaying each order with a real signed transaction (on chain) or payment (Lightning) ...")
             started = {}
             for order in placed:
                 p = order["payment"]
-                txid = await pay(settings, p["chain"], p["asset"], p["address"],
-                                 int(p["amount"]) + OVERPAY.get((p["chain"], p["asset"]), 0),
-                                 btc, evm)
+                if p["lightning"] is not None:
+                    txid = await pay_lightning(settings, p["lightning"]["bolt11"])
+                else:
+                    txid = await pay(settings, p["chain"], p["asset"], p["address"],
+                                     int(p["amount"]) + OVERPAY.get((p["chain"], p["asset"]), 0), btc, evm)
                 started[order["id"]] = time.monotonic()
                 print(f"   {order['id'][:8]} paid: {txid}")
 
@@ -419,7 +443,8 @@ async def run(settings: Settings, base: str, server: subprocess.Popen[bytes], id
     print(f"\n{'ORDER':9} {'PAID WITH':15} {'AMOUNT':>22}  {'PAID IN':>7}  {'CLAIM':9} {'WEBHOOKS':>8}  STATES")
     for o in placed:
         p = o["payment"]
-        print(f"{o['id'][:8]:9} {p['asset'] + ' on ' + p['chain']:15} {coins(int(p['amount']), p['decimals']):>22}"
+        rail = "BTC, Lightning" if p["lightning"] else p["asset"] + " on " + p["chain"]
+        print(f"{o['id'][:8]:9} {rail:15} {coins(int(p['amount']), p['decimals']):>22}"
               f"  {confirmed_after[o['id']]:>6.1f}s  {claims[o['id']]:9} {len(receiver.by_order[o['id']]):>8}  "
               + " -> ".join(timelines[o["id"]]))
     print(f"\n{'REFUND':9} {'OF ORDER':9} {'OVERPAID PART':>22}  {'SENT BY':26} {'CONFIRMED':>9}  STATES")

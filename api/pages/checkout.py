@@ -58,7 +58,7 @@ def live_context(request: web.Request, view: OrderView, token: str, t: Formatter
         if view.context["claim_status"] == "active" else None,
         "receipt": receipt_token(o.id, _secret(request)) if p.stage in ("paid", "overpaid") else None,
         "evm_chain_id": hex(o.payment.chain_id) if o.payment.chain_id else None,
-        "lightning": lightning if p.payable and p.remaining is None else None,
+        "lightning": lightning if p.payable and int(o.payment.amount_received) == 0 else None,
         # a Bitcoin payment still waiting for the whole amount may be paid over Lightning (on the customer's tap)
         "lightning_offer": p.stage == "awaiting" and lightning is None and o.payment.chain == BITCOIN,
         "lightning_refused": request.query.get("lightning") == "unavailable",

@@ -4,6 +4,7 @@ test requires every language to have every string the templates and page code us
 from __future__ import annotations
 
 ES = {
+    "Choose how to pay first.": "Elige primero cómo pagar.",
     "Copy invoice": "Copiar factura Lightning",
     "Your Bitcoin address, or a Lightning invoice for the amount":
         "Tu dirección Bitcoin, o una factura Lightning por el importe",

@@ -87,7 +87,7 @@ async def order_view(conn: Connection, settings: Settings, order_id: uuid.UUID, 
     asset = payable_assets(settings).get((p.chain, p.asset))
     due = done.remaining or int(p.amount)
     uri = payment_uri(asset, p.address, due) if asset is not None else p.payment_uri
-    if p.lightning is not None and p.lightning.state == "open" and done.remaining is None:
+    if p.lightning is not None and p.lightning.state == "open" and int(p.amount_received) == 0:
         uri = p.lightning.unified_uri  # one QR for both rails while the whole amount is due
     return OrderView(order, context, done, uri)
 

@@ -166,9 +166,11 @@ class LndNode:
 
 
 def ensure_channel(settings: Settings) -> None:
-    """Fund the customer's node and open a channel to the merchant's, unless an active one exists."""
+    """Fund the customer's node and open a channel to the merchant's, unless an active one exists; then
+    keep most of it on the customer's side."""
     merchant, customer = LndNode(settings, "merchant"), LndNode(settings, "customer")
     asyncio.run(_ensure_channel(settings, merchant, customer))
+    rebalance(settings)
 
 
 async def _ensure_channel(settings: Settings, merchant: LndNode, customer: LndNode) -> None:
@@ -192,6 +194,28 @@ async def _ensure_channel(settings: Settings, merchant: LndNode, customer: LndNo
         await _until(lambda: _active(c, target), "the channel to become active")
     finally:
         await wallet.close()
+        await m.close()
+        await c.close()
+
+
+def rebalance(settings: Settings) -> None:
+    """Move what the merchant's node received back to the customer's side of the channel (the merchant pays
+    the customer), so the customer can keep paying however many tests and benches ran before."""
+    asyncio.run(_rebalance(LndNode(settings, "merchant").client(), LndNode(settings, "customer").client()))
+
+
+async def _rebalance(m: LndClient, c: LndClient) -> None:
+    try:
+        local = (await c.channel_balance()).local_balance.sat
+        want = CHANNEL_SAT * 8 // 10 - local
+        if want <= 0:
+            return
+        while want > 0:  # in parts: one HTLC may carry at most about 4.29M sat
+            part = min(want, 4_000_000)
+            bill = await c.add_invoice(value_msat=part * 1000, description_hash=os.urandom(32), expiry_seconds=600)
+            await m.pay(bill.payment_request, fee_limit_sat=0)
+            want -= part
+    finally:
         await m.close()
         await c.close()
 

@@ -14,11 +14,13 @@ import pytest
 
 from beanpay.chains.lightning.lnd import LndClient, LndError
 from beanpay.deploy.devstack.lnd import LndNode
+from tests import secrets_watch
 from tests.conftest import Tokens
 from tests.integration.engine_support import Shop, get_order, make_coffee_shop, place
 from tests.integration.lightning_support import Running, until
+from tests.integration.webhook_support import Receiver
 
-pytest_plugins = ["tests.integration.lightning_support"]
+pytest_plugins = ["tests.integration.lightning_support", "tests.integration.webhook_support"]
 
 
 async def _credited(db: Any, shop_id: str) -> int:
@@ -36,10 +38,17 @@ async def _lightning_order(api: Any, customer: dict[str, str], shop: Shop) -> di
     return order
 
 
-async def test_an_order_paid_over_lightning_is_confirmed_at_once_and_credited(
+async def test_an_order_paid_over_lightning_is_confirmed_at_once_credited_and_its_webhooks_delivered(
         ln_api, tokens: Tokens, db, lightning_service: Running, customer_node: LndClient,
-        merchant_node: LndNode) -> None:
+        merchant_node: LndNode, delivery_services) -> None:
+    await delivery_services(1000)
     shop = await make_coffee_shop(ln_api, tokens)
+    receiver = Receiver()
+    await receiver.start()
+    resp = await ln_api.post(f"/v1/shops/{shop.id}/webhooks", json={"url": receiver.url, "event_types": ["*"]},
+                             headers=shop.merchant)
+    receiver.secret = (await resp.json())["secret"]
+    secrets_watch.watch(receiver.secret)
     customer = tokens.header("customer", sub=uuid.uuid4())
     order = await _lightning_order(ln_api, customer, shop)
     pay, ln = order["payment"], order["payment"]["lightning"]
@@ -49,7 +58,9 @@ async def test_an_order_paid_over_lightning_is_confirmed_at_once_and_credited(
     assert ln["unified_uri"].startswith(f"bitcoin:{pay['address']}?amount=")
     assert "&lightning=LNBCRT" in ln["unified_uri"]
     decoded = await customer_node.decode(ln["bolt11"])
-    merchant = await merchant_node.client().info()
+    merchant_client = merchant_node.client()
+    merchant = await merchant_client.info()
+    await merchant_client.close()
     assert decoded.destination == merchant.identity_pubkey and decoded.num_msat == int(ln["amount_msat"])
     assert decoded.description_hash == hashlib.sha256(ln["description"].encode()).hexdigest()
     assert order["id"] in ln["description"]
@@ -65,10 +76,17 @@ async def test_an_order_paid_over_lightning_is_confirmed_at_once_and_credited(
     assert paid["status"] == "confirmed" and paid["payment"]["amount_received"] == pay["amount"]
     assert paid["payment"]["lightning"]["state"] == "settled"
     assert await _credited(db, shop.id) == int(pay["amount"])
-    events = [r["event_type"] for r in await db.fetch(
-        "SELECT event_type FROM event_outbox WHERE aggregate_id = $1 ORDER BY id", order["id"])]
-    assert events == ["order.created", "payment.initiated", "payment.lightning_invoice", "payment.confirmed",
-                      "order.confirmed"]
+    wanted = {"order.created", "payment.initiated", "payment.lightning_invoice", "payment.confirmed",
+              "order.confirmed"}
+
+    async def delivered() -> bool:
+        return wanted <= set(receiver.types.values())
+
+    try:
+        await until(delivered, "the order's webhooks", within=60)
+        assert set(receiver.seen.values()) == {1} and receiver.bad_signatures == 0
+    finally:
+        await receiver.stop()
 
 
 async def test_killing_the_service_while_invoices_settle_credits_each_exactly_once(
@@ -135,7 +153,9 @@ async def test_a_merchant_connects_its_own_node_with_a_macaroon_that_cannot_spen
                             headers=owner)
     assert resp.status == 200, await resp.text()
     node = await resp.json()
-    info = await merchant_node.client().info()
+    merchant_client = merchant_node.client()
+    info = await merchant_client.info()
+    await merchant_client.close()
     assert (node["pubkey"], node["alias"], node["custodial"]) == (info.identity_pubkey, info.alias, False)
     sealed = await db.fetchval("SELECT macaroon_sealed FROM lightning_nodes WHERE shop_id = $1", uuid.UUID(shop.id))
     assert bytes.fromhex(invoice_only) not in sealed  # stored sealed, never as it was given
@@ -210,3 +230,51 @@ async def test_a_refund_claimed_with_a_lightning_invoice_is_paid_from_the_node_w
     await until(failed, "the refund to fail on the daily limit")
     assert "daily limit" in ((await failed()) or {})["failure"]
     assert (await customer_node.lookup_invoice(bill.hash_hex)).state == "OPEN"
+
+
+async def test_the_merchant_node_restarting_under_load_falls_back_to_on_chain_and_loses_nothing(
+        ln_api, tokens: Tokens, db, lightning_service: Running, customer_node: LndClient,
+        merchant_node: LndNode) -> None:
+    shop = await make_coffee_shop(ln_api, tokens)
+    customer = tokens.header("customer", sub=uuid.uuid4())
+    orders = [await _lightning_order(ln_api, customer, shop) for _ in range(6)]
+    paying = [asyncio.create_task(customer_node.pay(o["payment"]["lightning"]["bolt11"], wait_seconds=30))
+              for o in orders[:3]]
+    await asyncio.sleep(0.05)
+    await asyncio.to_thread(merchant_node.stop)  # while those payments are on their way
+    try:
+        await asyncio.gather(*paying, return_exceptions=True)  # some may fail: the node went away
+
+        async def node_down() -> bool:
+            return bool(await db.fetchval("SELECT health = 'down' FROM lightning_nodes WHERE shop_id IS NULL "
+                                          "ORDER BY updated_at DESC LIMIT 1"))
+
+        await until(node_down, "the node to be seen down")
+        # the checkout offers on chain only, and says why; so does the service (its /readyz reports it)
+        fallback = await place(ln_api, customer, shop, "lightning", "BTC")
+        assert fallback["payment"]["lightning"] is None
+        assert "cannot be reached" in fallback["payment"]["lightning_unavailable"]
+        assert fallback["payment"]["address"].startswith("bcrt1")
+        assert lightning_service.watcher is not None and "platform" in lightning_service.watcher.problems
+        from beanpay.engine.lightning.watcher import NODE_READY
+        assert NODE_READY.labels("platform")._value.get() == 0
+    finally:
+        await asyncio.to_thread(merchant_node.start)
+
+    async def channel_active() -> bool:
+        return any(ch.get("active") for ch in await customer_node.channels())
+
+    await until(channel_active, "the channel to be active again", within=60)
+    merchant = merchant_node.client()
+    try:
+        for o in orders:  # what failed while the node was away is paid again; lnd pays one hash once
+            invoice = await merchant.lookup_invoice(o["payment"]["lightning"]["payment_hash"])
+            if invoice.state != "SETTLED":
+                await customer_node.pay(o["payment"]["lightning"]["bolt11"], wait_seconds=30)
+    finally:
+        await merchant.close()
+    for o in orders:
+        await until(lambda o=o: _confirmed(ln_api, customer, o["id"]), "every order to be confirmed", within=30)
+    assert await _credited(db, shop.id) == sum(int(o["payment"]["amount"]) for o in orders)
+    assert await db.fetchval("SELECT count(*) FROM ledger_entries WHERE account = $1",
+                             f"merchant:{shop.id}") == len(orders)

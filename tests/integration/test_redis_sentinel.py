@@ -9,6 +9,7 @@ import asyncio
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -42,7 +43,9 @@ class Group:
         return "redis+sentinel://" + ",".join(f"127.0.0.1:{p}" for p in self.sentinels) + f"/{MASTER}/0"
 
     def start(self) -> None:
-        common = ["--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--protected-mode", "no"]
+        # --dir: a replica's full sync writes an RDB file, which must not land in the working directory
+        common = ["--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--protected-mode", "no",
+                  "--dir", tempfile.gettempdir()]
         self.procs["primary"] = subprocess.Popen([REDIS, "--port", str(self.primary), *common],
                                                  stdout=subprocess.DEVNULL)
         self.procs["replica"] = subprocess.Popen([REDIS, "--port", str(self.replica), *common, "--replicaof",
