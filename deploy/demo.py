@@ -1,13 +1,14 @@
 """`just demo`: the whole payment flow against the local stack.
 
-Starts every service in one `beanpay run` process (API, relay, engine, webhook sender, BTC and EVM
-indexers) with development tokens turned off, as in production. The first operator is made with
-`beanpay users create` and signs in; it opens a shop and invites its owner, who signs in, invites a
-barista and makes an API key for the shop's integration. The integration seeds the menu and stock
+Starts every service in one `beanpay run` process (API, relay, engine, webhook sender, notifier,
+lightning service, BTC and EVM indexers) with development tokens turned off, as in production. The first
+operator is made with `beanpay users create` and signs in; it opens a shop and invites its owner, who
+signs in, invites a barista and makes an API key for the shop's integration. The integration seeds the menu and stock
 and registers a webhook to a local receiver that checks every signature with the reference
 `standardwebhooks` library. A customer of the coffee platform, signed in at its identity provider (a
 small one run here, publishing its keys as JWKS), places three orders paid in BTC (btcd), ETH and
-test-USDC (anvil) with real signed transactions, the BTC and ETH ones paying too much; blocks are
+test-USDC (anvil) with real signed transactions, the BTC and ETH ones paying too much, and a fourth paid
+over Lightning from the customer's lnd node (confirmed as soon as the invoice settles); blocks are
 mined, and each order is followed to confirmed, claimed, and handed over by the barista. The owner then
 refunds both overpaid parts: the customer claims each with an address of their own, the ETH one is sent
 by the platform's payout hot wallet, the BTC one by a PSBT the operator's wallet signs, and each is
@@ -415,7 +416,8 @@ async def run(settings: Settings, base: str, server: subprocess.Popen[bytes], id
 
             await _until("the webhooks", hooks_in, server)
             refunds = [await refund_overpayment(api, settings, owner, operator, o, btc, evm, server)
-                       for o in placed if (o["payment"]["chain"], o["payment"]["asset"]) in OVERPAY]
+                       for o in placed if (o["payment"]["chain"], o["payment"]["asset"]) in OVERPAY
+                       and o["payment"]["lightning"] is None]  # a Lightning invoice takes its exact amount
 
             async def refund_hooks_in() -> bool:  # the merchant hears of them, claim links and all
                 return all({"refund.created", "refund.completed"} <= set(receiver.by_order[r["order_id"]])
@@ -430,7 +432,8 @@ async def run(settings: Settings, base: str, server: subprocess.Popen[bytes], id
                            "customizations": {"milk": ["oat"], "size": ["large"]}}]})
             invoice = await api.call("POST", "/v1/invoices", owner, {
                 "shop_id": shop["id"], "amount": "18.60", "order_ref": "CATERING-42", "expires_in_seconds": 3600,
-                "assets": [{"chain": "btc", "asset": "BTC"}, {"chain": "eth", "asset": "ETH"},
+                "assets": [{"chain": "btc", "asset": "BTC"}, {"chain": "lightning", "asset": "BTC"},
+                           {"chain": "eth", "asset": "ETH"},
                            {"chain": "eth", "asset": "tUSDC"}]})
             async with session.get(f"{base}/pay/{placed[0]['checkout_token']}") as page:
                 paid_page = page.status, "Paid" in await page.text()

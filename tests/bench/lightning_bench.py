@@ -6,9 +6,10 @@ The customer's node pays the orders' BOLT11 invoices at a steady rate (open loop
 stream), `beanpay relay` and `beanpay webhooks serve`, which deliver `order.confirmed` to a local receiver
 that checks each signature.
 
-Measured per payment, on one clock (this machine): from the moment the customer's node reports it paid (the
-merchant's node settled the invoice before that) to the order confirmed in PostgreSQL (the settling
-transaction's time), and to the signed webhook received.
+Measured per payment, on one clock (this machine): from the merchant's node announcing the invoice settled
+(a second subscriber to its invoice stream, beside beanpay's) to the order confirmed in PostgreSQL (the
+settling transaction's time, which starts just before it commits; negative when beanpay heard first), and
+to the signed webhook received.
 Baseline, in the same run: lnd's own payment rate alone, the customer's node paying invoices made directly
 on the merchant's node, as fast as it goes with as many payments in flight as the load has at most.
 Targets: the rate sustained (every payment settled, every order confirmed, every webhook received, each
@@ -39,13 +40,27 @@ from beanpay.config import load_settings
 from beanpay.deploy.devstack import stack as devstack
 from beanpay.deploy.devstack.databases import create_database, drop_database
 from beanpay.deploy.devstack.lnd import LndNode, rebalance
+from beanpay.engine.webhooks.fanout import TOPICS
 from beanpay.tokens import Claims, issue
 from tests.bench.api_bench import raise_file_limit
 from tests.bench.http_bench import call, wait_http
-from tests.bench.local import UNLIMITED_BUDGETS, free_port
+from tests.bench.local import UNLIMITED_BUDGETS, free_port, group_at_end
 
 BEANPAY = str(Path(sys.executable).with_name("beanpay"))
 PRICE = "0.25"  # USD: a few hundred sats each, so a run fits the dev channel many times over
+
+
+class Settlements:
+    """The merchant's node's own invoice stream, as a second subscriber beside beanpay: when each invoice's
+    settlement was announced (the start of every latency measured here)."""
+
+    def __init__(self) -> None:
+        self.at: dict[str, float] = {}
+
+    async def follow(self, client: LndClient) -> None:
+        async for invoice in client.subscribe_invoices(0):
+            if invoice.state == "SETTLED":
+                self.at.setdefault(invoice.hash_hex, time.time())
 
 
 class Receiver:
@@ -173,6 +188,10 @@ async def run(args: argparse.Namespace, base: str, dsn: str, receiver: Receiver)
         orders = await place_orders(base, body, count)
         by_hash = {o["payment"]["lightning"]["payment_hash"]: o for o in orders}
         invoices = [o["payment"]["lightning"]["bolt11"] for o in orders]
+        settlements = Settlements()
+        stream = merchant_node.client()
+        watching = asyncio.create_task(settlements.follow(stream))
+        await asyncio.sleep(2.0)  # past the stream's backlog of earlier runs
         started = time.monotonic()
         done, failures, most = await paced(customer, invoices, args.rate)
         load_seconds = time.monotonic() - started
@@ -188,19 +207,25 @@ async def run(args: argparse.Namespace, base: str, dsn: str, receiver: Receiver)
                                           "AND account LIKE 'merchant:%'")
         finally:
             await conn.close()
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
+        await stream.close()
         confirmed_after, webhook_after = [], []
         for r in rows:
             order = by_hash[r["payment_hash"]]
-            paid_at = done[invoices.index(order["payment"]["lightning"]["bolt11"])]
-            if r["status"] == "confirmed" and paid_at:
-                confirmed_after.append(max(0.0, r["at"] - paid_at))
-            if order["id"] in receiver.confirmed and paid_at:
-                webhook_after.append(max(0.0, receiver.confirmed[order["id"]] - paid_at))
+            settled_at = settlements.at.get(r["payment_hash"])
+            if settled_at is None:
+                continue
+            if r["status"] == "confirmed":
+                confirmed_after.append(r["at"] - settled_at)
+            if order["id"] in receiver.confirmed:
+                webhook_after.append(receiver.confirmed[order["id"]] - settled_at)
         baseline = await lnd_alone(merchant, customer, args.baseline_payments, max(most, 1))
         return {
             "rate_wanted": args.rate, "seconds": args.seconds, "payments": count,
             "paid_per_second": round(sum(1 for d in done if d) / load_seconds, 1), "most_in_flight": most,
             "pay_failures": len(failures), "failure_samples": failures[:3],
+            "settlements_seen": sum(h in settlements.at for h in by_hash),
             "orders_confirmed": sum(r["status"] == "confirmed" for r in rows),
             "amounts_exact": all(r["exact"] for r in rows), "ledger_credits": int(credits),
             "webhooks_received": len(receiver.confirmed), "webhook_duplicates": receiver.duplicates,
@@ -239,9 +264,11 @@ def main() -> int:
     rebalance(settings)  # the customer's side of the channel full again, whatever earlier runs paid
     dsn = asyncio.run(create_database(settings.dsn, "beanpay_lnbench"))
     api_port = free_port()
+    group = f"lnbench-{uuid.uuid4().hex[:8]}"
+    asyncio.run(group_at_end(settings.kafka_servers, group, TOPICS))  # the fan-out starts at now
     env = {**os.environ, "BEANPAY_API_PORT": str(api_port), "BEANPAY_LOG_LEVEL": "warning",
            "BEANPAY_DATABASE_URL": dsn, "BEANPAY_METRICS_PORT": "", "BEANPAY_LIGHTNING_HEALTH_SECONDS": "1",
-           "BEANPAY_WEBHOOK_GROUP": f"lnbench-{uuid.uuid4().hex[:8]}", **UNLIMITED_BUDGETS}
+           "BEANPAY_WEBHOOK_GROUP": group, **UNLIMITED_BUDGETS}
     commands = {"api": ["api"], "lightning": ["lightning"], "relay": ["relay"], "webhooks": ["webhooks", "serve"]}
     procs = {name: subprocess.Popen([BEANPAY, *cmd], env=env) for name, cmd in commands.items()}
     try:
