@@ -149,3 +149,12 @@ WHERE shop_id = $1;
 -- name: pay_node
 -- The shop's own node's payment capability (what refunds over Lightning are paid with).
 SELECT id, pay_macaroon_sealed, pay_daily_limit_msat FROM lightning_nodes WHERE id = $1;
+
+-- name: open_on_node
+-- The payment hashes of beanpay's invoices still open on a node (asked of the node when its stream
+-- reconnects).
+SELECT payment_hash FROM lightning_invoices WHERE node_id = $1 AND state = 'open';
+
+-- name: is_open_here
+-- Whether a payment hash is one of beanpay's invoices not yet settled (others' are skipped without a write).
+SELECT EXISTS (SELECT 1 FROM lightning_invoices WHERE payment_hash = $1 AND state <> 'settled');
