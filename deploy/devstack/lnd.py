@@ -26,6 +26,7 @@ from typing import TypeVar
 
 from beanpay.chains.lightning.lnd import LndClient, LndError, LndUnavailable, Permission
 from beanpay.config import Settings
+from beanpay.deploy.devstack import jsonrpc
 from beanpay.deploy.devstack.process import StackError, read_pid, run, spawn, stop_pid, tool_version, wait_until
 from beanpay.deploy.devstack.service import Paths, Status
 
@@ -110,6 +111,7 @@ class LndNode:
     def start(self) -> None:
         self.paths.make()
         s = self.settings
+        _fresh_tip(s)
         spawn([str(self.binary), f"--lnddir={self.paths.data}", "--bitcoin.regtest", "--bitcoin.node=neutrino",
                f"--neutrino.connect=127.0.0.1:{s.btcd_p2p_port}", "--noseedbackup",
                f"--listen=127.0.0.1:{self.p2p_port}", f"--restlisten=127.0.0.1:{self.rest_port}",
@@ -163,6 +165,16 @@ class LndNode:
             balance = asyncio.run(_with(self.client(), lambda c: c.channel_balance()))
             detail = f"channels: {balance.local_balance.sat} sat local, {balance.remote_balance.sat} sat inbound"
         return Status(self.name, self.rest_url, pid, version, healthy, detail)
+
+
+def _fresh_tip(settings: Settings) -> None:
+    """lnd counts itself synced only once the chain's tip is recent: a new regtest chain (its genesis is from
+    2011) gets a block mined first."""
+    url = f"http://127.0.0.1:{settings.btcd_rpc_port}"
+    auth = (settings.btcd_rpc_user, settings.btcd_rpc_password or "")
+    tip = jsonrpc.call(url, "getblockheader", [jsonrpc.call(url, "getbestblockhash", auth=auth)], auth=auth)
+    if time.time() - int(tip["time"]) > 3600:
+        jsonrpc.call(url, "generate", [1], auth=auth)
 
 
 def ensure_channel(settings: Settings) -> None:
