@@ -221,9 +221,9 @@ class LndClient:
             if "already connected" not in e.message:
                 raise
 
-    async def open_channel(self, pubkey: str, amount_sat: int) -> str:
+    async def open_channel(self, pubkey: str, amount_sat: int, push_sat: int = 0) -> str:
         body = {"node_pubkey": base64.b64encode(bytes.fromhex(pubkey)).decode(),
-                "local_funding_amount": str(amount_sat), "private": True}
+                "local_funding_amount": str(amount_sat), "push_sat": str(push_sat), "private": True}
         reply = await self._call("POST", "/v1/channels", body, aiohttp.ClientTimeout(total=60))
         return base64.b64decode(reply.get("funding_txid_bytes", "")).hex()
 

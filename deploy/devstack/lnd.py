@@ -201,7 +201,8 @@ async def _ensure_channel(settings: Settings, merchant: LndNode, customer: LndNo
                 await wallet.pay(await c.new_address(), CUSTOMER_FUNDS_SAT)
                 await wallet.mine(1)
                 await _until(lambda: _has(c, CHANNEL_SAT + 100_000), "the customer's node to see its funds")
-            await c.open_channel(target, CHANNEL_SAT)
+            # a fifth goes to the merchant's side at once: above its channel reserve, so it can pay refunds
+            await c.open_channel(target, CHANNEL_SAT, push_sat=CHANNEL_SAT // 5)
         await wallet.mine(3)
         await _until(lambda: _active(c, target), "the channel to become active")
     finally:

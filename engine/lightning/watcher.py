@@ -45,6 +45,7 @@ CANCELLED = Counter("beanpay_lightning_cancelled_total", "Invoices cancelled on 
 NODES_SECONDS = 5.0  # how often new nodes (shops connecting theirs) are looked for
 CANCEL_SECONDS = 2.0
 REFUND_SECONDS = 1.0
+SECOND_LOOK_SECONDS = 3.0
 CHECKPOINT_EVERY = 256  # settlements of others' invoices between checkpoint writes
 
 
@@ -59,15 +60,17 @@ class LightningWatcher:
         self.problems: dict[str, str] = {}  # node -> why it cannot take payments now (/readyz says so)
         self._clients: dict[uuid.UUID, LndClient] = {}
         self._follows: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
             await supervise({"lightning-nodes": self._nodes(stop), "lightning-health": self._health(stop),
                              "lightning-cancel": self._cancel(stop), "lightning-refunds": self._refunds(stop)})
         finally:
-            for task in self._follows.values():
+            tasks = [*self._follows.values(), *self._background]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*self._follows.values(), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             for client in self._clients.values():
                 await client.close()
             await self.invalidator.close()
@@ -129,10 +132,15 @@ class LightningWatcher:
                         return
                     await self.reconcile(node)
                     log.info("following lightning settlements", node=_label(node), after=node.settle_index)
-                    # lnd replays what settled after a non-zero index only: a new node's stream starts at 1
-                    # (the first settlement of all is what reconcile found, if it was one of ours)
+                    # lnd replays what settled after a non-zero index only, and sends nothing at or below it:
+                    # a new node's stream (index 0) is live only, so what settled between the look above and
+                    # the stream's start is looked for once more, when the stream surely runs
+                    if node.settle_index == 0:
+                        second = asyncio.create_task(self._reconcile_later(node))
+                        self._background.add(second)
+                        second.add_done_callback(self._background.discard)
                     skipped, last = 0, 0  # others' settlements since the checkpoint was last written
-                    async for invoice in self.client(node).subscribe_invoices(max(node.settle_index, 1)):
+                    async for invoice in self.client(node).subscribe_invoices(node.settle_index):
                         if invoice.state == "SETTLED" and invoice.settle_index > 0:
                             if await self.settle(node_id, invoice):
                                 skipped = 0
@@ -153,6 +161,14 @@ class LightningWatcher:
     async def _advance(self, node_id: uuid.UUID, settle_index: int) -> None:
         async with self.db.acquire() as conn:
             await conn.execute(SQL.advance_checkpoint, node_id, settle_index)
+
+    async def _reconcile_later(self, node: NodeRow) -> None:
+        await asyncio.sleep(SECOND_LOOK_SECONDS)
+        try:
+            await self.reconcile(node)
+        except (LndUnavailable, LndError, *TRANSIENT, asyncpg.PostgresError) as e:
+            log.warning("lightning: second look at open invoices failed; the next connect looks again",
+                        error=repr(e))
 
     async def reconcile(self, node: NodeRow) -> int:
         """Ask the node about each invoice of ours still open on it, and settle those it says were paid: what
