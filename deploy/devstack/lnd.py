@@ -158,7 +158,7 @@ class LndNode:
 
     def status(self) -> Status:
         pid = self.pid()
-        version = tool_version([str(self.binary), "--version"]).removeprefix("lnd version ").split(" ")[0]
+        version = tool_version([str(self.binary), "--version"]).partition(" version ")[2].split(" ")[0]
         healthy = pid is not None and self.healthy()
         detail = ""
         if healthy:
@@ -226,7 +226,14 @@ async def _rebalance(m: LndClient, c: LndClient) -> None:
         while want > 0:  # in parts: one HTLC may carry at most about 4.29M sat
             part = min(want, 4_000_000)
             bill = await c.add_invoice(value_msat=part * 1000, description_hash=os.urandom(32), expiry_seconds=600)
-            await m.pay(bill.payment_request, fee_limit_sat=0)
+            for attempt in range(20):  # a channel just active on one side may not be on the other's yet
+                try:
+                    await m.pay(bill.payment_request, fee_limit_sat=0)
+                    break
+                except LndError:
+                    if attempt == 19:
+                        raise
+                    await asyncio.sleep(1.0)
             want -= part
     finally:
         await m.close()
