@@ -12,13 +12,12 @@ import msgspec
 from aiohttp import web
 
 from beanpay import audit, queries
-from beanpay.api.accounts import credentials
 from beanpay.api.body import decode_body
 from beanpay.api.guard import allow, needs
-from beanpay.api.http import actor, json, path_uuid, who
+from beanpay.api.http import actor, json, path_uuid
 from beanpay.api.idempotency import mark_recorded
 from beanpay.api.lightning_schemas import LightningNodeOut, LightningNodeSet
-from beanpay.api.orders import may_see
+from beanpay.api.orders import may_see, opened_by_token
 from beanpay.api.routing import Routes
 from beanpay.api.schemas import LightningInvoiceOut, Order
 from beanpay.api.shops import fetch_shop
@@ -30,7 +29,7 @@ from beanpay.engine.lightning import refunds as lightning_refunds
 from beanpay.engine.lightning.invoices import InvoiceRow, PaymentToInvoice, unified_uri
 from beanpay.engine.lightning.nodes import NodeRow
 from beanpay.engine.webhooks.egress import connector_options, host_problem
-from beanpay.errors import Conflict, InvalidInput, NotFound, Unauthorized, Unavailable
+from beanpay.errors import Conflict, InvalidInput, NotFound, Unavailable
 
 routes = Routes()
 SQL = queries.load("beanpay.engine", "lightning.sql")
@@ -63,11 +62,7 @@ async def with_invoice(request: web.Request, order: Order) -> Order:
 async def issue_invoice(request: web.Request) -> web.Response:
     """Idempotent by nature: while the payment waits, asking again answers with the same open invoice."""
     order_id = path_uuid(request, "order_id")
-    secret = settings(request).jwt_secret or ""
-    capability = request.headers.get("X-Checkout-Token")
-    opened = capability is not None and credentials.checkout_order(capability, secret) == order_id
-    if not opened and who(request).kind == "anonymous":
-        raise Unauthorized("sign in, or send the order's X-Checkout-Token")
+    opened = opened_by_token(request, order_id)
     async with pool(request).acquire() as conn:
         head = await fetchrow_as(conn, SQL.payment_to_invoice, PaymentToInvoice, order_id)
     if head is None or (not opened and not may_see(request, head.user_id, head.shop_id)):
@@ -93,10 +88,8 @@ async def get_node(request: web.Request) -> web.Response:
     async with pool(request).acquire() as conn:
         await fetch_shop(conn, shop_id)
         node = await nodes.serving(conn, settings(request), shop_id)
-        payer = await lightning_refunds.payer(conn, settings(request), shop_id)
-    if payer is not None:
-        await payer.client.close()
-    return json(_node_out(shop_id, node, custodial=node is None or node.custodial, pays=payer is not None))
+        pays = await lightning_refunds.may_pay(conn, settings(request), shop_id)
+    return json(_node_out(shop_id, node, custodial=node is None or node.custodial, pays=pays))
 
 
 def _bad(field: str, message: str) -> InvalidInput:

@@ -126,6 +126,16 @@ def placed(new: orders.NewOrder, secret: str) -> Order:
         checkout_token=credentials.checkout_token(o.id, secret))
 
 
+def opened_by_token(request: web.Request, order_id: uuid.UUID) -> bool:
+    """Whether the request holds the order's X-Checkout-Token; an anonymous caller without it is refused."""
+    capability = request.headers.get("X-Checkout-Token")
+    secret = settings(request).jwt_secret or ""
+    opened = capability is not None and credentials.checkout_order(capability, secret) == order_id
+    if not opened and who(request).kind == "anonymous":
+        raise Unauthorized("sign in, or send the order's X-Checkout-Token")
+    return opened
+
+
 def may_see(request: web.Request, user_id: uuid.UUID, shop_id: uuid.UUID, *, shop: bool = True) -> bool:
     """The order's own customer, operators, and (`shop`) whoever holds the route's permission on its shop."""
     p = who(request)
@@ -185,10 +195,7 @@ async def create_order(request: web.Request) -> web.Response:
 async def get_order(request: web.Request) -> web.Response:
     order_id = path_uuid(request, "order_id")
     secret = settings(request).jwt_secret or ""
-    capability = request.headers.get("X-Checkout-Token")
-    opened = capability is not None and credentials.checkout_order(capability, secret) == order_id
-    if not opened and who(request).kind == "anonymous":
-        raise Unauthorized("sign in, or send the order's X-Checkout-Token")
+    opened = opened_by_token(request, order_id)
     async with pool(request).acquire() as conn:
         order = await load(conn, order_id)
     if not opened and not may_see(request, order.user_id, order.shop_id):

@@ -109,10 +109,7 @@ async def pick_asset(request: web.Request) -> web.StreamResponse:
         except Conflict:
             return _back(request, token)  # picked already (a second tab, a double tap): show what was picked
     if chain == LIGHTNING:  # after the commit: the node is never asked inside a transaction
-        try:
-            await lightning_invoices.issue(pool(request), settings(request), order_id, actor(request))
-        except (Unavailable, Conflict):
-            return _back(request, token, lightning="unavailable")
+        return await _with_invoice(request, token, order_id)
     return _back(request, token)
 
 
@@ -128,6 +125,11 @@ async def pay_with_lightning(request: web.Request) -> web.StreamResponse:
             order_id = (await invoice_context(conn, settings(request), opened.invoice_id, now=_now()))["order_id"]
     if order_id is None:
         raise NotFound("Choose how to pay first.")
+    return await _with_invoice(request, token, order_id)
+
+
+async def _with_invoice(request: web.Request, token: str, order_id: uuid.UUID) -> web.Response:
+    """The page again, with the payment's Lightning invoice issued, or saying why there is none."""
     try:
         await lightning_invoices.issue(pool(request), settings(request), order_id, actor(request))
     except (Unavailable, Conflict):

@@ -52,26 +52,42 @@ class _PayNode(msgspec.Struct):
     pay_daily_limit_msat: Decimal | None
 
 
-async def payer(conn: Connection, settings: Settings, shop_id: uuid.UUID) -> Payer | None:
-    """Who pays the shop's refunds over Lightning, if anyone may: the node serving the shop, with a paying
-    macaroon configured for it."""
+async def _capability(conn: Connection, settings: Settings, shop_id: uuid.UUID) \
+        -> tuple[NodeRow, _PayNode | None] | None:
+    """The node serving the shop and, for a shop's own node, its paying macaroon, if one may pay."""
     node = await nodes.serving(conn, settings, shop_id)
     if node is None:
         return None
     if node.custodial:
-        if not settings.lightning_pay_macaroon or not settings.lightning_pay_daily_limit_sat:
-            return None
-        client = LndClient(node.rest_url, tls_cert_pem=nodes.platform_cert(settings),
-                           macaroon_hex=settings.lightning_pay_macaroon)
-        return Payer(node, client, settings.lightning_pay_daily_limit_sat * 1000)
+        return (node, None) if settings.lightning_pay_macaroon and settings.lightning_pay_daily_limit_sat else None
     row = await fetchrow_as(conn, SQL.pay_node, _PayNode, node.id)
     if row is None or row.pay_macaroon_sealed is None or not row.pay_daily_limit_msat:
         return None
-    assert node.shop_id is not None
+    return node, row
+
+
+async def may_pay(conn: Connection, settings: Settings, shop_id: uuid.UUID) -> bool:
+    """Whether the shop's refunds can be paid over Lightning."""
+    return await _capability(conn, settings, shop_id) is not None
+
+
+async def payer(conn: Connection, settings: Settings, shop_id: uuid.UUID) -> Payer | None:
+    """Who pays the shop's refunds over Lightning, if anyone may: the node serving the shop, with a paying
+    macaroon configured for it."""
+    found = await _capability(conn, settings, shop_id)
+    if found is None:
+        return None
+    node, own = found
+    if own is None:
+        assert settings.lightning_pay_macaroon
+        client = LndClient(node.rest_url, tls_cert_pem=nodes.platform_cert(settings),
+                           macaroon_hex=settings.lightning_pay_macaroon)
+        return Payer(node, client, settings.lightning_pay_daily_limit_sat * 1000)
+    assert node.shop_id is not None and own.pay_macaroon_sealed is not None and own.pay_daily_limit_msat
     client = LndClient(node.rest_url, tls_cert_pem=node.tls_cert,
-                       macaroon_hex=nodes.unseal(settings, node.shop_id, row.pay_macaroon_sealed),
+                       macaroon_hex=nodes.unseal(settings, node.shop_id, own.pay_macaroon_sealed),
                        connector=connector_options(settings.webhook_allow_private))
-    return Payer(node, client, int(row.pay_daily_limit_msat))
+    return Payer(node, client, int(own.pay_daily_limit_msat))
 
 
 def check_invoice(decoded: DecodedInvoice, *, amount: int, own_pubkey: str, now: dt.datetime) -> str | None:
