@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
+from opentelemetry.trace import StatusCode
 
-from beanpay import db
+from beanpay import db, tracing
 from beanpay.api import (
     api_keys,
     auth,
@@ -76,10 +77,10 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[REQUEST_ID] = request_id
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
     started = time.perf_counter()
-    try:
-        response = await handler(request)
-    except Exception as exc:  # every failure leaves as a JSON error, never a bare 500 page
-        response = from_exception(exc)
+    if tracing.enabled:
+        response = await _traced(request, handler, route, request_id)
+    else:
+        response = await _answer(request, handler)
     elapsed = time.perf_counter() - started
     observe_request(request.method, route, response.status, elapsed)
     response.headers["X-Request-Id"] = request_id
@@ -87,6 +88,26 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.warning("request", method=request.method, route=route, status=response.status,
                     ms=round(elapsed * 1000, 1), request_id=request_id)
     return response
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except Exception as exc:  # every failure leaves as a JSON error, never a bare 500 page
+        return from_exception(exc)
+
+
+async def _traced(request: web.Request, handler: Handler, route: str, request_id: str) -> web.StreamResponse:
+    """The request as a server span (continuing a caller's traceparent); what it writes carries the span."""
+    with tracing.tracer.start_as_current_span(
+            f"{request.method} {route}", context=tracing.from_headers(request.headers), kind=tracing.SERVER,
+            attributes={"http.request.method": request.method, "http.route": route,
+                        "beanpay.request_id": request_id}) as span:
+        response = await _answer(request, handler)
+        span.set_attribute("http.response.status_code", response.status)
+        if response.status >= 500:
+            span.set_status(StatusCode.ERROR)
+        return response
 
 
 def init_app(settings: Settings) -> web.Application:

@@ -88,6 +88,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     env: Literal["dev", "test", "prod"] = "dev"
     log_format: Literal["console", "json"] | None = None  # default: json outside dev
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # OpenTelemetry: traces are exported over OTLP/HTTP to this collector (e.g. http://otel-collector:4318);
+    # unset, nothing is recorded
+    otlp_endpoint: str | None = None
+    trace_sample_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0  # of new traces; a parent's choice is kept
     state_dir: str = msgspec.field(default_factory=lambda: str(default_state_dir()))
 
     # local stack ports (loopback), below the kernel's ephemeral range so clients never hold them

@@ -154,6 +154,7 @@ CREATE TABLE public.coffee_orders (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     expires_at timestamp with time zone,
+    trace_parent character varying(55),
     CONSTRAINT coffee_orders_check CHECK ((((order_type)::text <> 'delivery'::text) OR (delivery_address IS NOT NULL))),
     CONSTRAINT coffee_orders_crypto_amount_check CHECK ((crypto_amount > (0)::numeric)),
     CONSTRAINT coffee_orders_order_status_check CHECK (((order_status)::text = ANY ((ARRAY['pending'::character varying, 'confirmed'::character varying, 'preparing'::character varying, 'ready'::character varying, 'completed'::character varying, 'cancelled'::character varying, 'expired'::character varying])::text[]))),
@@ -287,7 +288,8 @@ CREATE TABLE public.event_outbox (
     payload jsonb NOT NULL,
     occurred_at timestamp with time zone DEFAULT now() NOT NULL,
     attempts integer DEFAULT 0 NOT NULL,
-    last_error text
+    last_error text,
+    trace_parent character varying(55)
 )
 WITH (autovacuum_vacuum_scale_factor='0', autovacuum_vacuum_threshold='1000', autovacuum_vacuum_cost_delay='0', autovacuum_analyze_scale_factor='0', autovacuum_analyze_threshold='2000');
 
@@ -794,6 +796,7 @@ CREATE TABLE public.webhook_deliveries (
     last_error text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     delivered_at timestamp with time zone,
+    trace_parent character varying(55),
     CONSTRAINT webhook_deliveries_status_check CHECK (((status)::text = ANY ((ARRAY['pending'::character varying, 'succeeded'::character varying, 'failed'::character varying])::text[])))
 );
 

@@ -19,7 +19,7 @@ import uvloop
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from beanpay import db, gc_tuning
+from beanpay import db, gc_tuning, tracing
 from beanpay.config import Settings
 from beanpay.tasks import TaskDied, supervise
 
@@ -30,7 +30,13 @@ Check = Callable[[], Awaitable[bool]]
 
 def run_services(settings: Settings, wanted: Iterable[str]) -> int:
     gc_tuning.tune()
-    return uvloop.run(_main(settings, tuple(wanted)))
+    wanted = tuple(wanted)
+    # traces name the service that made each span: one service per process in production
+    tracing.configure(settings, wanted[0].replace(":", "-") if len(wanted) == 1 else "all")
+    try:
+        return uvloop.run(_main(settings, wanted))
+    finally:
+        tracing.shutdown()
 
 
 async def _main(settings: Settings, wanted: tuple[str, ...]) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from beanpay import audit, queries
+from beanpay import audit, queries, tracing
 from beanpay.chains.bitcoin.addresses import Bip84Account
 from beanpay.config import Settings
 from beanpay.db import Connection, fetchrow_as
@@ -152,7 +152,8 @@ async def pick(conn: Connection, settings: Settings, invoice_id: uuid.UUID, asse
         payment.payment_uri, rate.source, rate.as_of, script, index, [], [], actor.id, actor.role, actor.request_id,
         _json(order.event()).decode(), [uuid.uuid4() for _ in events], [e.type.name for e in events],
         [e.type.topic for e in events], [_json(e.payload).decode() for e in events], *((None,) * 8), False,
-        own.id if own else None, invoice.id, invoice.assets, invoice.tolerance_bps, invoice.speed, invoice.id)
+        own.id if own else None, invoice.id, invoice.assets, invoice.tolerance_bps, invoice.speed, invoice.id,
+        tracing.current())
     assert written and written[0]["recorded"]  # no key, no stock: always written
     conn.wake_after_commit(outbox.CHANNEL)
     return order_id

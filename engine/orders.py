@@ -26,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-from beanpay import audit, idempotency, queries
+from beanpay import audit, idempotency, queries, tracing
 from beanpay.chains.bitcoin.addresses import Bip84Account
 from beanpay.config import Settings
 from beanpay.db import Connection, Database, NeedsTransaction, fetch_as, fetchrow_as
@@ -265,7 +265,7 @@ async def _create(conn: Connection, settings: Settings, user_id: uuid.UUID, shop
         [_json(e.payload).decode() for e in events],
         *((key.principal, key.key, key.method, key.path, key.request_hash, 201, body, key.expires_at) if key
           else (None,) * 8), alone, head.wallet_id, uuid.uuid4(), [f"{asset.chain}/{asset.symbol}"],
-        settings.underpay_tolerance_bps, "low", None)
+        settings.underpay_tolerance_bps, "low", None, tracing.current())
     if not written[0].recorded:
         raise idempotency.Replay()
     conn.wake_after_commit(outbox.CHANNEL)  # the statement wrote the order's events

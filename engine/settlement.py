@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from beanpay import audit, queries
+from beanpay import audit, queries, tracing
 from beanpay.db import Connection, fetch_as, fetchrow_as
 from beanpay.engine import inventory, ledger
 from beanpay.engine.lifecycle import OrderStatus, order_transition, payment_transition
@@ -37,6 +37,7 @@ class Settling(PaymentRow):
     shop_id: uuid.UUID
     tolerance_bps: int | None = None
     speed: str | None = None
+    trace_parent: str | None = None  # the order's trace, which its settlement continues
 
 
 def counted(status: str, speed: str | None) -> str:
@@ -140,10 +141,13 @@ async def settle_many(conn: Connection, keys: list[tuple[str, str]], *, now: dt.
         if order is None:
             continue  # amounts or confirmations moved, the status did not: nothing to announce
         paid = after[payment.id]
-        events.append(Event(catalog.PAYMENT_STATUS_EVENTS[paid.status], order.id, paid.event(order.shop_id)))
+        trace = tracing.child_of(payment.trace_parent, "settle payment", attributes={
+            "beanpay.order_id": str(order.id), "beanpay.payment_status": paid.status,
+            "beanpay.order_status": order.order_status}) if tracing.enabled else None
+        events.append(Event(catalog.PAYMENT_STATUS_EVENTS[paid.status], order.id, paid.event(order.shop_id), trace))
         if order.order_status != payment.order_status:
             kind = catalog.ORDER_CONFIRMED if order.order_status == OrderStatus.CONFIRMED else catalog.ORDER_UPDATED
-            events.append(Event(kind, order.id, order.event()))
+            events.append(Event(kind, order.id, order.event(), trace))
         entries.append(audit.Entry(
             "payment.settle", "order", order.id,
             before={"payment_status": payment.status, "order_status": payment.order_status},

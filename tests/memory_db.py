@@ -164,10 +164,10 @@ class MemoryDb:
         return []
 
     def q_insert_events(self, ids: list[uuid.UUID], types: list[str], topics: list[str], aggregates: list[str],
-                        keys: list[str], payloads: list[str]) -> list[Row]:
-        for row in zip(ids, types, topics, aggregates, keys, payloads, strict=True):
+                        keys: list[str], payloads: list[str], traces: list[str | None]) -> list[Row]:
+        for row in zip(ids, types, topics, aggregates, keys, payloads, traces, strict=True):
             self.outbox.append(dict(zip(("event_id", "event_type", "topic", "aggregate_type", "aggregate_id",
-                                         "payload"), row, strict=True)))
+                                         "payload", "trace_parent"), row, strict=True)))
         return []
 
     # ---- ledger -----------------------------------------------------------------------------------

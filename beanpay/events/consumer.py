@@ -5,13 +5,14 @@ events again but never loses one (what is recorded is keyed by event id, so it i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import msgspec
 import structlog
 from aiokafka import AIOKafkaConsumer
 
+from beanpay import tracing
 from beanpay.config import Settings
 from beanpay.db import Connection, Database
 from beanpay.events import envelope
@@ -20,13 +21,15 @@ from beanpay.listen import Backoff, sleep
 log = structlog.get_logger("kafka")
 GATHER_SECONDS = 0.02
 BATCH = 500
+Record = Callable[[Connection, list[envelope.Envelope], list[str | None]], Awaitable[Any]]
 
 
 class GroupReader:
-    """Consume `topics` as `group`; each batch goes to `record` inside one transaction, then commits."""
+    """Consume `topics` as `group`; each batch goes to `record` inside one transaction, then commits.
+    `record` gets the events and, in the same order, the traceparent each carried in its headers."""
 
     def __init__(self, settings: Settings, db: Database, topics: tuple[str, ...], group: str, name: str,
-                 record: Callable[[Connection, list[envelope.Envelope]], Awaitable[Any]]) -> None:
+                 record: Record) -> None:
         self.settings, self.db, self.topics, self.group, self.name, self.record = \
             settings, db, topics, group, name, record
         self.connected = False  # to Kafka, with the last batch recorded: what readiness reports
@@ -57,18 +60,27 @@ class GroupReader:
             messages = [m for batch in batches.values() for m in batch]
             if not messages:
                 continue
-            events = []
+            events, traces = [], []
             for m in messages:
                 try:
                     events.append(envelope.decode(m.value))
                 except msgspec.DecodeError:
                     log.error("undecodable event skipped", topic=m.topic, offset=m.offset)
+                    continue
+                traces.append(_traceparent(m.headers))
             async with self.db.transaction() as conn:
-                await self.record(conn, events)
+                await self.record(conn, events, traces)
             await consumer.commit()
             backoff.reset()
             if len(messages) < BATCH:  # caught up: a moment to gather, so the next batch holds many events
                 await sleep(stop, GATHER_SECONDS)
+
+
+def _traceparent(headers: Sequence[tuple[str, bytes]] | None) -> str | None:
+    for key, value in headers or ():
+        if key == tracing.HEADER:
+            return value.decode("ascii", "replace")
+    return None
 
 
 async def stop_quietly(consumer: AIOKafkaConsumer) -> None:

@@ -7,7 +7,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 import msgspec
 
-from beanpay import queries
+from beanpay import queries, tracing
 from beanpay.db import Connection
 from beanpay.events.catalog import EventType
 
@@ -22,6 +22,7 @@ class Event(NamedTuple, Generic[P]):
     type: EventType[P]
     aggregate_id: object
     payload: P
+    trace: str | None = None  # the traceparent it continues; None: the current span's (beanpay.tracing)
 
 
 async def emit(conn: Connection, event_type: EventType[P], aggregate_id: object, payload: P) -> uuid.UUID:
@@ -34,9 +35,10 @@ async def emit_many(conn: Connection, events: list[Event[Any]]) -> list[uuid.UUI
     if not events:
         return []
     ids = [uuid.uuid4() for _ in events]
+    here = tracing.current()
     await conn.execute(
         SQL.insert_events, ids, [e.type.name for e in events], [e.type.topic for e in events],
         [e.type.aggregate for e in events], [str(e.aggregate_id) for e in events],
-        [_encode(e.payload).decode() for e in events])
+        [_encode(e.payload).decode() for e in events], [e.trace or here for e in events])
     conn.wake_after_commit(CHANNEL)
     return ids

@@ -22,7 +22,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
 
-from beanpay import queries
+from beanpay import queries, tracing
 from beanpay.config import Settings
 from beanpay.db import Connection, Pool, fetch_as
 from beanpay.events import envelope
@@ -50,6 +50,7 @@ class OutboxRow(msgspec.Struct):
     aggregate_id: str
     payload: str
     occurred_at: dt.datetime
+    trace_parent: str | None = None
 
 
 class Relay:
@@ -103,9 +104,13 @@ class Relay:
                     schema_version=kind.version if kind else 1, occurred_at=r.occurred_at,
                     aggregate_type=r.aggregate_type, aggregate_id=r.aggregate_id,
                     payload=msgspec.Raw(r.payload.encode())))
-                sends.append(await producer.send(
-                    r.topic, value=value, key=r.aggregate_id.encode(),
-                    headers=[("event_id", str(r.event_id).encode()), ("event_type", r.event_type.encode())]))
+                headers = [("event_id", str(r.event_id).encode()), ("event_type", r.event_type.encode())]
+                trace = tracing.child_of(r.trace_parent, f"publish {r.topic}", kind=tracing.PRODUCER, attributes={
+                    "messaging.destination.name": r.topic, "messaging.message.id": str(r.event_id),
+                    "beanpay.event_type": r.event_type}) if tracing.enabled else r.trace_parent
+                if trace is not None:  # the consumers continue the event's trace
+                    headers.append((tracing.HEADER, trace.encode()))
+                sends.append(await producer.send(r.topic, value=value, key=r.aggregate_id.encode(), headers=headers))
             results = await self._acknowledged(sends)
             done = [r for r, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
             failed = [r.id for r, res in zip(rows, results, strict=True) if isinstance(res, BaseException)]

@@ -2,7 +2,8 @@
 -- The oldest events (every row is unpublished: published ones are deleted), skipping rows another
 -- relay holds (FOR UPDATE SKIP LOCKED) and keys another relay is publishing (a transaction-scoped
 -- advisory lock per aggregate key).
-SELECT id, event_id, event_type, topic, aggregate_type, aggregate_id, payload::text AS payload, occurred_at
+SELECT id, event_id, event_type, topic, aggregate_type, aggregate_id, payload::text AS payload, occurred_at,
+       trace_parent
 FROM event_outbox
 WHERE pg_try_advisory_xact_lock(hashtext('beanpay.outbox'), hashtext(aggregate_id))
 ORDER BY id

@@ -70,7 +70,7 @@ class Notifier(GroupReader):
     def __init__(self, settings: Settings, db: Database) -> None:
         super().__init__(settings, db, TOPICS, settings.notification_group, "notification fan-out", self.record)
 
-    async def record(self, conn: Connection, events: list[envelope.Envelope]) -> int:
+    async def record(self, conn: Connection, events: list[envelope.Envelope], traces: list[str | None]) -> int:
         wanted = [(e, _about(e.payload)) for e in events if e.type in NOTIFIED]
         orders = sorted({a.order_id for _, a in wanted if a.order_id is not None})
         if not orders:

@@ -33,7 +33,7 @@ LEFT JOIN shop ON true LEFT JOIN stored ON true LEFT JOIN btc ON true LEFT JOIN 
 -- raised only where enough is available, as inventory.sql's reserve does), the order, its items and
 -- reservations, the watched address (a recycled one re-pointed at this order), the payment into
 -- wallet $51 (NULL: the platform's) with its tolerance and speed ($54, $55), the order's invoice ($52,
--- or the invoice $56 whose asset was just picked), the audit row, the events and the answer stored
+-- or the invoice $56 whose asset was just picked), the audit row, the trace it continues ($57), the events and the answer stored
 -- under the Idempotency-Key (when one was sent). One row per stock-tracked product (`held` false:
 -- not enough, the caller rolls back), or one row with no product; `recorded` false means the key was
 -- taken meanwhile (the caller rolls back and replays). With $50 (sent on its own, committing as it
@@ -54,8 +54,8 @@ WITH wanted AS (
 ), new_order AS (
     INSERT INTO coffee_orders (id, user_id, shop_id, total_amount, currency, crypto_amount, crypto_currency, chain,
                                order_type, pickup_time, delivery_address, special_instructions, expires_at,
-                               created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13)
+                               created_at, updated_at, trace_parent)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13, $57)
 ), items AS (
     INSERT INTO order_items (order_id, product_id, product_name, base_price, final_price, quantity, customizations)
     SELECT $1, * FROM unnest($15::uuid[], $16::text[], $17::numeric[], $18::numeric[], $19::int[], $20::jsonb[])
@@ -82,8 +82,8 @@ WITH wanted AS (
     INSERT INTO audit_log (actor_id, actor_role, action, entity_type, entity_id, after, request_id)
     VALUES ($34, $35, 'order.create', 'order', $1::text, $37, $36)
 ), events AS (
-    INSERT INTO event_outbox (event_id, event_type, topic, aggregate_type, aggregate_id, payload)
-    SELECT event_id, event_type, topic, 'order', $1::text, payload
+    INSERT INTO event_outbox (event_id, event_type, topic, aggregate_type, aggregate_id, payload, trace_parent)
+    SELECT event_id, event_type, topic, 'order', $1::text, payload, $57
     FROM unnest($38::uuid[], $39::text[], $40::text[], $41::jsonb[])
          WITH ORDINALITY AS e(event_id, event_type, topic, payload, n)
     ORDER BY n

@@ -1,10 +1,11 @@
 -- name: lock_payments
--- The payments at these (chain, address) pairs with their orders' status and shop, both rows locked
+-- The payments at these (chain, address) pairs with their orders' status, shop and trace, both rows locked
 -- (FOR UPDATE) in address order, the same in every engine, so two batches never deadlock.
 SELECT p.id, p.order_id, p.user_id, p.chain, p.crypto_currency, p.crypto_amount, p.amount_received, p.decimals,
        p.fiat_amount, p.fiat_currency, p.exchange_rate, p.wallet_address, p.transaction_hash, p.block_number,
        p.confirmations, p.status, p.expires_at, p.confirmed_at, p.resolution, p.credited, p.token_address,
-       p.chain_id, p.payment_uri, p.rate_source, o.order_status, o.shop_id, p.tolerance_bps, p.speed
+       p.chain_id, p.payment_uri, p.rate_source, o.order_status, o.shop_id, p.tolerance_bps, p.speed,
+       o.trace_parent
 FROM crypto_payments p JOIN coffee_orders o ON o.id = p.order_id
 JOIN unnest($1::text[], $2::text[]) AS k(chain, address) ON p.chain = k.chain AND p.wallet_address = k.address
 WHERE p.address_released_at IS NULL  -- a recycled address's deposits are its new order's

@@ -1,10 +1,11 @@
 -- name: record_deliveries
 -- One delivery per event and enabled endpoint of the event's shop that wants its type and existed when
--- it happened; unique per (endpoint, event), so a redelivered Kafka message makes none twice.
-INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, body)
-SELECT e.id, ev.event_id, ev.event_type, ev.body
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[])
-     AS ev(event_id, shop_id, event_type, body, occurred_at)
+-- it happened, with the traceparent the delivery continues; unique per (endpoint, event), so a
+-- redelivered Kafka message makes none twice.
+INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, body, trace_parent)
+SELECT e.id, ev.event_id, ev.event_type, ev.body, ev.trace_parent
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+     AS ev(event_id, shop_id, event_type, body, occurred_at, trace_parent)
 JOIN webhook_endpoints e ON e.shop_id = ev.shop_id AND e.enabled AND e.created_at <= ev.occurred_at
      AND (ev.event_type = ANY(e.event_types) OR '*' = ANY(e.event_types))
 ON CONFLICT (endpoint_id, event_id) DO NOTHING
@@ -18,7 +19,7 @@ FROM webhook_endpoints e
 WHERE d.id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()
                ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
   AND e.id = d.endpoint_id
-RETURNING d.id, d.event_id, d.body, d.attempts, e.url, e.secret, e.enabled;
+RETURNING d.id, d.event_id, d.body, d.attempts, e.url, e.secret, e.enabled, d.trace_parent;
 
 -- name: record_outcomes
 -- A batch's results: succeeded, failed (final), or pending again at the next retry time.

@@ -13,7 +13,7 @@ import uuid
 import msgspec
 import structlog
 
-from beanpay import queries
+from beanpay import queries, tracing
 from beanpay.config import Settings
 from beanpay.db import Connection, Database
 from beanpay.events import catalog, envelope
@@ -41,14 +41,17 @@ def body(event: envelope.Envelope) -> str:
     return (head + bytes(event.payload) + b"}").decode()
 
 
-async def record(conn: Connection, events: list[envelope.Envelope]) -> int:
+async def record(conn: Connection, events: list[envelope.Envelope], traces: list[str | None]) -> int:
     """Deliveries for `events` to every enabled endpoint of their shop that wants the type and existed
-    when the event happened. Returns how many new deliveries were made."""
-    rows: list[tuple[str, uuid.UUID, str, str, dt.datetime]] = []
-    for event in events:
+    when the event happened, each continuing the event's trace. Returns how many new deliveries were made."""
+    rows: list[tuple[str, uuid.UUID, str, str, dt.datetime, str | None]] = []
+    for event, trace in zip(events, traces, strict=True):
         shop_id = _shop(event.payload).shop_id
         if shop_id is not None:
-            rows.append((str(event.event_id), shop_id, event.type, body(event), event.occurred_at))
+            if tracing.enabled:
+                trace = tracing.child_of(trace, f"fan out {event.type}", kind=tracing.CONSUMER,
+                                         attributes={"messaging.message.id": str(event.event_id)})
+            rows.append((str(event.event_id), shop_id, event.type, body(event), event.occurred_at, trace))
     if not rows:
         return 0
     made = await conn.fetch(SQL.record_deliveries, *map(list, zip(*rows, strict=True)))

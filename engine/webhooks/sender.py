@@ -19,7 +19,7 @@ import msgspec
 import structlog
 from prometheus_client import Counter, Histogram
 
-from beanpay import queries
+from beanpay import queries, tracing
 from beanpay.config import Settings
 from beanpay.db import Connection, Database, Pool, fetch_as
 from beanpay.engine.webhooks import egress
@@ -45,6 +45,7 @@ class Due(msgspec.Struct):
     url: str
     secret: str
     enabled: bool
+    trace_parent: str | None = None
 
 
 class Sender:
@@ -97,6 +98,18 @@ class Sender:
         return len(due)
 
     async def deliver(self, session: aiohttp.ClientSession, d: Due) -> Outcome:
+        if not tracing.enabled:
+            return await self._deliver(session, d)
+        with tracing.span("deliver webhook", kind=tracing.CLIENT, parent_of=d.trace_parent,
+                          attributes={"beanpay.delivery_id": str(d.id), "messaging.message.id": str(d.event_id),
+                                      "beanpay.attempt": d.attempts}) as span:
+            outcome = await self._deliver(session, d)
+            if outcome.code is not None:
+                span.set_attribute("http.response.status_code", outcome.code)
+            span.set_attribute("beanpay.outcome", outcome.status)
+            return outcome
+
+    async def _deliver(self, session: aiohttp.ClientSession, d: Due) -> Outcome:
         status: int | None = None
         error: str | None = None
         started = time.perf_counter()
@@ -104,6 +117,9 @@ class Sender:
             error = "endpoint disabled"
         else:
             headers = signed_headers(d.secret, str(d.event_id), d.body, dt.datetime.now(dt.UTC))
+            here = tracing.current()
+            if here is not None:  # the merchant's side may continue the trace
+                headers[tracing.HEADER] = here
             try:
                 if not self.settings.webhook_allow_private:
                     egress.check_url_host(urlsplit(d.url).hostname)
