@@ -43,3 +43,7 @@ WHERE id = ANY($1::uuid[]) RETURNING id;
 -- name: failed_of_endpoint
 -- An endpoint's failed deliveries (for `beanpay webhooks redeliver --endpoint`).
 SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'failed';
+
+-- name: count_overdue
+-- Pending deliveries whose attempt is more than a minute late (the due index): what the overdue alert watches.
+SELECT count(*) FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at < now() - interval '1 minute';

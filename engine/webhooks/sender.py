@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import msgspec
 import structlog
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from beanpay import queries, tracing
 from beanpay.config import Settings
@@ -26,13 +26,15 @@ from beanpay.engine.webhooks import egress
 from beanpay.engine.webhooks.fanout import NOTIFY
 from beanpay.engine.webhooks.schedule import next_delay, retryable
 from beanpay.engine.webhooks.signing import signed_headers
-from beanpay.listen import Backoff, listen, wait_wake
+from beanpay.listen import Backoff, listen, sleep, wait_wake
 from beanpay.tasks import supervise
 
 log = structlog.get_logger("webhooks")
 
 ATTEMPTS = Counter("beanpay_webhook_attempts_total", "Webhook delivery attempts", ["outcome"])
 LATENCY = Histogram("beanpay_webhook_request_seconds", "Webhook request duration")
+OVERDUE = Gauge("beanpay_webhook_overdue", "Pending deliveries more than a minute past their attempt time")
+OVERDUE_SECONDS = 15.0
 
 SQL = queries.load("beanpay.engine", "webhooks.sql")
 
@@ -57,7 +59,16 @@ class Sender:
 
     async def run(self, stop: asyncio.Event) -> None:
         await supervise({"webhook-listener": listen(self.settings.dsn, NOTIFY, self._wake, stop),
-                         "webhook-sender": self._send(stop)})
+                         "webhook-sender": self._send(stop), "webhook-overdue": self._watch_overdue(stop)})
+
+    async def _watch_overdue(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                async with self.db.acquire() as conn:
+                    OVERDUE.set(await conn.fetchval(SQL.count_overdue))
+            except Exception as exc:  # the database is away: the sending loop reports it
+                log.debug("overdue count failed", error=repr(exc))
+            await sleep(stop, OVERDUE_SECONDS)
 
     async def _send(self, stop: asyncio.Event) -> None:
         backoff = Backoff()

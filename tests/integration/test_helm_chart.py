@@ -6,9 +6,8 @@ is one beanpay knows, and the operators' objects (CloudNativePG, Strimzi, Promet
 
 from __future__ import annotations
 
-import os
+import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,26 +16,22 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from beanpay.config import Settings, load_settings
+from beanpay.config import Settings
+from tests.integration.go_tools import go_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "beanpay"
 HELM_MODULE = "helm.sh/helm/v3/cmd/helm@v3.22.0"
 KUBERNETES = "1.31.0"
-CUSTOM = {"Cluster", "Kafka", "KafkaNodePool", "ServiceMonitor"}  # the operators' kinds: checked by hand below
+# the operators' kinds: checked by hand below
+CUSTOM = {"Cluster", "Kafka", "KafkaNodePool", "ServiceMonitor", "PrometheusRule"}
 SECRET_LOOKING = re.compile(r"PASSWORD|SECRET|PRIVATE_KEY|TOKEN|WALLETS|SWEEPER_KEY")
 SECRET_VALUES = {"JWT_SECRET": "jwt-9f2c4e1d7a", "SMTP_PASSWORD": "smtp-5b8e2a", "VAPID_PRIVATE_KEY": "vapid-3c7d1f"}
 
 
 @pytest.fixture(scope="module")
 def helm() -> str:
-    """helm, built once from its module (the Go module proxy is what this machine reaches) into the cache."""
-    out = load_settings().state_path / "cache" / "go-bin" / "helm"
-    if not out.exists():
-        assert shutil.which("go"), "Go is needed to build helm"
-        env = {**os.environ, "GOBIN": str(out.parent), "GOFLAGS": "-mod=mod"}
-        subprocess.run(["go", "install", HELM_MODULE], env=env, check=True, capture_output=True, timeout=1500)
-    return str(out)
+    return go_tool(HELM_MODULE, "helm")
 
 
 def render(helm: str, *values: str, sets: dict[str, str] | None = None) -> list[dict[str, Any]]:
@@ -67,7 +62,8 @@ def test_the_chart_lints_renders_and_validates(helm: str, values: tuple[str, ...
     docs = render(helm, *values)
     kinds = {d["kind"] for d in docs}
     assert {"Deployment", "PodDisruptionBudget", "HorizontalPodAutoscaler", "ConfigMap", "Secret", "NetworkPolicy",
-            "ServiceMonitor", "Cluster", "Kafka", "KafkaNodePool", "StatefulSet", "Service", "Ingress"} <= kinds
+            "ServiceMonitor", "PrometheusRule", "Cluster", "Kafka", "KafkaNodePool", "StatefulSet", "Service",
+            "Ingress"} <= kinds
     for doc in docs:
         if doc["kind"] not in CUSTOM:
             kubernetes_validate.validate(doc, KUBERNETES, strict=True)  # raises naming the field at fault
@@ -95,6 +91,11 @@ def test_the_chart_lints_renders_and_validates(helm: str, values: tuple[str, ...
             if key.startswith("BEANPAY_"):
                 assert key in known, f"{key} is not a beanpay setting (start-up refuses unknown ones)"
                 assert not SECRET_LOOKING.search(key.removeprefix("BEANPAY_")), f"{key} belongs in the Secret"
+
+    (rules,) = of(docs, "PrometheusRule")  # the rules promtool checks, as the operator receives them
+    assert rules["spec"] == yaml.safe_load((CHART / "files" / "alerts.yaml").read_text())
+    (dashboard,) = [c for c in of(docs, "ConfigMap") if c["metadata"]["labels"].get("grafana_dashboard") == "1"]
+    assert json.loads(dashboard["data"]["beanpay.json"])["uid"] == "beanpay-overview"
 
     (pg,) = of(docs, "Cluster")
     assert pg["apiVersion"] == "postgresql.cnpg.io/v1" and pg["spec"]["instances"] == 3
