@@ -62,6 +62,11 @@ lint: setup
 schema: up
     {{bin}}/python -m tests.schema_dump
 
+# back up a cluster of its own with pgBackRest (WAL archive and a base backup), pay orders before and after a
+# target time, lose the cluster, restore it to that time, and check beanpay finds every later payment again
+restore-drill *args: up
+    {{bin}}/python -m beanpay.deploy.drills.restore {{args}}
+
 # serve the API and the outbox relay in one process
 run: migrate
     {{bin}}/beanpay run

@@ -12,6 +12,7 @@ command -v kcat >/dev/null || need+=(kcat)
 command -v mvn >/dev/null || need+=(maven)
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v npm >/dev/null || need+=(npm)
+command -v pgbackrest >/dev/null || need+=(pgbackrest)  # WAL archiving and point-in-time restores
 command -v chromium >/dev/null || need+=(chromium)  # the browser tests drive Debian's, never a download
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -46,10 +46,11 @@ autovacuum_naptime = 10s
 class Postgres:
     name = "postgres"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, extra_settings: str = "") -> None:
         self.settings = settings
         self.paths = Paths(settings, self.name)
         self.user = "postgres" if os.geteuid() == 0 else None
+        self.extra_settings = extra_settings  # appended to SETTINGS (a drill's WAL archiving, for one)
 
     def install(self) -> None:
         _bindir()
@@ -87,20 +88,24 @@ class Postgres:
             with conf.open("a") as out:
                 out.write(f"include_if_exists = '{SETTINGS_FILE}'\n")
         target = self.paths.data / SETTINGS_FILE
-        target.write_text(SETTINGS)
+        target.write_text(SETTINGS + self.extra_settings)
         self._chown(target)
 
     def start(self) -> None:
         self._initdb()
+        self.start_server()
+        self._ensure_database()
+
+    def start_server(self) -> None:
+        """Start the server on the data folder as it is (a restored copy may still be recovering)."""
         self._write_settings()
         self.paths.log.touch()
         self._chown(self.paths.log)  # the server appends to it as its own user
         run([str(_bindir() / "pg_ctl"), "-D", str(self.paths.data), "-l", str(self.paths.log),
              "-o", f"-p {self.settings.pg_port}", "-w", "-t", "60", "start"], user=self.user)
         wait_until(self.healthy, timeout=30, what="postgres", log=self.paths.log)
-        self._ensure_database()
 
-    def _psql(self, sql: str) -> str:
+    def psql(self, sql: str) -> str:
         cmd = ["psql", "-h", str(self.paths.run), "-p", str(self.settings.pg_port), "-U", "postgres",
                "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-tAc", sql]
         if self.user is not None:
@@ -113,12 +118,12 @@ class Postgres:
     def _ensure_database(self) -> None:
         user, db = self.settings.pg_user, self.settings.pg_database
         password = (self.settings.pg_password or "").replace("'", "''")
-        if not self._psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{user}'"):
-            self._psql(f"CREATE ROLE \"{user}\" LOGIN CREATEDB PASSWORD '{password}'")
+        if not self.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{user}'"):
+            self.psql(f"CREATE ROLE \"{user}\" LOGIN CREATEDB PASSWORD '{password}'")
         else:
-            self._psql(f"ALTER ROLE \"{user}\" LOGIN CREATEDB PASSWORD '{password}'")
-        if not self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{db}'"):
-            self._psql(f"CREATE DATABASE \"{db}\" OWNER \"{user}\"")
+            self.psql(f"ALTER ROLE \"{user}\" LOGIN CREATEDB PASSWORD '{password}'")
+        if not self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{db}'"):
+            self.psql(f"CREATE DATABASE \"{db}\" OWNER \"{user}\"")
 
     @property
     def ports(self) -> tuple[int, ...]:
