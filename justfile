@@ -29,6 +29,16 @@ lock:
 up: setup
     {{bin}}/beanpay dev up
 
+# the highly available stack: PostgreSQL primary + synchronous standby under Patroni (three etcd members),
+# HAProxy in front of PostgreSQL and the API, three Kafka nodes (RF 3, min ISR 2), Redis with three
+# Sentinels, and two processes of every beanpay service
+up-ha: setup
+    {{bin}}/beanpay dev up --ha
+
+# stop the highly available stack
+down-ha:
+    {{bin}}/beanpay dev down --ha
+
 # stop the local stack
 down:
     {{bin}}/beanpay dev down

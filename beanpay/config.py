@@ -245,6 +245,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     lightning_pay_daily_limit_sat: Annotated[int, msgspec.Meta(ge=0)] = 0
     lightning_health_seconds: Positive = 5.0  # how often each node's reachability and inbound liquidity are read
     lnd_ports_base: Port = 28730  # dev stack: merchant node p2p/REST/gRPC at base+0..2, customer at base+10..12
+    ha_ports_base: Port = 27000  # the highly available dev stack (`beanpay dev up --ha`): its ports from here up
 
     # fault injection for crash tests: named points where the process dies at once (never in prod)
     fault_points: list[str] = []

@@ -36,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
         a = dev_sub.add_parser(action, help=text, description=text)
         a.add_argument("services", nargs="*", metavar="SERVICE",
                        help=f"limit to these services ({', '.join(SERVICE_NAMES)}); default all")
+        a.add_argument("--ha", action="store_true",
+                       help="the highly available stack instead: Patroni + etcd + HAProxy, three Kafka nodes, "
+                       "Redis with Sentinel, two processes of every beanpay service (ports from "
+                       "BEANPAY_HA_PORTS_BASE)")
         if action == "status":
             a.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -188,12 +192,18 @@ def _dev(settings: Settings, args: argparse.Namespace) -> int:
     from beanpay.deploy.devstack.process import StackError
 
     try:
+        if args.ha:
+            from beanpay.deploy.devstack.ha import stack as ha
+
+            if args.services:
+                print("error: --ha takes no service names", file=sys.stderr)
+                return 2
         if args.action == "up":
-            stack.up(settings, args.services)
+            ha.up(settings) if args.ha else stack.up(settings, args.services)
         elif args.action == "down":
-            stack.down(settings, args.services)
+            ha.down(settings) if args.ha else stack.down(settings, args.services)
         else:
-            rows = stack.status(settings, args.services)
+            rows = ha.status(settings) if args.ha else stack.status(settings, args.services)
             if args.json:
                 import msgspec
 

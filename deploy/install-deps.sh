@@ -13,6 +13,8 @@ command -v mvn >/dev/null || need+=(maven)
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v npm >/dev/null || need+=(npm)
 command -v pgbackrest >/dev/null || need+=(pgbackrest)  # WAL archiving and point-in-time restores
+command -v haproxy >/dev/null || need+=(haproxy)  # the HA stack: the PostgreSQL primary and the API processes
+python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)  # Patroni's own virtualenv
 command -v chromium >/dev/null || need+=(chromium)  # the browser tests drive Debian's, never a download
 
 if [ ${#need[@]} -gt 0 ]; then
@@ -27,6 +29,7 @@ if [ ${#need[@]} -gt 0 ]; then
   # the packages start system-wide services we do not use; the stack runs its own
   service redis-server stop >/dev/null 2>&1 || true
   service postgresql stop >/dev/null 2>&1 || true
+  service haproxy stop >/dev/null 2>&1 || true
 fi
 
 if ! command -v go >/dev/null; then

@@ -1,4 +1,5 @@
-"""Apache Kafka 4.x in KRaft mode, single node, from Maven Central jars (no tarball download)."""
+"""Apache Kafka 4.x in KRaft mode from Maven Central jars (no tarball download): one node for the dev
+stack, or one member of a three-node cluster (each a broker and a controller) for the highly available one."""
 
 from __future__ import annotations
 
@@ -23,11 +24,18 @@ PARTITIONS = 3
 
 
 class Kafka:
-    name = "kafka"
-
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, node_id: int = 1, port: int | None = None,
+                 controller_port: int | None = None, voters: str | None = None, replicas: int = 1,
+                 servers: str | None = None, cluster_dir: Path | None = None, name: str = "kafka") -> None:
         self.settings = settings
+        self.name = name
         self.paths = Paths(settings, self.name)
+        self.node_id, self.replicas = node_id, replicas
+        self.port = port or settings.kafka_port
+        self.controller_port = controller_port or settings.kafka_controller_port
+        self.voters = voters or f"1@127.0.0.1:{self.controller_port}"
+        self.servers = servers or settings.kafka_servers  # the cluster's bootstrap list
+        self.cluster_dir = cluster_dir or self.paths.run  # where the cluster id is kept (shared by members)
 
     @property
     def libs(self) -> Path:
@@ -50,50 +58,66 @@ class Kafka:
         tmp.rename(self.libs)  # only a complete download counts as cached
 
     def _java(self, *args: str) -> list[str]:
-        return ["java", "-Xms256m", "-Xmx512m", f"-Dlog4j2.configurationFile={DEPLOY / 'log4j2.xml'}",
+        return ["java", "-Xms256m", "-Xmx512m", f"-Dbeanpay.kafka.node={self.name}",
+                f"-Dlog4j2.configurationFile={DEPLOY / 'log4j2.xml'}",
                 "-cp", f"{self.libs}/*", *args]
 
     def _write_config(self) -> Path:
-        s, data = self.settings, self.paths.data
+        data, n = self.paths.data, self.replicas
+        isr = min(2, n)  # with three replicas, a write is acknowledged by two (producers send acks=all)
         conf = self.paths.run / "server.properties"
         conf.write_text(
             "process.roles=broker,controller\n"
-            "node.id=1\n"
-            f"controller.quorum.voters=1@127.0.0.1:{s.kafka_controller_port}\n"
-            f"listeners=PLAINTEXT://127.0.0.1:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}\n"
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{s.kafka_port}\n"
+            f"node.id={self.node_id}\n"
+            f"controller.quorum.voters={self.voters}\n"
+            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}\n"
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}\n"
             "controller.listener.names=CONTROLLER\n"
             "inter.broker.listener.name=PLAINTEXT\n"
             "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
             f"log.dirs={data}\n"
             f"num.partitions={PARTITIONS}\n"
-            "offsets.topic.replication.factor=1\n"
-            "transaction.state.log.replication.factor=1\n"
-            "transaction.state.log.min.isr=1\n"
-            "share.coordinator.state.topic.replication.factor=1\n"
-            "share.coordinator.state.topic.min.isr=1\n"
+            f"default.replication.factor={n}\n"
+            f"min.insync.replicas={isr}\n"
+            f"offsets.topic.replication.factor={n}\n"
+            f"transaction.state.log.replication.factor={n}\n"
+            f"transaction.state.log.min.isr={isr}\n"
+            f"share.coordinator.state.topic.replication.factor={n}\n"
+            f"share.coordinator.state.topic.min.isr={isr}\n"
+            "unclean.leader.election.enable=false\n"
             "group.initial.rebalance.delay.ms=0\n"
             "auto.create.topics.enable=true\n"
         )
         return conf
 
     def start(self) -> None:
+        self.launch()
+        self.wait()
+        self.create_topics()
+
+    def launch(self) -> None:
+        """Start the process; a cluster's members are all launched before any is waited for (a quorum)."""
         self.paths.make()
+        self.cluster_dir.mkdir(parents=True, exist_ok=True)
         conf = self._write_config()
         if not (self.paths.data / "meta.properties").exists():
-            run(self._java("kafka.tools.StorageTool", "format", "-t", _cluster_id(self.paths.run),
+            run(self._java("kafka.tools.StorageTool", "format", "-t", _cluster_id(self.cluster_dir),
                            "-c", str(conf)), log=self.paths.log)
         spawn(self._java("kafka.Kafka", str(conf)), log=self.paths.log, pidfile=self.paths.pidfile,
               env={**os.environ, "KAFKA_HEAP_OPTS": ""})
-        wait_until(self.healthy, timeout=90, what="kafka", log=self.paths.log)
+
+    def wait(self) -> None:
+        wait_until(self.healthy, timeout=120, what=self.name, log=self.paths.log)
+
+    def create_topics(self) -> None:
         asyncio.run(self._create_topics())
 
     async def _create_topics(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_servers)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.servers)
         await admin.start()
         try:
             existing = set(await admin.list_topics())
-            missing = [NewTopic(t, PARTITIONS, 1) for t in ALL_TOPICS if t not in existing]
+            missing = [NewTopic(t, PARTITIONS, self.replicas) for t in ALL_TOPICS if t not in existing]
             if missing:
                 await admin.create_topics(missing)
         finally:
@@ -101,7 +125,7 @@ class Kafka:
 
     @property
     def ports(self) -> tuple[int, ...]:
-        return (self.settings.kafka_port, self.settings.kafka_controller_port)
+        return (self.port, self.controller_port)
 
     def stop(self) -> None:
         pid = self.pid()
@@ -109,16 +133,18 @@ class Kafka:
             stop_pid(pid, timeout=60)
 
     def pid(self) -> int | None:
-        return read_pid(self.paths.pidfile, "kafka.Kafka")
+        # a cluster member's command line names it (its pid file alone could be a reused pid)
+        return read_pid(self.paths.pidfile, "kafka.Kafka" if self.name == "kafka" else
+                        f"-Dbeanpay.kafka.node={self.name} ")
 
     def healthy(self) -> bool:
-        return asyncio.run(_probe(self.settings.kafka_servers))
+        return asyncio.run(_probe(f"127.0.0.1:{self.port}"))
 
     def status(self) -> Status:
         pid = self.pid()
         jar = self._broker_jar()
         version = jar.stem.split("-", 1)[1] if jar else "not installed"
-        return Status(self.name, self.settings.kafka_servers, pid, version,
+        return Status(self.name, f"127.0.0.1:{self.port}", pid, version,
                       pid is not None and self.healthy())
 
 

@@ -66,7 +66,7 @@ class Paths:
 
     @property
     def pidfile(self) -> Path:
-        return self.run / f"{self.name}.pid"
+        return self.run / f"{Path(self.name).name}.pid"  # a name may be nested: "ha/etcd-1"
 
     @property
     def cache(self) -> Path:
