@@ -72,6 +72,12 @@ lint: setup
 schema: up
     {{bin}}/python -m tests.schema_dump
 
+# kill -9, in turn under a payment load, the PostgreSQL primary (and then a whole node), a Kafka broker, the
+# Redis primary, an etcd member and one process of every beanpay service on the HA stack; report per fault
+# the failed requests, their window and p99, then the invariants and Kafka read back (`--help` for sizes)
+drill *args: setup
+    {{bin}}/python -m beanpay.deploy.drills.failover {{args}}
+
 # back up a cluster of its own with pgBackRest (WAL archive and a base backup), pay orders before and after a
 # target time, lose the cluster, restore it to that time, and check beanpay finds every later payment again
 restore-drill *args: up

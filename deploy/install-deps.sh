@@ -14,7 +14,7 @@ command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v npm >/dev/null || need+=(npm)
 command -v pgbackrest >/dev/null || need+=(pgbackrest)  # WAL archiving and point-in-time restores
 command -v haproxy >/dev/null || need+=(haproxy)  # the HA stack: the PostgreSQL primary and the API processes
-python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)  # Patroni's own virtualenv
+/usr/bin/python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)  # Patroni's own virtualenv
 command -v chromium >/dev/null || need+=(chromium)  # the browser tests drive Debian's, never a download
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -32,13 +32,14 @@ def run(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | No
 
 
 def spawn(cmd: Sequence[str], *, log: Path, pidfile: Path, env: dict[str, str] | None = None,
-          cwd: Path | None = None) -> int:
-    """Start a long-running process in its own session, output appended to `log`."""
+          cwd: Path | None = None, user: str | None = None) -> int:
+    """Start a long-running process in its own session, output appended to `log`; as `user` when given
+    (directly, not through runuser, which kills its child two seconds after passing on a SIGTERM)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         proc = subprocess.Popen(
             list(cmd), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, cwd=cwd, start_new_session=True,
+            env=env, cwd=cwd, start_new_session=True, user=user, group=user,
         )
     pidfile.write_text(str(proc.pid))
     return proc.pid

@@ -13,6 +13,7 @@ from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from beanpay.config import EvmChainConfig
+from beanpay.deploy.devstack.btc_payer import RegtestWallet
 from beanpay.deploy.devstack.evm_payer import AnvilWallet
 from beanpay.tokens import Claims, issue
 
@@ -27,7 +28,8 @@ class DrillError(Exception):
 class Placed:
     id: str
     address: str
-    amount: int  # tUSDC base units
+    amount: int  # base units: tUSDC's, or sats
+    chain: str = "eth"
 
 
 @dataclass
@@ -101,25 +103,45 @@ class Shop:
                                {"url": f"http://127.0.0.1:{hooks.port}/hooks", "event_types": ["*"]})
         hooks.secret = hook["secret"]
 
-    async def order(self, http: aiohttp.ClientSession, key: str | None = None) -> Placed:
-        customer = self._bearer(Claims(sub=uuid.uuid4(), role="customer"))
-        made = await self.call(http, "POST", "/v1/orders", customer, {
-            "shop_id": self.id, "items": [{"product_id": self.product_id}],
-            "payment": {"chain": "eth", "asset": "tUSDC"}}, key=key or uuid.uuid4().hex)
-        return Placed(made["id"], made["payment"]["address"], int(made["payment"]["amount"]))
+    def customer(self) -> dict[str, str]:
+        return self._bearer(Claims(sub=uuid.uuid4(), role="customer"))
+
+    def order_body(self, chain: str = "eth") -> dict[str, Any]:
+        return {"shop_id": self.id, "items": [{"product_id": self.product_id}],
+                "payment": {"chain": chain, "asset": "tUSDC" if chain == "eth" else "BTC"}}
+
+    async def order(self, http: aiohttp.ClientSession, key: str | None = None, chain: str = "eth") -> Placed:
+        made = await self.call(http, "POST", "/v1/orders", self.customer(), self.order_body(chain),
+                               key=key or uuid.uuid4().hex)
+        return placed(made)
+
+
+def placed(made: dict[str, Any]) -> Placed:
+    """What the API answered for a new order."""
+    pay = made["payment"]
+    return Placed(made["id"], pay["address"], int(pay["amount"]), pay["chain"])
 
 
 class Payer:
-    """Real ERC-20 transfers from one anvil dev account (one at a time: its nonces are sequential)."""
+    """Real transactions: ERC-20 transfers from one anvil dev account, and, given a regtest wallet, Bitcoin
+    payments from the miner's coins (one at a time each: nonces and coins are taken in turn)."""
 
-    def __init__(self, chain: EvmChainConfig, key_index: int = 2) -> None:
-        self.wallet = AnvilWallet(chain, key_index)
+    def __init__(self, chain: EvmChainConfig, key_index: int = 2, btc: RegtestWallet | None = None) -> None:
+        self.wallet, self.btc = AnvilWallet(chain, key_index), btc
 
     async def pay(self, order: Placed) -> str:
+        if order.chain == "btc":
+            if self.btc is None:
+                raise DrillError("a Bitcoin order, but no regtest wallet to pay it")
+            return (await self.btc.pay(order.address, order.amount)).txid
         return await self.wallet.pay_usdc(order.address, order.amount)
 
     async def mine(self, blocks: int) -> None:
         await self.wallet.mine(blocks)
+        if self.btc is not None:
+            await self.btc.mine(blocks)
 
     async def close(self) -> None:
         await self.wallet.close()
+        if self.btc is not None:
+            await self.btc.close()

@@ -22,9 +22,11 @@ from beanpay.deploy.devstack.service import Paths, Status
 
 PATRONI = "4.1.5"
 SCOPE = "beanpay"
-# The leader key lives `ttl` seconds; Patroni needs loop_wait + 2 * retry_timeout <= ttl. A dead primary
-# is replaced within about ttl + loop_wait: these keep a failover under the 15 s the drill allows.
-TTL, LOOP_WAIT, RETRY_TIMEOUT = 8, 1, 3
+# The leader key lives `ttl` seconds (Patroni's least is 20) and needs loop_wait + 2 * retry_timeout <= ttl.
+# A primary whose PostgreSQL crashed gives the key up at once (primary_start_timeout 0: the synchronous
+# standby holds every acknowledged commit, so promoting it loses nothing); a node lost whole (Patroni too)
+# is replaced when its key expires, within about ttl + loop_wait.
+TTL, LOOP_WAIT, RETRY_TIMEOUT = 20, 1, 5
 
 
 def patroni_home(settings: Settings) -> Path:
@@ -80,27 +82,41 @@ class PatroniNode:
         if self.user is not None:
             shutil.chown(path, self.user, self.user)
 
+    def dynamic(self) -> dict[str, object]:
+        """The cluster-wide settings Patroni keeps in etcd (bootstrap writes them once; `apply_dynamic`
+        brings an existing cluster up to date)."""
+        return {
+            "ttl": TTL, "loop_wait": LOOP_WAIT, "retry_timeout": RETRY_TIMEOUT,
+            # the synchronous standby holds every acknowledged commit; lag here is WAL not yet replayed
+            "maximum_lag_on_failover": 16 * 1024 * 1024,
+            "primary_start_timeout": 0,
+            # a commit waits for the standby; with the standby gone, the primary goes on alone
+            # (strict mode would stop writes instead: availability chosen over a second copy)
+            "synchronous_mode": True, "synchronous_mode_strict": False,
+            "postgresql": {"use_pg_rewind": True, "use_slots": True, "parameters": {
+                "max_connections": 300, "shared_buffers": "128MB", "wal_level": "replica",
+                "hot_standby": "on", "max_wal_senders": 10, "max_replication_slots": 10,
+                "wal_log_hints": "on", "synchronous_commit": "on", "wal_keep_size": "256MB"}},
+        }
+
+    def apply_dynamic(self) -> None:
+        body = json.dumps(self.dynamic()).encode()
+        request = urllib.request.Request(f"{self.rest}/config", data=body, method="PATCH",  # noqa: S310
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - loopback
+            pass
+
     def config(self) -> dict[str, object]:
         s, at, run_dir = self.settings, self.at, self.paths.run
         pg = at.pg(self.index)
         return {
             "scope": SCOPE, "name": self.name, "namespace": "/beanpay/",
-            "log": {"level": "WARNING"},
+            "log": {"level": "INFO"},  # a line per loop: what the node decided and why
             "restapi": {"listen": f"127.0.0.1:{at.patroni(self.index)}",
                         "connect_address": f"127.0.0.1:{at.patroni(self.index)}"},
             "etcd3": {"hosts": [f"127.0.0.1:{at.etcd_client(i)}" for i in range(MEMBERS)]},
             "bootstrap": {
-                "dcs": {
-                    "ttl": TTL, "loop_wait": LOOP_WAIT, "retry_timeout": RETRY_TIMEOUT,
-                    "maximum_lag_on_failover": 0,
-                    # a commit waits for the standby; with the standby gone, the primary goes on alone
-                    # (strict mode would stop writes instead: availability chosen over a second copy)
-                    "synchronous_mode": True, "synchronous_mode_strict": False,
-                    "postgresql": {"use_pg_rewind": True, "use_slots": True, "parameters": {
-                        "max_connections": 300, "shared_buffers": "128MB", "wal_level": "replica",
-                        "hot_standby": "on", "max_wal_senders": 10, "max_replication_slots": 10,
-                        "wal_log_hints": "on", "synchronous_commit": "on", "wal_keep_size": "256MB"}},
-                },
+                "dcs": self.dynamic(),
                 "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "data-checksums"],
             },
             "postgresql": {
@@ -130,10 +146,9 @@ class PatroniNode:
         self._chown(conf)
         self.paths.log.touch()
         binary = str(patroni_home(self.settings) / "bin" / "patroni")
-        cmd = [binary, str(conf)]
-        if self.user is not None:
-            cmd = ["runuser", "-u", self.user, "--", *cmd]
-        spawn(cmd, log=self.paths.log, pidfile=self.paths.pidfile)
+        home = {"HOME": str(self.paths.run)} if self.user is not None else {}
+        spawn([binary, str(conf)], log=self.paths.log, pidfile=self.paths.pidfile, user=self.user,
+              env={**os.environ, **home}, cwd=self.paths.run)
 
     def stop(self) -> None:
         pid = self.pid()
@@ -155,6 +170,15 @@ class PatroniNode:
 
     def healthy(self) -> bool:
         return self.state().get("state") == "running"
+
+    def cluster(self) -> dict[str, str]:
+        """member -> role as this node's Patroni sees the cluster: leader, sync_standby, replica."""
+        try:
+            with urllib.request.urlopen(f"{self.rest}/cluster", timeout=2) as r:  # noqa: S310 - loopback
+                members = json.loads(r.read())["members"]
+        except (OSError, ValueError, KeyError):
+            return {}
+        return {m["name"]: m["role"] for m in members if m.get("state") in ("running", "streaming")}
 
     def status(self) -> Status:
         pid, state = self.pid(), self.state()

@@ -168,6 +168,9 @@ def up(settings: Settings, with_beanpay: bool = True) -> None:
     _start(ha.etcd)
     _start(ha.postgres[:1], timeout=120)  # the first node bootstraps the cluster (initdb) and leads
     _start(ha.postgres[1:], timeout=180)  # the second clones it and streams from it
+    wait_until(lambda: sorted(ha.postgres[0].cluster().values()) == ["leader", "sync_standby"], timeout=120,
+               what="a PostgreSQL leader with a synchronous standby")
+    ha.postgres[0].apply_dynamic()  # an existing cluster gets today's failover settings too (any node takes it)
     _start([ha.haproxy])
     wait_until(lambda: _primary_through_haproxy(settings), timeout=60, what="the primary through HAProxy")
     asyncio.run(_ensure_database(settings))
