@@ -11,7 +11,7 @@ from beanpay.api.guard import public
 from beanpay.api.http import json
 from beanpay.api.routing import Routes
 from beanpay.api.schemas import Health, Readiness, encoder
-from beanpay.api.state import SETTINGS, cache, pool
+from beanpay.api.state import DRAINING, SETTINGS, cache, pool
 
 routes = Routes()
 OPENAPI_DOC = web.AppKey("openapi", bytes)
@@ -26,6 +26,9 @@ async def healthz(request: web.Request) -> web.Response:
 @routes.add("GET", "/readyz", summary="Postgres answers (required); Redis and Kafka reported", tag="ops",
             response=Readiness, policy=public(limited=False), errors=(503,))
 async def readyz(request: web.Request) -> web.Response:
+    draining = request.app.get(DRAINING)
+    if draining is not None and draining.is_set():  # a load balancer stops sending here; requests still served
+        return json(Readiness(status="draining", postgres="-", redis="-", kafka="-"), status=503)
     pg = "ok" if await pool(request).ping() else "unavailable"
     redis = "ok" if await cache(request).ping() else "unavailable"
     kafka = await _kafka_state(request)

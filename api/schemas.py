@@ -306,7 +306,7 @@ class Health(Struct):
 
 
 class Readiness(Struct):
-    status: Literal["ready", "not_ready"]
+    status: Literal["ready", "not_ready", "draining"]
     postgres: str
     redis: str
     kafka: str

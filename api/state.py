@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from beanpay.api.accounts.oidc import Verifier
@@ -21,6 +23,7 @@ OIDC = web.AppKey("oidc", Verifier)
 LIMITER = web.AppKey("limiter", Limiter)
 TRUSTED_PROXIES: web.AppKey[Networks] = web.AppKey("trusted_proxies")
 BTC_ACCOUNT: web.AppKey[Bip84Account | None] = web.AppKey("btc_account")
+DRAINING = web.AppKey("draining", asyncio.Event)  # set on SIGTERM: /readyz fails while requests still flow
 BTC_RPC = web.AppKey("btc_rpc", BitcoinRpc)  # fee rates, unspent checks and broadcasts of refunds
 
 

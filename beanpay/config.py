@@ -144,6 +144,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     api_header_timeout_seconds: Positive = 15.0
     api_body_timeout_seconds: Positive = 15.0
     api_idle_timeout_seconds: Positive = 75.0
+    # on SIGTERM the API answers /readyz 503 for this long, still serving, before it stops taking
+    # connections: longer than a load balancer needs to see it fail (HAProxy here: 2 checks 1 s apart)
+    api_drain_seconds: Annotated[float, msgspec.Meta(ge=0)] = 3.0
     jwt_secret: str | None = None
     jwt_ttl_seconds: PositiveInt = 3600
     # the HS256 tokens `beanpay token` prints: for development and tests; off in prod unless set

@@ -52,8 +52,11 @@ async def _main(settings: Settings, wanted: tuple[str, ...]) -> int:
     if "api" in wanted:
         from beanpay.api.app import init_app
         from beanpay.api.server import runner as api_runner
+        from beanpay.api.state import DRAINING
 
-        runner = api_runner(init_app(settings), settings)
+        app = init_app(settings)
+        draining = app[DRAINING] = asyncio.Event()
+        runner = api_runner(app, settings)
         await runner.setup()
         await web.TCPSite(runner, settings.api_host, settings.api_port, backlog=4096).start()
         log.info("api listening", host=settings.api_host, port=settings.api_port)
@@ -114,6 +117,10 @@ async def _main(settings: Settings, wanted: tuple[str, ...]) -> int:
     finally:
         stop.set()
         if runner is not None:
+            if code == 0 and settings.api_drain_seconds > 0:  # a clean stop: leave the balancer time to see it
+                draining.set()
+                log.info("draining", seconds=settings.api_drain_seconds)
+                await asyncio.sleep(settings.api_drain_seconds)
             await runner.cleanup()
         if ops is not None:
             await ops.cleanup()
