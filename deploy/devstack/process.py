@@ -91,16 +91,17 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 def wait_until(check: Callable[[], bool], *, timeout: float, what: str, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
+    last: Exception | None = None
     while time.monotonic() < deadline:
         try:
             if check():
                 return
-        except Exception:  # noqa: S110 - a failing probe means "not yet"
-            pass
+        except Exception as exc:  # a failing probe means "not yet"; the last reason is told at the end
+            last = exc
         time.sleep(0.25)
-    hint = ""
+    hint = f"\n  last error: {last!r}" if last is not None else ""
     if log is not None and log.exists():
-        hint = "\n  last log lines:\n  " + "\n  ".join(log.read_text(errors="replace").splitlines()[-10:])
+        hint += "\n  last log lines:\n  " + "\n  ".join(log.read_text(errors="replace").splitlines()[-10:])
     raise StackError(f"{what} not healthy after {timeout:.0f}s{hint}")
 
 

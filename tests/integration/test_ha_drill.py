@@ -19,8 +19,8 @@ from beanpay.deploy.drills import failover
 @pytest.fixture(scope="module")
 def ha_stack(stack: Settings) -> Iterator[Settings]:
     settings = load_settings()  # the HA stack's own cluster and brokers, not the session's test database
-    ha.up(settings)
     try:
+        ha.up(settings)
         yield settings
     finally:
         ha.down(settings)

@@ -173,7 +173,8 @@ def up(settings: Settings, with_beanpay: bool = True) -> None:
     ha.postgres[0].apply_dynamic()  # an existing cluster gets today's failover settings too (any node takes it)
     _start([ha.haproxy])
     wait_until(lambda: _primary_through_haproxy(settings), timeout=60, what="the primary through HAProxy")
-    asyncio.run(_ensure_database(settings))
+    # retried: a leader elected a moment ago may still hand over (the read-only refusal says so)
+    wait_until(lambda: asyncio.run(_ensure_database(settings)), timeout=60, what="beanpay's database")
     launched = [k for k in ha.kafka if not (k.pid() is not None and k.healthy())]
     for node in launched:  # all three before waiting: a node is healthy once a quorum of controllers is up
         node.launch()
@@ -185,6 +186,12 @@ def up(settings: Settings, with_beanpay: bool = True) -> None:
     _start(ha.sentinels, timeout=30)
     if with_beanpay:
         _start(ha.beanpay, timeout=120)
+        wait_until(lambda: _api_behind_haproxy(settings), timeout=30, what="the API processes behind HAProxy")
+
+
+def _api_behind_haproxy(settings: Settings) -> bool:
+    servers = {k: v for k, v in HAProxy(settings).backends().items() if k.startswith("api/")}
+    return len(servers) == COPIES and set(servers.values()) == {"UP"}
 
 
 def down(settings: Settings) -> None:
@@ -203,7 +210,9 @@ def _primary_through_haproxy(settings: Settings) -> bool:
     """HAProxy has checked every node (a fresh one counts all as up until their first checks) and sends
     writes to exactly one, which is writable."""
     up = [k for k, v in HAProxy(settings).backends().items() if k.startswith("postgres-primary/") and v == "UP"]
-    return len(up) == 1 and bool(asyncio.run(_superuser_query(settings, "SELECT NOT pg_is_in_recovery()")))
+    leader = [n for n, role in PatroniNode(settings, 0).cluster().items() if role == "leader"]
+    return (up == [f"postgres-primary/{name}" for name in leader]
+            and bool(asyncio.run(_superuser_query(settings, "SELECT NOT pg_is_in_recovery()"))))
 
 
 async def _superuser_query(settings: Settings, sql: str) -> object:
@@ -215,7 +224,7 @@ async def _superuser_query(settings: Settings, sql: str) -> object:
         await conn.close()
 
 
-async def _ensure_database(settings: Settings) -> None:
+async def _ensure_database(settings: Settings) -> bool:
     """beanpay's role and database on the cluster, then its migrations (all through HAProxy)."""
     conn = await asyncpg.connect(host="127.0.0.1", port=ports(settings).pg_primary, user="postgres",
                                  password=settings.pg_password, database="postgres", timeout=5)
@@ -229,6 +238,7 @@ async def _ensure_database(settings: Settings) -> None:
     finally:
         await conn.close()
     await migrate(ha_settings(settings).dsn)
+    return True
 
 
 def _say(msg: str) -> None:
