@@ -25,7 +25,7 @@ HELM_MODULE = "helm.sh/helm/v3/cmd/helm@v3.22.0"
 KUBERNETES = "1.31.0"
 # the operators' kinds: checked by hand below
 CUSTOM = {"Cluster", "Kafka", "KafkaNodePool", "ServiceMonitor", "PrometheusRule"}
-SECRET_LOOKING = re.compile(r"PASSWORD|SECRET|PRIVATE_KEY|TOKEN|WALLETS|SWEEPER_KEY")
+SECRET_LOOKING = re.compile(r"PASSWORD|SECRET|PRIVATE_KEY|TOKEN|WALLETS|SWEEPER_KEY|MACAROON|CREDENTIALS_KEY")
 SECRET_VALUES = {"JWT_SECRET": "jwt-9f2c4e1d7a", "SMTP_PASSWORD": "smtp-5b8e2a", "VAPID_PRIVATE_KEY": "vapid-3c7d1f"}
 
 
@@ -69,7 +69,7 @@ def test_the_chart_lints_renders_and_validates(helm: str, values: tuple[str, ...
             kubernetes_validate.validate(doc, KUBERNETES, strict=True)  # raises naming the field at fault
 
     deployments = {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in of(docs, "Deployment")}
-    assert set(deployments) == {"api", "engine", "indexer", "relay", "webhooks", "notify"}
+    assert set(deployments) == {"api", "engine", "indexer", "relay", "webhooks", "notify", "lightning"}
     budgets = of(docs, "PodDisruptionBudget")
     for workload in [*of(docs, "Deployment"), *of(docs, "StatefulSet")]:
         pod = workload["spec"]["template"]
