@@ -42,6 +42,9 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError, asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
+    # a connection left mid-operation by a failover ("cannot switch to state ...; another operation is in
+    # progress"): the connection is unusable, so it is dropped and made again like a lost one
+    asyncpg.InternalClientError,
 )
 
 
