@@ -78,6 +78,12 @@ schema: up
 drill *args: setup
     {{bin}}/python -m beanpay.deploy.drills.failover {{args}}
 
+# two regions: the HA stack (A) and its standby (B: a Patroni standby cluster, MirrorMaker 2, passive services,
+# 40 ms away through toxiproxy); kill all of A under load, promote B, report recovery time and data lost with
+# asynchronous and with synchronous cross-region replication, then the drill's invariants (`--help` for sizes)
+drill-region *args: setup
+    {{bin}}/python -m beanpay.deploy.drills.region {{args}}
+
 # back up a cluster of its own with pgBackRest (WAL archive and a base backup), pay orders before and after a
 # target time, lose the cluster, restore it to that time, and check beanpay finds every later payment again
 restore-drill *args: up

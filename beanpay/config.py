@@ -249,6 +249,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     lightning_health_seconds: Positive = 5.0  # how often each node's reachability and inbound liquidity are read
     lnd_ports_base: Port = 28730  # dev stack: merchant node p2p/REST/gRPC at base+0..2, customer at base+10..12
     ha_ports_base: Port = 27000  # the highly available dev stack (`beanpay dev up --ha`): its ports from here up
+    ha_standby_ports_base: Port = 27500  # its standby region (`just drill-region`): ports from here up
 
     # fault injection for crash tests: named points where the process dies at once (never in prod)
     fault_points: list[str] = []
@@ -256,6 +257,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     relay_batch_size: PositiveInt = 500
     relay_poll_seconds: Positive = 1.0
     relay_publish_timeout_seconds: Positive = 30.0
+    # how long published events stay in the journal, the most `beanpay outbox replay` can publish again
+    # after a region failover (far above MirrorMaker's lag, which is about a second)
+    outbox_journal_seconds: Positive = 900.0
 
     def payout_wallet(self, owner: str, chain: str) -> PayoutWallet | None:
         return next((w for w in self.payout_wallets if w.owner == owner and w.chain == chain), None)

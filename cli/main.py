@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="the highly available stack instead: Patroni + etcd + HAProxy, three Kafka nodes, "
                        "Redis with Sentinel, two processes of every beanpay service (ports from "
                        "BEANPAY_HA_PORTS_BASE)")
+        a.add_argument("--standby", action="store_true",
+                       help="with --ha: its standby region instead (region B, ports from "
+                       "BEANPAY_HA_STANDBY_PORTS_BASE): a Patroni standby cluster streaming from region A through "
+                       "a 40 ms link (toxiproxy), its own Kafka fed by MirrorMaker 2, its own Redis, passive "
+                       "beanpay processes, and the front that sends clients to A, else to B")
         if action == "status":
             a.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -149,6 +154,15 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--batch", type=int, default=50, help="forwarders per transaction (default 50)")
     sw.add_argument("--dry-run", action="store_true", help="list what would be swept, send nothing")
     sw.add_argument("--json", action="store_true", help="machine-readable output")
+    rp = sub.add_parser("outbox-replay", help="publish the last minutes' events again (after a region failover)",
+                        description="Put the events published in the last SECONDS back in the outbox, under their "
+                        "first ids, for the relay to publish again. Run once a standby region is promoted: its "
+                        "Kafka was fed asynchronously (MirrorMaker 2) and may lack the lost region's last events; "
+                        "consumers skip what they already recorded. The journal keeps "
+                        "BEANPAY_OUTBOX_JOURNAL_SECONDS of events.")
+    rp.add_argument("--since", type=float, default=300.0, metavar="SECONDS",
+                    help="how far back to publish again (default 300)")
+    rp.add_argument("--json", action="store_true", help="machine-readable output")
     from beanpay.cli import payouts
 
     payouts.add_parser(sub)
@@ -198,12 +212,18 @@ def _dev(settings: Settings, args: argparse.Namespace) -> int:
             if args.services:
                 print("error: --ha takes no service names", file=sys.stderr)
                 return 2
+            from beanpay.deploy.devstack.ha.ports import region_a, region_b
+
+            region = region_b(settings) if args.standby else region_a(settings)
+        elif args.standby:
+            print("error: --standby goes with --ha", file=sys.stderr)
+            return 2
         if args.action == "up":
-            ha.up(settings) if args.ha else stack.up(settings, args.services)
+            ha.up(settings, region=region) if args.ha else stack.up(settings, args.services)
         elif args.action == "down":
-            ha.down(settings) if args.ha else stack.down(settings, args.services)
+            ha.down(settings, region) if args.ha else stack.down(settings, args.services)
         else:
-            rows = ha.status(settings) if args.ha else stack.status(settings, args.services)
+            rows = ha.status(settings, region) if args.ha else stack.status(settings, args.services)
             if args.json:
                 import msgspec
 
@@ -295,6 +315,19 @@ def _payouts(settings: Settings, args: argparse.Namespace) -> int:
     return run(settings, args)
 
 
+def _outbox_replay(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    import msgspec
+
+    from beanpay.events.relay import replay_events
+
+    count = asyncio.run(replay_events(settings, args.since))
+    print(msgspec.json.encode({"replayed": count}).decode() if args.json
+          else f"{count} event(s) queued to publish again")
+    return 0
+
+
 def _wallet(settings: Settings, args: argparse.Namespace) -> int:
     from beanpay.cli.wallets import balance
 
@@ -354,7 +387,7 @@ _COMMANDS = {"dev": _dev, "migrate": _migrate, "token": _token, "users": _users,
              "run": _serve,
              "index": _serve, "chain": _chain, "engine": _serve, "webhooks": _serve, "notify": _serve,
              "lightning": _serve, "sweep": _sweep,
-             "wallet": _wallet, "payouts": _payouts,
+             "wallet": _wallet, "payouts": _payouts, "outbox-replay": _outbox_replay,
              "contracts": _contracts}
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""The outbox relay: publishes committed events to Kafka, in order per aggregate, and deletes them
-from the outbox once Kafka acknowledged them (the outbox is a queue; Kafka keeps the history).
+"""The outbox relay: publishes committed events to Kafka, in order per aggregate, and moves them from
+the outbox to the journal once Kafka acknowledged them (the outbox is a queue; Kafka keeps the history;
+the journal keeps the last minutes, which a promoted standby region publishes again into its own Kafka:
+`replay`).
 
 Several relays may run at once. Each batch is claimed with `FOR UPDATE SKIP LOCKED` plus a
 transaction-scoped advisory lock per aggregate key, so two relays never hold events of the same
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import time
 import uuid
 
 import msgspec
@@ -24,7 +27,7 @@ from prometheus_client import Counter, Gauge
 
 from beanpay import queries, tracing
 from beanpay.config import Settings
-from beanpay.db import Connection, Pool, fetch_as
+from beanpay.db import Connection, Database, Pool, create_pool, fetch_as
 from beanpay.events import envelope
 from beanpay.events.catalog import BY_NAME
 from beanpay.events.outbox import CHANNEL
@@ -39,6 +42,7 @@ BACKLOG = Gauge("beanpay_outbox_backlog", "Unpublished outbox events seen by the
 
 SQL = queries.load("beanpay", "relay.sql")
 GATHER_SECONDS = 0.02
+PURGE_EVERY_SECONDS = 60.0
 
 
 class OutboxRow(msgspec.Struct):
@@ -60,6 +64,7 @@ class Relay:
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self.failures = 0  # consecutive failed batches; 0 when healthy
+        self._purge_at = 0.0  # monotonic time of the next journal purge
 
     @property
     def ready(self) -> bool:
@@ -156,6 +161,7 @@ class Relay:
                 self._wake.clear()  # before looking: an event committed from now on wakes the wait below
                 try:
                     n = await self.publish_batch()
+                    await self._purge_journal()
                     backoff.reset()
                     self.failures = 0
                 except Exception as exc:  # Kafka or Postgres trouble: keep the events, retry later
@@ -173,6 +179,33 @@ class Relay:
                     await sleep(stop, GATHER_SECONDS)
         finally:
             await self._drop_producer()
+
+
+    async def _purge_journal(self) -> None:
+        if time.monotonic() < self._purge_at:
+            return
+        async with self.pool.acquire() as conn:
+            await conn.execute(SQL.purge_journal, self.settings.outbox_journal_seconds)
+        self._purge_at = time.monotonic() + PURGE_EVERY_SECONDS
+
+
+async def replay(db: Database, seconds: float) -> int:
+    """Queue again, under their first ids, the events published in the last `seconds`; return how many.
+    Run once a standby region is promoted: its Kafka was fed asynchronously and may lack the last events
+    the lost region published. Consumers record by event id, so what they already had is skipped."""
+    async with db.transaction() as conn:
+        status = await conn.execute(SQL.replay_journal, seconds)
+        conn.wake_after_commit(CHANNEL)
+    return int(status.split()[-1])
+
+
+async def replay_events(settings: Settings, seconds: float) -> int:
+    """`replay` on a pool of its own (the CLI's, and a promotion's)."""
+    pool = await create_pool(settings, max_size=1)
+    try:
+        return await replay(pool, seconds)
+    finally:
+        await pool.close()
 
 
 async def _key_prefixes(conn: Connection, rows: list[OutboxRow]) -> list[OutboxRow]:

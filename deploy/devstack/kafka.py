@@ -26,7 +26,8 @@ PARTITIONS = 3
 class Kafka:
     def __init__(self, settings: Settings, *, node_id: int = 1, port: int | None = None,
                  controller_port: int | None = None, voters: str | None = None, replicas: int = 1,
-                 servers: str | None = None, cluster_dir: Path | None = None, name: str = "kafka") -> None:
+                 servers: str | None = None, cluster_dir: Path | None = None, name: str = "kafka",
+                 remote: tuple[int, int] | None = None) -> None:
         self.settings = settings
         self.name = name
         self.paths = Paths(settings, self.name)
@@ -36,6 +37,9 @@ class Kafka:
         self.voters = voters or f"1@127.0.0.1:{self.controller_port}"
         self.servers = servers or settings.kafka_servers  # the cluster's bootstrap list
         self.cluster_dir = cluster_dir or self.paths.run  # where the cluster id is kept (shared by members)
+        # (listen port, advertised port): a listener for the other region, advertised at the link's port
+        # that leads to it, so a client there (MirrorMaker 2) reaches every broker through the link
+        self.remote = remote
 
     @property
     def libs(self) -> Path:
@@ -66,15 +70,22 @@ class Kafka:
         data, n = self.paths.data, self.replicas
         isr = min(2, n)  # with three replicas, a write is acknowledged by two (producers send acks=all)
         conf = self.paths.run / "server.properties"
+        listen = f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+        advertised = f"PLAINTEXT://127.0.0.1:{self.port}"
+        protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        if self.remote is not None:
+            listen += f",REMOTE://127.0.0.1:{self.remote[0]}"
+            advertised += f",REMOTE://127.0.0.1:{self.remote[1]}"
+            protocols += ",REMOTE:PLAINTEXT"
         conf.write_text(
             "process.roles=broker,controller\n"
             f"node.id={self.node_id}\n"
             f"controller.quorum.voters={self.voters}\n"
-            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}\n"
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}\n"
+            f"listeners={listen}\n"
+            f"advertised.listeners={advertised}\n"
             "controller.listener.names=CONTROLLER\n"
             "inter.broker.listener.name=PLAINTEXT\n"
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
+            f"listener.security.protocol.map={protocols}\n"
             f"log.dirs={data}\n"
             f"num.partitions={PARTITIONS}\n"
             f"default.replication.factor={n}\n"
@@ -125,7 +136,7 @@ class Kafka:
 
     @property
     def ports(self) -> tuple[int, ...]:
-        return (self.port, self.controller_port)
+        return (self.port, self.controller_port) + ((self.remote[0],) if self.remote else ())
 
     def stop(self) -> None:
         pid = self.pid()

@@ -71,6 +71,7 @@ class Load:
     btc_every: int
     attempts: list[Attempt] = field(default_factory=list)
     orders: list[Placed] = field(default_factory=list)
+    acked_at: list[float] = field(default_factory=list)  # when each order's 201 arrived (monotonic)
     paid: list[Placed] = field(default_factory=list)
     unpaid: asyncio.Queue[Placed] = field(default_factory=asyncio.Queue)
 
@@ -90,6 +91,7 @@ class Load:
             if made is not None:
                 order = placed(made)
                 self.orders.append(order)
+                self.acked_at.append(time.monotonic())
                 await self.unpaid.put(order)
                 return
             await asyncio.sleep(RETRY_PAUSE)
@@ -318,8 +320,9 @@ def check_kafka(servers: str, orders: list[Placed], merchant: Merchant) -> Kafka
     messages = read_kafka(servers, catalog.ORDERS, keys) + read_kafka(servers, catalog.PAYMENTS, keys)
     per: dict[str, list[dict[str, Any]]] = {}
     ids = [m["envelope"]["event_id"] for m in messages]
-    for m in messages:
-        per.setdefault(m["key"], []).append(m["envelope"])
+    for m in messages:  # as a consumer sees them: a duplicate of an event it has is skipped
+        if m["envelope"]["event_id"] not in {e["event_id"] for e in per.get(m["key"], [])}:
+            per.setdefault(m["key"], []).append(m["envelope"])
     missing, reordered, undelivered = [], [], []
     for key in sorted(keys):
         events = per.get(key, [])
@@ -338,7 +341,7 @@ def check_kafka(servers: str, orders: list[Placed], merchant: Merchant) -> Kafka
                       undelivered)
 
 
-async def _until(what: str, check: Callable[[], Awaitable[bool]], within: float) -> None:
+async def until(what: str, check: Callable[[], Awaitable[bool]], within: float) -> None:
     deadline = time.monotonic() + within
     while not await check():
         if time.monotonic() > deadline:
@@ -384,7 +387,7 @@ async def run(settings: Settings, rate: float, settle: float, observe: float, on
                     held = await invariants.check(conn, load.paid, merchant)
                 return not held.lost and not held.webhooks_missing
 
-            await _until("every paid order to confirm and be announced", settled, 300)
+            await until("every paid order to confirm and be announced", settled, 300)
             async with pool.acquire() as conn:
                 held = await invariants.check(conn, load.paid, merchant)
         finally:

@@ -66,3 +66,8 @@ async def check(conn: Connection, paid: Iterable[Placed], merchant: Merchant | N
         credited_wrong=[str(i) for i in ids if credits.get(i) is None or credits[i].credited != orders[i].amount],
         unbalanced_groups=len(await conn.fetch(SQL.unbalanced_groups)),
         webhooks_missing=missing, webhooks_doubled=doubled)
+
+
+async def known(conn: Connection, orders: Iterable[Placed]) -> set[str]:
+    """Which of these orders the database holds (after a region failover: what the copy received)."""
+    return {str(s.id) for s in await fetch_as(conn, SQL.order_states, _State, [uuid.UUID(o.id) for o in orders])}

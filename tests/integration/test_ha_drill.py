@@ -13,12 +13,13 @@ import pytest
 
 from beanpay.config import Settings, load_settings
 from beanpay.deploy.devstack.ha import stack as ha
-from beanpay.deploy.drills import failover
+from beanpay.deploy.drills import failover, region
 
 
 @pytest.fixture(scope="module")
 def ha_stack(stack: Settings) -> Iterator[Settings]:
     settings = load_settings()  # the HA stack's own cluster and brokers, not the session's test database
+    region.wipe(settings)  # a fresh cluster: one left from an earlier run may follow a chain anvil no longer has
     try:
         ha.up(settings)
         yield settings

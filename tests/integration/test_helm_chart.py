@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from beanpay.config import Settings
+from beanpay.events.catalog import ALL_TOPICS
 from tests.integration.go_tools import go_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +25,7 @@ CHART = ROOT / "deploy" / "helm" / "beanpay"
 HELM_MODULE = "helm.sh/helm/v3/cmd/helm@v3.22.0"
 KUBERNETES = "1.31.0"
 # the operators' kinds: checked by hand below
-CUSTOM = {"Cluster", "Kafka", "KafkaNodePool", "ServiceMonitor", "PrometheusRule"}
+CUSTOM = {"Cluster", "Kafka", "KafkaNodePool", "KafkaMirrorMaker2", "ServiceMonitor", "PrometheusRule"}
 SECRET_LOOKING = re.compile(r"PASSWORD|SECRET|PRIVATE_KEY|TOKEN|WALLETS|SWEEPER_KEY|MACAROON|CREDENTIALS_KEY")
 SECRET_VALUES = {"JWT_SECRET": "jwt-9f2c4e1d7a", "SMTP_PASSWORD": "smtp-5b8e2a", "VAPID_PRIVATE_KEY": "vapid-3c7d1f"}
 
@@ -114,8 +115,14 @@ def test_the_chart_lints_renders_and_validates(helm: str, values: tuple[str, ...
     if values:  # the second region follows the first's database, read-only until promoted
         assert pg["spec"]["replica"] == {"enabled": True, "source": "beanpay-a"}
         assert "pg_basebackup" in pg["spec"]["bootstrap"]
+        (mirror,) = of(docs, "KafkaMirrorMaker2")  # and its Kafka receives the first's topics, names kept
+        (flow,) = mirror["spec"]["mirrors"]
+        assert (flow["sourceCluster"], flow["targetCluster"]) == ("a", "b")
+        assert flow["topicsPattern"] == "|".join(ALL_TOPICS)
+        assert flow["sourceConnector"]["config"]["replication.policy.class"].endswith("IdentityReplicationPolicy")
     else:
         assert "replica" not in pg["spec"] and "initdb" in pg["spec"]["bootstrap"]
+        assert not of(docs, "KafkaMirrorMaker2")
 
 
 def test_secret_values_stay_in_the_secret(helm: str) -> None:

@@ -46,7 +46,8 @@ def test_every_statement_is_used() -> None:
 
 # Statements that write events; their callers ask for the relay's wake-up after commit
 # (Connection.wake_after_commit). A new one must too, or its events wait for the relay's poll.
-OUTBOX_WRITERS = {("beanpay/sql/outbox.sql", "insert_events"), ("beanpay.engine/sql/orders.sql", "write_order")}
+OUTBOX_WRITERS = {("beanpay/sql/outbox.sql", "insert_events"), ("beanpay.engine/sql/orders.sql", "write_order"),
+                  ("beanpay/sql/relay.sql", "replay_journal")}
 
 
 def test_every_statement_writing_events_is_known_to_wake_the_relay() -> None:

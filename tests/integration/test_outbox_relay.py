@@ -194,3 +194,36 @@ async def test_an_idle_relay_publishes_on_the_wake_up_without_polling(settings, 
 
 async def _now(value: bool) -> bool:
     return value
+
+
+async def test_published_events_wait_in_the_journal_and_a_replay_publishes_them_again_in_order(settings, db) -> None:
+    from beanpay.events.relay import replay
+
+    keys = [str(uuid.uuid4()) for _ in range(3)]
+    expected = await _emit_backlog(db, keys, per_key=4)
+    ids = {r["event_id"]: r["id"] for r in await db.fetch(
+        "SELECT id, event_id::text FROM event_outbox WHERE aggregate_id = ANY($1::text[])", keys)}
+    await _run_relays(settings, 1, lambda _: wait_for(lambda: _backlog_empty(db, keys), timeout=60))
+    journal = {r["event_id"]: r["outbox_id"] for r in await db.fetch(
+        "SELECT outbox_id, event_id::text FROM event_journal WHERE aggregate_id = ANY($1::text[])", keys)}
+    assert journal == ids  # every published event, under its outbox id
+
+    # an old entry (past the window) is not replayed; the recent ones come back under their first ids
+    old = expected[keys[0]][0]
+    await db.execute("UPDATE event_journal SET published_at = now() - interval '1 hour' WHERE event_id = $1",
+                     uuid.UUID(old))
+    assert await replay(db, 600) >= len(ids) - 1  # (and whatever earlier tests published)
+    requeued = {r["event_id"]: r["id"] for r in await db.fetch(
+        "SELECT id, event_id::text FROM event_outbox WHERE aggregate_id = ANY($1::text[])", keys)}
+    assert requeued == {e: i for e, i in ids.items() if e != old}
+    await _run_relays(settings, 1, lambda _: wait_for(lambda: _backlog_empty(db, keys), timeout=60))
+    by_key: dict[str, list[str]] = defaultdict(list)
+    for m in read_topic(settings.kafka_servers, TOPIC, set(keys)):
+        by_key[m["key"]].append(m["envelope"]["event_id"])
+    for key in keys:  # published once, then again in the same order (the old one not again)
+        again = [e for e in expected[key] if e != old]
+        assert by_key[key] == expected[key] + again
+    # and a relay purges what is older than the journal's window
+    assert await db.fetchval("SELECT count(*) FROM event_journal WHERE event_id = $1", uuid.UUID(old)) == 0
+    assert await db.fetchval("SELECT count(*) FROM event_journal WHERE aggregate_id = ANY($1::text[])",
+                             keys) == len(ids) - 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import msgspec
 
 from beanpay.config import Settings
-from beanpay.deploy.devstack.ha.ports import MEMBERS, HaPorts, ports
+from beanpay.deploy.devstack.ha.ports import MEMBERS, HaPorts, Region, region_a
 from beanpay.deploy.devstack.process import StackError, read_pid, run, spawn, stop_pid, tool_version
 from beanpay.deploy.devstack.service import Paths, Status
 
@@ -48,11 +48,12 @@ class _Health(msgspec.Struct):
 
 
 class EtcdMember:
-    def __init__(self, settings: Settings, index: int) -> None:
+    def __init__(self, settings: Settings, index: int, region: Region | None = None) -> None:
         self.settings, self.index = settings, index
+        self.region = region or region_a(settings)
         self.name = f"etcd-{index + 1}"
-        self.paths = Paths(settings, f"ha/{self.name}")
-        self.at: HaPorts = ports(settings)
+        self.paths = Paths(settings, f"{self.region.folder}/{self.name}")
+        self.at: HaPorts = self.region.at
 
     @property
     def binary(self) -> Path:
@@ -80,7 +81,7 @@ class EtcdMember:
                "--listen-peer-urls", f"http://127.0.0.1:{self.at.etcd_peer(self.index)}",
                "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.at.etcd_peer(self.index)}",
                "--initial-cluster", peers, "--initial-cluster-state", "new",
-               "--initial-cluster-token", "beanpay-ha", "--heartbeat-interval", "100",
+               "--initial-cluster-token", f"beanpay-{self.region.folder}", "--heartbeat-interval", "100",
                "--election-timeout", "1000", "--log-level", "warn"],
               log=self.paths.log, pidfile=self.paths.pidfile)
 

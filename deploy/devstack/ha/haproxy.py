@@ -19,13 +19,15 @@ import shutil
 import urllib.request
 
 from beanpay.config import Settings
-from beanpay.deploy.devstack.ha.ports import COPIES, PG_NODES, HaPorts, ports
+from beanpay.deploy.devstack.ha.ports import COPIES, PG_NODES, Region, region_a
 from beanpay.deploy.devstack.process import StackError, read_pid, run, stop_pid, tool_version
 from beanpay.deploy.devstack.service import Paths, Status
 
 
-def config(at: HaPorts, run_dir: str) -> str:
-    pg = "\n".join(f"    server pg-{i + 1} 127.0.0.1:{at.pg(i)} check port {at.patroni(i)}" for i in range(PG_NODES))
+def config(region: Region, run_dir: str) -> str:
+    at = region.at
+    pg = "\n".join(f"    server {region.pg_name(i)} 127.0.0.1:{at.pg(i)} check port {at.patroni(i)}"
+                   for i in range(PG_NODES))
     api = "\n".join(f"    server api-{i + 1} 127.0.0.1:{at.api_process(i)} check" for i in range(COPIES))
     return f"""# written by `beanpay dev up --ha` on every start
 global
@@ -106,10 +108,11 @@ listen stats
 class HAProxy:
     name = "haproxy"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, region: Region | None = None) -> None:
         self.settings = settings
-        self.paths = Paths(settings, "ha/haproxy")
-        self.at = ports(settings)
+        self.region = region or region_a(settings)
+        self.paths = Paths(settings, f"{self.region.folder}/haproxy")
+        self.at = self.region.at
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -122,9 +125,16 @@ class HAProxy:
     def start(self) -> None:
         self.paths.make()
         conf = self.paths.run / "haproxy.cfg"
-        conf.write_text(config(self.at, str(self.paths.run)))
+        conf.write_text(self.config_text())
         run(["haproxy", "-c", "-q", "-f", str(conf)], log=self.paths.log)
         run(["sh", "-c", f'haproxy -D -f "{conf}" >> "{self.paths.log}" 2>&1'])  # -D: it daemonizes itself
+
+    def config_text(self) -> str:
+        return config(self.region, str(self.paths.run))
+
+    @property
+    def stats_port(self) -> int:
+        return self.at.haproxy_stats
 
     def stop(self) -> None:
         pid = self.pid()
@@ -136,14 +146,14 @@ class HAProxy:
 
     def healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.at.haproxy_stats}/;csv", timeout=2) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.stats_port}/;csv", timeout=2) as r:
                 return bool(r.status == 200)
         except OSError:
             return False
 
     def backends(self) -> dict[str, str]:
         """server -> UP/DOWN as HAProxy's health checks see it, e.g. {"postgres-primary/pg-1": "UP"}."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.at.haproxy_stats}/;csv", timeout=2) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.stats_port}/;csv", timeout=2) as r:
             rows = r.read().decode().splitlines()
         found = {}
         for line in rows[1:]:
@@ -157,3 +167,74 @@ class HAProxy:
         version = tool_version(["haproxy", "-v"]).split()[2] if shutil.which("haproxy") else "?"
         return Status(self.name, f"pg 127.0.0.1:{self.at.pg_primary}, api 127.0.0.1:{self.at.api}", pid, version,
                       pid is not None and self.healthy(), f"stats http://127.0.0.1:{self.at.haproxy_stats}/")
+
+
+class Front(HAProxy):
+    """The one address clients use across regions, as a global load balancer or DNS failover would be:
+    region A's API while its /readyz answers, region B's (a backup server) otherwise. B's API is not ready
+    until B is promoted (its database is a standby), so traffic moves only to a region that can write."""
+
+    name = "front"
+
+    def __init__(self, settings: Settings, region: Region) -> None:
+        if region.upstream is None:
+            raise ValueError("the front runs beside the standby region")
+        super().__init__(settings, region)
+        self.paths = Paths(settings, f"{region.folder}/front")
+        self.upstream = region.upstream
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.at.front, self.at.front_stats)
+
+    @property
+    def stats_port(self) -> int:
+        return self.at.front_stats
+
+    def config_text(self) -> str:
+        run_dir = self.paths.run
+        return f"""# written by the region stack on every start
+global
+    maxconn 4000
+    pidfile {run_dir}/haproxy.pid
+    stats socket {run_dir}/haproxy.sock mode 600 level admin
+    log stdout format raw local0 warning
+
+defaults
+    log global
+    timeout connect 2s
+    timeout check 1s
+    retries 3
+
+frontend api
+    bind 127.0.0.1:{self.at.front}
+    mode http
+    option http-buffer-request
+    timeout client 60s
+    timeout http-request 15s
+    default_backend regions
+
+backend regions
+    mode http
+    option httpchk GET /readyz
+    http-check expect status 200
+    retry-on conn-failure empty-response response-timeout 503
+    option redispatch 1
+    timeout server 30s
+    default-server inter 1s fall 2 rise 1
+    server region-a 127.0.0.1:{self.upstream.api} check
+    server region-b 127.0.0.1:{self.at.api} check backup
+
+listen stats
+    bind 127.0.0.1:{self.at.front_stats}
+    mode http
+    timeout client 10s
+    timeout server 10s
+    stats enable
+    stats uri /
+"""
+
+    def status(self) -> Status:
+        pid = self.pid()
+        return Status(self.name, f"api 127.0.0.1:{self.at.front}", pid, "", pid is not None and self.healthy(),
+                      "region a, else region b")

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from beanpay.config import Settings
-from beanpay.deploy.devstack.ha.ports import MEMBERS, HaPorts, ports
+from beanpay.deploy.devstack.ha.ports import MEMBERS, HaPorts, Region, region_a
 from beanpay.deploy.devstack.postgres import _bindir
 from beanpay.deploy.devstack.process import read_pid, run, spawn, stop_pid
 from beanpay.deploy.devstack.service import Paths, Status
@@ -58,11 +58,16 @@ def ha_secret(settings: Settings, name: str) -> str:
 
 
 class PatroniNode:
-    def __init__(self, settings: Settings, index: int) -> None:
+    """A node of a region's cluster. In a standby region the cluster is a Patroni standby cluster: its
+    standby leader streams from the active region's primary (through the link between the regions), and
+    the other node cascades from it; nothing there is writable until the region is promoted."""
+
+    def __init__(self, settings: Settings, index: int, region: Region | None = None) -> None:
         self.settings, self.index = settings, index
-        self.name = f"pg-{index + 1}"
-        self.paths = Paths(settings, f"ha/{self.name}")
-        self.at: HaPorts = ports(settings)
+        self.region = region or region_a(settings)
+        self.name = self.region.pg_name(index)
+        self.paths = Paths(settings, f"{self.region.folder}/{self.name}")
+        self.at: HaPorts = self.region.at
         self.user = "postgres" if os.geteuid() == 0 else None
 
     @property
@@ -99,8 +104,17 @@ class PatroniNode:
                 "wal_log_hints": "on", "synchronous_commit": "on", "wal_keep_size": "256MB"}},
         }
 
-    def apply_dynamic(self) -> None:
-        body = json.dumps(self.dynamic()).encode()
+    def standby_cluster(self) -> dict[str, object]:
+        """Where a standby region's cluster streams from: the active region's primary, through the link."""
+        return {"host": "127.0.0.1", "port": self.at.link_pg, "create_replica_methods": ["basebackup"]}
+
+    def apply_dynamic(self, extra: dict[str, object] | None = None) -> None:
+        """PATCH the cluster's dynamic settings (never `standby_cluster`: that is set at bootstrap and only
+        promotion removes it, so re-running `up` cannot demote a promoted region)."""
+        self.patch_config({**self.dynamic(), **(extra or {})})
+
+    def patch_config(self, changes: dict[str, object]) -> None:
+        body = json.dumps(changes).encode()
         request = urllib.request.Request(f"{self.rest}/config", data=body, method="PATCH",  # noqa: S310
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - loopback
@@ -109,6 +123,9 @@ class PatroniNode:
     def config(self) -> dict[str, object]:
         s, at, run_dir = self.settings, self.at, self.paths.run
         pg = at.pg(self.index)
+        dcs = self.dynamic()
+        if self.region.upstream is not None:
+            dcs["standby_cluster"] = self.standby_cluster()
         return {
             "scope": SCOPE, "name": self.name, "namespace": "/beanpay/",
             "log": {"level": "INFO"},  # a line per loop: what the node decided and why
@@ -116,7 +133,7 @@ class PatroniNode:
                         "connect_address": f"127.0.0.1:{at.patroni(self.index)}"},
             "etcd3": {"hosts": [f"127.0.0.1:{at.etcd_client(i)}" for i in range(MEMBERS)]},
             "bootstrap": {
-                "dcs": self.dynamic(),
+                "dcs": dcs,
                 "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "data-checksums"],
             },
             "postgresql": {
@@ -128,6 +145,8 @@ class PatroniNode:
                     "rewind": {"username": "rewinder", "password": ha_secret(s, "rewind")},
                 },
                 "parameters": {"unix_socket_directories": str(run_dir)},
+                # a new replica's copy starts at once (the default spread checkpoint can take minutes)
+                "basebackup": {"checkpoint": "fast"},
                 "pg_hba": ["local all all peer", "host replication replicator 127.0.0.1/32 scram-sha-256",
                            "host all all 127.0.0.1/32 scram-sha-256"],
             },
@@ -169,7 +188,7 @@ class PatroniNode:
             return {}
 
     def healthy(self) -> bool:
-        return self.state().get("state") == "running"
+        return self.state().get("state") in ("running", "streaming")
 
     def cluster(self) -> dict[str, str]:
         """member -> role as this node's Patroni sees the cluster: leader, sync_standby, replica."""

@@ -9,7 +9,7 @@ import shutil
 import redis
 
 from beanpay.config import Settings
-from beanpay.deploy.devstack.ha.ports import MEMBERS, ports
+from beanpay.deploy.devstack.ha.ports import MEMBERS, Region, region_a
 from beanpay.deploy.devstack.process import StackError, read_pid, run, stop_pid
 from beanpay.deploy.devstack.service import Paths, Status
 
@@ -19,11 +19,12 @@ MASTER = "beanpay"
 class RedisNode:
     """Node 0 starts as the primary, node 1 as its replica; after a failover Sentinel rewrites who is which."""
 
-    def __init__(self, settings: Settings, index: int) -> None:
+    def __init__(self, settings: Settings, index: int, region: Region | None = None) -> None:
         self.settings, self.index = settings, index
+        self.at = (region or region_a(settings)).at
         self.name = f"redis-{index + 1}"
-        self.paths = Paths(settings, f"ha/{self.name}")
-        self.port = ports(settings).redis(index)
+        self.paths = Paths(settings, f"{(region or region_a(settings)).folder}/{self.name}")
+        self.port = self.at.redis(index)
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -42,7 +43,7 @@ class RedisNode:
         if primary is not None and primary != self.port:
             args += ["--replicaof", "127.0.0.1", str(primary)]
         elif primary is None and self.index > 0:
-            args += ["--replicaof", "127.0.0.1", str(ports(self.settings).redis(0))]
+            args += ["--replicaof", "127.0.0.1", str(self.at.redis(0))]
         run(args)
 
     def _current_primary(self) -> int | None:
@@ -50,7 +51,7 @@ class RedisNode:
         as a replica of the promoted one rather than as a second primary)."""
         for i in range(MEMBERS):
             try:
-                addr = redis.Redis(port=ports(self.settings).sentinel(i),
+                addr = redis.Redis(port=self.at.sentinel(i),
                                    socket_timeout=1).sentinel_get_master_addr_by_name(MASTER)
             except redis.RedisError:
                 continue
@@ -84,11 +85,12 @@ class RedisNode:
 
 
 class Sentinel:
-    def __init__(self, settings: Settings, index: int) -> None:
+    def __init__(self, settings: Settings, index: int, region: Region | None = None) -> None:
         self.settings, self.index = settings, index
+        self.at = (region or region_a(settings)).at
         self.name = f"sentinel-{index + 1}"
-        self.paths = Paths(settings, f"ha/{self.name}")
-        self.port = ports(settings).sentinel(index)
+        self.paths = Paths(settings, f"{(region or region_a(settings)).folder}/{self.name}")
+        self.port = self.at.sentinel(index)
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -104,7 +106,7 @@ class Sentinel:
         if not conf.exists():  # Sentinel rewrites its file with what it learns (the current primary): keep it
             conf.write_text(
                 f"port {self.port}\nbind 127.0.0.1\ndir {self.paths.data}\n"
-                f"sentinel monitor {MASTER} 127.0.0.1 {ports(self.settings).redis(0)} 2\n"
+                f"sentinel monitor {MASTER} 127.0.0.1 {self.at.redis(0)} 2\n"
                 f"sentinel down-after-milliseconds {MASTER} 2000\n"
                 f"sentinel failover-timeout {MASTER} 10000\n"
                 f"sentinel parallel-syncs {MASTER} 1\n")
