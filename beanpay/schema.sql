@@ -278,6 +278,19 @@ CREATE TABLE public.deposits (
     CONSTRAINT deposits_status_check CHECK (((status)::text = ANY ((ARRAY['seen'::character varying, 'confirming'::character varying, 'confirmed'::character varying, 'orphaned'::character varying])::text[])))
 );
 
+CREATE TABLE public.event_journal (
+    outbox_id bigint NOT NULL,
+    event_id uuid NOT NULL,
+    event_type character varying(64) NOT NULL,
+    topic character varying(64) NOT NULL,
+    aggregate_type character varying(64) NOT NULL,
+    aggregate_id text NOT NULL,
+    payload jsonb NOT NULL,
+    occurred_at timestamp with time zone NOT NULL,
+    trace_parent character varying(55),
+    published_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE public.event_outbox (
     id bigint NOT NULL,
     event_id uuid NOT NULL,
@@ -1046,6 +1059,8 @@ CREATE INDEX deposits_confirming_idx ON public.deposits USING btree (chain, bloc
 CREATE INDEX deposits_open_idx ON public.deposits USING btree (chain, block_height) WHERE ((status)::text = ANY ((ARRAY['confirming'::character varying, 'confirmed'::character varying])::text[]));
 
 CREATE INDEX deposits_status_idx ON public.deposits USING btree (status);
+
+CREATE INDEX event_journal_published_at ON public.event_journal USING brin (published_at);
 
 CREATE INDEX event_outbox_aggregate_idx ON public.event_outbox USING btree (aggregate_id, id);
 
