@@ -52,6 +52,11 @@ class DatabaseUnavailable(Unavailable):
     """PostgreSQL cannot be reached, or dropped the connection."""
 
 
+# what a background loop rides out and retries: the driver's own errors, and the same ones already mapped by
+# `Pool`'s connections (an outage seen through them is DatabaseUnavailable)
+RIDE_OUT: tuple[type[BaseException], ...] = (*TRANSIENT, DatabaseUnavailable, asyncpg.PostgresError)
+
+
 class NeedsTransaction(Exception):
     """A statement sent on its own declined to commit (see migration 0010): nothing was written; do the
     work in a transaction."""

@@ -18,7 +18,7 @@ import asyncpg
 import structlog
 from prometheus_client import Counter, Gauge
 
-from beanpay.db import TRANSIENT, Pool
+from beanpay.db import RIDE_OUT, TRANSIENT, DatabaseUnavailable, Pool
 from beanpay.indexer import store
 from beanpay.indexer.reconcile import UnrecoverableReorg, fork_point
 from beanpay.indexer.source import ChainBlock, Source
@@ -275,7 +275,7 @@ class Follower:
                         await self._lead(lock_conn, stop)
             except ChainHalted:
                 raise
-            except (LostLeadership, *TRANSIENT, asyncpg.PostgresError) as exc:
+            except (*TRANSIENT, DatabaseUnavailable, asyncpg.PostgresError, LostLeadership) as exc:
                 LEADING.labels(chain).set(0)
                 log.warning("lost the database; reconnecting", chain=chain, error=repr(exc),
                             retry_in=round(backoff.delay, 1))
@@ -296,6 +296,6 @@ class Follower:
                 log.warning("sync failed; retrying", chain=chain, error=repr(exc))
             try:
                 await lock_conn.execute("SELECT 1")
-            except (*TRANSIENT, asyncpg.PostgresError) as exc:
+            except RIDE_OUT as exc:
                 raise LostLeadership(f"{chain}: lock connection lost") from exc
             await sleep(stop, max(0.0, self.policy.poll_seconds - (time.monotonic() - started)))

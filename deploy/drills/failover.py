@@ -50,7 +50,7 @@ from beanpay.events import catalog
 
 CLIENT_TIMEOUT = 10.0
 RETRY_PAUSE = 0.5
-BEANPAY_TARGETS = ["api", "relay", "engine", "webhooks", "notify", "index-eth", "index-btc"]
+BEANPAY_TARGETS = ["api", "relay", "engine", "webhooks", "notify", "index-eth", "index-btc", "lightning"]
 
 
 @dataclass

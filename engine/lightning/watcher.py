@@ -17,14 +17,13 @@ import time
 import uuid
 from typing import Any
 
-import asyncpg
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
 from beanpay import queries
 from beanpay.chains.lightning.lnd import Invoice, LndClient, LndError, LndUnavailable
 from beanpay.config import Settings
-from beanpay.db import TRANSIENT, Database, fetch_as
+from beanpay.db import RIDE_OUT, Database, fetch_as
 from beanpay.engine.invalidation import Invalidator
 from beanpay.engine.lightning import nodes, refunds
 from beanpay.engine.lightning.nodes import NodeRow
@@ -52,6 +51,9 @@ CHECKPOINT_EVERY = 256  # settlements of others' invoices between checkpoint wri
 def _label(node: NodeRow) -> str:
     return "platform" if node.custodial else f"shop:{node.shop_id}"
 
+
+# a node or the database away: the second look is skipped, the next connect looks again
+SECOND_LOOK_FAILURES: tuple[type[BaseException], ...] = (*RIDE_OUT, LndUnavailable, LndError)
 
 class LightningWatcher:
     def __init__(self, settings: Settings, db: Database) -> None:
@@ -113,7 +115,7 @@ class LightningWatcher:
             except (LndUnavailable, LndError) as e:
                 self.problems["platform"] = "the platform's Lightning node cannot be reached"
                 log.warning("platform lightning node unreachable", error=str(e))
-            except (*TRANSIENT, asyncpg.PostgresError) as e:
+            except RIDE_OUT as e:
                 log.warning("lightning: database unavailable", error=repr(e))
                 await backoff.wait(stop)
                 continue
@@ -154,7 +156,7 @@ class LightningWatcher:
                             return
             except (LndUnavailable, LndError) as e:
                 log.warning("lightning settlement stream interrupted; resuming", node=str(node_id), error=str(e))
-            except (*TRANSIENT, asyncpg.PostgresError) as e:
+            except RIDE_OUT as e:
                 log.warning("lightning: database unavailable; resuming", node=str(node_id), error=repr(e))
             await backoff.wait(stop)
 
@@ -166,7 +168,7 @@ class LightningWatcher:
         await asyncio.sleep(SECOND_LOOK_SECONDS)
         try:
             await self.reconcile(node)
-        except (LndUnavailable, LndError, *TRANSIENT, asyncpg.PostgresError) as e:
+        except SECOND_LOOK_FAILURES as e:
             log.warning("lightning: second look at open invoices failed; the next connect looks again",
                         error=repr(e))
 
@@ -216,7 +218,7 @@ class LightningWatcher:
             try:
                 for node in await self._watched():
                     await self._check(node)
-            except (*TRANSIENT, asyncpg.PostgresError) as e:
+            except RIDE_OUT as e:
                 log.warning("lightning: database unavailable", error=repr(e))
             await sleep(stop, self.settings.lightning_health_seconds)
 
@@ -254,7 +256,7 @@ class LightningWatcher:
         while not stop.is_set():
             try:
                 await self.cancel_stale()
-            except (*TRANSIENT, asyncpg.PostgresError) as e:
+            except RIDE_OUT as e:
                 log.warning("lightning: database unavailable", error=repr(e))
             await sleep(stop, CANCEL_SECONDS)
 
@@ -262,7 +264,7 @@ class LightningWatcher:
         while not stop.is_set():
             try:
                 await refunds.pay_due(self.db, self.settings)
-            except (*TRANSIENT, asyncpg.PostgresError) as e:
+            except RIDE_OUT as e:
                 log.warning("lightning: database unavailable", error=repr(e))
             await sleep(stop, REFUND_SECONDS)
 

@@ -3,7 +3,7 @@
 Order matters once: etcd's members before Patroni (its store), the first PostgreSQL node before the second
 (the second clones it), HAProxy before anything connects, then the beanpay role, database and migrations
 through HAProxy, Kafka's three nodes together (a quorum), Redis before its Sentinels, and beanpay last.
-The chains (anvil, btcd) are the plain stack's: one node each, as beanpay follows nodes it does not run.
+The chains (anvil, btcd) and the Lightning nodes are the plain stack's: beanpay follows nodes it does not run.
 """
 
 from __future__ import annotations
@@ -38,7 +38,11 @@ from beanpay.migrate import migrate
 
 BEANPAY = str(Path(sys.executable).with_name("beanpay"))
 COMMANDS = {"api": ["api"], "relay": ["relay"], "engine": ["engine"], "webhooks": ["webhooks", "serve"],
-            "notify": ["notify"], "index-eth": ["index", "--chain", "eth"], "index-btc": ["index", "--chain", "btc"]}
+            "notify": ["notify"], "index-eth": ["index", "--chain", "eth"], "index-btc": ["index", "--chain", "btc"],
+            "lightning": ["lightning"]}
+# what beanpay follows and does not run itself: the chains, and the Lightning nodes (the platform's, which
+# the lightning service watches, and a customer's with a channel to it); both regions follow the same ones
+NODES = ["anvil", "btcd", "lnd-merchant", "lnd-customer"]
 
 
 def ha_settings(settings: Settings, region: Region | None = None) -> Settings:
@@ -185,7 +189,7 @@ def up(settings: Settings, with_beanpay: bool = True, region: Region | None = No
     beanpay processes start passive (see `start_beanpay`)."""
     region = region or region_a(settings)
     if region.upstream is None:
-        plain.up(settings, ["anvil", "btcd"])  # the chains beanpay follows
+        plain.up(settings, NODES)
     ha = layers(settings, region)
     _start(ha.link)  # a standby region's link: its database streams through it
     _start(ha.etcd)
