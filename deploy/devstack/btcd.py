@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from beanpay.config import Settings
 from beanpay.deploy.devstack import jsonrpc, wallet
-from beanpay.deploy.devstack.process import StackError, read_pid, run, spawn, stop_pid, tool_version, wait_until
+from beanpay.deploy.devstack.process import go_install, read_pid, spawn, stop_pid, tool_version, wait_until
 from beanpay.deploy.devstack.service import Paths, Status
 
 BTCD_MODULE = "github.com/btcsuite/btcd@v0.26.0"
@@ -42,11 +41,8 @@ class Btcd:
     def install(self) -> None:
         if self.binary.exists():
             return
-        if shutil.which("go") is None:
-            raise StackError("go not found: install Go >= 1.25")
         self.paths.make()
-        env = {**os.environ, "GOBIN": str(self.binary.parent), "GOFLAGS": "-mod=mod"}
-        run(["go", "install", BTCD_MODULE], env=env, log=self.paths.log)
+        go_install(BTCD_MODULE, self.binary, self.paths.log)
 
     @property
     def url(self) -> str:

@@ -52,14 +52,8 @@ class Kafka:
     def install(self) -> None:
         if self._broker_jar() is not None:
             return
-        if shutil.which("mvn") is None:
-            raise StackError("mvn not found: apt-get install -y maven")
         self.paths.make()
-        tmp = self.libs.with_suffix(".partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        run(["mvn", "-B", "-q", "-f", str(DEPLOY / "pom.xml"), "dependency:copy-dependencies",
-             f"-DoutputDirectory={tmp}"], log=self.paths.log)
-        tmp.rename(self.libs)  # only a complete download counts as cached
+        maven_libs(DEPLOY / "pom.xml", self.libs, self.paths.log)
 
     def _java(self, *args: str) -> list[str]:
         return ["java", "-Xms256m", "-Xmx512m", f"-Dbeanpay.kafka.node={self.name}",
@@ -157,6 +151,16 @@ class Kafka:
         version = jar.stem.split("-", 1)[1] if jar else "not installed"
         return Status(self.name, f"127.0.0.1:{self.port}", pid, version,
                       pid is not None and self.healthy())
+
+
+def maven_libs(pom: Path, libs: Path, log: Path) -> None:
+    """The jars `pom` depends on, fetched from Maven Central into `libs` (only a complete download lands)."""
+    if shutil.which("mvn") is None:
+        raise StackError("mvn not found: apt-get install -y maven")
+    tmp = libs.with_suffix(".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    run(["mvn", "-B", "-q", "-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={tmp}"], log=log)
+    tmp.rename(libs)
 
 
 def _cluster_id(run_dir: Path) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +30,20 @@ def run(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | No
     if result.returncode != 0:
         tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
         raise StackError(f"{' '.join(cmd[:3])}... exited {result.returncode}:\n  " + "\n  ".join(tail))
+
+
+def go_install(module: str, binary: Path, log: Path) -> None:
+    """`go install module@version` (the module proxy is what this machine reaches), its command cached as
+    `binary`; only a complete build lands there."""
+    if shutil.which("go") is None:
+        raise StackError("go not found: install Go >= 1.25")
+    build = binary.parent / f".build-{binary.name}"
+    shutil.rmtree(build, ignore_errors=True)
+    env = {**os.environ, "GOBIN": str(build), "GOFLAGS": "-mod=mod"}
+    run(["go", "install", module], env=env, log=log)
+    (built,) = build.iterdir()
+    built.rename(binary)
+    shutil.rmtree(build, ignore_errors=True)
 
 
 def spawn(cmd: Sequence[str], *, log: Path, pidfile: Path, env: dict[str, str] | None = None,

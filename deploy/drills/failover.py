@@ -349,19 +349,24 @@ async def until(what: str, check: Callable[[], Awaitable[bool]], within: float) 
         await asyncio.sleep(1)
 
 
-async def run(settings: Settings, rate: float, settle: float, observe: float, only: list[str],
-              btc_every: int = 5) -> DrillReport:
+async def prepare(settings: Settings, base: str, rate: float, btc_every: int) -> tuple[Load, Merchant]:
+    """A drill's load against the API at `base` (its payer funded) and the merchant's endpoint, started."""
     chain = (settings.evm_chains or [])[0]
-    on_ha = ha.ha_settings(settings)
     btc = RegtestWallet(settings) if btc_every else None
     if btc is not None:
         await btc.ensure_funds()
-    payer = Payer(chain, key_index=1, btc=btc)
     merchant = Merchant(free_port())
     await merchant.start()
-    shop = Shop(f"http://127.0.0.1:{ports(settings).api}", settings.jwt_secret or "")
+    shop = Shop(base, settings.jwt_secret or "")
+    return Load(shop, Payer(chain, key_index=1, btc=btc), rate, btc_every), merchant
+
+
+async def run(settings: Settings, rate: float, settle: float, observe: float, only: list[str],
+              btc_every: int = 5) -> DrillReport:
+    on_ha = ha.ha_settings(settings)
+    load, merchant = await prepare(settings, f"http://127.0.0.1:{ports(settings).api}", rate, btc_every)
+    shop, payer = load.shop, load.payer
     stop = asyncio.Event()
-    load = Load(shop, payer, rate, btc_every)
     reports: list[FaultReport] = []
     try:
         async with aiohttp.ClientSession() as http:

@@ -37,15 +37,13 @@ import msgspec
 
 from beanpay import db
 from beanpay.config import Settings, load_settings
-from beanpay.deploy.devstack.btc_payer import RegtestWallet
 from beanpay.deploy.devstack.ha import stack as ha
 from beanpay.deploy.devstack.ha.ports import PG_NODES, Region, region_a, region_b
 from beanpay.deploy.devstack.process import read_pid, wait_until
 from beanpay.deploy.drills import invariants
-from beanpay.deploy.drills.failover import KafkaCheck, Load, check_kafka, until
+from beanpay.deploy.drills.failover import KafkaCheck, check_kafka, prepare, until
 from beanpay.deploy.drills.invariants import Invariants
-from beanpay.deploy.drills.services import free_port
-from beanpay.deploy.drills.shop import DrillError, Merchant, Payer, Shop
+from beanpay.deploy.drills.shop import DrillError
 
 MODES = ("async", "sync")
 RECOVERY_TARGET_S = 30.0
@@ -143,15 +141,9 @@ async def drill(settings: Settings, mode: str, rate: float, before: float, detec
                 after: float, btc_every: int = 5) -> RegionReport:
     a, b = region_a(settings), region_b(settings)
     chain = (settings.evm_chains or [])[0]
-    btc = RegtestWallet(settings) if btc_every else None
-    if btc is not None:
-        await btc.ensure_funds()
-    payer = Payer(chain, key_index=1, btc=btc)
-    merchant = Merchant(free_port())
-    await merchant.start()
-    shop = Shop(f"http://127.0.0.1:{b.at.front}", settings.jwt_secret or "")
+    load, merchant = await prepare(settings, f"http://127.0.0.1:{b.at.front}", rate, btc_every)
+    shop, payer = load.shop, load.payer
     stop = asyncio.Event()
-    load = Load(shop, payer, rate, btc_every)
     pool_a = await db.create_pool(ha.ha_settings(settings, a))
     try:
         async with aiohttp.ClientSession() as http:

@@ -24,14 +24,11 @@ from beanpay.deploy.devstack.process import StackError, read_pid, run, stop_pid,
 from beanpay.deploy.devstack.service import Paths, Status
 
 
-def config(region: Region, run_dir: str) -> str:
-    at = region.at
-    pg = "\n".join(f"    server {region.pg_name(i)} 127.0.0.1:{at.pg(i)} check port {at.patroni(i)}"
-                   for i in range(PG_NODES))
-    api = "\n".join(f"    server api-{i + 1} 127.0.0.1:{at.api_process(i)} check" for i in range(COPIES))
+def _head(run_dir: str, maxconn: int) -> str:
+    """What every HAProxy here starts with (each has its own pid file and admin socket)."""
     return f"""# written by `beanpay dev up --ha` on every start
 global
-    maxconn 8000
+    maxconn {maxconn}
     pidfile {run_dir}/haproxy.pid
     stats socket {run_dir}/haproxy.sock mode 600 level admin
     log stdout format raw local0 warning
@@ -41,7 +38,15 @@ defaults
     timeout connect 2s
     timeout check 1s
     retries 3
+"""
 
+
+def config(region: Region, run_dir: str) -> str:
+    at = region.at
+    pg = "\n".join(f"    server {region.pg_name(i)} 127.0.0.1:{at.pg(i)} check port {at.patroni(i)}"
+                   for i in range(PG_NODES))
+    api = "\n".join(f"    server api-{i + 1} 127.0.0.1:{at.api_process(i)} check" for i in range(COPIES))
+    return _head(run_dir, 8000) + f"""
 listen postgres-primary
     bind 127.0.0.1:{at.pg_primary}
     mode tcp
@@ -193,19 +198,7 @@ class Front(HAProxy):
 
     def config_text(self) -> str:
         run_dir = self.paths.run
-        return f"""# written by the region stack on every start
-global
-    maxconn 4000
-    pidfile {run_dir}/haproxy.pid
-    stats socket {run_dir}/haproxy.sock mode 600 level admin
-    log stdout format raw local0 warning
-
-defaults
-    log global
-    timeout connect 2s
-    timeout check 1s
-    retries 3
-
+        return _head(str(run_dir), 4000) + f"""
 frontend api
     bind 127.0.0.1:{self.at.front}
     mode http

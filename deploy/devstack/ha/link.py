@@ -5,15 +5,13 @@ latency each way, as a link between real regions has. This kernel has no `tc net
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from beanpay.config import Settings
 from beanpay.deploy.devstack.ha.ports import MEMBERS, Region
-from beanpay.deploy.devstack.process import StackError, port_open, read_pid, run, spawn, stop_pid, wait_until
+from beanpay.deploy.devstack.process import go_install, port_open, read_pid, spawn, stop_pid, wait_until
 from beanpay.deploy.devstack.service import Paths, Status
 
 TOXIPROXY = "github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0"
@@ -52,14 +50,8 @@ class Link:
     def install(self) -> None:
         if self.binary.exists():
             return
-        if shutil.which("go") is None:
-            raise StackError("go not found: install Go >= 1.25")
         self.paths.make()
-        out = self.binary.parent / "build-toxiproxy"
-        env = {**os.environ, "GOBIN": str(out), "GOFLAGS": "-mod=mod"}
-        run(["go", "install", TOXIPROXY], env=env, log=self.paths.log)
-        (out / "server").rename(self.binary)
-        shutil.rmtree(out, ignore_errors=True)
+        go_install(TOXIPROXY, self.binary, self.paths.log)
 
     def start(self) -> None:
         self.paths.make()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -22,8 +21,8 @@ from aiokafka.errors import KafkaError
 
 from beanpay.config import Settings
 from beanpay.deploy.devstack.ha.ports import MEMBERS, Region
-from beanpay.deploy.devstack.kafka import DEPLOY
-from beanpay.deploy.devstack.process import StackError, read_pid, run, spawn, stop_pid
+from beanpay.deploy.devstack.kafka import DEPLOY, maven_libs
+from beanpay.deploy.devstack.process import read_pid, spawn, stop_pid
 from beanpay.deploy.devstack.service import Paths, Status
 from beanpay.events.catalog import ALL_TOPICS
 
@@ -51,14 +50,8 @@ class MirrorMaker:
     def install(self) -> None:
         if any(self.libs.glob("connect-mirror-*.jar")):
             return
-        if shutil.which("mvn") is None:
-            raise StackError("mvn not found: apt-get install -y maven")
         self.paths.make()
-        tmp = self.libs.with_suffix(".partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        run(["mvn", "-B", "-q", "-f", str(DEPLOY / "mirror-maker.xml"), "dependency:copy-dependencies",
-             f"-DoutputDirectory={tmp}"], log=self.paths.log)
-        tmp.rename(self.libs)  # only a complete download counts as cached
+        maven_libs(DEPLOY / "mirror-maker.xml", self.libs, self.paths.log)
 
     def properties(self) -> str:
         source = ",".join(f"127.0.0.1:{self.at.link_kafka(i)}" for i in range(MEMBERS))  # through the link
