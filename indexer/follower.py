@@ -18,7 +18,7 @@ import asyncpg
 import structlog
 from prometheus_client import Counter, Gauge
 
-from beanpay.db import RIDE_OUT, TRANSIENT, DatabaseUnavailable, Pool
+from beanpay.db import RIDE_OUT, Pool
 from beanpay.indexer import store
 from beanpay.indexer.reconcile import UnrecoverableReorg, fork_point
 from beanpay.indexer.source import ChainBlock, Source
@@ -44,6 +44,10 @@ PREFETCH_BATCHES = 1  # batches queued for the writer; with the one being fetche
 
 class LostLeadership(Exception):
     pass
+
+
+# what ends a term of leadership but not the follower: it reconnects and asks for the lock again
+LEADERSHIP_BREAKS: tuple[type[BaseException], ...] = (*RIDE_OUT, LostLeadership)
 
 
 class ChainHalted(Exception):
@@ -275,7 +279,7 @@ class Follower:
                         await self._lead(lock_conn, stop)
             except ChainHalted:
                 raise
-            except (*TRANSIENT, DatabaseUnavailable, asyncpg.PostgresError, LostLeadership) as exc:
+            except LEADERSHIP_BREAKS as exc:
                 LEADING.labels(chain).set(0)
                 log.warning("lost the database; reconnecting", chain=chain, error=repr(exc),
                             retry_in=round(backoff.delay, 1))

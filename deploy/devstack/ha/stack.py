@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import time
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -97,8 +96,15 @@ class BeanpayProcess:
         return read_pid(self.paths.pidfile, " ".join(COMMANDS[self.service]))
 
     def healthy(self) -> bool:
+        return self._answers("/readyz")
+
+    def alive(self) -> bool:
+        """Started and serving its ops endpoint (it does so last), whether or not what it needs is there."""
+        return self._answers("/healthz")
+
+    def _answers(self, path: str) -> bool:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.ops_port}/readyz", timeout=2) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.ops_port}{path}", timeout=2) as r:
                 return bool(r.status == 200)
         except OSError:
             return False
@@ -223,15 +229,14 @@ def up(settings: Settings, with_beanpay: bool = True, region: Region | None = No
 def start_beanpay(settings: Settings, region: Region | None = None) -> None:
     """Two processes of each service. In a standby region they start passive: their database address
     (HAProxy's writable port) has no server until the region is promoted, so every write and every
-    leader lock waits, and none of them is ready; they are only checked to be running."""
+    leader lock waits, and none of them is ready; each is waited for until it runs, as a standby region's
+    processes have long before a failover (on a busy machine starting them takes tens of seconds)."""
     region = region or region_a(settings)
     ha = layers(settings, region)
     if is_standby(ha.postgres[0]):
         _start(ha.beanpay, wait=False)
-        time.sleep(3)
-        gone = [p.name for p in ha.beanpay if p.pid() is None]
-        if gone:
-            raise StackError(f"passive beanpay processes exited: {', '.join(gone)}")
+        for process in ha.beanpay:
+            wait_until(process.alive, timeout=120, what=f"{process.name} (passive)", log=process.paths.log)
         return
     _start(ha.beanpay, timeout=120)
     wait_until(lambda: _api_behind_haproxy(settings, region), timeout=30, what="the API processes behind HAProxy")
