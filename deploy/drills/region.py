@@ -200,9 +200,12 @@ async def drill(settings: Settings, mode: str, rate: float, before: float, detec
                 await miner
         finally:
             await pool.close()
-        await asyncio.sleep(5)  # the last webhooks of payment events
-        kafka = await asyncio.to_thread(check_kafka, ha.ha_settings(settings, b).kafka_servers, paid_held,
-                                        merchant)
+        servers = ha.ha_settings(settings, b).kafka_servers
+        kafka = await asyncio.to_thread(check_kafka, servers, paid_held, merchant)
+        deadline = time.monotonic() + 60
+        while kafka.undelivered and time.monotonic() < deadline:  # webhooks retried after the cut, still due
+            await asyncio.sleep(2)
+            kafka = await asyncio.to_thread(check_kafka, servers, paid_held, merchant)
         paid_ids = {o.id for o in load.paid}
         met = (recovered < RECOVERY_TARGET_S and held.hold and not kafka.missing and not kafka.reordered
                and not kafka.undelivered and (mode != "sync" or not lost))

@@ -4,6 +4,7 @@ import uuid
 import asyncpg
 import pytest
 
+from beanpay.deploy.devstack.databases import drop_database
 from beanpay.migrate import MigrationError, discover, migrate
 
 
@@ -11,6 +12,7 @@ async def test_concurrent_migrations_apply_each_once(stack) -> None:
     name = f"beanpay_migrate_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(stack.dsn)
     await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
     dsn = stack.dsn.rsplit("/", 1)[0] + "/" + name
     try:
         results = await asyncio.gather(*(migrate(dsn) for _ in range(4)))
@@ -31,8 +33,7 @@ async def test_concurrent_migrations_apply_each_once(stack) -> None:
         await conn.close()
         assert await migrate(dsn) == []
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await drop_database(stack.dsn, dsn)  # retried: an autovacuum worker may be in the new database
 
 
 async def test_a_no_transaction_migration_builds_an_index_concurrently_and_is_guarded_by_its_checksum(
@@ -52,6 +53,7 @@ async def test_a_no_transaction_migration_builds_an_index_concurrently_and_is_gu
     name = f"beanpay_migrate_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(stack.dsn)
     await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
     dsn = stack.dsn.rsplit("/", 1)[0] + "/" + name
     try:
         applied = await migrate(dsn, directory)
@@ -74,5 +76,4 @@ async def test_a_no_transaction_migration_builds_an_index_concurrently_and_is_gu
         with pytest.raises(MigrationError, match="without gaps"):
             await migrate(dsn, directory)
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await drop_database(stack.dsn, dsn)  # retried: an autovacuum worker may be in the new database
