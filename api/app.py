@@ -40,7 +40,7 @@ from beanpay.api.cache import Cache
 from beanpay.api.custody import payouts, refunds, wallets
 from beanpay.api.errors import from_exception
 from beanpay.api.feed import FEED, Feed
-from beanpay.api.http import REQUEST_ID, Handler
+from beanpay.api.http import CLIENT_REQUEST_ID, REQUEST_ID, Handler, client_request_id
 from beanpay.api.metrics import observe_request
 from beanpay.api.pages import checkout, console, receipts, refund_claims, staff, static
 from beanpay.api.ratelimit import Limiter, parse_networks
@@ -73,8 +73,12 @@ _ids = itertools.count(1)
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, access log, metrics, and the error shape for anything that escapes a handler."""
-    request_id = request.headers.get("X-Request-Id") or f"{_ID_PREFIX}{next(_ids):012x}"
+    # the server names every request itself; a client's X-Request-Id is a label kept apart (api/http.py)
+    request_id = f"{_ID_PREFIX}{next(_ids):012x}"
     request[REQUEST_ID] = request_id
+    client_id = client_request_id(request)
+    if client_id is not None:
+        request[CLIENT_REQUEST_ID] = client_id
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
     started = time.perf_counter()
     if tracing.enabled:
@@ -84,9 +88,11 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     elapsed = time.perf_counter() - started
     observe_request(request.method, route, response.status, elapsed)
     response.headers["X-Request-Id"] = request_id
+    if client_id is not None:
+        response.headers["X-Client-Request-Id"] = client_id
     if response.status >= 500 or elapsed > 0.5:
         log.warning("request", method=request.method, route=route, status=response.status,
-                    ms=round(elapsed * 1000, 1), request_id=request_id)
+                    ms=round(elapsed * 1000, 1), request_id=request_id, client_request_id=client_id)
     return response
 
 

@@ -1,15 +1,22 @@
 """Signing in and out: sessions in an httpOnly cookie, the CSRF token of each session, password
 changes, the sessions a person has open, and an optional TOTP second factor.
 
-Failed logins are throttled per account and per client address (5 a minute by default), counted
-only when they fail, so the owner of an account under attack can still sign in from elsewhere
-once the attacker's address is refused.
+Every check of a password or code goes through the sign-in throttle (api/accounts/throttle.py), under one
+key per account (its email) whichever route checks it: counted before it runs, per client network (refused
+past the budget) and per account and network (slowed, never locked, so the owner of an account under attack
+still signs in from where they have not failed). A TOTP code is checked only after the right password, at
+most a few wrong ones per account in a quarter of an hour, and is accepted once: its time step must be later
+than the last one the account used.
+
+An operator signed in without the second factor may only sign out, set TOTP up and change the password
+(`OWN_SIGN_IN`); every other write of theirs is refused by the guard.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 import uuid
 
 import msgspec
@@ -18,7 +25,7 @@ from aiohttp import web
 
 from beanpay import audit, queries
 from beanpay.access import Principal
-from beanpay.api.accounts import credentials, users
+from beanpay.api.accounts import credentials, throttle, users
 from beanpay.api.accounts.principals import SESSION_COOKIE, forget, session_info
 from beanpay.api.accounts.schemas import (
     Grant,
@@ -32,12 +39,12 @@ from beanpay.api.accounts.schemas import (
     UserOut,
 )
 from beanpay.api.body import decode_body
-from beanpay.api.guard import public, signed_in
+from beanpay.api.guard import before_second_factor, public, signed_in
 from beanpay.api.http import actor, json, path_uuid, who
 from beanpay.api.idempotency import mutation
-from beanpay.api.ratelimit import client_ip, headers
+from beanpay.api.ratelimit import client_ip
 from beanpay.api.routing import Routes
-from beanpay.api.state import LIMITER, TRUSTED_PROXIES, pool, settings
+from beanpay.api.state import TRUSTED_PROXIES, pool, settings
 from beanpay.audit import Actor
 from beanpay.db import Connection
 from beanpay.errors import Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
@@ -45,6 +52,8 @@ from beanpay.errors import Forbidden, InvalidInput, NotFound, RateLimited, Unaut
 routes = Routes()
 SQL = queries.load("beanpay.api", "accounts.sql")
 YOU = signed_in("a signed-in person, for their own account")
+# what an operator without the second factor may still do: sign out, turn it on, change the password
+OWN_SIGN_IN = before_second_factor("a signed-in person, for their own account")
 TOTP_ISSUER = "beanpay"
 
 
@@ -74,25 +83,23 @@ async def me_of(conn: Connection, request: web.Request, user_id: uuid.UUID, sess
               session_id=public_id, csrf_token=csrf, expires_at=expires_at)
 
 
-async def _throttled(request: web.Request, email: str) -> list[str]:
-    """The login buckets of this attempt; a 429 if either has no failures left this minute (none at all
-    with BEANPAY_RATE_LIMITS=false, for load tests)."""
-    if not settings(request).rate_limits:
-        return []
-    limit = settings(request).rate_limit_logins
-    buckets = [f"login-ip:{client_ip(request, request.app[TRUSTED_PROXIES])}", f"login-account:{email}"]
-    for bucket in buckets:
-        decision = await request.app[LIMITER].spent(bucket, limit)
-        if not decision.allowed:
-            raise RateLimited(f"too many failed logins; try again in {decision.reset_seconds} s",
-                              headers(decision, "logins"))
-    return buckets
+def totp_step(secret: str, code: str) -> int | None:
+    """The time step (30 s) whose code `code` is, allowing one step of clock drift either way; None if none."""
+    totp = pyotp.TOTP(secret)
+    now = int(time.time()) // totp.interval
+    for step in (now, now - 1, now + 1):
+        if credentials.same(totp.generate_otp(step), code):
+            return step
+    return None
 
 
-async def _failed(request: web.Request, buckets: list[str], error: Unauthorized) -> None:
-    for bucket in buckets:
-        await request.app[LIMITER].add(bucket)
-    raise error
+async def spend_totp(request: web.Request, user_id: uuid.UUID, secret: str, code: str) -> bool:
+    """Whether `code` is the account's and not used before (nor an earlier one): it is spent if so."""
+    step = totp_step(secret, code)
+    if step is None:
+        return False
+    async with pool(request).transaction() as conn:
+        return await conn.fetchval(SQL.totp_spend, user_id, step) is not None
 
 
 @routes.add("POST", "/v1/auth/login", summary="Sign in: opens a session (cookie) and returns its CSRF token",
@@ -100,22 +107,25 @@ async def _failed(request: web.Request, buckets: list[str], error: Unauthorized)
 async def login(request: web.Request) -> web.Response:
     body = await decode_body(request, Login)
     email = users.normalize_email(body.email)
-    buckets = await _throttled(request, email)
+    tried = await throttle.attempt(request, email)
     async with pool(request).acquire() as conn:
         row = await conn.fetchrow(SQL.user_by_email, email)
     stored = None if row is None else row["password_hash"]
     # argon2 takes tens of milliseconds of CPU: off the event loop, so other requests go on meanwhile
     matches = await asyncio.to_thread(credentials.check_password, stored, body.password)
     if row is None or not matches or row["disabled_at"] is not None:
-        await _failed(request, buckets, Unauthorized("wrong email or password"))
-    assert row is not None
+        raise Unauthorized("wrong email or password")  # the attempt stays counted
     second_factor = False
     if row["totp_secret"] is not None:
         if body.totp is None:
+            await tried.succeeded()  # the password was right: no guess to count
             raise SecondFactorRequired("this account needs its TOTP code: send it as totp")
-        if not pyotp.TOTP(row["totp_secret"]).verify(body.totp, valid_window=1):
-            await _failed(request, buckets, SecondFactorRequired("wrong TOTP code"))
+        code = await _code_attempt(request, email, tried)  # the password was right: codes are counted now
+        if not await spend_totp(request, row["id"], row["totp_secret"], body.totp):
+            raise SecondFactorRequired("wrong TOTP code, or one used already: wait for the next one")
+        await code.succeeded()
         second_factor = True
+    await tried.succeeded()
     session_id = credentials.new_token()
     user_agent = (request.headers.get("User-Agent") or "")[:300] or None
     ttl = settings(request).session_ttl_seconds
@@ -134,8 +144,8 @@ async def login(request: web.Request) -> web.Response:
     return response
 
 
-@routes.add("POST", "/v1/auth/logout", summary="Sign out: ends this session", tag="auth", status=204, policy=YOU,
-            errors=(401, 403))
+@routes.add("POST", "/v1/auth/logout", summary="Sign out: ends this session", tag="auth", status=204,
+            policy=OWN_SIGN_IN, errors=(401, 403))
 async def logout(request: web.Request) -> web.Response:
     account(request)
     session_id = request.cookies.get(SESSION_COOKIE)
@@ -166,16 +176,18 @@ async def get_me(request: web.Request) -> web.Response:
 
 
 @routes.add("POST", "/v1/auth/password", summary="Change my password (my other sessions are ended)", tag="auth",
-            body=PasswordChange, status=204, policy=YOU, errors=(400, 401, 403, 422))
+            body=PasswordChange, status=204, policy=OWN_SIGN_IN, errors=(400, 401, 403, 422, 429))
 async def change_password(request: web.Request) -> web.Response:
     _, user_id = account(request)
     body = await decode_body(request, PasswordChange)
     async with pool(request).acquire() as conn:
         user = await users.load_user(conn, user_id)
         current = await conn.fetchrow(SQL.user_by_email, user.email)
+    tried = await throttle.attempt(request, throttle.account_of(user.email, user_id))
     if current is None or not await asyncio.to_thread(credentials.check_password, current["password_hash"],
                                                       body.current_password):
         raise InvalidInput("password not changed", [{"field": "current_password", "message": "wrong password"}])
+    await tried.succeeded()
     if why := credentials.password_problem(body.new_password, user.email):
         raise InvalidInput("password not changed", [{"field": "new_password", "message": why}])
     hashed = await asyncio.to_thread(credentials.hash_password, body.new_password)
@@ -221,7 +233,7 @@ async def revoke_session(request: web.Request) -> web.Response:
 
 
 @routes.add("POST", "/v1/auth/totp/setup", summary="A new TOTP secret to add to an authenticator app (not yet on)",
-            tag="auth", response=TotpSetup, policy=YOU, errors=(401, 403))
+            tag="auth", response=TotpSetup, policy=OWN_SIGN_IN, errors=(401, 403))
 async def totp_setup(request: web.Request) -> web.Response:
     _, user_id = account(request)
     async with mutation(request) as m:
@@ -233,38 +245,68 @@ async def totp_setup(request: web.Request) -> web.Response:
 
 
 @routes.add("POST", "/v1/auth/totp/enable", summary="Turn the TOTP second factor on (proved with a code)",
-            tag="auth", body=TotpEnable, status=204, policy=YOU, errors=(400, 401, 403, 422))
+            tag="auth", body=TotpEnable, status=204, policy=OWN_SIGN_IN, errors=(400, 401, 403, 404, 422, 429))
 async def totp_enable(request: web.Request) -> web.Response:
     _, user_id = account(request)
     body = await decode_body(request, TotpEnable)
-    if not pyotp.TOTP(body.secret).verify(body.code, valid_window=1):
+    step = totp_step(body.secret, body.code)
+    if step is None:
         raise InvalidInput("second factor not turned on", [{"field": "code", "message": "wrong code for this secret"}])
+    tried = await throttle.attempt(request, await _throttle_key(request, user_id))
     async with mutation(request) as m:
         row = await m.conn.fetchrow(SQL.user_secrets, user_id)
         if row is None:  # a development token names a person who has no account
             raise NotFound("no such account")
         if not await asyncio.to_thread(credentials.check_password, row["password_hash"], body.password):
             raise InvalidInput("second factor not turned on", [{"field": "password", "message": "wrong password"}])
-        await m.conn.execute(SQL.user_set_totp, user_id, body.secret)
+        await m.conn.execute(SQL.user_set_totp, user_id, body.secret, step)  # the code that proved it is spent
         await audit.record(m.conn, actor(request), "user.totp.enable", "user", user_id)
-        return await m.respond(web.Response(status=204), stored=b"")
+        response = await m.respond(web.Response(status=204), stored=b"")
+    await tried.succeeded()
+    return response
 
 
 @routes.add("POST", "/v1/auth/totp/disable", summary="Turn the TOTP second factor off", tag="auth",
-            body=TotpDisable, status=204, policy=YOU, errors=(400, 401, 403, 422))
+            body=TotpDisable, status=204, policy=YOU, errors=(400, 401, 403, 404, 422, 429))
 async def totp_disable(request: web.Request) -> web.Response:
     _, user_id = account(request)
     body = await decode_body(request, TotpDisable)
+    key = await _throttle_key(request, user_id)
+    tried = await throttle.attempt(request, key)
     async with mutation(request) as m:
         row = await m.conn.fetchrow(SQL.user_secrets, user_id)
         if row is None:  # a development token names a person who has no account
             raise NotFound("no such account")
         if row["totp_secret"] is None:
             raise InvalidInput("no second factor to turn off", [{"field": "code", "message": "TOTP is off"}])
-        if not pyotp.TOTP(row["totp_secret"]).verify(body.code, valid_window=1):
-            raise InvalidInput("second factor kept", [{"field": "code", "message": "wrong code"}])
         if not await asyncio.to_thread(credentials.check_password, row["password_hash"], body.password):
             raise InvalidInput("second factor kept", [{"field": "password", "message": "wrong password"}])
-        await m.conn.execute(SQL.user_set_totp, user_id, None)
+        # the password was right: the code counts against the account's TOTP budget, as at login
+        code = await _code_attempt(request, key, tried)
+        step = totp_step(row["totp_secret"], body.code)
+        # spent like a login's code (row locked above): a code seen once does not turn the factor off later
+        if step is None or await m.conn.fetchval(SQL.totp_spend, user_id, step) is None:
+            raise InvalidInput("second factor kept", [{"field": "code", "message": "wrong code, or used already"}])
+        await m.conn.execute(SQL.user_set_totp, user_id, None, step)
         await audit.record(m.conn, actor(request), "user.totp.disable", "user", user_id)
-        return await m.respond(web.Response(status=204), stored=b"")
+        response = await m.respond(web.Response(status=204), stored=b"")
+    await code.succeeded()
+    await tried.succeeded()
+    return response
+
+
+async def _code_attempt(request: web.Request, key: str, password: throttle.Attempt) -> throttle.Attempt:
+    """Admit the check of a TOTP code, its password found right: refused (429) while the account's codes are
+    spent, and then the right password is not counted as a guess."""
+    try:
+        return await throttle.code_attempt(request, key)
+    except RateLimited:
+        await password.succeeded()
+        raise
+
+
+async def _throttle_key(request: web.Request, user_id: uuid.UUID) -> str:
+    """The account's key in the sign-in throttle: the one login counts under (its email)."""
+    async with pool(request).acquire() as conn:
+        row = await conn.fetchrow(SQL.user_by_id, user_id)
+    return throttle.account_of(None if row is None else row["email"], user_id)

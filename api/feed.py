@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client import Gauge
 
 from beanpay import queries
+from beanpay.api.stream_limits import StreamSlots
 from beanpay.config import Settings
 from beanpay.db import TRANSIENT, Pool
 from beanpay.events import catalog, envelope
@@ -69,6 +70,9 @@ class Feed:
 
     def __init__(self, settings: Settings, pool: Pool) -> None:
         self.settings, self.pool = settings, pool
+        # every stream takes a slot before it starts: per client address, per checkout link or principal, in all
+        self.slots = StreamSlots(settings.event_streams_per_address, settings.event_streams_per_holder,
+                                 settings.event_streams_per_process)
         self._watches: dict[uuid.UUID, set[Watch]] = {}
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []

@@ -4,6 +4,12 @@ A route names the one permission it needs (`needs("orders:write", ...)`) or says
 guard resolves the principal, refuses anonymous callers (401) and principals that hold the permission
 nowhere (403), and the handler, once it knows which shop the request touches, calls `allow` for that
 shop. A test built from the route table fails when a route has no policy.
+
+An operator may do anything anywhere, so a password alone is not enough for it: an operator signed in
+without the second factor is refused every write (any method but GET and HEAD) of a route a principal's
+rights open, except signing out, setting TOTP up and changing the password (`before_second_factor`). One
+rule here, not a flag per route, so a route added later cannot forget it. Public routes grant an operator
+nothing beyond what anyone has.
 """
 
 from __future__ import annotations
@@ -14,9 +20,9 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from beanpay.access import ANONYMOUS, PERMISSIONS, Principal
-from beanpay.api.accounts.principals import resolve
+from beanpay.api.accounts.principals import refuse_without_second_factor, resolve
 from beanpay.api.http import PRINCIPAL, Handler, who
-from beanpay.api.ratelimit import client_ip, headers
+from beanpay.api.ratelimit import client_ip, headers, network_of
 from beanpay.api.state import LIMITER, SETTINGS, TRUSTED_PROXIES
 from beanpay.errors import Forbidden, RateLimited, Unauthorized
 
@@ -32,6 +38,9 @@ class Policy:
     operators_only: bool = False
     guest_writes: bool = False  # creates orders or invoices for anonymous callers: their own, tighter limit
     limited: bool = True  # health checks and metrics are not rate-limited
+    second_factor: bool = False  # only a principal signed in with the second factor, whoever it is
+    # an operator not yet signed in with the second factor may call it (a write: see the module's docstring)
+    before_second_factor: bool = False
 
     def __post_init__(self) -> None:
         if self.permission is not None and self.permission not in PERMISSIONS:
@@ -52,7 +61,15 @@ def signed_in(who: str) -> Policy:
     return Policy(who)
 
 
-OPERATORS = Policy("operators", operators_only=True)
+def before_second_factor(who: str) -> Policy:
+    """Any principal acting for itself, operators signed in by password alone included: what they need to
+    turn the second factor on (sign out, set TOTP up, change the password)."""
+    return Policy(who, before_second_factor=True)
+
+
+OPERATORS = Policy("operators", operators_only=True)  # their writes need the second factor (the guard's rule)
+OPERATORS_2FA = Policy("operators, signed in with their second factor", operators_only=True, second_factor=True)
+_READS = frozenset({"GET", "HEAD"})
 
 
 class _Limits:
@@ -95,6 +112,9 @@ def guarded(policy: Policy, handler: Handler) -> Handler:
                 raise Unauthorized("sign in, or send a bearer token or API key")
             if policy.operators_only and not principal.operator:
                 raise Forbidden("operators only")
+            if not principal.second_factor and (policy.second_factor or (
+                    principal.operator and request.method not in _READS and not policy.before_second_factor)):
+                await refuse_without_second_factor(request, principal)
             if (policy.permission is not None and not principal.may_somewhere(policy.permission)
                     and not (policy.customers and principal.kind == "customer")):
                 raise Forbidden(f"this needs the {policy.permission} permission")
@@ -108,7 +128,7 @@ def _spend(request: web.Request, limits: _Limits, principal: Principal,
     """Spend the request from this process's lease of its bucket; None if it may go on, else (policy name,
     bucket, limit) for a refill from Redis."""
     if principal.kind == "anonymous":
-        ip = client_ip(request, limits.trusted) if limits.trusted else request.remote
+        ip = network_of((client_ip(request, limits.trusted) if limits.trusted else request.remote) or "unknown")
         if policy.guest_writes and request.method == "POST":
             name, bucket, limit = "guest-orders", f"guest:{ip}", limits.guests
         else:

@@ -18,7 +18,11 @@ from beanpay.errors import NotFound
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
-REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)  # the server's own, always
+CLIENT_REQUEST_ID: web.RequestKey[str] = web.RequestKey("client_request_id", str)  # the client's, if well-formed
+# what a client may call its request: a UUID, a trace or correlation id; anything else is dropped (a client's
+# id is a label for its own logs, never evidence: audit rows keep it apart from the server's)
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 
 def json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -63,7 +67,13 @@ def principal(request: web.Request) -> str:
     return p.owner_key
 
 
+def client_request_id(request: web.Request) -> str | None:
+    """The client's X-Request-Id if it fits the strict pattern, else None."""
+    sent = request.headers.get("X-Request-Id")
+    return sent if sent is not None and _CLIENT_REQUEST_ID.fullmatch(sent) else None
+
+
 def actor(request: web.Request) -> Actor:
     p = who(request)
-    rid = request.get(REQUEST_ID)
-    return Actor(id=None if p.id is None else str(p.id), role=p.role, request_id=rid)
+    return Actor(id=None if p.id is None else str(p.id), role=p.role, request_id=request.get(REQUEST_ID),
+                 client_request_id=request.get(CLIENT_REQUEST_ID))

@@ -44,11 +44,19 @@ def _opened(request: web.Request, invoice_id: uuid.UUID) -> bool:
     return text is not None and capability.subject(CHECKOUT, text, settings(request).jwt_secret or "") == invoice_id
 
 
-async def _out(request: web.Request, conn: Connection, row: InvoiceRow, *, token: bool = True) -> Invoice:
+def _shows_token(request: web.Request, row: InvoiceRow) -> bool:
+    """The invoice's link goes to whoever sent it and to those who may make invoices at its shop: an
+    integration that made one hands the link to its buyer, and may need it again (a lost answer, a
+    reminder); it could make a payable link anyway. Staff and orders:read keys see the invoice only."""
+    return _opened(request, row.id) or who(request).may("invoices:create", row.shop_id)
+
+
+async def _out(request: web.Request, conn: Connection, row: InvoiceRow) -> Invoice:
     payment = (await load(conn, row.order_id)).payment if row.order_id is not None else None
+    token = _token(request, row.id) if _shows_token(request, row) else None
     return Invoice(row.id, row.shop_id, row.status, row.exception, row.amount, row.currency.strip(), row.assets,
                    row.order_ref, row.buyer_email, row.redirect_url, row.tolerance_bps, row.speed, row.expires_at,
-                   row.created_at, row.order_id, payment, _token(request, row.id) if token else None)
+                   row.created_at, row.order_id, payment, token)
 
 
 async def _allow_shop_of(request: web.Request, invoice_id: uuid.UUID) -> None:

@@ -1,4 +1,5 @@
-"""Per-shop menus: which products a shop sells, at what price, and whether they are available now."""
+"""Per-shop menus: which products a shop sells, at what price, and whether they are available now. A
+shop's menu carries shared products and its own, never another shop's own (api.products)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from beanpay.api.schemas import Menu, MenuEntry, MenuEntryCreate, MenuEntryPut, 
 from beanpay.api.shops import fetch_shop
 from beanpay.api.state import cache, pool
 from beanpay.db import Connection
-from beanpay.errors import InvalidInput, NotFound
+from beanpay.errors import Forbidden, InvalidInput, NotFound
 from beanpay.events import catalog
 from beanpay.events.outbox import Event, emit_many
 from beanpay.events.payloads import AvailabilityChanged, PriceChanged
@@ -33,8 +34,11 @@ CATALOG = needs("catalog:write", "the shop's owners and managers, operators")
 
 async def _check(conn: Connection, shop_id: uuid.UUID, product_id: uuid.UUID, price: object) -> None:
     shop = await fetch_shop(conn, shop_id)
-    if not await conn.fetchval(SQL.product_exists, product_id):
+    product = await conn.fetchrow(SQL.product_owner, product_id)
+    if product is None:
         raise NotFound("no such product", product_id=str(product_id))
+    if product["shop_id"] not in (None, shop_id):  # another shop's own product: theirs to sell
+        raise Forbidden("this product belongs to another shop", product_id=str(product_id))
     if why := check_fiat(price, shop.currency):  # type: ignore[arg-type]
         raise InvalidInput("invalid price", [{"field": "$.price", "message": why}])
 

@@ -29,7 +29,7 @@ from beanpay.api.rows import encode_cursor, keyset, to_struct, to_structs
 from beanpay.api.state import pool, settings
 from beanpay.engine.notifications import vapid
 from beanpay.engine.webhooks import egress
-from beanpay.errors import Forbidden, InvalidInput, NotFound
+from beanpay.errors import Conflict, Forbidden, InvalidInput, NotFound
 from beanpay.events import catalog
 from beanpay.events.outbox import Event, emit_many
 from beanpay.events.payloads import NotificationPayload
@@ -100,7 +100,7 @@ async def put_preferences(request: web.Request) -> web.Response:
 
 @routes.add("POST", "/v1/users/me/push-subscriptions", summary="Subscribe this device to Web Push",
             tag="notifications", body=PushSubscriptionIn, response=PushSubscriptionOut, status=201, policy=YOU,
-            errors=(400, 401, 403, 422))
+            errors=(400, 401, 403, 409, 422))
 async def subscribe_push(request: web.Request) -> web.Response:
     return await _subscribe(request, _person(request))
 
@@ -110,10 +110,10 @@ async def subscribe_push(request: web.Request) -> web.Response:
             tag="notifications", body=PushSubscriptionIn, response=PushSubscriptionOut, status=201,
             policy=needs("orders:read", "whoever holds the order's checkout token, the customer who placed it",
                          customers=True, guests=True),
-            errors=(400, 401, 404, 422), headers=("X-Checkout-Token",))
+            errors=(400, 401, 404, 409, 422), headers=("X-Checkout-Token",))
 async def subscribe_order_push(request: web.Request) -> web.Response:
-    """A guest has no account: the device is subscribed for the order's customer (who the order's
-    notifications go to), proved by the checkout token."""
+    """The device is told about this one order: the checkout token opens that order only, never the
+    account of the customer who placed it (their other orders, their refund links)."""
     order_id = path_uuid(request, "order_id")
     capability = request.headers.get("X-Checkout-Token")
     opened = capability is not None and credentials.checkout_order(capability, settings(request).jwt_secret or "")
@@ -122,10 +122,28 @@ async def subscribe_order_push(request: web.Request) -> web.Response:
     c = who(request)
     if owner is None or (opened != order_id and not (c.kind == "customer" and c.id == owner)):
         raise NotFound("no such order", order_id=str(order_id))
-    return await _subscribe(request, owner)
+    body = await _device(request)
+    async with pool(request).acquire() as conn:
+        row = await conn.fetchrow(SQL.subscribe_order, uuid.uuid4(), order_id, body.endpoint, body.keys.p256dh,
+                                  body.keys.auth)
+    if row is None:
+        raise Conflict("this device already follows the order with other keys", field="endpoint")
+    return json(to_struct(row, PushSubscriptionOut), status=201)
 
 
 async def _subscribe(request: web.Request, user_id: uuid.UUID) -> web.Response:
+    body = await _device(request)
+    async with pool(request).acquire() as conn:
+        row = await conn.fetchrow(SQL.subscribe, uuid.uuid4(), user_id, body.endpoint, body.keys.p256dh,
+                                  body.keys.auth)
+    if row is None:  # someone else's device: moving it would take their notifications away
+        raise Conflict("this device is subscribed for someone else; it must unsubscribe there first",
+                       field="endpoint")
+    return json(to_struct(row, PushSubscriptionOut), status=201)
+
+
+async def _device(request: web.Request) -> PushSubscriptionIn:
+    """The browser's subscription, its endpoint checked: a push service's https URL on a public host."""
     body = await decode_body(request, PushSubscriptionIn)
     url = urlsplit(body.endpoint)
     conf = settings(request)
@@ -137,10 +155,7 @@ async def _subscribe(request: web.Request, user_id: uuid.UUID) -> web.Response:
         problem = problem or "has no host"
     if problem:
         raise InvalidInput("bad push endpoint", [{"field": "endpoint", "message": problem}])
-    async with pool(request).acquire() as conn:
-        row = await conn.fetchrow(SQL.subscribe, uuid.uuid4(), user_id, body.endpoint, body.keys.p256dh,
-                                  body.keys.auth)
-    return json(to_struct(row, PushSubscriptionOut), status=201)
+    return body
 
 
 @routes.add("DELETE", "/v1/users/me/push-subscriptions/{subscription_id}", summary="Unsubscribe a device",

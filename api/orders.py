@@ -188,11 +188,15 @@ async def create_order(request: web.Request) -> web.Response:
     return json(order, status=201, headers={"Location": f"/v1/orders/{result.order.id}"})
 
 
-@routes.add("GET", "/v1/orders/{order_id}", summary="An order with its items and payment", tag="orders",
+@routes.add("GET", "/v1/orders/{order_id}", summary="An order with its items and payment; its checkout token "
+            "only to whoever placed it or holds it", tag="orders",
             response=Order, policy=needs("orders:read", "the customer who placed it (or whoever holds its checkout "
                                          "token), the shop's people, operators", customers=True, guests=True),
             errors=(401, 403, 404), headers=("X-Checkout-Token",))
 async def get_order(request: web.Request) -> web.Response:
+    """The checkout token (the order's page: its claim code at the counter, push about it) goes to whoever
+    placed the order, the order's `user_id` (its customer, or the integration or manager that placed it
+    for a buyer and hands the link on), and back to whoever sent it; not to staff or read-only keys."""
     order_id = path_uuid(request, "order_id")
     secret = settings(request).jwt_secret or ""
     opened = opened_by_token(request, order_id)
@@ -200,6 +204,8 @@ async def get_order(request: web.Request) -> web.Response:
         order = await load(conn, order_id)
     if not opened and not may_see(request, order.user_id, order.shop_id):
         raise NotFound("no such order", order_id=str(order_id))  # do not reveal others' orders exist
+    if not opened and who(request).id != order.user_id:
+        return json(order)  # the shop's people see the order, not its capability
     return json(msgspec.structs.replace(order, checkout_token=credentials.checkout_token(order_id, secret)))
 
 
@@ -285,7 +291,7 @@ async def cancel_order(request: web.Request) -> web.Response:
                 raise Forbidden("a paid order is cancelled with its refund, by the shop's managers")
             await cancellation.cancel_paid(m.conn, order, claim_ttl=dt.timedelta(seconds=settings(request)
                                            .refund_claim_seconds), secret=settings(request).jwt_secret or "",
-                                           actor=actor(request))
+                                           actor=actor(request), minimums=settings(request).transfer_minimums)
         else:
             await orders.cancel(m.conn, order, actor(request))
         changed = await load(m.conn, order_id)
@@ -321,7 +327,8 @@ async def resolve_payment(request: web.Request) -> web.Response:
             await refunds.issue(m.conn, order_id=order.id, variant="crypto_paid", amount=None, fiat_amount=None,
                                 fee_bps=0, reason="payment exception refunded", rate=None,
                                 claim_ttl=dt.timedelta(seconds=settings(request).refund_claim_seconds),
-                                secret=settings(request).jwt_secret or "", actor=actor(request))
+                                secret=settings(request).jwt_secret or "", actor=actor(request),
+                                minimums=settings(request).transfer_minimums)
         else:
             await settlement.resolve(m.conn, order, body.action, actor(request))
         changed = await load(m.conn, order_id)

@@ -1,4 +1,9 @@
-"""The product catalog: products with typed customizations, filter by category, search by name."""
+"""The product catalog: products with typed customizations, filter by category, search by name.
+
+A product made for a shop (`shop_id`) belongs to it: only its menu carries it and its managers change
+it. A shared product (an operator's catalog; what merchants made before products had shops) is changed
+by an operator, or by its creator while no menu of a shop they do not manage carries it: one merchant's
+rename or deactivation must not reach another shop's menu."""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from beanpay.api.reads import cached_read
 from beanpay.api.routing import Routes
 from beanpay.api.rows import keyset, page_of, to_struct
 from beanpay.api.schemas import Page, Product, ProductCreate, ProductPatch, ProductQuery, encoder
+from beanpay.api.shops import fetch_shop
 from beanpay.api.state import cache, pool
 from beanpay.db import Connection
 from beanpay.errors import Forbidden, InvalidInput, NotFound, Unauthorized
@@ -30,6 +36,8 @@ from beanpay.money import check_fiat, normalize
 routes = Routes()
 SQL = queries.load("beanpay.api", "products.sql")
 JSON_FIELDS = ("ingredients", "nutritional_info", "customizations")
+EDIT = needs("catalog:write", "its shop's managers (a shared one: its creator while only their shops' menus carry "
+             "it), operators")
 
 
 def _json(value: object) -> str | None:
@@ -58,9 +66,34 @@ async def fetch_product(conn: Connection, product_id: uuid.UUID, *, lock: bool =
     return to_struct(row, Product, JSON_FIELDS), row["created_by"]
 
 
-def _may_edit(p: Principal, created_by: uuid.UUID | None) -> None:
-    if not p.operator and (created_by is None or created_by != p.id):
+# what a product shows wherever it is sold (menus read it live); base price and options are not: a menu
+# keeps its own price and its own copy of the options, taken when the shop lists the product
+SHOWN_ON_MENUS = ("name", "category", "description", "image_url", "ingredients", "nutritional_info", "status")
+
+
+async def _may_edit(conn: Connection, p: Principal, product: Product, created_by: uuid.UUID | None,
+                    patch: ProductPatch | None) -> None:
+    """A shop's product: its managers (and operators) change it. A shared one: operators, and its creator;
+    while a menu of a shop they do not manage carries it, the creator changes nothing that menu shows
+    (`patch` None: deleting it, which every menu shows)."""
+    if p.operator:
+        return
+    if product.shop_id is not None:
+        if not p.may("catalog:write", product.shop_id):
+            raise Forbidden("this product belongs to a shop you do not manage")
+        return
+    if created_by is None or created_by != p.id:
         raise Forbidden("only an operator or the merchant who created a product may change it")
+    shown = patch is None or any(getattr(patch, f) is not UNSET and getattr(patch, f) != getattr(product, f)
+                                 for f in SHOWN_ON_MENUS)
+    if not shown:
+        return
+    elsewhere = [r["shop_id"] for r in await conn.fetch(SQL.menus_with, product.id)
+                 if not p.may("catalog:write", r["shop_id"])]
+    if elsewhere:
+        raise Forbidden("this product is on the menu of a shop you do not manage: only an operator may change what "
+                        "its menus show (make a product of your own shop to keep it yours)",
+                        shop_id=str(elsewhere[0]))
 
 
 async def _menu_keys(conn: Connection, product_id: uuid.UUID) -> list[str]:
@@ -74,11 +107,15 @@ async def create_product(request: web.Request) -> web.Response:
     claims = who(request)
     body = await decode_body(request, ProductCreate)
     _check_prices(body.base_price, body.currency, body.customizations)
+    if body.shop_id is not None and not claims.may("catalog:write", body.shop_id):
+        raise Forbidden("you may not make products for this shop", shop_id=str(body.shop_id))
     async with mutation(request) as m:
+        if body.shop_id is not None:
+            await fetch_shop(m.conn, body.shop_id)  # a 404 for a shop that is not there
         product = to_struct(await m.conn.fetchrow(
             SQL.insert, body.name, body.category, body.base_price, body.currency, body.description, body.image_url,
             _json(body.ingredients), _json(body.nutritional_info), _json(body.customizations), body.status,
-            claims.id), Product, JSON_FIELDS)
+            claims.id, body.shop_id), Product, JSON_FIELDS)
         await audit.record(m.conn, actor(request), "product.create", "product", product.id, after=product)
         await emit_many(m.conn, [Event(catalog.PRODUCT_CREATED, product.id, product)])
         return await m.respond(json(product, status=201))
@@ -124,7 +161,7 @@ def _deleted_by(request: web.Request) -> uuid.UUID | None:
 
 
 @routes.add("PATCH", "/v1/products/{product_id}", summary="Update a product", tag="products", body=ProductPatch,
-            response=Product, policy=needs("catalog:write", "the merchant who created it, operators"),
+            response=Product, policy=EDIT,
             errors=(400, 401, 403, 404, 409, 422))
 async def update_product(request: web.Request) -> web.Response:
     product_id = path_uuid(request, "product_id")
@@ -132,7 +169,7 @@ async def update_product(request: web.Request) -> web.Response:
     patch = await decode_body(request, ProductPatch)
     async with pool(request).transaction() as conn:
         before, created_by = await fetch_product(conn, product_id, lock=True)
-        _may_edit(claims, created_by)
+        await _may_edit(conn, claims, before, created_by, patch)
         check_version(patch, before.version, "product")
         _check_prices(patch.base_price, before.currency, patch.customizations)
         want = merged(before, patch)
@@ -155,14 +192,14 @@ async def update_product(request: web.Request) -> web.Response:
 
 
 @routes.add("DELETE", "/v1/products/{product_id}", summary="Delete a product (hidden from reads and menus)",
-            tag="products", status=204, policy=needs("catalog:write", "the merchant who created it, operators"),
+            tag="products", status=204, policy=EDIT,
             errors=(401, 403, 404))
 async def delete_product(request: web.Request) -> web.Response:
     product_id = path_uuid(request, "product_id")
     claims = who(request)
     async with pool(request).transaction() as conn:
         before, created_by = await fetch_product(conn, product_id, lock=True)
-        _may_edit(claims, created_by)
+        await _may_edit(conn, claims, before, created_by, None)
         await conn.execute(SQL.delete, product_id)
         await audit.record(conn, actor(request), "product.delete", "product", product_id, before=before)
         await emit_many(conn, [Event(catalog.PRODUCT_DELETED, product_id, Deleted(product_id))])

@@ -169,6 +169,8 @@ class ProductCreate(Input):
     nutritional_info: NutritionalInfo | None = None
     customizations: Customizations = []
     status: ProductStatus = "active"
+    # the shop it is made for: only that shop's menu carries it, its managers change it; none: shared
+    shop_id: uuid.UUID | None = None
 
     def __post_init__(self) -> None:
         _check_unique_groups(self.customizations)
@@ -212,6 +214,7 @@ class Product(Struct):
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    shop_id: uuid.UUID | None = None  # the shop it belongs to; none: shared by every menu
 
 
 class ProductQuery(Struct, forbid_unknown_fields=True):
@@ -483,7 +486,8 @@ class Order(Struct):
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
-    # the order's capability (its checkout page and status): for whoever placed it, guests included;
+    # the order's capability (its checkout page and status): for whoever placed it (guests included, and
+    # an integration that placed it for a buyer) and whoever sent it, never for staff or read-only keys;
     # send it as X-Checkout-Token to read the order without an account
     checkout_token: str | None = None
 
@@ -568,6 +572,9 @@ class WebhookCreate(Input):
     url: WebhookUrl
     event_types: Annotated[list[EventType], Meta(min_length=1, max_length=50)]
     description: Annotated[str, Meta(max_length=500)] | None = None
+    # deliveries of a refund's events carry its claim token (whoever holds it says where the refund goes):
+    # only for those who may issue refunds at the shop (refunds:create)
+    refund_claims: bool = False
 
 
 class WebhookPatch(Input):
@@ -575,6 +582,8 @@ class WebhookPatch(Input):
     event_types: Annotated[list[EventType], Meta(min_length=1, max_length=50)] | UnsetType = UNSET
     description: Annotated[str, Meta(max_length=500)] | UnsetType | None = UNSET
     enabled: bool | UnsetType = UNSET
+    # turning it on, or changing where (or what) an endpoint that has it goes, needs refunds:create
+    refund_claims: bool | UnsetType = UNSET
     version: Annotated[int, Meta(ge=1)] | UnsetType = UNSET
 
 
@@ -588,6 +597,7 @@ class Webhook(Struct):
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    refund_claims: bool = False  # deliveries of refunds' events carry their claim tokens
 
 
 class WebhookCreated(Webhook, kw_only=True):

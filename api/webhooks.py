@@ -1,5 +1,7 @@
 """Merchant webhook endpoints: register (the signing secret is shown once), list, change, delete,
-see the delivery log, and ask for a delivery again."""
+see the delivery log, and ask for a delivery again. An endpoint marked `refund_claims` is sent refunds'
+claim tokens (computed at delivery, never stored in the log); only a principal holding refunds:create
+marks one, or changes where a marked one points and what it receives."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from msgspec import UNSET
 from beanpay import audit, queries
 from beanpay.api.body import check_version, decode_body, decode_query
 from beanpay.api.guard import allow, needs
-from beanpay.api.http import actor, json, path_uuid
+from beanpay.api.http import actor, json, path_uuid, who
 from beanpay.api.idempotency import mutation
 from beanpay.api.routing import Routes
 from beanpay.api.rows import keyset, page_of, to_struct
@@ -24,7 +26,7 @@ from beanpay.engine.webhooks import egress
 from beanpay.engine.webhooks.fanout import DELIVERABLE
 from beanpay.engine.webhooks.sender import redeliver
 from beanpay.engine.webhooks.signing import new_secret
-from beanpay.errors import InvalidInput, NotFound
+from beanpay.errors import Forbidden, InvalidInput, NotFound
 
 routes = Routes()
 SQL = queries.load("beanpay.api", "webhooks.sql")
@@ -52,6 +54,20 @@ def _check(request: web.Request, url: str | None, event_types: list[str] | None)
         raise InvalidInput("invalid webhook endpoint", problems)
 
 
+def _may_carry_claims(request: web.Request, shop_id: uuid.UUID) -> None:
+    """Refunds' claim tokens (whoever holds one says where the refund goes) go only to endpoints set up
+    by someone who may issue refunds at the shop."""
+    if not who(request).may("refunds:create", shop_id):
+        raise Forbidden("an endpoint carries refund claim links only if set up by someone holding refunds:create",
+                        field="refund_claims")
+
+
+def _reaches_claims(before: Any, url: str, event_types: list[str], enabled: bool, refund_claims: bool) -> bool:
+    """Whether a change sends refunds' claim tokens somewhere (or for something) they did not go before."""
+    return refund_claims and (not before["refund_claims"] or url != before["url"]
+                              or set(event_types) != set(before["event_types"]) or (enabled and not before["enabled"]))
+
+
 async def _fetch(conn: Connection, shop_id: uuid.UUID, webhook_id: uuid.UUID, lock: bool = False) -> Any:
     row = await conn.fetchrow(SQL.lock if lock else SQL.fetch, webhook_id, shop_id)
     if row is None:
@@ -68,13 +84,16 @@ async def create_webhook(request: web.Request) -> web.Response:
     allow(request, shop_id)
     body = await decode_body(request, WebhookCreate)
     _check(request, body.url, body.event_types)
+    if body.refund_claims:
+        _may_carry_claims(request, shop_id)
     secret = new_secret()
     async with mutation(request) as m:
         row = await m.conn.fetchrow(SQL.insert, shop_id, body.url, sorted(set(body.event_types)), secret,
-                                    body.description)
+                                    body.description, body.refund_claims)
         assert row is not None  # INSERT ... RETURNING
         await audit.record(m.conn, actor(request), "webhook.create", "webhook", row["id"],
-                           after={"url": body.url, "event_types": body.event_types})  # never the secret
+                           after={"url": body.url, "event_types": body.event_types,
+                                  "refund_claims": body.refund_claims})  # never the secret
         hook = to_struct(row, Webhook)
         fields = {f: getattr(hook, f) for f in Webhook.__struct_fields__}
         # a retry is answered without the secret: stored answers keep nothing that is shown once
@@ -109,12 +128,15 @@ async def update_webhook(request: web.Request) -> web.Response:
             value = getattr(patch, name)
             return before[name] if value is UNSET else value
 
+        if _reaches_claims(before, pick("url"), pick("event_types"), pick("enabled"), pick("refund_claims")):
+            _may_carry_claims(request, shop_id)
         row = await conn.fetchrow(SQL.update, webhook_id, pick("url"), sorted(set(pick("event_types"))),
-                                  pick("description"), pick("enabled"))
+                                  pick("description"), pick("enabled"), pick("refund_claims"))
         assert row is not None  # the row is locked
         await audit.record(conn, actor(request), "webhook.update", "webhook", webhook_id,
-                           before={"url": before["url"], "enabled": before["enabled"]},
-                           after={"url": row["url"], "enabled": row["enabled"]})
+                           before={"url": before["url"], "enabled": before["enabled"],
+                                   "refund_claims": before["refund_claims"]},
+                           after={"url": row["url"], "enabled": row["enabled"], "refund_claims": row["refund_claims"]})
     return json(to_struct(row, Webhook))
 
 

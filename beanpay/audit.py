@@ -18,7 +18,8 @@ SQL = queries.load("beanpay", "audit.sql")
 class Actor:
     id: str | None
     role: str
-    request_id: str | None = None
+    request_id: str | None = None  # the server's own id of the request
+    client_request_id: str | None = None  # what the client called it (X-Request-Id): kept apart, not evidence
 
 
 SYSTEM = Actor(id=None, role="system")
@@ -56,7 +57,10 @@ async def record_many(conn: Connection, actor: Actor, entries: list[Entry]) -> N
     """Several audit rows in one statement (for batch transitions)."""
     if not entries:
         return
-    await conn.execute(
-        SQL.insert_entries, actor.id, actor.role, actor.request_id, [e.action for e in entries],
-        [e.entity_type for e in entries], [str(e.entity_id) for e in entries], [_json(e.before) for e in entries],
-        [_json(e.after) for e in entries])
+    rows = ([e.action for e in entries], [e.entity_type for e in entries], [str(e.entity_id) for e in entries],
+            [_json(e.before) for e in entries], [_json(e.after) for e in entries])
+    if actor.client_request_id is None:
+        await conn.execute(SQL.insert_entries, actor.id, actor.role, actor.request_id, *rows)
+    else:
+        await conn.execute(SQL.insert_client_entries, actor.id, actor.role, actor.request_id, *rows,
+                           actor.client_request_id)

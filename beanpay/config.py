@@ -169,6 +169,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     rate_limit_principal: PositiveInt = 600  # signed-in people and customers, per principal
     rate_limit_api_key: PositiveInt = 6000  # per API key
     trusted_proxies: list[str] = []  # CIDRs whose X-Forwarded-For is believed
+    # event streams (checkout pages, shop boards) each API process holds open at once: per client address (an
+    # IPv6 /64 is one), and per checkout link or signed-in principal, beyond them a 429; in all, beyond it a 503
+    # (api.stream_limits)
+    event_streams_per_address: PositiveInt = 64
+    event_streams_per_holder: PositiveInt = 8
+    event_streams_per_process: PositiveInt = 10_000
 
     idempotency_ttl_seconds: PositiveInt = 24 * 3600  # how long a retry is answered from the first request
 
@@ -217,6 +223,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     refund_claim_seconds: PositiveInt = 30 * 24 * 3600  # how long a customer has to claim a refund
     # a refund's transaction unseen this long after sending is asked after; unknown to the node, it failed
     refund_drop_seconds: PositiveInt = 1800
+    # the least a refund or payout sends, "chain/ASSET" -> base units (a string); an asset not named here:
+    # BTC 1000 sat, ETH 10^13 wei, a token 0.01 of a unit (engine.transfers.rules.minimum_amount)
+    transfer_minimums: dict[Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]{1,30}/[A-Za-z0-9._-]{1,16}$")],
+                            Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,78}$")]] = {}
 
     # customer notifications (beanpay notify): email over SMTP (no host: no email), Web Push signed with a
     # VAPID key (none: no push; a secret, BEANPAY_VAPID_PRIVATE_KEY_FILE), links pointing at public_url
@@ -393,6 +403,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             settings = msgspec.structs.replace(
                 settings, lightning_pay_macaroon=(dev_lnd / "pay.macaroon.hex").read_text().strip(),
                 lightning_pay_daily_limit_sat=settings.lightning_pay_daily_limit_sat or 1_000_000)
+    assets = {"btc/BTC"} | {f"{c.name}/{a}" for c in settings.evm_chains or []
+                            for a in ["ETH", *(t.symbol for t in c.tokens)]}
+    if unknown := sorted(set(settings.transfer_minimums) - assets):
+        raise ConfigError([f"BEANPAY_TRANSFER_MINIMUMS: {', '.join(unknown)} is no asset paid in here "
+                           f"(one of {', '.join(sorted(assets))})"])
     dev_xpub = settings.state_path / "secrets" / "btc_account_xpub"
     if settings.btc_account_xpub is None and settings.env != "prod" and dev_xpub.exists():
         settings = msgspec.structs.replace(settings, btc_account_xpub=dev_xpub.read_text().strip())

@@ -41,6 +41,82 @@ BEGIN
     RETURN NULL;
 END $$;
 
+CREATE FUNCTION public.ledger_custody_repair() RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    moved integer;
+BEGIN
+    WITH lightning AS (
+        SELECT l.payment_id, sum(div(l.amt_paid_msat, 1000)) FILTER (WHERE n.shop_id IS NULL) AS platform,
+               sum(div(l.amt_paid_msat, 1000)) FILTER (WHERE n.shop_id IS NOT NULL) AS own
+        FROM lightning_invoices l JOIN lightning_nodes n ON n.id = l.node_id
+        WHERE l.state = 'settled' GROUP BY l.payment_id
+    ), credited AS (
+        SELECT p.id AS payment_id, o.shop_id, p.chain, p.crypto_currency AS asset, p.wallet_id,
+               -sum(c.amount) AS total, -coalesce(sum(c.amount) FILTER (WHERE c.custodial), 0) AS custodial,
+               coalesce(ln.platform, 0) AS platform, coalesce(ln.own, 0) AS own
+        FROM lightning ln JOIN crypto_payments p ON p.id = ln.payment_id JOIN coffee_orders o ON o.id = p.order_id
+        JOIN ledger_custody c ON c.payment_id = p.id AND c.account = 'merchant:' || o.shop_id
+                             AND c.kind IN ('payment', 'reversal')
+        GROUP BY p.id, o.shop_id, p.chain, p.crypto_currency, p.wallet_id, ln.platform, ln.own
+    ), moves AS (
+        SELECT payment_id, shop_id, chain, asset, gen_random_uuid() AS entry_group,
+               least(total, platform + CASE WHEN wallet_id IS NULL THEN greatest(total - platform - own, 0)
+                                            ELSE 0 END) - custodial AS amount
+        FROM credited
+    ), posted AS (
+        INSERT INTO ledger_entries (entry_group, account, shop_id, chain, asset, amount, kind, payment_id, memo,
+                                    custodial)
+        SELECT m.entry_group, 'merchant:' || m.shop_id, m.shop_id, m.chain, m.asset, e.amount, e.kind,
+               m.payment_id, 'custody follows the money: moved to who holds it (0022)', e.custodial
+        FROM moves m CROSS JOIN LATERAL (VALUES (-m.amount, 'payment', true),
+                                                (m.amount, 'reversal', false)) AS e(amount, kind, custodial)
+        WHERE m.amount > 0
+        UNION ALL
+        SELECT m.entry_group, 'merchant:' || m.shop_id, m.shop_id, m.chain, m.asset, e.amount, e.kind,
+               m.payment_id, 'custody follows the money: moved to who holds it (0022)', e.custodial
+        FROM moves m CROSS JOIN LATERAL (VALUES (-m.amount, 'reversal', true),
+                                                (m.amount, 'payment', false)) AS e(amount, kind, custodial)
+        WHERE m.amount < 0
+        RETURNING payment_id
+    )
+    SELECT count(DISTINCT payment_id) INTO moved FROM posted;
+    -- refunds not yet approved go back from the custody that received their payment (the shop's own node)
+    UPDATE transfers t SET custodial = false, node_id = own.node_id, node_pubkey = own.node_pubkey
+    FROM (SELECT DISTINCT ON (l.payment_id) l.payment_id, l.node_id, coalesce(l.node_pubkey, n.pubkey) AS node_pubkey
+          FROM lightning_invoices l JOIN lightning_nodes n ON n.id = l.node_id
+          WHERE l.state = 'settled' AND n.shop_id IS NOT NULL ORDER BY l.payment_id, l.settled_at) own
+    WHERE t.payment_id = own.payment_id AND t.kind = 'refund' AND t.custodial IS NULL AND t.wallet_id IS NULL
+      AND t.status IN ('awaiting_claim', 'awaiting_approval');
+    RETURN moved;
+END $$;
+
+CREATE FUNCTION public.ledger_no_overdraft() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    debited record;
+    balance numeric;
+BEGIN
+    FOR debited IN
+        SELECT DISTINCT n.shop_id, n.account, n.chain, n.asset
+        FROM new_entries n LEFT JOIN crypto_payments p ON p.id = n.payment_id
+        WHERE n.kind IN ('refund', 'payout') AND n.account LIKE 'merchant:%' AND n.amount > 0
+          AND coalesce(n.custodial, p.wallet_id IS NULL, true)
+        ORDER BY n.shop_id, n.chain, n.asset
+    LOOP
+        PERFORM pg_advisory_xact_lock(hashtext('beanpay.custody'), hashtext(debited.shop_id::text));
+        SELECT -coalesce(sum(amount), 0) INTO balance FROM ledger_custody
+        WHERE account = debited.account AND chain = debited.chain AND asset = debited.asset AND custodial;
+        IF balance < 0 THEN
+            RAISE EXCEPTION 'the shop''s custodial balance of % % would fall below zero (% base units)',
+                debited.chain, debited.asset, balance USING ERRCODE = 'check_violation';
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END $$;
+
 CREATE FUNCTION public.needs_transaction(reason text) RETURNS boolean
     LANGUAGE plpgsql
     AS $$
@@ -82,7 +158,8 @@ CREATE TABLE public.audit_log (
     entity_id text NOT NULL,
     before jsonb,
     after jsonb,
-    request_id text
+    request_id text,
+    client_request_id text
 );
 
 ALTER TABLE public.audit_log ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -425,11 +502,29 @@ CREATE TABLE public.ledger_entries (
     memo text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     transfer_id uuid,
+    custodial boolean,
     CONSTRAINT ledger_entries_amount_check CHECK ((amount <> (0)::numeric)),
     CONSTRAINT ledger_entries_kind_check CHECK (((kind)::text = ANY ((ARRAY['payment'::character varying, 'reversal'::character varying, 'refund'::character varying, 'refund_sent'::character varying, 'refund_fee'::character varying, 'refund_cancelled'::character varying, 'payout'::character varying, 'payout_sent'::character varying, 'payout_fee'::character varying, 'payout_cancelled'::character varying])::text[]))),
     CONSTRAINT ledger_entries_payment_check CHECK (((payment_id IS NOT NULL) OR ((kind)::text ~~ 'payout%'::text))),
     CONSTRAINT ledger_entries_transfer_check CHECK (((transfer_id IS NULL) = ((kind)::text = ANY ((ARRAY['payment'::character varying, 'reversal'::character varying])::text[]))))
 );
+
+CREATE VIEW public.ledger_custody AS
+ SELECT l.id,
+    l.entry_group,
+    l.account,
+    l.shop_id,
+    l.chain,
+    l.asset,
+    l.amount,
+    l.kind,
+    l.payment_id,
+    l.memo,
+    l.created_at,
+    l.transfer_id,
+    COALESCE(l.custodial, (p.wallet_id IS NULL), true) AS custodial
+   FROM (public.ledger_entries l
+     LEFT JOIN public.crypto_payments p ON ((p.id = l.payment_id)));
 
 ALTER TABLE public.ledger_entries ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.ledger_entries_id_seq
@@ -455,6 +550,8 @@ CREATE TABLE public.lightning_invoices (
     settled_at timestamp with time zone,
     cancelled_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    node_pubkey character varying(66),
+    late boolean DEFAULT false NOT NULL,
     CONSTRAINT lightning_invoices_amount_msat_check CHECK ((amount_msat > (0)::numeric)),
     CONSTRAINT lightning_invoices_amt_paid_msat_check CHECK ((amt_paid_msat > (0)::numeric)),
     CONSTRAINT lightning_invoices_check CHECK ((((state)::text = 'settled'::text) = ((amt_paid_msat IS NOT NULL) AND (settled_at IS NOT NULL)))),
@@ -545,6 +642,16 @@ CREATE TABLE public.order_items (
     CONSTRAINT order_items_quantity_check CHECK ((quantity > 0))
 );
 
+CREATE TABLE public.order_push_subscriptions (
+    id uuid NOT NULL,
+    order_id uuid NOT NULL,
+    endpoint character varying(2000) NOT NULL,
+    p256dh character varying(200) NOT NULL,
+    auth character varying(100) NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    gone_at timestamp with time zone
+);
+
 CREATE TABLE public.order_reservations (
     order_id uuid NOT NULL,
     supply_id uuid NOT NULL,
@@ -602,6 +709,7 @@ CREATE TABLE public.products (
     version integer DEFAULT 1 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    shop_id uuid,
     CONSTRAINT products_base_price_check CHECK ((base_price >= (0)::numeric)),
     CONSTRAINT products_name_check CHECK ((length(btrim((name)::text)) > 0)),
     CONSTRAINT products_status_check CHECK (((status)::text = ANY ((ARRAY['active'::character varying, 'inactive'::character varying, 'deleted'::character varying])::text[])))
@@ -643,6 +751,19 @@ CREATE TABLE public.shop_products (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     customizations jsonb NOT NULL,
     CONSTRAINT shop_products_price_check CHECK ((price >= (0)::numeric))
+);
+
+CREATE TABLE public.transfer_attempts (
+    transfer_id uuid NOT NULL,
+    chain character varying(32) NOT NULL,
+    txid character varying(66) NOT NULL,
+    batch_id uuid,
+    psbt text,
+    signed_tx text,
+    sender character varying(42),
+    sender_nonce bigint,
+    network_fee numeric(78,0),
+    replaced_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
 CREATE TABLE public.transfer_inputs (
@@ -694,6 +815,10 @@ CREATE TABLE public.transfers (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     version integer DEFAULT 1 NOT NULL,
     lightning_invoice text,
+    custodial boolean,
+    node_id uuid,
+    node_pubkey character varying(66),
+    signed_at timestamp with time zone,
     CONSTRAINT transfers_amount_check CHECK ((amount > (0)::numeric)),
     CONSTRAINT transfers_check CHECK ((((kind)::text = 'refund'::text) = ((payment_id IS NOT NULL) AND (order_id IS NOT NULL) AND (variant IS NOT NULL) AND (claim_expires_at IS NOT NULL)))),
     CONSTRAINT transfers_check1 CHECK (((amount IS NOT NULL) OR ((variant)::text = 'fiat_fixed'::text))),
@@ -738,6 +863,7 @@ CREATE TABLE public.users (
     disabled_at timestamp with time zone,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     version integer DEFAULT 1 NOT NULL,
+    totp_last_step bigint,
     CONSTRAINT users_email_check CHECK (((email IS NULL) OR (((email)::text = lower(btrim((email)::text))) AND ((email)::text ~~ '%_@_%'::text))))
 );
 
@@ -823,7 +949,8 @@ CREATE TABLE public.webhook_endpoints (
     enabled boolean DEFAULT true NOT NULL,
     version integer DEFAULT 1 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    refund_claims boolean DEFAULT false NOT NULL
 );
 
 ALTER TABLE ONLY public.address_counters
@@ -934,6 +1061,12 @@ ALTER TABLE ONLY public.order_claims
 ALTER TABLE ONLY public.order_items
     ADD CONSTRAINT order_items_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.order_push_subscriptions
+    ADD CONSTRAINT order_push_subscriptions_order_id_endpoint_key UNIQUE (order_id, endpoint);
+
+ALTER TABLE ONLY public.order_push_subscriptions
+    ADD CONSTRAINT order_push_subscriptions_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.order_reservations
     ADD CONSTRAINT order_reservations_pkey PRIMARY KEY (order_id, supply_id);
 
@@ -963,6 +1096,9 @@ ALTER TABLE ONLY public.shop_products
 
 ALTER TABLE ONLY public.shop_products
     ADD CONSTRAINT shop_products_shop_product_uq UNIQUE (shop_id, product_id);
+
+ALTER TABLE ONLY public.transfer_attempts
+    ADD CONSTRAINT transfer_attempts_pkey PRIMARY KEY (transfer_id, txid);
 
 ALTER TABLE ONLY public.transfer_inputs
     ADD CONSTRAINT transfer_inputs_pkey PRIMARY KEY (transfer_id, txid, output_index);
@@ -1074,6 +1210,8 @@ CREATE INDEX ledger_entries_account_idx ON public.ledger_entries USING btree (ac
 
 CREATE INDEX ledger_entries_group_idx ON public.ledger_entries USING btree (entry_group);
 
+CREATE INDEX ledger_entries_imposed_idx ON public.ledger_entries USING btree (shop_id) WHERE ((kind)::text = ANY ((ARRAY['reversal'::character varying, 'refund_fee'::character varying, 'payout_fee'::character varying])::text[]));
+
 CREATE INDEX ledger_entries_payment_idx ON public.ledger_entries USING btree (payment_id);
 
 CREATE INDEX ledger_entries_shop_idx ON public.ledger_entries USING btree (shop_id, id);
@@ -1120,6 +1258,8 @@ CREATE INDEX products_created_idx ON public.products USING btree (created_at, id
 
 CREATE INDEX products_name_idx ON public.products USING btree (lower((name)::text) text_pattern_ops);
 
+CREATE INDEX products_shop_idx ON public.products USING btree (shop_id) WHERE (shop_id IS NOT NULL);
+
 CREATE INDEX products_status_idx ON public.products USING btree (status);
 
 CREATE INDEX push_subscriptions_user_idx ON public.push_subscriptions USING btree (user_id) WHERE (gone_at IS NULL);
@@ -1132,17 +1272,25 @@ CREATE INDEX shop_products_product_idx ON public.shop_products USING btree (prod
 
 CREATE INDEX shop_products_shop_idx ON public.shop_products USING btree (shop_id);
 
+CREATE INDEX transfer_attempts_sender_idx ON public.transfer_attempts USING btree (sender, chain) WHERE (sender IS NOT NULL);
+
+CREATE INDEX transfer_attempts_txid_idx ON public.transfer_attempts USING btree (chain, txid);
+
 CREATE INDEX transfer_inputs_output_idx ON public.transfer_inputs USING btree (chain, txid, output_index);
 
 CREATE INDEX transfers_batch_idx ON public.transfers USING btree (batch_id) WHERE (batch_id IS NOT NULL);
 
 CREATE INDEX transfers_destination_idx ON public.transfers USING btree (chain, destination) WHERE (destination IS NOT NULL);
 
+CREATE UNIQUE INDEX transfers_lightning_invoice_once ON public.transfers USING btree (destination) WHERE (((destination)::text ~~ 'lightning:%'::text) AND ((status)::text <> 'cancelled'::text));
+
 CREATE INDEX transfers_payment_idx ON public.transfers USING btree (payment_id) WHERE (payment_id IS NOT NULL);
 
 CREATE INDEX transfers_sending_idx ON public.transfers USING btree (chain) WHERE ((status)::text = 'sending'::text);
 
 CREATE INDEX transfers_shop_idx ON public.transfers USING btree (shop_id, kind, created_at, id);
+
+CREATE UNIQUE INDEX transfers_txid_once_uq ON public.transfers USING btree (chain, lower((txid)::text)) WHERE ((txid IS NOT NULL) AND (batch_id IS NULL) AND ((method)::text IS DISTINCT FROM 'lightning'::text));
 
 CREATE INDEX user_sessions_user_idx ON public.user_sessions USING btree (user_id, created_at);
 
@@ -1175,6 +1323,8 @@ CREATE TRIGGER deposits_enqueue_moved AFTER UPDATE ON public.deposits REFERENCIN
 CREATE TRIGGER ledger_append_only BEFORE DELETE OR UPDATE ON public.ledger_entries FOR EACH ROW EXECUTE FUNCTION public.ledger_append_only();
 
 CREATE TRIGGER ledger_balanced AFTER INSERT ON public.ledger_entries REFERENCING NEW TABLE AS new_entries FOR EACH STATEMENT EXECUTE FUNCTION public.ledger_balanced();
+
+CREATE TRIGGER ledger_no_overdraft AFTER INSERT ON public.ledger_entries REFERENCING NEW TABLE AS new_entries FOR EACH STATEMENT EXECUTE FUNCTION public.ledger_no_overdraft();
 
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.users(id) ON DELETE SET NULL;
@@ -1257,6 +1407,9 @@ ALTER TABLE ONLY public.order_reservations
 ALTER TABLE ONLY public.order_reservations
     ADD CONSTRAINT order_reservations_supply_id_fkey FOREIGN KEY (supply_id) REFERENCES public.coffee_supplies(id);
 
+ALTER TABLE ONLY public.products
+    ADD CONSTRAINT products_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id);
+
 ALTER TABLE ONLY public.shop_grants
     ADD CONSTRAINT shop_grants_granted_by_fkey FOREIGN KEY (granted_by) REFERENCES public.users(id) ON DELETE SET NULL;
 
@@ -1272,8 +1425,14 @@ ALTER TABLE ONLY public.shop_products
 ALTER TABLE ONLY public.shop_products
     ADD CONSTRAINT shop_products_shop_id_fkey FOREIGN KEY (shop_id) REFERENCES public.coffee_shops(id);
 
+ALTER TABLE ONLY public.transfer_attempts
+    ADD CONSTRAINT transfer_attempts_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES public.transfers(id);
+
 ALTER TABLE ONLY public.transfer_inputs
     ADD CONSTRAINT transfer_inputs_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES public.transfers(id);
+
+ALTER TABLE ONLY public.transfers
+    ADD CONSTRAINT transfers_node_id_fkey FOREIGN KEY (node_id) REFERENCES public.lightning_nodes(id);
 
 ALTER TABLE ONLY public.transfers
     ADD CONSTRAINT transfers_order_id_fkey FOREIGN KEY (order_id) REFERENCES public.coffee_orders(id);

@@ -17,6 +17,10 @@ class Claims(msgspec.Struct, frozen=True):
     sub: uuid.UUID
     role: Role
     shops: list[uuid.UUID] = []
+    # whoever holds the signing secret stands for a fully signed-in person, second factor included; False
+    # makes a token of a password-only session (to test what needs the second factor). The API believes
+    # it in the dev and test environments only: elsewhere a development token never carries a second factor
+    second_factor: bool = True
 
     def can_manage(self, shop_id: uuid.UUID) -> bool:
         """Operators manage every shop; merchants and staff only the shops in their token."""

@@ -1,6 +1,6 @@
 """`beanpay payouts`: the operator's side of payouts at a terminal: see what waits, approve, put the
-approved Bitcoin payouts into one PSBT for the operator's wallet, and submit it signed. Same rules, ledger
-entries and audit rows as the API."""
+approved Bitcoin payouts into one PSBT for the operator's wallet, submit it signed, and cancel one no
+transaction pays. Same rules, ledger entries and audit rows as the API."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from beanpay.audit import Actor
 from beanpay.chains.bitcoin.rpc import BitcoinRpc
 from beanpay.config import Settings
 from beanpay.db import fetch_as
-from beanpay.engine.transfers import bitcoin, payouts, service
+from beanpay.engine.transfers import bitcoin, cancellation, payouts, service
 from beanpay.engine.transfers.service import SQL, TransferRow
 from beanpay.errors import DomainError, InvalidInput
 
@@ -101,6 +101,14 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             if not args.json and rows and not args.psbt_out and not args.dry_run:
                 print(rows[0].psbt)
             return 0
+        if args.action == "cancel":
+            async with pool.transaction() as conn:
+                payout = await service.lock(conn, args.id)
+                if payout.kind != "payout":
+                    raise PayoutsError(f"{args.id} is a {payout.kind}, not a payout")
+                _print([await cancellation.cancel(conn, settings, rpc, payout, operator=True,
+                                                         not_sent=args.not_sent, actor=CLI)], args.json)
+            return 0
         if args.action == "submit":
             signed = args.psbt_file.read_text().strip()
             async with pool.transaction() as conn:
@@ -127,7 +135,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: Any) -> None:
-    po = sub.add_parser("payouts", help="payouts of custodial balances: list, approve, batch, submit",
+    po = sub.add_parser("payouts", help="payouts of custodial balances: list, approve, batch, submit, cancel",
                         description="The operator's side of payouts: what waits for approval, approving one, "
                         "putting the approved Bitcoin payouts into one PSBT for the operator's wallet, and "
                         "submitting it signed (EVM payouts are sent by the platform's payout wallet).")
@@ -146,5 +154,12 @@ def add_parser(sub: Any) -> None:
     sb = po_sub.add_parser("submit", help="submit a batch's PSBT signed by the operator's wallet")
     sb.add_argument("--batch", type=uuid.UUID, required=True)
     sb.add_argument("--psbt-file", type=Path, required=True, help="the signed PSBT, base64")
-    for p in (ls, ap, bt, sb):
+    cn = po_sub.add_parser("cancel", help="cancel a payout no transaction pays (the shop's balance is credited back)",
+                           description="Cancel a payout. Once approved, one your own wallet was to send needs "
+                           "--not-sent: your statement that no transaction was sent for it (kept in the audit "
+                           "trail); one sent before and dropped is refused while that transaction may still be "
+                           "mined (send it again instead: the retry conflicts with it).")
+    cn.add_argument("--id", type=uuid.UUID, required=True)
+    cn.add_argument("--not-sent", action="store_true", help="state that no transaction was sent for this payout")
+    for p in (ls, ap, bt, sb, cn):
         p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -2,7 +2,8 @@
 
 Starts every service in one `beanpay run` process (API, relay, engine, webhook sender, notifier,
 lightning service, BTC and EVM indexers) with development tokens turned off, as in production. The first
-operator is made with `beanpay users create` and signs in; it opens a shop and invites its owner, who
+operator is made with `beanpay users create`, signs in and turns its second factor (TOTP) on, as every
+operator's write needs; signed in again with it, it opens a shop and invites its owner, who
 signs in, invites a barista and makes an API key for the shop's integration. The integration seeds the menu and stock
 and registers a webhook to a local receiver that checks every signature with the reference
 `standardwebhooks` library. A customer of the coffee platform, signed in at its identity provider (a
@@ -38,6 +39,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import msgspec
+import pyotp
 from aiohttp import web
 from embit import bip32, ec, script
 from embit.networks import NETWORKS
@@ -142,14 +144,27 @@ class Api:
                 raise DemoFailed(f"{method} {path} -> {resp.status}: {data}")
             return data
 
-    async def login(self, email: str) -> Who:
+    async def login(self, email: str, totp: str | None = None) -> Who:
         """Sign in: the session cookie (sent by hand: it is Secure, and the demo speaks plain HTTP to
         127.0.0.1) and the session's CSRF token for writes."""
-        async with self.session.post(self.base + "/v1/auth/login", json={"email": email, "password": PASSWORD}) as r:
+        body = {"email": email, "password": PASSWORD} | ({} if totp is None else {"totp": totp})
+        async with self.session.post(self.base + "/v1/auth/login", json=body) as r:
             if r.status != 200:
                 raise DemoFailed(f"login of {email} -> {r.status}: {await r.text()}")
             me = await r.json()
             return {"Cookie": f"bp_session={r.cookies['bp_session'].value}", "X-CSRF-Token": me["csrf_token"]}
+
+    async def login_with_second_factor(self, email: str) -> Who:
+        """An operator's session with its second factor (every write of an operator needs one): signed in with
+        the password, it turns TOTP on (the demo plays the authenticator app), then signs in again with the
+        next code (each code is accepted once)."""
+        weak = await self.login(email)
+        setup = await self.call("POST", "/v1/auth/totp/setup", weak)
+        app = pyotp.TOTP(setup["secret"])
+        await self.call("POST", "/v1/auth/totp/enable", weak,
+                        {"secret": setup["secret"], "code": app.now(), "password": PASSWORD})
+        await self.call("POST", "/v1/auth/logout", weak)
+        return await self.login(email, app.at(int(time.time()) + 30))
 
     async def join(self, inviter: Who, shop_id: str, email: str, role: str) -> Who:
         """Invite someone to the shop; they accept (making their account) and sign in."""
@@ -345,7 +360,7 @@ async def run(settings: Settings, base: str, server: subprocess.Popen[bytes], id
             print("waiting for the services and the indexers ...")
             await btc.ensure_funds()
             await _until("the API and both indexers", lambda: _ready(session, base, settings), server)
-            operator = await api.login(OPERATOR)
+            operator = await api.login_with_second_factor(OPERATOR)
             shop, merchant, staff, products, owner = await seed(api, operator)
             hook = await api.call("POST", f"/v1/shops/{shop['id']}/webhooks", merchant, {
                 "url": f"http://127.0.0.1:{receiver.port}/beanpay", "event_types": HOOK_EVENTS,

@@ -2,8 +2,14 @@
 
 A confirmed payment debits `deposits:<chain>:<asset>` (funds now at the order's address) and credits
 `merchant:<shop>` (owed to the shop). A reorg that takes a payment back writes the opposite pair;
-nothing is ever updated or deleted (the table refuses it), and the database checks at commit that
-every entry group sums to zero.
+nothing is ever updated or deleted (the table refuses it), and the database checks that every entry
+group sums to zero.
+
+Each entry says who holds the money: the platform (custodial: its wallet, its Lightning node) or the shop
+(its own wallet or node). Custody follows the money, not the shop's settings: a Lightning payment to the
+shop's own node is the shop's even where its on-chain payments go to the platform's wallet. Refunds and
+payouts debit the custodial balance under a per-shop lock, and the database refuses a debit that would
+take it below zero; only what the chain imposes (a reorg's reversal, a network fee) can, as a debt.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ class Credit:
     amount: int  # base units; negative reverses an earlier credit
     payment_id: uuid.UUID
     memo: str
+    custodial: bool  # the platform holds this money (its wallet or node), else the shop's own does
 
 
 async def post_many(conn: Connection, credits: list[Credit]) -> None:
@@ -49,14 +56,14 @@ async def post_many(conn: Connection, credits: list[Credit]) -> None:
         SQL.post, [r[0] for r in rows], [r[1] for r in rows], [r[3].shop_id for r in rows], [r[3].chain for r in rows],
         [r[3].asset for r in rows], [r[2] for r in rows],
         ["payment" if r[3].amount > 0 else "reversal" for r in rows], [r[3].payment_id for r in rows],
-        [r[3].memo for r in rows])
+        [r[3].memo for r in rows], [r[3].custodial for r in rows])
 
 
 class Balance(msgspec.Struct):
     chain: str
     asset: str
-    custodial: bool  # paid into the platform's wallet (the platform holds it), else into the shop's own
-    balance: int
+    custodial: bool  # held by the platform (its wallet or node), else by the shop's own wallet or node
+    balance: int  # negative: a debt (a reorg took back money already paid out)
 
 
 def owed_account(kind: str, chain: str, asset: str) -> str:
@@ -65,7 +72,8 @@ def owed_account(kind: str, chain: str, asset: str) -> str:
 
 
 async def post_transfer(conn: Connection, kind: str, entry: str, *, shop_id: uuid.UUID, chain: str, asset: str,
-                        amount: int, payment_id: uuid.UUID | None, transfer_id: uuid.UUID, memo: str) -> None:
+                        amount: int, payment_id: uuid.UUID | None, transfer_id: uuid.UUID, memo: str,
+                        custodial: bool) -> None:
     """A transfer's balanced entry pair (`kind` refund or payout). entry "": approved, the shop's balance
     debited to what is owed; "sent": its transaction first confirmed, owed to the deposits it spent;
     "fee": the network fee the wallet paid; "cancelled": called off after approval, back to the shop."""
@@ -74,7 +82,40 @@ async def post_transfer(conn: Connection, kind: str, entry: str, *, shop_id: uui
                      "cancelled": (owed, merchant)}[entry]
     # debits are positive: a debit of the merchant (credit) account lowers the shop's balance
     await conn.execute(SQL.post_transfer, uuid.uuid4(), [debit, credit], shop_id, chain, asset,
-                       f"{kind}_{entry}" if entry else kind, payment_id, memo, transfer_id, [amount, -amount])
+                       f"{kind}_{entry}" if entry else kind, payment_id, memo, transfer_id, [amount, -amount],
+                       custodial)
+
+
+class Overdraft(Exception):
+    """A debit the shop's custodial balance (what is final of it) does not cover."""
+
+    def __init__(self, balance: int, amount: int) -> None:
+        super().__init__(f"the shop's custodial balance ({balance} base units final) does not cover {amount}")
+        self.balance, self.amount = balance, amount
+
+
+async def reserve(conn: Connection, shop_id: uuid.UUID, chain: str, asset: str, amount: int) -> None:
+    """Before a refund or payout of custodial money is approved (and debited in the same transaction): take
+    the shop's custody lock, held to commit, and check the balance covers it, counting only credits a reorg
+    can no longer take back (a payment counted at an invoice's faster speed waits for the chain's full depth
+    before its money goes out again). The database checks the balance again."""
+    await conn.execute(SQL.lock_custody, str(shop_id))
+    balance = int(await conn.fetchval(SQL.custodial_balance, merchant_account(shop_id), chain, asset))
+    final = balance - int(await conn.fetchval(SQL.unfinal_custodial, shop_id, chain, asset))
+    if amount > final:
+        raise Overdraft(final, amount)
+
+
+class Debt(msgspec.Struct):
+    chain: str
+    asset: str
+    shops: int
+    owed: int
+
+
+async def debts(conn: Connection) -> list[Debt]:
+    """Custodial balances below zero, per asset: what reorgs and fees left shops owing."""
+    return await fetch_as(conn, SQL.debts, Debt)
 
 
 async def balances(conn: Connection, shop_id: uuid.UUID) -> list[Balance]:

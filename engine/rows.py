@@ -97,3 +97,4 @@ class DepositRow(msgspec.Struct):
     first_seen_at: dt.datetime
     confirmations: int
     block_height: int | None
+    held_by_platform: bool | None = None  # a Lightning invoice's node's custody; None on chain: the wallet's

@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from beanpay import audit, queries, tracing
 from beanpay.db import Connection, fetch_as, fetchrow_as
 from beanpay.engine import inventory, ledger
@@ -38,6 +40,8 @@ class Settling(PaymentRow):
     tolerance_bps: int | None = None
     speed: str | None = None
     trace_parent: str | None = None  # the order's trace, which its settlement continues
+    wallet_id: uuid.UUID | None = None  # the shop's own wallet its address is in (None: the platform's)
+    credited_custodial: int = 0  # of `credited`, what the platform holds (read after the lock)
 
 
 def counted(status: str, speed: str | None) -> str:
@@ -69,6 +73,32 @@ def credit_target(status: str, resolution: str | None, received_confirmed: int) 
     if PaymentStatus(status) in PAID or resolution in ("accepted", "refunded"):
         return received_confirmed
     return 0
+
+
+class Received(msgspec.Struct, frozen=True):
+    """Money counted for a payment: how much, and whether the platform holds it."""
+
+    amount: int
+    custodial: bool
+
+
+def held_by_platform(held: bool | None, wallet_id: uuid.UUID | None) -> bool:
+    """Who holds a deposit: a Lightning invoice's node says (the platform's node, or the shop's own); on
+    chain, the wallet the payment's address belongs to."""
+    return wallet_id is None if held is None else held
+
+
+def credits_due(shop_id: uuid.UUID, payment: PaymentRow, status: str, confirmed: list[Received],
+                credited_custodial: int, memo: str) -> tuple[int, list[ledger.Credit]]:
+    """The shop's credit for a payment (its new total) and the ledger credits that bring each custody to
+    what it should be: custody follows the money, so a payment partly in the platform's wallet and partly
+    in the shop's own node is credited to each for its own part. Pure."""
+    platform = credit_target(status, payment.resolution, sum(r.amount for r in confirmed if r.custodial))
+    total = credit_target(status, payment.resolution, sum(r.amount for r in confirmed))
+    moves = ((True, platform - credited_custodial),
+             (False, (total - platform) - (payment.credited - credited_custodial)))
+    return total, [ledger.Credit(shop_id, payment.chain, payment.crypto_currency, delta, payment.id, memo, custodial)
+                   for custodial, delta in moves if delta]
 
 
 def order_target(status: PaymentStatus, current: OrderStatus, resolution: str | None) -> OrderStatus | None:
@@ -105,6 +135,11 @@ async def settle_many(conn: Connection, keys: list[tuple[str, str]], *, now: dt.
     unmatched = [k for k in keys if k not in matched]
     if not payments:
         return Settlement(unmatched=unmatched)  # addresses watched for something else (or not yet committed)
+    credited = [p.id for p in payments if p.credited]  # a payment not yet credited holds nothing of either
+    if credited:
+        split = {r["payment_id"]: r["credited"] for r in await conn.fetch(SQL.credited_custodial, credited)}
+        for p in payments:
+            p.credited_custodial = int(split.get(p.id, 0))
     found: dict[tuple[str, str, str], list[DepositRow]] = {}
     for d in await fetch_as(conn, SQL.deposits_at, DepositRow, [p.chain for p in payments],
                             [p.wallet_address for p in payments]):
@@ -175,7 +210,8 @@ def assess_payment(payment: Settling, rows: list[DepositRow], now: dt.datetime, 
     elif not live and payment.status == PaymentStatus.EXPIRED:
         status = PaymentStatus.EXPIRED
     received = sum(r.amount for r in live)
-    confirmed_sum = sum(r.amount for r in live if counted(r.status, payment.speed) == "confirmed")
+    confirmed = [Received(r.amount, held_by_platform(r.held_by_platform, payment.wallet_id))
+                 for r in live if counted(r.status, payment.speed) == "confirmed"]
     confirmations = min((r.confirmations for r in live), default=0)
     latest = max(live, key=lambda r: (r.block_height or 0), default=None)
     changed = status.value != payment.status
@@ -183,14 +219,12 @@ def assess_payment(payment: Settling, rows: list[DepositRow], now: dt.datetime, 
         return None
     if changed:
         payment_transition(payment.status, status)  # a move the state machine does not have is refused
-    credit = credit_target(status.value, payment.resolution, confirmed_sum)
+    credit, credits = credits_due(payment.shop_id, payment, status.value, confirmed, payment.credited_custodial,
+                                  f"order {payment.order_id} payment {status.value}")
     writes.payments.append((payment.id, payment.status, status.value, received, confirmations,
                             latest.txid if latest else None, latest.block_height if latest else None,
                             status in PAID, credit))
-    delta = credit - payment.credited
-    if delta:
-        writes.credits.append(ledger.Credit(payment.shop_id, payment.chain, payment.crypto_currency, delta,
-                                            payment.id, f"order {payment.order_id} payment {status.value}"))
+    writes.credits += credits
     if not changed:
         return ""
     target = order_target(status, current, payment.resolution)
@@ -202,14 +236,22 @@ def assess_payment(payment: Settling, rows: list[DepositRow], now: dt.datetime, 
     return status.value
 
 
-async def _credit(conn: Connection, shop_id: uuid.UUID, payment: PaymentRow, confirmed_sum: int) -> None:
+class _CreditCustody(msgspec.Struct):
+    wallet_id: uuid.UUID | None
+    credited_custodial: int
+
+
+async def _credit(conn: Connection, shop_id: uuid.UUID, payment: PaymentRow, live: list[Any]) -> None:
     """Bring the shop's ledger credit for this payment to what it should be (a no-op when it already is)."""
-    target = credit_target(payment.status, payment.resolution, confirmed_sum)
-    delta = target - payment.credited
-    if delta == 0:
+    custody = await fetchrow_as(conn, SQL.credit_custody, _CreditCustody, payment.id, str(shop_id))
+    assert custody is not None
+    confirmed = [Received(int(r["amount"]), held_by_platform(r["held_by_platform"], custody.wallet_id))
+                 for r in live if r["status"] == "confirmed"]
+    target, credits = credits_due(shop_id, payment, payment.status, confirmed, custody.credited_custodial,
+                                  f"order {payment.order_id} payment {payment.status}")
+    if not credits:
         return
-    await ledger.post_many(conn, [ledger.Credit(shop_id, payment.chain, payment.crypto_currency, delta, payment.id,
-                                                f"order {payment.order_id} payment {payment.status}")])
+    await ledger.post_many(conn, credits)
     await conn.execute(SQL.set_credited, payment.id, target)
 
 
@@ -255,5 +297,5 @@ async def resolve(conn: Connection, order: OrderRow, action: str, actor: audit.A
     elif action == "refund" and current is OrderStatus.PENDING:
         await inventory.release(conn, [order.id])
         await move(conn, order, OrderStatus.CANCELLED, actor)
-    await _credit(conn, order.shop_id, after, sum(int(r["amount"]) for r in live if r["status"] == "confirmed"))
+    await _credit(conn, order.shop_id, after, list(live))
     return after

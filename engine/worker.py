@@ -15,7 +15,7 @@ from beanpay import idempotency, queries
 from beanpay.chains.bitcoin.rpc import BitcoinRpc
 from beanpay.config import Settings
 from beanpay.db import Database
-from beanpay.engine import carts
+from beanpay.engine import carts, ledger
 from beanpay.engine.expiry import expire_claims, expire_orders
 from beanpay.engine.invalidation import Invalidator
 from beanpay.engine.prices.service import RateService
@@ -35,6 +35,10 @@ FAILURES = Counter("beanpay_engine_failures_total", "Settlement attempts that fa
 TRANSFERS_SENT = Counter("beanpay_engine_transfers_sent_total",
                          "Refund and payout transactions a payout hot wallet broadcast")
 PRUNED = Counter("beanpay_engine_pruned_total", "Expired rows deleted by maintenance", ["kind"])
+IN_DEBT = Gauge("beanpay_custodial_debt_shops", "Shops whose custodial balance a reorg or a fee took below zero",
+                ["chain", "asset"])
+DEBT = Gauge("beanpay_custodial_debt_base_units", "What shops in debt owe the platform, in base units",
+             ["chain", "asset"])
 
 CHANNEL = "beanpay_payments"
 SQL = queries.load("beanpay.engine", "queue.sql")
@@ -173,9 +177,22 @@ class Engine:
                 # an expired cart is ignored when read already; its rows go a day later
                 while (n := await carts.purge_expired(self.db, CART_KEEP, 1000)) > 0:
                     PRUNED.labels("cart").inc(n)
+                await self._debts()
             except Exception as exc:
                 log.warning("maintenance failed", error=repr(exc))
             await sleep(stop, MAINTENANCE_SECONDS)
+
+    async def _debts(self) -> None:
+        """Debts a reorg's reversal (or a fee) left: refunds and payouts never make one (the database
+        refuses them), so any is money the platform paid out and a person must look at."""
+        async with self.db.acquire() as conn:
+            found = await ledger.debts(conn)
+        IN_DEBT.clear()
+        DEBT.clear()
+        for d in found:
+            IN_DEBT.labels(d.chain, d.asset).set(d.shops)
+            DEBT.labels(d.chain, d.asset).set(d.owed)
+            log.error("shops in debt to the platform", chain=d.chain, asset=d.asset, shops=d.shops, owed=str(d.owed))
 
     async def _prices(self, stop: asyncio.Event) -> None:
         assert self.rates is not None

@@ -174,10 +174,11 @@ class MemoryDb:
 
     def q_post(self, groups: list[uuid.UUID], accounts: list[str], shops: list[uuid.UUID], chains: list[str],
                assets: list[str], amounts: list[int], kinds: list[str], payments: list[uuid.UUID],
-               memos: list[str]) -> list[Row]:
+               memos: list[str], custodial: list[bool]) -> list[Row]:
         rows = [dict(zip(("entry_group", "account", "shop_id", "chain", "asset", "amount", "kind", "payment_id",
-                          "memo"), r, strict=True))
-                for r in zip(groups, accounts, shops, chains, assets, amounts, kinds, payments, memos, strict=True)]
+                          "memo", "custodial"), r, strict=True))
+                for r in zip(groups, accounts, shops, chains, assets, amounts, kinds, payments, memos, custodial,
+                             strict=True)]
         for group in set(groups):  # the database's deferred check, at once
             if sum(r["amount"] for r in rows if r["entry_group"] == group) != 0:
                 raise Conflict("the change breaks rule ledger_balanced", constraint="ledger_balanced")
@@ -190,14 +191,23 @@ class MemoryDb:
         return sorted((p for p in self.payments.values() if (p["chain"], p["wallet_address"]) in pairs),
                       key=lambda p: (p["chain"], p["wallet_address"]))
 
+    def _credited_custodial(self, payment_id: uuid.UUID) -> int:
+        shop_id = self.orders[self.payments[payment_id]["order_id"]]["shop_id"]
+        return -sum(e["amount"] for e in self.ledger if e["payment_id"] == payment_id and e["custodial"]
+                    and e["account"] == f"merchant:{shop_id}")
+
     def q_lock_payments(self, chains: list[str], addresses: list[str]) -> list[Row]:
         return [pick(p, PAYMENT, order_status=self.orders[p["order_id"]]["order_status"],
-                     shop_id=self.orders[p["order_id"]]["shop_id"])
+                     shop_id=self.orders[p["order_id"]]["shop_id"], wallet_id=None)
                 for p in self._payment_rows(set(zip(chains, addresses, strict=True)))]
 
+    def q_credited_custodial(self, payment_ids: list[uuid.UUID]) -> list[Row]:
+        return [{"payment_id": p, "credited": self._credited_custodial(p)} for p in payment_ids]
+
     def q_deposits_at(self, chains: list[str], addresses: list[str]) -> list[Row]:
-        pairs = set(zip(chains, addresses, strict=True))
-        return [dict(d) for d in sorted(self.deposits, key=lambda d: (d["first_seen_at"], d["txid"]))
+        pairs = set(zip(chains, addresses, strict=True))  # on chain only: held by the payment's wallet
+        return [dict(d, held_by_platform=None)
+                for d in sorted(self.deposits, key=lambda d: (d["first_seen_at"], d["txid"]))
                 if (d["chain"], d["address"]) in pairs]
 
     def q_settle_payments(self, ids: list[uuid.UUID], froms: list[str], statuses: list[str], received: list[int],
@@ -231,7 +241,7 @@ class MemoryDb:
         return [pick(p, PAYMENT) for p in self.payments.values() if p["order_id"] == order_id]
 
     def q_live_deposits(self, chain: str, address: str, asset: str) -> list[Row]:
-        return [{"status": d["status"], "amount": d["amount"]} for d in self.deposits
+        return [{"status": d["status"], "amount": d["amount"], "held_by_platform": None} for d in self.deposits
                 if (d["chain"], d["address"], d["asset"]) == (chain, address, asset) and d["status"] != "orphaned"]
 
     def q_mark_resolved(self, payment_id: uuid.UUID, resolution: str) -> list[Row]:
@@ -240,6 +250,9 @@ class MemoryDb:
             return []
         p["resolution"] = resolution
         return [pick(p, PAYMENT)]
+
+    def q_credit_custody(self, payment_id: uuid.UUID, shop_id: str) -> list[Row]:
+        return [{"wallet_id": None, "credited_custodial": self._credited_custodial(payment_id)}]
 
     def q_set_credited(self, payment_id: uuid.UUID, credited: int) -> list[Row]:
         self.payments[payment_id]["credited"] = credited

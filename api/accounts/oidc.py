@@ -5,6 +5,9 @@ Keys are cached per issuer. A token whose `kid` is not among them makes the keys
 (the provider rotated), at most once per `oidc_jwks_refresh_seconds`, so a stream of made-up `kid`s
 cannot turn every request into a fetch. PyJWT checks signature, `iss`, `aud`, `exp`, `nbf` and
 `iat` with the configured leeway; the algorithm comes from the configuration, never from the token.
+
+A customer is the pair (issuer, sub), made one UUID (`customer_id`): each provider names its own people, so
+equal subjects at two issuers are two customers, and no issuer can pick a subject that names another's.
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ log = structlog.get_logger("oidc")
 
 class TokenRefused(Exception):
     """The token is not one of the issuer's, or no longer valid; the message says why."""
+
+
+def customer_id(issuer: str, sub: uuid.UUID) -> uuid.UUID:
+    """The customer `sub` of `issuer` is: a name-based UUID (v5) of both, under a namespace per issuer."""
+    return uuid.uuid5(uuid.uuid5(uuid.NAMESPACE_URL, issuer), str(sub))
 
 
 class _Keys:
@@ -49,8 +57,8 @@ class Verifier:
         if self._session is not None:
             await self._session.close()
 
-    async def subject(self, token: str, issuer: str) -> uuid.UUID:
-        """The customer id (`sub`, a UUID) of a valid token from `issuer`."""
+    async def customer(self, token: str, issuer: str) -> uuid.UUID:
+        """The customer id of a valid token from `issuer`: its `sub` (a UUID) bound to the issuer."""
         config = self._issuers[issuer]
         try:
             kid = jwt.get_unverified_header(token).get("kid")
@@ -66,9 +74,10 @@ class Verifier:
         except jwt.PyJWTError as exc:
             raise TokenRefused(str(exc)) from None
         try:
-            return uuid.UUID(str(body["sub"]))
+            sub = uuid.UUID(str(body["sub"]))
         except ValueError:
             raise TokenRefused("sub is not a UUID") from None
+        return customer_id(config.issuer, sub)
 
     async def _key(self, config: OidcIssuer, kid: str) -> Any:
         keys = self._keys[config.issuer]

@@ -1,6 +1,12 @@
 """Who a request acts as, from what it carries: an API key or a JWT in `Authorization: Bearer`, or a
 session cookie. Lookups are cached briefly (Redis, then each process) and dropped everywhere on
 revocation, so revoking a session, key, grant or user holds on every API process within seconds.
+
+An API key acts only while the person who made it could still make it: holds api-keys:manage and each of
+the key's permissions on each of its shops, and is not disabled. That is checked on every use against the
+maker's cached access, which a role change, removal or disabling drops everywhere, so a key stops with its
+maker's role (and acts again should the role come back). A key made by no account (inserted by hand, or with
+a development token, which names no stored person) is not checked.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import msgspec
 from aiohttp import web
 
 from beanpay import cachekeys, queries
-from beanpay.access import ANONYMOUS, Principal
+from beanpay.access import ANONYMOUS, Principal, grantable
 from beanpay.api.accounts import credentials
 from beanpay.api.accounts.oidc import TokenRefused
 from beanpay.api.state import OIDC, cache, pool, settings
@@ -45,6 +51,7 @@ class KeyInfo(msgspec.Struct, frozen=True):
     id: uuid.UUID
     permissions: list[str]
     shop_ids: list[uuid.UUID]
+    maker: uuid.UUID | None = None  # the account that made the key, if it has one
 
 
 _session = msgspec.json.Decoder(SessionInfo)
@@ -52,6 +59,10 @@ _access = msgspec.json.Decoder(Access)
 _key = msgspec.json.Decoder(KeyInfo)
 _grants = msgspec.json.Decoder(dict[uuid.UUID, str])
 _touched: dict[uuid.UUID, float] = {}  # key id -> when this process last noted its use
+# (key id, its maker's cached access) -> whether the maker could still make the key: the check is pure, and
+# every request of an integration repeats it with the same bytes
+_vouched: dict[tuple[uuid.UUID, bytes], bool] = {}
+_VOUCHED_MAX = 10_000
 
 
 async def resolve(request: web.Request, *, public: bool) -> Principal:
@@ -104,7 +115,8 @@ async def session_principal(request: web.Request, session_id: str) -> Principal 
     return await user_principal(request, info.user_id, second_factor=info.second_factor)
 
 
-async def user_principal(request: web.Request, user_id: uuid.UUID, *, second_factor: bool) -> Principal | None:
+async def _user_access(request: web.Request, user_id: uuid.UUID) -> bytes | None:
+    """The user's access (operator, disabled, grants) as cached JSON; None if there is no such account."""
     async def load() -> bytes | None:
         async with pool(request).acquire() as conn:
             row = await conn.fetchrow(SQL.user_access, user_id)
@@ -112,14 +124,22 @@ async def user_principal(request: web.Request, user_id: uuid.UUID, *, second_fac
             return None
         return msgspec.json.encode(Access(row["operator"], row["disabled"], _grants.decode(row["grants"])))
 
-    raw = await cache(request).get_or_load(cachekeys.user_access_key(user_id), _ttl(request), load)
+    return await cache(request).get_or_load(cachekeys.user_access_key(user_id), _ttl(request), load)
+
+
+def _principal_of(user_id: uuid.UUID, access: Access, *, second_factor: bool) -> Principal:
+    return Principal(kind="user", id=user_id, operator=access.operator, grants=access.grants,
+                     second_factor=second_factor)
+
+
+async def user_principal(request: web.Request, user_id: uuid.UUID, *, second_factor: bool) -> Principal | None:
+    raw = await _user_access(request, user_id)
     if raw is None:
         return None
     access = _access.decode(raw)
     if access.disabled:
         return None
-    return Principal(kind="user", id=user_id, operator=access.operator, grants=access.grants,
-                     second_factor=second_factor)
+    return _principal_of(user_id, access, second_factor=second_factor)
 
 
 async def _api_key(request: web.Request, key: str) -> Principal:
@@ -134,6 +154,9 @@ async def _api_key(request: web.Request, key: str) -> Principal:
     if raw is None:
         raise Unauthorized("unknown, revoked or expired API key")
     info = _key.decode(raw)
+    if info.maker is not None and not await _maker_vouches(request, info, info.maker):
+        raise Unauthorized("this API key's maker no longer holds what the key may do (they left the shop, lost "
+                           "the role, or were disabled): have an owner make a new key")
     now = time.monotonic()
     if now - _touched.get(info.id, -1e9) > 60:
         _touched[info.id] = now
@@ -141,6 +164,23 @@ async def _api_key(request: web.Request, key: str) -> Principal:
             await conn.execute(SQL.api_key_touch, info.id)
     return Principal(kind="api_key", id=info.id, permissions=frozenset(info.permissions),
                      shops=frozenset(info.shop_ids))
+
+
+async def _maker_vouches(request: web.Request, info: KeyInfo, maker: uuid.UUID) -> bool:
+    """Whether the key's maker could make this key now (the same rule as when it was made)."""
+    raw = await _user_access(request, maker)
+    if raw is None:
+        return False
+    known = _vouched.get((info.id, raw))
+    if known is not None:
+        return known
+    access = _access.decode(raw)
+    verdict = not access.disabled and not grantable(_principal_of(maker, access, second_factor=False),
+                                                    set(info.permissions), set(info.shop_ids))
+    if len(_vouched) >= _VOUCHED_MAX:
+        _vouched.clear()
+    _vouched[(info.id, raw)] = verdict
+    return verdict
 
 
 async def _jwt(request: web.Request, token: str) -> Principal:
@@ -158,18 +198,36 @@ async def _jwt(request: web.Request, token: str) -> Principal:
         except InvalidToken as exc:
             raise Unauthorized(f"invalid token: {exc}") from None
         if claims.role == "customer":
-            return Principal(kind="customer", id=claims.sub)
+            return Principal(kind="customer", id=claims.sub)  # beanpay's own issuer: the subject as it is
+        # a development token stands for a person signed in with a second factor only where it is a
+        # development token (dev, test); should one be allowed in production, it never carries one
+        strong = claims.second_factor and conf.env in ("dev", "test")
         if claims.role == "operator":
-            return Principal(kind="user", id=claims.sub, operator=True)
+            return Principal(kind="user", id=claims.sub, operator=True, second_factor=strong)
         role = "owner" if claims.role == "merchant" else "staff"
-        return Principal(kind="user", id=claims.sub, grants=dict.fromkeys(claims.shops, role))
+        return Principal(kind="user", id=claims.sub, grants=dict.fromkeys(claims.shops, role), second_factor=strong)
     verifier = request.app[OIDC]
     if not verifier.knows(issuer):
         raise Unauthorized("invalid token: unknown issuer")
     try:
-        return Principal(kind="customer", id=await verifier.subject(token, str(issuer)))
+        return Principal(kind="customer", id=await verifier.customer(token, str(issuer)))
     except TokenRefused as exc:
         raise Unauthorized(f"invalid token: {exc}") from None
+
+
+async def refuse_without_second_factor(request: web.Request, principal: Principal) -> None:
+    """A 403 unless the principal signed in with its second factor, saying what to do: turn TOTP on, or
+    sign in again with it (a session opened before it was on, or by password alone)."""
+    if principal.second_factor:
+        return
+    has_totp = False
+    if principal.kind == "user" and principal.id is not None:
+        async with pool(request).acquire() as conn:
+            has_totp = bool(await conn.fetchval(SQL.user_has_totp, principal.id))
+    if has_totp:
+        raise Forbidden("this needs a session signed in with your second factor: sign in again with your TOTP code")
+    raise Forbidden("this needs a second factor: turn TOTP on (POST /v1/auth/totp/setup, then /v1/auth/totp/enable) "
+                    "and sign in again with its code")
 
 
 def _ttl(request: web.Request) -> int:

@@ -102,13 +102,17 @@ class Invitation(Struct):
 
 
 class InvitationCreated(Invitation, kw_only=True):
-    token: str  # shown once: the invitee accepts with it (the link is /invitations/{token})
+    # shown once, when no mail server is set up: the invitee accepts with it (the link is /invitations/{token});
+    # with one, the link goes to the email only and these say so
+    token: str
     link: str
+    delivery: Literal["email", "shown"] = "shown"
 
 
 class InvitationAccept(Input):
     token: Annotated[str, Meta(min_length=20, max_length=100)]
-    password: Password  # the new account's password, or the existing account's
+    # the new account's password; for an existing account, its password unless signed in as it
+    password: Password | None = None
     display_name: Annotated[str, Meta(max_length=100)] | None = None
 
 

@@ -10,6 +10,7 @@ import uuid
 import msgspec
 
 from beanpay import audit, queries
+from beanpay.access import MAY_INVITE
 from beanpay.api.accounts import credentials
 from beanpay.db import Connection
 from beanpay.errors import Conflict, InvalidInput, NotFound
@@ -64,21 +65,45 @@ async def load_user(conn: Connection, user_id: uuid.UUID) -> UserRow:
     return UserRow(**dict(row))
 
 
+async def shop_roles(conn: Connection, shop_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    """Every role at the shop, locked until the transaction ends (changes at one shop run one at a time)."""
+    return {r["user_id"]: r["role"] for r in await conn.fetch(SQL.shop_grants_lock, shop_id)}
+
+
+def _keeps_an_owner(roles: dict[uuid.UUID, str], user_id: uuid.UUID) -> None:
+    if roles.get(user_id) == "owner" and not any(r == "owner" for u, r in roles.items() if u != user_id):
+        raise Conflict("a shop keeps at least one owner; make someone else owner first")
+
+
 async def grant(conn: Connection, *, user_id: uuid.UUID, shop_id: uuid.UUID, role: str, by: uuid.UUID | None,
                 actor: audit.Actor) -> None:
-    before = await conn.fetchval(SQL.grant_of, user_id, shop_id)
-    if before == "owner" and role != "owner" and not await conn.fetchval(SQL.owners_left, shop_id, user_id):
-        raise Conflict("a shop keeps at least one owner; make someone else owner first")
+    roles = await shop_roles(conn, shop_id)
+    before = roles.get(user_id)
+    if role != "owner":
+        _keeps_an_owner(roles, user_id)
     await conn.fetchrow(SQL.grant_upsert, user_id, shop_id, role, by)
     await audit.record(conn, actor, "grant.put", "shop_grant", f"{shop_id}/{user_id}",
                        before=None if before is None else {"role": before}, after={"role": role})
+    await _withdraw_invitations(conn, shop_id=shop_id, user_id=user_id, role=role, actor=actor)
 
 
 async def revoke_grant(conn: Connection, *, user_id: uuid.UUID, shop_id: uuid.UUID, actor: audit.Actor) -> None:
-    before = await conn.fetchval(SQL.grant_of, user_id, shop_id)
+    roles = await shop_roles(conn, shop_id)
+    before = roles.get(user_id)
     if before is None:
         raise NotFound("this person has no role at this shop")
-    if before == "owner" and not await conn.fetchval(SQL.owners_left, shop_id, user_id):
-        raise Conflict("a shop keeps at least one owner; make someone else owner first")
+    _keeps_an_owner(roles, user_id)
     await conn.fetchval(SQL.grant_delete, user_id, shop_id)
     await audit.record(conn, actor, "grant.delete", "shop_grant", f"{shop_id}/{user_id}", before={"role": before})
+    await _withdraw_invitations(conn, shop_id=shop_id, user_id=user_id, role=None, actor=actor)
+
+
+async def _withdraw_invitations(conn: Connection, *, shop_id: uuid.UUID, user_id: uuid.UUID, role: str | None,
+                                actor: audit.Actor) -> None:
+    """A person's open invitations to the shop for roles they may no longer give (none, once removed): a
+    removed manager does not come back through the staff invitation they made for themselves."""
+    still = sorted(MAY_INVITE.get(role, frozenset()) if role is not None else frozenset())
+    withdrawn = await conn.fetch(SQL.invitations_withdraw_of, shop_id, user_id, still)
+    await audit.record_many(conn, actor, [audit.Entry("invitation.revoke", "invitation", r["id"],
+                                                      after={"why": "its maker may no longer give the role"})
+                                          for r in withdrawn])

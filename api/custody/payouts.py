@@ -16,19 +16,19 @@ from beanpay.api.custody.schemas import (
     SentTransaction,
     SignedPsbt,
     Transfer,
+    TransferCancel,
     TransferPage,
     TransferQuery,
 )
 from beanpay.api.custody.transfers import out, own, secret
-from beanpay.api.guard import OPERATORS, allow, needs
-from beanpay.api.http import actor, json, path_uuid
+from beanpay.api.guard import OPERATORS, OPERATORS_2FA, allow, needs
+from beanpay.api.http import actor, json, path_uuid, who
 from beanpay.api.idempotency import mutation
 from beanpay.api.routing import Routes
 from beanpay.api.rows import encode_cursor, keyset
 from beanpay.api.state import BTC_RPC, pool, settings
 from beanpay.db import fetch_as
-from beanpay.engine.transfers import approval, bitcoin, evm, payouts, service
-from beanpay.engine.transfers.rules import TransferStatus
+from beanpay.engine.transfers import approval, bitcoin, cancellation, evm, payouts, service
 from beanpay.engine.transfers.service import SQL, TransferRow
 from beanpay.errors import InvalidInput, NotFound
 
@@ -90,7 +90,7 @@ async def get_payout(request: web.Request) -> web.Response:
 
 @routes.add("POST", "/v1/payouts/{payout_id}/approve",
             summary="Approve a payout: the shop's custodial balance is debited and it is prepared for sending",
-            tag="payouts", response=Transfer, policy=OPERATORS, errors=(401, 403, 404, 409))
+            tag="payouts", response=Transfer, policy=OPERATORS_2FA, errors=(401, 403, 404, 409))
 async def approve_payout(request: web.Request) -> web.Response:
     payout_id = await _own(request)
     async with mutation(request) as m:
@@ -99,17 +99,18 @@ async def approve_payout(request: web.Request) -> web.Response:
         return await m.respond(json(out(request, after)))
 
 
-@routes.add("POST", "/v1/payouts/{payout_id}/cancel", summary="Cancel a payout not yet on the network",
-            tag="payouts", response=Transfer, policy=ASK, errors=(401, 403, 404, 409))
+@routes.add("POST", "/v1/payouts/{payout_id}/cancel",
+            summary="Cancel a payout no transaction pays: the merchant before approval; after, an operator (for one "
+                    "their own wallet sends, stating `not_sent`)",
+            tag="payouts", body=TransferCancel, response=Transfer, policy=ASK, errors=(400, 401, 403, 404, 409, 422))
 async def cancel_payout(request: web.Request) -> web.Response:
     payout_id = await _own(request)
+    body = await decode_body(request, TransferCancel) if request.body_exists else TransferCancel()
     async with mutation(request) as m:
         payout = await service.lock(m.conn, payout_id)
-        if payout.batch_id is not None and payout.status == TransferStatus.AWAITING_SIGNATURE:
-            raise InvalidInput("the payout is in a batch being signed", [
-                {"field": "payout_id", "message": "it is in a PSBT out for signing; wait, or let it fail"}])
-        after = await service.move(m.conn, payout, TransferStatus.CANCELLED, secret=secret(request),
-                                   actor=actor(request))
+        after = await cancellation.cancel(m.conn, settings(request), request.app[BTC_RPC], payout,
+                                                 operator=who(request).operator, not_sent=body.not_sent,
+                                                 actor=actor(request))
         return await m.respond(json(out(request, after)))
 
 

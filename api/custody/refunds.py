@@ -1,5 +1,6 @@
 """Refunds over HTTP: the shop issues, approves, signs and cancels; the customer's link shows the refund
-and takes their address."""
+and takes their address. A refund the platform pays is approved only as far as the shop's custodial
+balance covers it: a claim it does not cover waits for the merchant's approval."""
 
 from __future__ import annotations
 
@@ -16,19 +17,20 @@ from beanpay.api.custody.schemas import (
     SentTransaction,
     SignedPsbt,
     Transfer,
+    TransferCancel,
     TransferPage,
     TransferQuery,
 )
 from beanpay.api.custody.transfers import out, own, rate_now, secret
 from beanpay.api.guard import allow, needs, public
-from beanpay.api.http import actor, json, path_uuid
+from beanpay.api.http import actor, json, path_uuid, who
 from beanpay.api.idempotency import mutation
 from beanpay.api.routing import Routes
 from beanpay.api.rows import encode_cursor, keyset
 from beanpay.api.state import BTC_RPC, pool, settings
 from beanpay.db import Connection, fetch_as
 from beanpay.engine.lightning import refunds as lightning_refunds
-from beanpay.engine.transfers import approval, bitcoin, evm, refunds, rules, service
+from beanpay.engine.transfers import approval, bitcoin, cancellation, evm, refunds, rules, service
 from beanpay.engine.transfers.rules import TransferStatus
 from beanpay.engine.transfers.service import SQL, TransferRow
 from beanpay.errors import InvalidInput, NotFound
@@ -59,7 +61,8 @@ async def create_refund(request: web.Request) -> web.Response:
         refund = await refunds.issue(
             m.conn, order_id=order_id, variant=body.variant, amount=None if body.amount is None else int(body.amount),
             fiat_amount=body.fiat_amount, fee_bps=body.fee_bps, reason=body.reason, rate=rate,
-            claim_ttl=dt.timedelta(seconds=s.refund_claim_seconds), secret=secret(request), actor=actor(request))
+            claim_ttl=dt.timedelta(seconds=s.refund_claim_seconds), secret=secret(request), actor=actor(request),
+            minimums=s.transfer_minimums)
         return await m.respond(json(out(request, refund), status=201))
 
 
@@ -151,14 +154,17 @@ async def retry_refund(request: web.Request) -> web.Response:
         return await m.respond(json(out(request, after)))
 
 
-@routes.add("POST", "/v1/refunds/{refund_id}/cancel", summary="Cancel a refund not yet on the network",
-            tag="refunds", response=Transfer, policy=WRITE, errors=(401, 403, 404, 409))
+@routes.add("POST", "/v1/refunds/{refund_id}/cancel",
+            summary="Cancel a refund no transaction pays: the shop before approval (and its own wallet's after); "
+                    "the platform's money once approved, an operator (stating `not_sent` for their own wallet's)",
+            tag="refunds", body=TransferCancel, response=Transfer, policy=WRITE, errors=(400, 401, 403, 404, 409, 422))
 async def cancel_refund(request: web.Request) -> web.Response:
     refund_id = await _own(request)
+    body = await decode_body(request, TransferCancel) if request.body_exists else TransferCancel()
     async with mutation(request) as m:
         refund = await service.lock(m.conn, refund_id)
-        after = await service.move(m.conn, refund, TransferStatus.CANCELLED, secret=secret(request),
-                                   actor=actor(request))
+        after = await cancellation.cancel(m.conn, settings(request), request.app[BTC_RPC], refund,
+                                          operator=who(request).operator, not_sent=body.not_sent, actor=actor(request))
         return await m.respond(json(out(request, after)))
 
 
@@ -218,5 +224,8 @@ async def claim_with(conn: Connection, request: web.Request, refund_id: uuid.UUI
         after = await refunds.claim(conn, refund_id, address, network=s.btc_network, secret=secret(request),
                                     actor=actor(request))
     if after.variant in rules.AUTO_APPROVED:
-        after = await approval.approve(conn, s, after, rate=None, btc=request.app[BTC_RPC], actor=actor(request))
+        try:
+            after = await approval.approve(conn, s, after, rate=None, btc=request.app[BTC_RPC], actor=actor(request))
+        except service.NotCovered:  # the claim stands; the merchant approves once the balance covers it
+            pass
     return after

@@ -75,6 +75,14 @@ class SentTransaction(Input):
     tx_hash: Annotated[str, Meta(pattern=r"^0x[0-9a-fA-F]{64}$")]
 
 
+class TransferCancel(Input):
+    """`not_sent`: an operator cancelling an approved payout (or refund of the platform's money) their own
+    wallet was to send states that no transaction was sent for it (kept in the audit trail); not needed
+    before approval."""
+
+    not_sent: bool = False
+
+
 class UnsignedTransaction(Struct):
     """EVM: what the merchant's wallet sends for the refund (from the shop's own treasury)."""
 

@@ -49,7 +49,7 @@ def out(request: web.Request, r: TransferRow) -> Transfer:
     return Transfer(
         id=r.id, kind=r.kind, shop_id=r.shop_id, chain=r.chain, asset=r.asset, decimals=r.decimals,
         amount=None if r.amount is None else str(r.amount), status=r.status, method=r.method,
-        custodial=r.wallet_id is None, destination=r.destination, psbt=r.psbt, batch_id=r.batch_id,
+        custodial=r.platform_money, destination=r.destination, psbt=r.psbt, batch_id=r.batch_id,
         unsigned_transaction=unsigned, payment_uri=uri, txid=r.txid,
         network_fee=None if r.network_fee is None else str(r.network_fee), failure=r.failure, reason=r.reason,
         created_at=r.created_at, approved_at=r.approved_at, sent_at=r.sent_at, completed_at=r.completed_at,

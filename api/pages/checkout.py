@@ -25,6 +25,7 @@ from beanpay.api.pages.qr import svg
 from beanpay.api.pages.render import formatter, html_errors, page, render, secure
 from beanpay.api.pages.views import OrderView, invoice_context, open_checkout, order_view, receipt_token
 from beanpay.api.state import BTC_ACCOUNT, pool, settings
+from beanpay.api.stream_limits import client_address
 from beanpay.engine import claiming, invoices
 from beanpay.engine.addresses import BITCOIN
 from beanpay.engine.lightning import invoices as lightning_invoices
@@ -169,7 +170,8 @@ def _event(name: str, html: str) -> bytes:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    """Server-Sent Events: the live part of the page, sent again each time it would look different."""
+    """Server-Sent Events: the live part of the page, sent again each time it would look different.
+    Capped per client address and per checkout (api.stream_limits): a 429 beyond."""
     token = request.match_info["token"]
     opened = open_checkout(token, _secret(request))
     t = formatter(request)
@@ -179,12 +181,23 @@ async def events(request: web.Request) -> web.StreamResponse:
         if order_id is None:
             assert opened.invoice_id is not None
             order_id = (await invoice_context(conn, conf, opened.invoice_id, now=_now()))["order_id"]
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
-    secure(response)
-    await response.prepare(request)
-    if order_id is None:  # an invoice's asset picker: nothing streams until the customer picks
-        await response.write(b"event: done\ndata: \n\n")
-        return response
+    feed = request.app[FEED]
+    holder = f"order:{order_id}" if order_id is not None else f"invoice:{opened.invoice_id}"
+    with feed.slots.hold(client_address(request), holder):
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
+        secure(response)
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionResetError):  # the customer went away: the slot is free again
+            if order_id is None:  # an invoice's asset picker: nothing streams until the customer picks
+                await response.write(b"event: done\ndata: \n\n")
+                return response
+            await _stream(request, response, order_id, token, t)
+    return response
+
+
+async def _stream(request: web.Request, response: web.StreamResponse, order_id: uuid.UUID, token: str,
+                  t: Formatter) -> None:
+    conf = settings(request)
     await response.write(b"retry: 3000\n\n")
     last = ""
     with request.app[FEED].watch(order_id) as w:
@@ -199,7 +212,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 last = html
             if view.progress.stage in ("expired", "cancelled") or view.order.status == "completed":
                 await response.write(_event("done", ""))
-                return response
+                return
             waited = 0.0
             while not w.wake.is_set() and waited < REREAD_SECONDS:
                 with contextlib.suppress(TimeoutError):

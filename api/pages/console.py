@@ -12,6 +12,8 @@ from beanpay.api.pages.render import formatter, html_errors, page
 SECTIONS = (("orders", "Orders"), ("invoices", "Invoices"), ("refunds", "Refunds"), ("payouts", "Payouts"),
             ("ledger", "Balances and ledger"), ("webhooks", "Webhooks"), ("wallets", "Wallets"),
             ("keys", "API keys"), ("people", "Staff"), ("shop", "Shop and menu"))
+DEBT = ("The shop owes the platform {amount}: a chain reorganisation took back a payment already paid out. New "
+        "payments pay it back; refunds and payouts wait until the balance is above zero.")
 SCRIPT_STRINGS = (
     "Signed in as {name}", "Wrong email or password", "Could not reach beanpay; retrying",
     "You have no shop to manage.",
@@ -22,6 +24,7 @@ SCRIPT_STRINGS = (
     "Invite", "Invitation link (shown once)", "Withdraw", "Price", "Available", "Product", "Phone", "URL",
     "Events", "Chain", "Wallet", "Custodial (platform wallet)", "Own wallet", "Set wallet", "Checkout link",
     "Reference", "Assets", "Asset", "Destination", "Transaction", "Nothing here yet.", "Create invoice", "Filter",
+    DEBT,
 )
 
 

@@ -135,6 +135,10 @@ ES = {
     "Refund overpayment": "Reembolsar el exceso", "Request payout": "Pedir el pago", "Revoke": "Revocar",
     "Role": "Rol", "Save": "Guardar", "Set wallet": "Fijar cartera", "Status": "Estado", "URL": "URL",
     "Upload signed PSBT": "Subir PSBT firmada", "Wallet": "Cartera", "Withdraw": "Retirar",
+    ("The shop owes the platform {amount}: a chain reorganisation took back a payment already paid out. New "
+     "payments pay it back; refunds and payouts wait until the balance is above zero."):
+        ("La tienda debe {amount} a la plataforma: una reorganización de la cadena anuló un pago ya pagado. Los "
+         "pagos nuevos lo devuelven; los reembolsos y los pagos a la tienda esperan a que el saldo sea positivo."),
     # error pages
     "Not found": "No encontrado",
     "This link has expired": "Este enlace ha caducado",

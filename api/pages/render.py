@@ -15,7 +15,7 @@ from aiohttp import web
 from beanpay.api.errors import STATUS
 from beanpay.api.http import Handler
 from beanpay.api.pages.locale import LANGUAGES, Formatter, choose
-from beanpay.errors import DomainError
+from beanpay.errors import DomainError, RateLimited
 
 log = structlog.get_logger("pages")
 
@@ -85,7 +85,10 @@ def html_errors(handler: Handler) -> Handler:
             status = next((s for kind, s in STATUS.items() if isinstance(exc, kind)), 500)
             if status >= 500 and status != 503:
                 log.exception("page failed")
-            return error_page(request, status, exc.message)
+            response = error_page(request, status, exc.message)
+            if isinstance(exc, RateLimited):  # when to come back (Retry-After)
+                response.headers.update(exc.headers)
+            return response
         except web.HTTPException:
             raise
         except Exception:

@@ -29,8 +29,19 @@ FROM users u WHERE u.id = $1;
 UPDATE users SET password_hash = $2, updated_at = now(), version = version + 1 WHERE id = $1;
 
 -- name: user_set_totp
--- Turns the second factor on (a secret) or off (NULL).
-UPDATE users SET totp_secret = $2, updated_at = now(), version = version + 1 WHERE id = $1;
+-- Turns the second factor on (a secret) or off (NULL); the code that proved it is spent (its time step $3).
+UPDATE users SET totp_secret = $2, totp_last_step = greatest(totp_last_step, $3), updated_at = now(),
+                 version = version + 1
+WHERE id = $1;
+
+-- name: totp_spend
+-- Spends a TOTP code: accepted once, and only if its time step is later than the last one accepted (guarded:
+-- of two requests with the same code, one gets the row); NULL if the code was used already.
+UPDATE users SET totp_last_step = $2 WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2) RETURNING id;
+
+-- name: user_has_totp
+-- Whether the account has its second factor on (to say what a refusal for lack of one asks for).
+SELECT totp_secret IS NOT NULL FROM users WHERE id = $1;
 
 -- name: user_disable
 -- Disables an account (its sessions are revoked by session_revoke_all); NULL if already disabled.
@@ -72,10 +83,6 @@ WHERE user_id = $1 AND revoked_at IS NULL AND ($2::bytea IS NULL OR id_digest <>
 SELECT g.user_id, u.email, u.display_name, g.role, g.granted_at FROM shop_grants g JOIN users u ON u.id = g.user_id
 WHERE g.shop_id = $1 ORDER BY g.granted_at, g.user_id;
 
--- name: grant_of
--- One person's role at a shop, locked (FOR UPDATE) to change or remove it.
-SELECT role FROM shop_grants WHERE user_id = $1 AND shop_id = $2 FOR UPDATE;
-
 -- name: grant_upsert
 -- Gives a person a role at a shop (replacing the role they had there).
 INSERT INTO shop_grants (user_id, shop_id, role, granted_by) VALUES ($1, $2, $3, $4)
@@ -87,9 +94,10 @@ RETURNING user_id, shop_id, role, granted_at;
 -- Removes a person's role at a shop; the role it had, or NULL.
 DELETE FROM shop_grants WHERE user_id = $1 AND shop_id = $2 RETURNING role;
 
--- name: owners_left
--- How many owners a shop has besides user $2 (a shop never loses its last owner by a removal).
-SELECT count(*) FROM shop_grants WHERE shop_id = $1 AND role = 'owner' AND user_id <> $2;
+-- name: shop_grants_lock
+-- Every role at a shop, locked (FOR UPDATE, in one order) before one of them changes: two changes at one
+-- shop run one after the other, so two owners demoting each other at once cannot leave it without one.
+SELECT user_id, role FROM shop_grants WHERE shop_id = $1 ORDER BY user_id FOR UPDATE;
 
 -- name: invitation_insert
 -- A single-use invitation; only the digest of its token is kept.
@@ -104,9 +112,19 @@ WHERE token_digest = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expir
 RETURNING id, shop_id, email, role, invited_by;
 
 -- name: invitation_state
--- Why an invitation cannot be used (for the error): used, revoked or expired; no row if unknown.
-SELECT accepted_at IS NOT NULL AS used, revoked_at IS NOT NULL AS revoked, expires_at <= now() AS expired
+-- An invitation by its token: for whom, and why it cannot be used (used, revoked or expired); no row if unknown.
+SELECT email, accepted_at IS NOT NULL AS used, revoked_at IS NOT NULL AS revoked, expires_at <= now() AS expired
 FROM invitations WHERE token_digest = $1;
+
+-- name: invitation_accepted_by
+-- Notes which account accepted the invitation (known once the account is made).
+UPDATE invitations SET accepted_by = $2 WHERE id = $1;
+
+-- name: invitations_withdraw_of
+-- Withdraws the open invitations person $2 made to shop $1 for roles other than $3 (what they may still give).
+UPDATE invitations SET revoked_at = now()
+WHERE shop_id = $1 AND invited_by = $2 AND accepted_at IS NULL AND revoked_at IS NULL AND NOT (role = ANY($3::text[]))
+RETURNING id;
 
 -- name: invitations_of_shop
 -- A shop's invitations that can still be used.
@@ -125,9 +143,10 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)
 RETURNING id, prefix, name, permissions, shop_ids, created_at, expires_at, last_used_at, revoked_at;
 
 -- name: api_key_lookup
--- A usable key by its digest: not revoked, not expired.
-SELECT id, permissions, shop_ids FROM api_keys
-WHERE key_digest = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now());
+-- A usable key by its digest: not revoked, not expired; its maker, if the maker has an account (whose access
+-- is then checked on every use).
+SELECT k.id, k.permissions, k.shop_ids, u.id AS maker FROM api_keys k LEFT JOIN users u ON u.id = k.created_by
+WHERE k.key_digest = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now());
 
 -- name: api_keys_of_shops
 -- The keys that act for any of the shops $1 (NULL: every key), newest first.

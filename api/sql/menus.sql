@@ -1,6 +1,6 @@
--- name: product_exists
--- Whether a product exists and is not deleted.
-SELECT EXISTS (SELECT 1 FROM products WHERE id = $1 AND status <> 'deleted');
+-- name: product_owner
+-- A product that is not deleted, with the shop it belongs to (NULL: shared); no row if there is none.
+SELECT shop_id FROM products WHERE id = $1 AND status <> 'deleted';
 
 -- name: lock_entry
 -- A shop's menu entry for a product, locked (FOR UPDATE) for a change.

@@ -32,10 +32,21 @@ ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, language = excluded.
 RETURNING email, language, email_enabled, push_enabled, in_app_enabled, updated_at;
 
 -- name: subscribe
--- A device's push subscription, for this person (a device that subscribes again replaces its keys).
+-- A device's push subscription, for this person: their own device subscribing again replaces its keys; a
+-- device someone else holds is left as it is (no row returned: refused), unless the push service said it
+-- is gone.
 INSERT INTO push_subscriptions (id, user_id, endpoint, p256dh, auth) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth,
     gone_at = NULL
+WHERE push_subscriptions.user_id = excluded.user_id OR push_subscriptions.gone_at IS NOT NULL
+RETURNING id, endpoint, created_at;
+
+-- name: subscribe_order
+-- A device's push subscription for one order (made with its checkout token). The same device again: the
+-- row as it is; with other keys (which would re-key that device) no row is returned: refused.
+INSERT INTO order_push_subscriptions (id, order_id, endpoint, p256dh, auth) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (order_id, endpoint) DO UPDATE SET gone_at = NULL
+WHERE order_push_subscriptions.p256dh = excluded.p256dh AND order_push_subscriptions.auth = excluded.auth
 RETURNING id, endpoint, created_at;
 
 -- name: unsubscribe

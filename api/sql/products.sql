@@ -1,24 +1,24 @@
 -- name: insert
--- A new product, created by $11.
+-- A new product, created by $11, of shop $12 (NULL: shared).
 INSERT INTO products (name, category, base_price, currency, description, image_url, ingredients, nutritional_info,
-                      customizations, status, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                      customizations, status, created_by, shop_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 RETURNING id, name, category, base_price, currency, description, image_url, ingredients::text AS ingredients,
           nutritional_info::text AS nutritional_info, customizations::text AS customizations, status, version,
-          created_at, updated_at, created_by;
+          created_at, updated_at, created_by, shop_id;
 
 -- name: fetch
 -- A product that is not deleted, with who created it.
 SELECT id, name, category, base_price, currency, description, image_url, ingredients::text AS ingredients,
        nutritional_info::text AS nutritional_info, customizations::text AS customizations, status, version,
-       created_at, updated_at, created_by
+       created_at, updated_at, created_by, shop_id
 FROM products WHERE id = $1 AND status <> 'deleted';
 
 -- name: lock
 -- A product that is not deleted, locked (FOR UPDATE) for a change.
 SELECT id, name, category, base_price, currency, description, image_url, ingredients::text AS ingredients,
        nutritional_info::text AS nutritional_info, customizations::text AS customizations, status, version,
-       created_at, updated_at, created_by
+       created_at, updated_at, created_by, shop_id
 FROM products WHERE id = $1 AND status <> 'deleted' FOR UPDATE;
 
 -- name: page
@@ -26,7 +26,7 @@ FROM products WHERE id = $1 AND status <> 'deleted' FOR UPDATE;
 -- whose lower-case name contains the LIKE pattern $6, created by $7 (all filters optional).
 SELECT id, name, category, base_price, currency, description, image_url, ingredients::text AS ingredients,
        nutritional_info::text AS nutritional_info, customizations::text AS customizations, status, version,
-       created_at, updated_at, created_by
+       created_at, updated_at, created_by, shop_id
 FROM products
 WHERE ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3::uuid))
   AND CASE WHEN $4::text IS NULL THEN status <> 'deleted' ELSE status = $4 END
@@ -42,7 +42,7 @@ UPDATE products SET name = $2, category = $3, base_price = $4, description = $5,
 WHERE id = $1
 RETURNING id, name, category, base_price, currency, description, image_url, ingredients::text AS ingredients,
           nutritional_info::text AS nutritional_info, customizations::text AS customizations, status, version,
-          created_at, updated_at, created_by;
+          created_at, updated_at, created_by, shop_id;
 
 -- name: delete
 -- A product is deleted softly: hidden from reads and menus, kept for past orders.

@@ -131,8 +131,10 @@ class WalletChanged(Payload, frozen=True):
 
 
 class TransferPayload(Payload, frozen=True):
-    """refund.*, payout.* and payment.refunded. A refund carries the customer's claim link token (the
-    merchant's webhook hands it on; the claim page is /refunds/claim/{claim_token}) and its payment."""
+    """refund.*, payout.* and payment.refunded. `claim_token` (whoever holds it says where a refund goes;
+    the claim page is /refunds/claim/{claim_token}) is null in every stored and relayed event: it is
+    filled in on delivery only, on the shop stream of a principal holding refunds:create and in webhooks
+    to an endpoint marked `refund_claims` (api.shop_events, engine.webhooks.claims)."""
 
     transfer_id: uuid.UUID
     kind: str  # refund | payout
@@ -147,7 +149,7 @@ class TransferPayload(Payload, frozen=True):
     status: str
     destination: str | None
     txid: str | None
-    claim_token: str | None
+    claim_token: str | None  # null here; see above
     failure: str | None
 
 

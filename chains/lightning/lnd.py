@@ -190,6 +190,10 @@ class LndClient:
             raise LndUnavailable(f"{self.url}: invoice stream: {e!r}") from e
 
     async def decode(self, payment_request: str) -> DecodedInvoice:
+        # a payment request is bech32 (letters and digits): anything else (`..`, `/`, `?`) could reach
+        # another of the node's endpoints with this macaroon, so it is never sent
+        if not payment_request.isascii() or not payment_request.isalnum():
+            raise LndError(400, "not a payment request")
         return msgspec.convert(await self._call("GET", f"/v1/payreq/{payment_request}"), DecodedInvoice,
                                strict=False)
 

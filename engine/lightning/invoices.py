@@ -138,7 +138,7 @@ async def issue(db: Database, settings: Settings, order_id: uuid.UUID, actor: au
                                          expiry_seconds=int(left.total_seconds()), memo="")
         async with db.transaction() as conn:
             row = await fetchrow_as(conn, SQL.add_invoice, InvoiceRow, added.hash_hex, node.id, payment.payment_id,
-                                    added.payment_request, text, msat, payment.expires_at)
+                                    added.payment_request, text, msat, payment.expires_at, node.pubkey)
             if row is not None:
                 await audit.record(conn, actor, "lightning.invoice", "order", order_id,
                                    after={"payment_hash": row.payment_hash, "amount_msat": str(msat),

@@ -88,12 +88,14 @@ def client_for(settings: Settings, node: NodeRow) -> LndClient:
                      connector=connector_options(settings.webhook_allow_private))
 
 
-async def serving(conn: Connection, settings: Settings, shop_id: uuid.UUID) -> NodeRow | None:
-    """The node that issues a shop's invoices: its own, else the platform's (once the lightning service
-    registered it), else none."""
-    own = await fetchrow_as(conn, SQL.shop_node, NodeRow, shop_id)
-    if own is not None:
-        return own
+async def platform(conn: Connection, settings: Settings) -> NodeRow | None:
+    """The platform's node, once the lightning service registered it."""
     if not platform_configured(settings):
         return None
     return await fetchrow_as(conn, SQL.platform_node, NodeRow)
+
+
+async def serving(conn: Connection, settings: Settings, shop_id: uuid.UUID) -> NodeRow | None:
+    """The node that issues a shop's invoices: its own, else the platform's, else none."""
+    own = await fetchrow_as(conn, SQL.shop_node, NodeRow, shop_id)
+    return own if own is not None else await platform(conn, settings)

@@ -11,6 +11,7 @@ transition" (asked again later), never with a second payment.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,6 +35,7 @@ from beanpay.errors import Gone, InvalidInput
 log = structlog.get_logger("lightning")
 SQL = queries.load("beanpay.engine", "lightning.sql")
 DESTINATION_PREFIX = "lightning:"
+BOLT11 = re.compile(r"ln[a-z0-9]{1,4000}", re.IGNORECASE)  # bech32: a customer's text goes into a node's URL
 MIN_LEFT = dt.timedelta(minutes=10)  # an invoice about to expire cannot wait for the merchant's approval
 
 
@@ -71,19 +73,25 @@ async def may_pay(conn: Connection, settings: Settings, shop_id: uuid.UUID) -> b
     return await _capability(conn, settings, shop_id) is not None
 
 
-async def payer(conn: Connection, settings: Settings, shop_id: uuid.UUID) -> Payer | None:
-    """Who pays the shop's refunds over Lightning, if anyone may: the node serving the shop, with a paying
-    macaroon configured for it."""
-    found = await _capability(conn, settings, shop_id)
-    if found is None:
-        return None
-    node, own = found
-    if own is None:
-        assert settings.lightning_pay_macaroon
+async def payer(conn: Connection, settings: Settings, refund: TransferRow) -> Payer | None:
+    """Who pays this refund over Lightning, if anyone may: a node of the custody that received its payment,
+    never another's. The platform's money: the platform's node, with its paying macaroon. Money a shop's own
+    node received: that very node (the same identity), with the shop's paying macaroon. Money in the shop's
+    own wallet: the shop's own node, if it may pay (the shop's money either way), never the platform's."""
+    if refund.platform_money:
+        node = await nodes.platform(conn, settings)
+        if node is None or not (settings.lightning_pay_macaroon and settings.lightning_pay_daily_limit_sat):
+            return None
         client = LndClient(node.rest_url, tls_cert_pem=nodes.platform_cert(settings),
                            macaroon_hex=settings.lightning_pay_macaroon)
         return Payer(node, client, settings.lightning_pay_daily_limit_sat * 1000)
-    assert node.shop_id is not None and own.pay_macaroon_sealed is not None and own.pay_daily_limit_msat
+    node = await fetchrow_as(conn, SQL.shop_node, NodeRow, refund.shop_id)
+    if node is None or (refund.node_id is not None and (node.id, node.pubkey) != (refund.node_id, refund.node_pubkey)):
+        return None
+    own = await fetchrow_as(conn, SQL.pay_node, _PayNode, node.id)
+    if own is None or own.pay_macaroon_sealed is None or not own.pay_daily_limit_msat:
+        return None
+    assert node.shop_id is not None
     client = LndClient(node.rest_url, tls_cert_pem=node.tls_cert,
                        macaroon_hex=nodes.unseal(settings, node.shop_id, own.pay_macaroon_sealed),
                        connector=connector_options(settings.webhook_allow_private))
@@ -110,14 +118,19 @@ async def prepare_claim(db: Database, settings: Settings, refund: TransferRow, b
     any transaction); returns its payment hash."""
     if refund.chain != service.BITCOIN or refund.amount is None:
         raise _bad("only a Bitcoin refund of a known amount can be paid over Lightning; give an address")
+    text = bolt11.strip()
+    if not BOLT11.fullmatch(text):
+        raise _bad("not a BOLT11 invoice (ln..., letters and digits only)")
     async with db.acquire() as conn:
-        who = await payer(conn, settings, refund.shop_id)
+        who = await payer(conn, settings, refund)
     if who is None:
-        raise _bad("this shop refunds on chain only; give a Bitcoin address")
+        raise _bad("this refund is paid back on chain, from the wallet that received the payment; give a "
+                   "Bitcoin address" if refund.platform_money or refund.wallet_id is not None else
+                   "the shop's node that received this payment cannot pay it back now; ask the shop")
     try:
-        decoded = await who.client.decode(bolt11.strip())
-    except LndError as e:
-        raise _bad(f"not an invoice this node can pay: {e.message}") from None
+        decoded = await who.client.decode(text)
+    except LndError:  # the node's own words are not passed on: they describe the node, not the invoice
+        raise _bad("not an invoice this node can pay") from None
     except LndUnavailable:
         raise _bad("the shop's Lightning node cannot be reached now; give a Bitcoin address") from None
     finally:
@@ -133,6 +146,8 @@ async def claim(conn: Connection, refund_id: uuid.UUID, bolt11: str, payment_has
     before = await service.lock(conn, refund_id)
     if before.kind != "refund" or before.status != TransferStatus.AWAITING_CLAIM:
         raise IllegalTransition("refund", before.status, TransferStatus.AWAITING_APPROVAL)
+    if await conn.fetchval(SQL.invoice_claimed, DESTINATION_PREFIX + payment_hash):
+        raise _bad("this invoice already claims another refund; make a new one for this refund")
     after = await fetchrow_as(conn, SQL.claim_with_invoice, TransferRow, refund_id, DESTINATION_PREFIX + payment_hash,
                               bolt11.strip())
     if after is None:
@@ -171,8 +186,8 @@ async def _pay_one(db: Database, settings: Settings, refund_id: uuid.UUID) -> in
         row = await fetchrow_as(conn, SQL.lightning_refund, _Due, refund_id)
         if row is None:
             return 0
-        who = await payer(conn, settings, row.shop_id)
         transfer = await service.lock(conn, refund_id)
+        who = await payer(conn, settings, transfer)
         if who is None:
             await service.move(conn, transfer, TransferStatus.FAILED, secret=secret, actor=audit.SYSTEM,
                                failure="no macaroon that may pay is configured for this shop's node any more")

@@ -15,6 +15,7 @@ import asyncio
 import datetime as dt
 import time
 import uuid
+from collections.abc import Coroutine
 from typing import Any
 
 import structlog
@@ -48,6 +49,14 @@ SECOND_LOOK_SECONDS = 3.0
 CHECKPOINT_EVERY = 256  # settlements of others' invoices between checkpoint writes
 
 
+Identity = tuple[str, str, str, bytes | None]
+
+
+def identity(node: NodeRow) -> Identity:
+    """What makes a node row the node it is: where it is reached, who it is, how beanpay is let in."""
+    return node.rest_url, node.pubkey, node.tls_cert, node.macaroon_sealed
+
+
 def _label(node: NodeRow) -> str:
     return "platform" if node.custodial else f"shop:{node.shop_id}"
 
@@ -60,8 +69,8 @@ class LightningWatcher:
         self.settings, self.db = settings, db
         self.invalidator = Invalidator(settings.redis_dsn, settings.redis_timeout_seconds)
         self.problems: dict[str, str] = {}  # node -> why it cannot take payments now (/readyz says so)
-        self._clients: dict[uuid.UUID, LndClient] = {}
-        self._follows: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._clients: dict[uuid.UUID, tuple[Identity, LndClient]] = {}
+        self._follows: dict[uuid.UUID, tuple[Identity, asyncio.Task[None]]] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -69,18 +78,27 @@ class LightningWatcher:
             await supervise({"lightning-nodes": self._nodes(stop), "lightning-health": self._health(stop),
                              "lightning-cancel": self._cancel(stop), "lightning-refunds": self._refunds(stop)})
         finally:
-            tasks = [*self._follows.values(), *self._background]
+            tasks = [*(task for _, task in self._follows.values()), *self._background]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            for client in self._clients.values():
+            for _, client in self._clients.values():
                 await client.close()
             await self.invalidator.close()
 
     def client(self, node: NodeRow) -> LndClient:
-        if node.id not in self._clients:
-            self._clients[node.id] = nodes.client_for(self.settings, node)
-        return self._clients[node.id]
+        """A client for the node as its row says now (a shop that connected another node gets a new one)."""
+        cached = self._clients.get(node.id)
+        if cached is None or cached[0] != identity(node):
+            if cached is not None:
+                self._in_background(cached[1].close())
+            cached = self._clients[node.id] = (identity(node), nodes.client_for(self.settings, node))
+        return cached[1]
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _watched(self) -> list[NodeRow]:
         async with self.db.acquire() as conn:
@@ -107,10 +125,16 @@ class LightningWatcher:
                     await self._register_platform()
                     registered = True
                 for node in await self._watched():
-                    task = self._follows.get(node.id)
-                    if task is None or task.done():
-                        self._follows[node.id] = asyncio.create_task(self._follow(node.id, stop),
-                                                                     name=f"lightning-follow-{node.id}")
+                    following = self._follows.get(node.id)
+                    if following is not None and following[0] != identity(node):
+                        following[1].cancel()  # the shop connected another node: its stream says nothing more
+                        following = None
+                    if following is None or following[1].done():
+                        if following is not None and not following[1].cancelled() and following[1].exception():
+                            log.error("lightning: a node's follower died; started again", node=_label(node),
+                                      error=repr(following[1].exception()))
+                        self._follows[node.id] = (identity(node), asyncio.create_task(
+                            self._follow(node.id, stop), name=f"lightning-follow-{node.id}"))
                 backoff.reset()
             except (LndUnavailable, LndError) as e:
                 self.problems["platform"] = "the platform's Lightning node cannot be reached"
@@ -132,6 +156,9 @@ class LightningWatcher:
                     node = next((n for n in await self._watched() if n.id == node_id), None)
                     if node is None:
                         return
+                    found = (await self.client(node).info()).identity_pubkey
+                    if found != node.pubkey:  # the URL now serves another node: it is not believed
+                        raise LndError(409, f"the node answering is {found}, not the node connected ({node.pubkey})")
                     await self.reconcile(node)
                     log.info("following lightning settlements", node=_label(node), after=node.settle_index)
                     # lnd replays what settled after a non-zero index only, and sends nothing at or below it:
@@ -144,7 +171,7 @@ class LightningWatcher:
                     skipped, last = 0, 0  # others' settlements since the checkpoint was last written
                     async for invoice in self.client(node).subscribe_invoices(node.settle_index):
                         if invoice.state == "SETTLED" and invoice.settle_index > 0:
-                            if await self.settle(node_id, invoice):
+                            if await self.settle(node, invoice):
                                 skipped = 0
                             else:
                                 skipped, last = skipped + 1, invoice.settle_index
@@ -181,31 +208,35 @@ class LightningWatcher:
         found = 0
         for payment_hash in hashes:
             invoice = await self.client(node).lookup_invoice(payment_hash)
-            if invoice.state == "SETTLED" and await self.settle(node.id, invoice):
+            if invoice.state == "SETTLED" and await self.settle(node, invoice):
                 found += 1
         return found
 
-    async def settle(self, node_id: uuid.UUID, invoice: Invoice) -> bool:
-        """One settled invoice, its payment and the node's checkpoint: one transaction. Invoices that are not
-        beanpay's (the merchant's node has others) cost one indexed read and no write; returns whether it
-        was one of ours not yet settled."""
+    async def settle(self, node: NodeRow, invoice: Invoice) -> bool:
+        """One settled invoice, its payment and the node's checkpoint: one transaction. A node is believed only
+        about the invoices it issued: what it says of others (a shop's node naming another shop's invoice), and
+        its own invoices that are not beanpay's, cost one indexed read and no write; returns whether it was one
+        of this node's not yet settled."""
+        if invoice.amt_paid_msat <= 0:
+            return False  # settled for nothing: nothing to credit (and not a state the table takes)
         async with self.db.acquire() as conn:
-            if not await conn.fetchval(SQL.is_open_here, invoice.hash_hex):
+            if not await conn.fetchval(SQL.is_open_here, invoice.hash_hex, node.id, node.pubkey):
                 return False
         started = time.perf_counter()
         settled_at = dt.datetime.fromtimestamp(invoice.settle_date, dt.UTC) if invoice.settle_date \
             else dt.datetime.now(dt.UTC)  # the node's time: a watcher catching up must not make it late
         stock: list[Any] = []
         async with self.db.transaction() as conn:
-            row = await conn.fetchrow(SQL.settle_invoice, invoice.hash_hex, invoice.amt_paid_msat,
-                                      invoice.settle_index, settled_at)
+            row = await conn.fetchrow(SQL.settle_invoice, invoice.hash_hex, node.id, invoice.amt_paid_msat,
+                                      invoice.settle_index, settled_at, node.pubkey)
             if row is not None:
-                if row["was"] == "cancelled":
-                    log.error("a cancelled invoice was paid; crediting it", payment_hash=invoice.hash_hex)
+                if row["late"]:
+                    log.warning("an invoice was paid after it was cancelled or expired: a late payment",
+                                payment_hash=invoice.hash_hex, was=row["was"])
                 done = await settle_many(conn, [(row["chain"], row["wallet_address"])], now=dt.datetime.now(dt.UTC),
                                          tolerance_bps=self.settings.underpay_tolerance_bps)
                 stock = done.stock
-            await conn.execute(SQL.advance_checkpoint, node_id, invoice.settle_index)
+            await conn.execute(SQL.advance_checkpoint, node.id, invoice.settle_index)
         if row is not None:
             SETTLED.inc()
             SETTLE_SECONDS.observe(time.perf_counter() - started)

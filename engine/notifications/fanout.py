@@ -13,6 +13,7 @@ from beanpay import capability, queries
 from beanpay.config import Settings
 from beanpay.db import Connection, Database, fetch_as
 from beanpay.engine.notifications.messages import NOTIFIED, Facts, compose
+from beanpay.engine.transfers.service import claim_token
 from beanpay.events import catalog, envelope
 from beanpay.events.consumer import GroupReader
 from beanpay.events.outbox import Event, emit_many
@@ -27,7 +28,8 @@ NOTIFY = "beanpay_notifications"
 class _About(msgspec.Struct):
     order_id: uuid.UUID | None = None
     amount: str | None = None  # a refund's
-    claim_token: str | None = None  # a refund's claim link
+    kind: str | None = None  # refund | payout, for a transfer's events
+    transfer_id: uuid.UUID | None = None
 
 
 class Reach(msgspec.Struct):
@@ -59,11 +61,12 @@ class Made(msgspec.Struct):
 _about = msgspec.json.Decoder(_About).decode
 
 
-def links(settings: Settings, order_id: uuid.UUID, claim_token: str | None) -> tuple[str, str | None]:
-    """The customer's checkout page (their order's capability) and, for a refund, its claim page."""
+def links(settings: Settings, order_id: uuid.UUID, refund_id: uuid.UUID | None) -> tuple[str, str | None]:
+    """The customer's checkout page (their order's capability) and, for a refund, its claim page: made
+    here, for the order's customer, since the events carry neither."""
     base, secret = settings.links_base, settings.jwt_secret or ""
     checkout = f"{base}/pay/{capability.token('checkout', order_id, secret)}"
-    return checkout, (f"{base}/refunds/claim/{claim_token}" if claim_token else None)
+    return checkout, (f"{base}/refunds/claim/{claim_token(refund_id, secret)}" if refund_id else None)
 
 
 class Notifier(GroupReader):
@@ -81,7 +84,8 @@ class Notifier(GroupReader):
             who = reach.get(about.order_id) if about.order_id else None
             if who is None:
                 continue
-            checkout, refund = links(self.settings, who.order_id, about.claim_token)
+            checkout, refund = links(self.settings, who.order_id,
+                                     about.transfer_id if about.kind == "refund" else None)
             facts = Facts(who.shop, who.asset, who.decimals, who.amount, who.received, checkout,
                           int(about.amount) if about.amount else None, refund)
             message = compose(event.type, facts, who.language)

@@ -68,24 +68,30 @@ SELECT payment_hash, node_id, payment_id, order_id, bolt11, description, amount_
 FROM lightning_invoices WHERE order_id = ANY($1::uuid[]) ORDER BY created_at DESC;
 
 -- name: add_invoice
--- Records an invoice the node issued, only while its payment is still unpaid and it has no open one
+-- Records an invoice the node ($2, whose identity was $8) issued, only while its payment is still unpaid and it has no open one
 -- (guarded; a concurrent issue that won leaves nothing written, and the caller cancels its own).
 INSERT INTO lightning_invoices (payment_hash, node_id, payment_id, order_id, bolt11, description, amount_msat,
-                                expires_at)
-SELECT $1, $2, p.id, p.order_id, $4, $5, $6, $7 FROM crypto_payments p
+                                expires_at, node_pubkey)
+SELECT $1, $2, p.id, p.order_id, $4, $5, $6, $7, $8 FROM crypto_payments p
 WHERE p.id = $3 AND p.status = 'pending' AND p.crypto_amount * 1000 = $6
 ON CONFLICT (payment_id) WHERE state = 'open' DO NOTHING
 RETURNING payment_hash, node_id, payment_id, order_id, bolt11, description, amount_msat, expires_at, state,
           amt_paid_msat, settled_at;
 
 -- name: settle_invoice
--- An invoice the node reports settled, once (guarded: not yet settled). Returns its payment's address,
--- which settlement then re-assesses, and the state it was in (a cancelled one settling is logged).
-WITH before AS (SELECT payment_hash, state FROM lightning_invoices WHERE payment_hash = $1 FOR UPDATE)
-UPDATE lightning_invoices l SET state = 'settled', amt_paid_msat = $2, settle_index = $3, settled_at = $4
+-- An invoice a node ($2, identity $6) reports settled, once (guarded: not yet settled), and only if that node
+-- issued it (the same row and identity: a shop that connects another node under its row gets no say over
+-- the first node's invoices):
+-- a node is believed about its own invoices only, for what it says was paid. One settled once it should no
+-- longer have been paid (cancelled, or past its time) is a late payment. Returns its payment's address,
+-- which settlement then re-assesses, and the state it was in.
+WITH before AS (SELECT payment_hash, state FROM lightning_invoices
+                WHERE payment_hash = $1 AND node_id = $2 AND coalesce(node_pubkey, $6) = $6 FOR UPDATE)
+UPDATE lightning_invoices l SET state = 'settled', amt_paid_msat = $3, settle_index = $4, settled_at = $5,
+       late = b.state = 'cancelled' OR $5 > l.expires_at
 FROM before b, crypto_payments p
 WHERE l.payment_hash = b.payment_hash AND b.state <> 'settled' AND p.id = l.payment_id
-RETURNING l.payment_id, l.order_id, p.chain, p.wallet_address, b.state AS was;
+RETURNING l.payment_id, l.order_id, p.chain, p.wallet_address, b.state AS was, l.late;
 
 -- name: advance_checkpoint
 -- The node's settlement stream resumes after this settle index (it only moves forward).
@@ -112,7 +118,11 @@ WHERE id = $1 AND status = 'awaiting_claim' AND claim_expires_at > now()
 RETURNING id, kind, payment_id, order_id, shop_id, wallet_id, chain, asset, decimals, token_address, variant,
           fiat_amount, fiat_currency, rate, fee_bps, amount, status, method, destination, claim_expires_at,
           batch_id, psbt, txid, network_fee, change_index, reason, failure, created_at, claimed_at,
-          approved_at, sent_at, completed_at, settled_at, updated_at, version;
+          approved_at, sent_at, completed_at, settled_at, updated_at, version, custodial, node_id, node_pubkey;
+
+-- name: invoice_claimed
+-- Whether a Lightning invoice (its destination, by payment hash) already claims a refund not cancelled.
+SELECT EXISTS (SELECT 1 FROM transfers WHERE destination = $1 AND status <> 'cancelled');
 
 -- name: due_lightning_refunds
 -- Approved refunds to pay over Lightning, oldest first.
@@ -136,9 +146,10 @@ WHERE method = 'lightning' AND sender = $1 AND sent_at > now() - interval '1 day
   AND status IN ('sending', 'in_flight', 'completed');
 
 -- name: mark_attempt
--- A payment attempt starts: which node pays, when, and the payment hash (lnd pays one hash once, so a
+-- A payment attempt starts: which node pays, when (now: a refund sent again after it failed counts against
+-- today's limit, not the day of its first attempt), and the payment hash (lnd pays one hash once, so a
 -- retry after a crash cannot pay twice).
-UPDATE transfers SET sender = $2, sent_at = coalesce(sent_at, now()), txid = $3, updated_at = now()
+UPDATE transfers SET sender = $2, sent_at = now(), txid = $3, updated_at = now()
 WHERE id = $1 AND status = 'sending' AND method = 'lightning';
 
 -- name: set_pay_macaroon
@@ -156,5 +167,7 @@ SELECT id, pay_macaroon_sealed, pay_daily_limit_msat FROM lightning_nodes WHERE 
 SELECT payment_hash FROM lightning_invoices WHERE node_id = $1 AND state = 'open';
 
 -- name: is_open_here
--- Whether a payment hash is one of beanpay's invoices not yet settled (others' are skipped without a write).
-SELECT EXISTS (SELECT 1 FROM lightning_invoices WHERE payment_hash = $1 AND state <> 'settled');
+-- Whether a payment hash is one of beanpay's invoices that this node ($2, identity $3) issued, not yet settled (the
+-- node's other invoices, and whatever it says of others', are skipped without a write).
+SELECT EXISTS (SELECT 1 FROM lightning_invoices
+               WHERE payment_hash = $1 AND node_id = $2 AND coalesce(node_pubkey, $3) = $3 AND state <> 'settled');

@@ -1,12 +1,20 @@
 -- name: facts
 -- What the customer of each order is told and how to reach them: the shop, the payment's amounts, the
--- email a guest gave with the invoice, their preferences and their live push subscriptions.
+-- email a guest gave with the invoice, their preferences and the live push subscriptions that follow the
+-- order: the customer's devices, and devices subscribed to this one order with its checkout token (a
+-- device that is both is told once).
 SELECT o.id AS order_id, o.user_id, s.name AS shop, p.crypto_currency AS asset, p.decimals,
        p.crypto_amount AS amount, p.amount_received AS received, i.buyer_email, np.email AS preferred_email,
        coalesce(np.language, 'en') AS language, coalesce(np.email_enabled, true) AS email_on,
        coalesce(np.push_enabled, true) AS push_on, coalesce(np.in_app_enabled, true) AS in_app_on,
-       coalesce((SELECT array_agg(ps.id ORDER BY ps.created_at) FROM push_subscriptions ps
-                 WHERE ps.user_id = o.user_id AND ps.gone_at IS NULL), '{}'::uuid[]) AS subscriptions
+       coalesce((SELECT array_agg(d.id ORDER BY d.created_at) FROM (
+                     SELECT DISTINCT ON (f.endpoint) f.id, f.created_at FROM (
+                         SELECT ps.id, ps.endpoint, ps.created_at, 0 AS rank FROM push_subscriptions ps
+                         WHERE ps.user_id = o.user_id AND ps.gone_at IS NULL
+                         UNION ALL
+                         SELECT op.id, op.endpoint, op.created_at, 1 FROM order_push_subscriptions op
+                         WHERE op.order_id = o.id AND op.gone_at IS NULL) f
+                     ORDER BY f.endpoint, f.rank, f.created_at) d), '{}'::uuid[]) AS subscriptions
 FROM coffee_orders o
 JOIN coffee_shops s ON s.id = o.shop_id
 JOIN crypto_payments p ON p.order_id = o.id
@@ -40,8 +48,10 @@ FROM due WHERE n.id = due.id
 RETURNING n.id, n.event_id, n.channel, n.user_id, n.order_id, n.recipient, n.title, n.body, n.link, n.attempts;
 
 -- name: subscriptions
--- The push subscriptions these notifications go to.
-SELECT id, endpoint, p256dh, auth FROM push_subscriptions WHERE id = ANY($1::uuid[]);
+-- The push subscriptions these notifications go to (a person's devices, or devices following one order).
+SELECT id, endpoint, p256dh, auth FROM push_subscriptions WHERE id = ANY($1::uuid[])
+UNION ALL
+SELECT id, endpoint, p256dh, auth FROM order_push_subscriptions WHERE id = ANY($1::uuid[]);
 
 -- name: mark_sent
 -- Handed to the channel (the SMTP server or the push service accepted it).
@@ -58,4 +68,5 @@ UPDATE notifications SET status = 'failed', last_error = $2 WHERE id = $1 AND st
 
 -- name: subscription_gone
 -- The push service says the device unsubscribed (404 or 410): no more pushes to it.
-UPDATE push_subscriptions SET gone_at = now() WHERE id = $1 AND gone_at IS NULL;
+WITH person AS (UPDATE push_subscriptions SET gone_at = now() WHERE id = $1 AND gone_at IS NULL)
+UPDATE order_push_subscriptions SET gone_at = now() WHERE id = $1 AND gone_at IS NULL;

@@ -28,7 +28,6 @@ WHERE chain = $1 AND sweep_id IS NULL AND amount_received > 0
 
 -- name: custodial_balances
 -- What every shop's balance held by the platform adds up to, per chain and asset.
-SELECT l.chain, l.asset, -sum(l.amount) AS balance
-FROM ledger_entries l LEFT JOIN crypto_payments p ON p.id = l.payment_id
-WHERE l.account LIKE 'merchant:%' AND (p.wallet_id IS NULL)
-GROUP BY l.chain, l.asset;
+SELECT chain, asset, -sum(amount) AS balance FROM ledger_custody
+WHERE account LIKE 'merchant:%' AND custodial
+GROUP BY chain, asset;

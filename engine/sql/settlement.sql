@@ -5,29 +5,43 @@ SELECT p.id, p.order_id, p.user_id, p.chain, p.crypto_currency, p.crypto_amount,
        p.fiat_amount, p.fiat_currency, p.exchange_rate, p.wallet_address, p.transaction_hash, p.block_number,
        p.confirmations, p.status, p.expires_at, p.confirmed_at, p.resolution, p.credited, p.token_address,
        p.chain_id, p.payment_uri, p.rate_source, o.order_status, o.shop_id, p.tolerance_bps, p.speed,
-       o.trace_parent
+       o.trace_parent, p.wallet_id
 FROM crypto_payments p JOIN coffee_orders o ON o.id = p.order_id
 JOIN unnest($1::text[], $2::text[]) AS k(chain, address) ON p.chain = k.chain AND p.wallet_address = k.address
 WHERE p.address_released_at IS NULL  -- a recycled address's deposits are its new order's
 ORDER BY p.chain, p.wallet_address
 FOR UPDATE OF p, o;
 
+-- name: credited_custodial
+-- Of what each of these payments ($1) credited its shop, how much the platform holds. A statement of its own,
+-- run once the payments are locked: its snapshot then sees what a settlement that held the lock committed
+-- (a subquery of the locking statement would read the snapshot from before it waited).
+SELECT l.payment_id, -sum(l.amount) AS credited
+FROM ledger_entries l JOIN crypto_payments p ON p.id = l.payment_id
+WHERE l.payment_id = ANY($1::uuid[]) AND l.account LIKE 'merchant:%' AND l.kind IN ('payment', 'reversal')
+  AND coalesce(l.custodial, p.wallet_id IS NULL)
+GROUP BY l.payment_id;
+
 -- name: deposits_at
 -- Every deposit (orphaned ones too) at these addresses, oldest first, with its confirmations at the
 -- indexed tip; and the settled Lightning invoices of the payments at them, which count as deposits
 -- confirmed at once (whole sats: a sub-sat remainder is the merchant's node's, not the ledger's; the
--- payment hash stands for a txid). Locks nothing: the indexer's later changes re-queue the address.
+-- payment hash stands for a txid), held by the platform when its node issued them (NULL for on-chain
+-- deposits: the payment's wallet holds them). An invoice settled once it should no longer have been paid
+-- counts from after the payment window: a late payment. Locks nothing: the indexer's later changes
+-- re-queue the address.
 SELECT * FROM (
     SELECT d.chain, d.address, d.asset, d.txid, d.amount, d.status, d.first_seen_at,
            CASE WHEN d.status IN ('confirming', 'confirmed')
                 THEN greatest(coalesce(c.tip_height - d.block_height + 1, 0), 0)::int ELSE 0 END AS confirmations,
-           d.block_height
+           d.block_height, NULL::boolean AS held_by_platform
     FROM deposits d JOIN unnest($1::text[], $2::text[]) AS k(chain, address) ON d.chain = k.chain AND d.address = k.address
     LEFT JOIN chain_cursors c ON c.chain = d.chain
     UNION ALL
     SELECT p.chain, p.wallet_address, p.crypto_currency, l.payment_hash, div(l.amt_paid_msat, 1000), 'confirmed',
-           l.settled_at, 0, NULL::bigint
-    FROM lightning_invoices l JOIN crypto_payments p ON p.id = l.payment_id
+           CASE WHEN l.late THEN greatest(l.settled_at, p.expires_at + interval '1 millisecond') ELSE l.settled_at END,
+           0, NULL::bigint, n.shop_id IS NULL
+    FROM lightning_invoices l JOIN crypto_payments p ON p.id = l.payment_id JOIN lightning_nodes n ON n.id = l.node_id
     JOIN unnest($1::text[], $2::text[]) AS k(chain, address) ON p.chain = k.chain AND p.wallet_address = k.address
     WHERE l.state = 'settled' AND p.address_released_at IS NULL
 ) AS every ORDER BY first_seen_at, txid;
@@ -65,12 +79,24 @@ SELECT id, order_id, user_id, chain, crypto_currency, crypto_amount, amount_rece
 FROM crypto_payments WHERE order_id = $1 FOR UPDATE;
 
 -- name: live_deposits
--- The live (not orphaned) deposits of a payment's asset at its address, its settled Lightning invoices too.
-SELECT status, amount FROM deposits WHERE chain = $1 AND address = $2 AND asset = $3 AND status <> 'orphaned'
+-- The live (not orphaned) deposits of a payment's asset at its address, its settled Lightning invoices too,
+-- each with who holds it (NULL: the payment's wallet).
+SELECT status, amount, NULL::boolean AS held_by_platform FROM deposits
+WHERE chain = $1 AND address = $2 AND asset = $3 AND status <> 'orphaned'
 UNION ALL
-SELECT 'confirmed', div(l.amt_paid_msat, 1000) FROM lightning_invoices l JOIN crypto_payments p ON p.id = l.payment_id
+SELECT 'confirmed', div(l.amt_paid_msat, 1000), n.shop_id IS NULL
+FROM lightning_invoices l JOIN crypto_payments p ON p.id = l.payment_id JOIN lightning_nodes n ON n.id = l.node_id
 WHERE p.chain = $1 AND p.wallet_address = $2 AND p.crypto_currency = $3 AND p.address_released_at IS NULL
   AND l.state = 'settled';
+
+-- name: credit_custody
+-- A payment's wallet (NULL: the platform's) and how much of what the shop was credited for it the platform
+-- holds.
+SELECT p.wallet_id,
+       (SELECT -coalesce(sum(l.amount), 0) FROM ledger_entries l
+        WHERE l.payment_id = p.id AND l.account = 'merchant:' || $2::text AND l.kind IN ('payment', 'reversal')
+          AND coalesce(l.custodial, p.wallet_id IS NULL)) AS credited_custodial
+FROM crypto_payments p WHERE p.id = $1;
 
 -- name: mark_resolved
 -- Records the merchant's resolution of a payment exception, once (guarded: not yet resolved).

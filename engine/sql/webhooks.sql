@@ -13,13 +13,15 @@ RETURNING id;
 
 -- name: lease_due
 -- Leases due deliveries: their next attempt moves past the request timeout, so a sender that dies
--- mid-request only delays them. Rows another sender holds are skipped (SKIP LOCKED).
+-- mid-request only delays them. Rows another sender holds are skipped (SKIP LOCKED). Whether the endpoint
+-- carries refunds' claim tokens is read now, as it is when the request is made.
 UPDATE webhook_deliveries d SET attempts = d.attempts + 1, next_attempt_at = now() + $2::interval
 FROM webhook_endpoints e
 WHERE d.id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()
                ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
   AND e.id = d.endpoint_id
-RETURNING d.id, d.event_id, d.body, d.attempts, e.url, e.secret, e.enabled, d.trace_parent;
+RETURNING d.id, d.event_id, d.event_type, d.body, d.attempts, e.url, e.secret, e.enabled, e.refund_claims,
+          d.trace_parent;
 
 -- name: record_outcomes
 -- A batch's results: succeeded, failed (final), or pending again at the next retry time.

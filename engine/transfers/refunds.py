@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from decimal import Decimal
 
 import msgspec
@@ -44,23 +45,71 @@ class PaidPayment(msgspec.Struct):
     resolution: str | None
     credited: int
     held: int
+    credited_custodial: int  # of `credited`, what the platform holds
+    held_custodial: int  # of `held`, refunds of the platform's money
+    own_node_id: uuid.UUID | None  # the shop's own Lightning node that received part of it
+    own_node_pubkey: str | None
+    own_node_pays: bool  # that node (still the same identity) has a macaroon that may pay
+
+    def source(self) -> RefundSource:
+        """Where a refund of this payment goes back from: the custody that received most of it (a payment is
+        almost always paid one way; one paid two ways is refunded from its larger part, within that part)."""
+        platform, own = self.credited_custodial, self.credited - self.credited_custodial
+        if platform > own or (platform == own and self.wallet_id is None and self.own_node_id is None):
+            return RefundSource(True, None, None, None, platform, self.held_custodial)
+        return RefundSource(False, self.wallet_id, self.own_node_id, self.own_node_pubkey, own,
+                            self.held - self.held_custodial)
+
+
+class RefundSource(msgspec.Struct, frozen=True):
+    """The wallet or node a refund is paid back from, and what its payment left there to refund."""
+
+    custodial: bool  # the platform's wallet or node
+    wallet_id: uuid.UUID | None  # the shop's own wallet (None: the platform's, or only its node)
+    node_id: uuid.UUID | None  # the shop's own node that received it
+    node_pubkey: str | None
+    credited: int
+    held: int
 
 
 def field_error(exc: AmountError) -> InvalidInput:
     return InvalidInput("the transfer is not possible", [{"field": exc.field, "message": exc.message}])
 
 
+class _Locked(msgspec.Struct):
+    id: uuid.UUID
+    order_id: uuid.UUID
+    shop_id: uuid.UUID
+    order_status: str
+    wallet_id: uuid.UUID | None
+    chain: str
+    crypto_currency: str
+    decimals: int
+    token_address: str | None
+    crypto_amount: int
+    amount_received: int
+    fiat_amount: Decimal
+    fiat_currency: str
+    status: str
+    resolution: str | None
+    credited: int
+
+
 async def locked_payment(conn: Connection, order_id: uuid.UUID, *, counting: frozenset[str] = rules.HOLDING) \
         -> PaidPayment:
-    paid = await fetchrow_as(conn, SQL.lock_payment, PaidPayment, order_id, sorted(counting))
+    """The order's payment, locked, with what its refunds hold (read after the lock)."""
+    paid = await fetchrow_as(conn, SQL.lock_payment, _Locked, order_id)
     if paid is None:
         raise Conflict("the order has no payment")
-    return paid
+    holdings = await conn.fetchrow(SQL.refund_holdings, paid.id, sorted(counting))
+    assert holdings is not None
+    return PaidPayment(**msgspec.structs.asdict(paid), **dict(holdings))
 
 
 async def issue(conn: Connection, *, order_id: uuid.UUID, variant: str, amount: int | None,
                 fiat_amount: Decimal | None, fee_bps: int, reason: str | None, rate: Decimal | None,
-                claim_ttl: dt.timedelta, secret: str, actor: audit.Actor) -> TransferRow:
+                claim_ttl: dt.timedelta, secret: str, actor: audit.Actor,
+                minimums: Mapping[str, str]) -> TransferRow:
     """A refund of an order's payment. An unresolved underpaid or late payment is resolved as refunded
     (its order closes); a paid one keeps its order as it is."""
     order = await lock_order(conn, order_id)
@@ -78,22 +127,30 @@ async def issue(conn: Connection, *, order_id: uuid.UUID, variant: str, amount: 
         raise field_error(AmountError("fiat_amount", "a fiat_fixed refund needs its fiat amount"))
     if fiat_amount is not None and not (0 < fiat_amount <= MAX_FIAT and fiat_amount == round(fiat_amount, 2)):
         raise field_error(AmountError("fiat_amount", f"above zero, at most {MAX_FIAT}, in cents"))
+    source = paid.source()
+    if not source.custodial and source.wallet_id is None and not paid.own_node_pays:
+        raise Conflict("this payment's money is in the shop's own Lightning node, which beanpay may not pay from: "
+                       "refund it from the node yourself, or connect the node with a macaroon that may pay")
     try:
         gross = None if variant == "fiat_fixed" else rules.gross_amount(
-            variant, received=paid.credited, expected=paid.crypto_amount, fiat_paid=paid.fiat_amount, rate=rate,
-            decimals=paid.decimals, fiat_amount=fiat_amount, custom=amount)
+            variant, received=source.credited if variant == "crypto_paid" else paid.credited,
+            expected=paid.crypto_amount, fiat_paid=paid.fiat_amount, rate=rate, decimals=paid.decimals,
+            fiat_amount=fiat_amount, custom=amount)
         net = None if gross is None else rules.net_amount(gross, fee_bps)
         if net is not None:
-            rules.check_refundable(net, received=paid.credited, held=paid.held)
+            rules.check_refundable(net, received=source.credited, held=source.held)
+            rules.check_minimum(net, rules.minimum_amount(paid.chain, paid.crypto_currency, paid.decimals,
+                                                          token=paid.token_address is not None, configured=minimums))
     except AmountError as exc:
         raise field_error(exc) from None
     row = await fetchrow_as(
-        conn, SQL.add_refund, TransferRow, uuid.uuid4(), paid.id, order_id, paid.shop_id, paid.wallet_id,
+        conn, SQL.add_refund, TransferRow, uuid.uuid4(), paid.id, order_id, paid.shop_id, source.wallet_id,
         paid.chain, paid.crypto_currency, paid.decimals, paid.token_address, variant,
         fiat_amount if variant == "fiat_fixed" else (paid.fiat_amount if variant == "fiat_today" else None),
         paid.fiat_currency.strip() if variant in ("fiat_fixed", "fiat_today") else None,
         rate if variant == "fiat_today" else None, fee_bps, net,
-        dt.datetime.now(dt.UTC) + claim_ttl, reason, audit.user_id(actor))
+        dt.datetime.now(dt.UTC) + claim_ttl, reason, audit.user_id(actor), source.custodial, source.node_id,
+        source.node_pubkey)
     assert row is not None
     await record(conn, secret, None, row, actor)
     return row
@@ -103,9 +160,13 @@ async def check_still_refundable(conn: Connection, refund: TransferRow, amount: 
     """At approval, the amount (a fiat_fixed one's is set only now) within the payment's refundable rest."""
     assert refund.order_id is not None
     paid = await locked_payment(conn, refund.order_id)
-    held = paid.held - (refund.amount or 0)  # this refund is counted in `held` already
+    source = paid.source()
+    if source.custodial != refund.platform_money:  # the payment's money moved since (a reorg): decide again
+        raise Conflict("this payment's money is no longer where it was when the refund was made; cancel the "
+                       "refund and make a new one")
+    held = source.held - (refund.amount or 0)  # this refund is counted in `held` already
     try:
-        rules.check_refundable(amount, received=paid.credited, held=max(held, 0))
+        rules.check_refundable(amount, received=source.credited, held=max(held, 0))
     except AmountError as exc:
         raise field_error(exc) from None
 
@@ -139,6 +200,10 @@ async def claim(conn: Connection, refund_id: uuid.UUID, address: str, *, network
     assert before.claim_expires_at is not None
     if before.claim_expires_at <= dt.datetime.now(dt.UTC):
         raise Gone("this refund link has expired; ask the shop for a new one")
+    if not before.platform_money and before.wallet_id is None:
+        raise InvalidInput("this refund cannot go to an address", [{
+            "field": "address", "message": "its money is in the shop's own Lightning node, which pays it back: "
+                                           "give a Lightning invoice for the amount instead"}])
     destination = await watch_destination(conn, before.chain, address, network)
     after = await fetchrow_as(conn, SQL.claim, TransferRow, refund_id, destination)
     if after is None:

@@ -4,13 +4,15 @@ A refund starts awaiting_claim (the customer gives an address), a payout awaitin
 gave its address; an operator approves). Then awaiting_signature (a PSBT or transaction for the wallet's
 owner to sign) or sending (a hot wallet sends) -> in_flight (on the network) -> completed (confirmed). A
 reorg that drops the transaction takes a completed transfer back to in_flight; a dropped or replaced
-transaction fails it, and a failed one may be sent again or cancelled. Cancelled and completed are where
-a transfer ends (completed only while its transaction stays).
+transaction fails it, and a failed one may be sent again or cancelled, or turn out in flight after all
+(its transaction, or one it was sent again with, was mined: tracking follows every transaction a transfer
+ever had). Cancelled and completed are where a transfer ends (completed only while its transaction stays).
 """
 
 from __future__ import annotations
 
 import decimal
+from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
 
@@ -36,7 +38,7 @@ TRANSITIONS: dict[TransferStatus, frozenset[TransferStatus]] = {
     R.SENDING: frozenset({R.IN_FLIGHT, R.FAILED}),
     R.IN_FLIGHT: frozenset({R.COMPLETED, R.FAILED}),
     R.COMPLETED: frozenset({R.IN_FLIGHT}),
-    R.FAILED: frozenset({R.AWAITING_SIGNATURE, R.SENDING, R.CANCELLED}),
+    R.FAILED: frozenset({R.AWAITING_SIGNATURE, R.SENDING, R.IN_FLIGHT, R.CANCELLED}),
     R.CANCELLED: frozenset(),
 }
 # a refund in these holds part of its payment (cancelled ones give it back)
@@ -111,3 +113,37 @@ def check_refundable(amount: int, *, received: int, held: int) -> None:
     if amount > rest:
         raise AmountError("amount", f"{amount} is above the refundable rest of this payment "
                                     f"({max(rest, 0)} base units)")
+
+
+# The least a refund or payout sends, in base units, unless BEANPAY_TRANSFER_MINIMUMS says otherwise for the
+# asset: below it a transaction's network fee costs more than it moves, and a shop's hundreds of tiny
+# transfers to itself would be paid for by the wallet that sends them. Bitcoin: 1,000 sat (a one-input
+# refund's fee at about 7 sat/vB); ETH: 10^13 wei (21,000 gas at about 0.5 gwei); a token: 0.01 of a unit.
+NATIVE_MINIMUMS = {"BTC": 1_000, "ETH": 10**13}
+
+
+def minimum_amount(chain: str, asset: str, decimals: int, *, token: bool, configured: Mapping[str, str]) -> int:
+    """The least a transfer of `asset` on `chain` sends: the configured one ("chain/ASSET"), else the
+    default (a token's: a hundredth of a unit, at least one base unit). Pure."""
+    found = configured.get(f"{chain}/{asset}")
+    if found is not None:
+        return int(found)
+    if not token and asset in NATIVE_MINIMUMS:
+        return NATIVE_MINIMUMS[asset]
+    return max(1, int(10**decimals) // 100)
+
+
+def check_minimum(amount: int, minimum: int) -> None:
+    """A transfer sends at least its asset's minimum (minimum_amount)."""
+    if amount < minimum:
+        raise AmountError("amount", f"{amount} is below {minimum} base units, the least a refund or payout of "
+                                    "this asset sends (its network fee would cost more than it moves)")
+
+
+def fee_room(kind: str, chain: str, asset: str, decimals: int, *, token: bool, configured: Mapping[str, str]) -> int:
+    """What a payout leaves of the balance for its own network fee, debited once its transaction confirms (the
+    asset's minimum, set above the chains' fees), so paying out a whole balance leaves no debt. A token's gas is
+    the platform's cost and a refund's fee the shop's to bear like its refund. Pure."""
+    if kind != "payout" or token:
+        return 0
+    return minimum_amount(chain, asset, decimals, token=False, configured=configured)

@@ -18,7 +18,7 @@ from beanpay.engine import ledger
 from beanpay.engine.lifecycle import IllegalTransition
 from beanpay.engine.transfers import rules
 from beanpay.engine.transfers.rules import TransferStatus
-from beanpay.errors import NotFound
+from beanpay.errors import Conflict, NotFound
 from beanpay.events import catalog
 from beanpay.events.outbox import Event, emit_many
 from beanpay.events.payloads import TransferPayload
@@ -64,6 +64,18 @@ class TransferRow(msgspec.Struct):
     settled_at: dt.datetime | None
     updated_at: dt.datetime
     version: int
+    custodial: bool | None = None  # the platform's money (None: made before custody was recorded)
+    node_id: uuid.UUID | None = None  # a refund of money a shop's own Lightning node received: that node
+    node_pubkey: str | None = None  # ... with the identity it had then (only it may pay the refund back)
+
+    @property
+    def platform_money(self) -> bool:
+        """Whether the platform holds the money this transfer sends (its wallet or node pays it)."""
+        return self.wallet_id is None if self.custodial is None else self.custodial
+
+
+class NotCovered(Conflict):
+    """The shop's custodial balance does not cover what would be approved (nothing was written)."""
 
 
 def claim_token(refund_id: uuid.UUID, secret: str) -> str:
@@ -75,10 +87,12 @@ def claimed_refund(token: str, secret: str) -> uuid.UUID | None:
     return capability.subject(CLAIM_PURPOSE, token, secret)
 
 
-def payload(r: TransferRow, secret: str) -> TransferPayload:
+def payload(r: TransferRow) -> TransferPayload:
+    """The event of a move. Never the claim token: events are stored, relayed and read by everyone who
+    watches the shop; the token is made from the refund's id where it may go (claim_token)."""
     return TransferPayload(r.id, r.kind, r.shop_id, r.order_id, r.payment_id, r.chain, r.asset, r.decimals, r.variant,
-                           None if r.amount is None else str(r.amount), r.status, r.destination, r.txid,
-                           claim_token(r.id, secret) if r.kind == "refund" else None, r.failure)
+                           None if r.amount is None else str(r.amount), r.status, r.destination, r.txid, None,
+                           r.failure)
 
 
 S = TransferStatus
@@ -103,9 +117,9 @@ async def record(conn: Connection, secret: str, before: TransferRow | None, afte
                        after={"status": after.status, "amount": None if after.amount is None else str(after.amount)})
     kind = _EVENTS[after.kind]["reverted" if reverted else after.status]
     key = after.order_id if after.kind == "refund" else after.shop_id
-    events: list[Event[Any]] = [Event(kind, key, payload(after, secret))]
+    events: list[Event[Any]] = [Event(kind, key, payload(after))]
     if after.kind == "refund" and after.status == S.COMPLETED and not reverted:
-        events.append(Event(catalog.PAYMENT_REFUNDED, key, payload(after, secret)))
+        events.append(Event(catalog.PAYMENT_REFUNDED, key, payload(after)))
     await emit_many(conn, events)
 
 
@@ -125,14 +139,21 @@ async def get(conn: Connection, transfer_id: uuid.UUID) -> TransferRow:
 
 async def _post(conn: Connection, entry: str, t: TransferRow, amount: int, memo: str) -> None:
     await ledger.post_transfer(conn, t.kind, entry, shop_id=t.shop_id, chain=t.chain, asset=t.asset, amount=amount,
-                               payment_id=t.payment_id, transfer_id=t.id, memo=memo)
+                               payment_id=t.payment_id, transfer_id=t.id, memo=memo, custodial=t.platform_money)
 
 
 async def approve(conn: Connection, before: TransferRow, *, amount: int, rate: Decimal | None, method: str,
-                  status: TransferStatus, secret: str, actor: audit.Actor) -> TransferRow:
+                  status: TransferStatus, secret: str, actor: audit.Actor, fee_room: int = 0) -> TransferRow:
     """Approve at `amount` (the caller checked it against what may go out), to be sent by `method`: the
-    shop's balance is debited now, once."""
+    shop's balance is debited now, once; the platform's money only as far as the shop's custodial balance
+    covers it (decided under the shop's custody lock, held to commit)."""
     rules.transition(before.status, status, before.kind)
+    if before.platform_money:
+        try:
+            await ledger.reserve(conn, before.shop_id, before.chain, before.asset, amount + fee_room)
+        except ledger.Overdraft as e:
+            raise NotCovered(f"{e}: the platform does not pay a shop's {before.kind}s with other shops' money",
+                             balance=str(e.balance)) from None
     after = await fetchrow_as(conn, SQL.approve, TransferRow, before.id, status.value, amount, rate, method,
                               rules.sources(status), audit.user_id(actor))
     if after is None:

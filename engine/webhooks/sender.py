@@ -22,7 +22,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from beanpay import queries, tracing
 from beanpay.config import Settings
 from beanpay.db import Connection, Database, Pool, fetch_as
-from beanpay.engine.webhooks import egress
+from beanpay.engine.webhooks import claims, egress
 from beanpay.engine.webhooks.fanout import NOTIFY
 from beanpay.engine.webhooks.schedule import next_delay, retryable
 from beanpay.engine.webhooks.signing import signed_headers
@@ -42,17 +42,20 @@ SQL = queries.load("beanpay.engine", "webhooks.sql")
 class Due(msgspec.Struct):
     id: uuid.UUID
     event_id: uuid.UUID
-    body: str
+    body: str  # as stored: never a refund's claim token
     attempts: int
     url: str
     secret: str
     enabled: bool
     trace_parent: str | None = None
+    event_type: str = ""
+    refund_claims: bool = False  # the endpoint is sent refunds' claim tokens (filled in at the request, not stored)
 
 
 class Sender:
     def __init__(self, settings: Settings, db: Database, batch: int = 100) -> None:
         self.settings, self.db, self.batch = settings, db, batch
+        self.claim_secret = settings.jwt_secret or ""  # what refunds' claim tokens are made with
         self.timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout_seconds)
         self._wake = asyncio.Event()
         self.failing = False  # the last round could not reach the database
@@ -127,14 +130,15 @@ class Sender:
         if not d.enabled:
             error = "endpoint disabled"
         else:
-            headers = signed_headers(d.secret, str(d.event_id), d.body, dt.datetime.now(dt.UTC))
+            body = claims.body_with_claim(d.event_type, d.body, self.claim_secret if d.refund_claims else None)
+            headers = signed_headers(d.secret, str(d.event_id), body, dt.datetime.now(dt.UTC))
             here = tracing.current()
             if here is not None:  # the merchant's side may continue the trace
                 headers[tracing.HEADER] = here
             try:
                 if not self.settings.webhook_allow_private:
                     egress.check_url_host(urlsplit(d.url).hostname)
-                async with session.post(d.url, data=d.body.encode(), headers=headers,
+                async with session.post(d.url, data=body.encode(), headers=headers,
                                         allow_redirects=False) as resp:
                     status = resp.status
                     await resp.read()

@@ -74,8 +74,12 @@ class Running:
     async def kill(self) -> None:
         if self._task is not None:
             self._task.cancel()
+            done, _ = await asyncio.wait({self._task}, timeout=15)
+            if not done:  # a task that does not end when cancelled is a bug of the service: say where it hangs
+                stacks = {t.get_name(): t.get_stack(limit=8) for t in asyncio.all_tasks() if not t.done()}
+                raise AssertionError(f"the lightning service did not stop within 15 s: {stacks}")
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+                self._task.result()
             self._task = None
 
 

@@ -151,6 +151,7 @@ async def test_a_customer_of_the_provider_sees_only_their_orders(api: Any, provi
     me = str(uuid.uuid4())
     resp = await api.get("/v1/orders", headers=bearer(idp.token(kid, sub=me)))
     assert resp.status == 200 and (await resp.json())["items"] == []
-    # the same id in a customer's development token is the same customer
+    # a development token (beanpay's own issuer) still names a customer by its subject; the provider's
+    # customer of the same subject is another one (tests/adversarial/test_accounts_identity.py)
     dev = await api.get("/v1/orders", headers=tokens.header("customer", sub=uuid.UUID(me)))
     assert dev.status == 200

@@ -119,16 +119,18 @@ async def test_evm_payouts_are_sent_by_the_platforms_payout_wallet(
     assert (await get_order(api, customer, order["id"]))["status"] == "confirmed"
     held = await balance(api, shop.merchant, shop.id, "ETH")
     to = Account.create().address
+    half = held // 2  # the rest pays the hot wallet's gas
     resp = await api.post(f"/v1/shops/{shop.id}/payouts", headers=shop.merchant,
-                          json={"chain": "eth", "asset": "ETH", "amount": str(held), "address": to.lower()})
+                          json={"chain": "eth", "asset": "ETH", "amount": str(half), "address": to.lower()})
     assert resp.status == 422 and "EIP-55" in (await resp.json())["error"]["fields"][0]["message"]
     resp = await api.post(f"/v1/shops/{shop.id}/payouts", headers=shop.merchant,
-                          json={"chain": "eth", "asset": "ETH", "amount": str(held), "address": to})
+                          json={"chain": "eth", "asset": "ETH", "amount": str(half), "address": to})
     payout = await resp.json()
     # a second request cannot ask for the same money again
     resp = await api.post(f"/v1/shops/{shop.id}/payouts", headers=shop.merchant,
-                          json={"chain": "eth", "asset": "ETH", "amount": "1", "address": to})
-    assert resp.status == 422
+                          json={"chain": "eth", "asset": "ETH", "amount": str(held - half + 1), "address": to})
+    refused = await resp.json()
+    assert resp.status == 422 and "above what the platform holds" in refused["error"]["fields"][0]["message"]
     listed = await (await api.get("/v1/payouts", headers=tokens.operator)).json()
     assert payout["id"] in {p["id"] for p in listed["items"]}
     resp = await api.post(f"/v1/payouts/{payout['id']}/approve", headers=tokens.operator)
@@ -140,9 +142,13 @@ async def test_evm_payouts_are_sent_by_the_platforms_payout_wallet(
     await engine()
     done = await (await api.get(f"/v1/payouts/{payout['id']}", headers=shop.merchant)).json()
     assert done["status"] == "completed" and done["method"] == "hot_wallet"
-    assert await payer.w3.eth.get_balance(to) == held
-    assert await balance(api, shop.merchant, shop.id, "ETH") == 0
-    assert await kinds(db, payout["id"]) == ["payout", "payout", "payout_sent", "payout_sent"]
+    assert await payer.w3.eth.get_balance(to) == half
+    receipt = await payer.w3.eth.get_transaction_receipt(done["txid"])
+    gas = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])  # the hot wallet's, the shop's to pay
+    assert done["network_fee"] == str(gas)
+    assert await balance(api, shop.merchant, shop.id, "ETH") == held - half - gas
+    assert await kinds(db, payout["id"]) == ["payout", "payout", "payout_sent", "payout_sent", "payout_fee",
+                                             "payout_fee"]
 
 
 def cli(settings: Any, *args: str) -> Any:

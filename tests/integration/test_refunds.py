@@ -222,8 +222,11 @@ async def test_evm_overpayments_are_refunded_by_the_shops_payout_hot_wallet(
         got = (await payer.w3.eth.get_balance(destination) if asset == "ETH"
                else await payer.usdc.functions.balanceOf(destination).call())
         assert got == extra
+        # the gas the hot wallet paid is the refund's network fee (a token refund's gas is ETH: not charged)
+        gas = ["refund_fee", "refund_fee"] if asset == "ETH" else []
         assert [k for k, _, _ in await ledger_kinds(db, issued["id"])] == ["refund", "refund", "refund_sent",
-                                                                            "refund_sent"]
+                                                                            "refund_sent", *gas]
+        assert (done["network_fee"] is not None) == (asset == "ETH"), done
 
 
 async def test_bad_refunds_are_refused_with_the_field_at_fault_and_change_nothing(
@@ -245,8 +248,9 @@ async def test_bad_refunds_are_refused_with_the_field_at_fault_and_change_nothin
     # staff may not refund
     assert (await refund(api, shop.staff, order["id"], variant="crypto_paid"))[0] == 403
     # a custom refund needs approval, once
-    status, issued = await refund(api, shop.merchant, order["id"], variant="custom", amount="1000", fee_bps=500)
-    assert status == 201 and issued["amount"] == "950"
+    status, issued = await refund(api, shop.merchant, order["id"], variant="custom", amount=str(2 * 10**13),
+                                  fee_bps=500)
+    assert status == 201 and issued["amount"] == str(19 * 10**12)
     resp = await api.post(f"/v1/refunds/{issued['id']}/approve", headers=shop.merchant)
     assert resp.status == 409  # not claimed yet
     status, claimed = await claim(api, issued["claim_token"], Account.create().address)
@@ -256,12 +260,17 @@ async def test_bad_refunds_are_refused_with_the_field_at_fault_and_change_nothin
     resp = await api.post(f"/v1/refunds/{issued['id']}/approve", headers=shop.merchant)
     assert resp.status == 409 and (await resp.json())["error"]["detail"]["current_status"] == "awaiting_signature"
     assert [k for k, _, _ in await ledger_kinds(db, issued["id"])] == ["refund", "refund"]
-    # cancelled after approval: the shop gets it back
+    # cancelled after approval: the platform's wallet may have sent it, so only an operator stating that it
+    # did not; the shop gets it back
     resp = await api.post(f"/v1/refunds/{issued['id']}/cancel", headers=shop.merchant)
+    assert resp.status == 409
+    resp = await api.post(f"/v1/refunds/{issued['id']}/cancel", headers=tokens.operator)
+    assert resp.status == 422 and fields(await resp.json()) == {"not_sent"}
+    resp = await api.post(f"/v1/refunds/{issued['id']}/cancel", headers=tokens.operator, json={"not_sent": True})
     assert resp.status == 200
     assert sum(a for k, acct, a in await ledger_kinds(db, issued["id"]) if acct == "merchant") == 0
     # an expired link: 410, nothing changed; an unknown one: 404
-    status, late = await refund(api, shop.merchant, order["id"], variant="custom", amount="1000")
+    status, late = await refund(api, shop.merchant, order["id"], variant="custom", amount=str(10**13))
     await asyncio.sleep(1.1)
     status, body = await claim(api, late["claim_token"], Account.create().address)
     assert status == 410
@@ -402,7 +411,7 @@ async def test_a_dropped_hot_wallet_transaction_fails_the_refund_and_it_is_sent_
     assert done["status"] == "completed"  # (signed afresh; with the same nonce and fees it may be the same bytes)
     assert await payer.w3.eth.get_balance(destination) == 10**14  # paid once
     assert [k for k, _, _ in await ledger_kinds(db, issued["id"])] == ["refund", "refund", "refund_sent",
-                                                                        "refund_sent"]
+                                                                        "refund_sent", "refund_fee", "refund_fee"]
 
 
 async def test_fiat_refunds_are_converted_at_todays_rate_or_at_approval(api, tokens: Tokens, db, engine) -> None:
@@ -430,7 +439,7 @@ async def test_a_hot_wallet_never_sends_past_its_daily_limit(make_api, tokens: T
                                                               chain_settings) -> None:
     key = "0x" + secrets.token_hex(32)
     secrets_watch.watch(key)
-    wallet = PayoutWallet(owner="platform", chain="eth", key=key, daily_limits={"ETH": "999"})
+    wallet = PayoutWallet(owner="platform", chain="eth", key=key, daily_limits={"ETH": str(10**13 - 1)})
     settings = msgspec.structs.replace(chain_settings, payout_wallets=[wallet])
     api = await make_api(payout_wallets=[wallet])
     shop = await make_coffee_shop(api, tokens)
@@ -438,10 +447,10 @@ async def test_a_hot_wallet_never_sends_past_its_daily_limit(make_api, tokens: T
     order = await place(api, customer, shop, "eth", "ETH")
     await pay_directly(db, order)
     await engine()
-    _, issued = await refund(api, shop.merchant, order["id"], variant="custom", amount="1000")
+    _, issued = await refund(api, shop.merchant, order["id"], variant="custom", amount=str(10**13))
     assert (await claim(api, issued["claim_token"], Account.create().address))[0] == 200
     resp = await api.post(f"/v1/refunds/{issued['id']}/approve", headers=shop.merchant)
     assert (await resp.json())["status"] == "sending"
-    assert await evm.send_due(db, settings) == 0  # 1,000 wei would pass the 999 a day
+    assert await evm.send_due(db, settings) == 0  # 10^13 wei would pass the 10^13 - 1 a day
     failed = await (await api.get(f"/v1/refunds/{issued['id']}", headers=shop.merchant)).json()
     assert failed["status"] == "failed" and "daily limit" in failed["failure"] and failed["txid"] is None

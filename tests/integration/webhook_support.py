@@ -29,6 +29,7 @@ class Receiver:
         self.status = 200
         self.seen: Counter[str] = Counter()
         self.types: dict[str, str] = {}
+        self.payloads: dict[str, dict[str, Any]] = {}  # webhook-id -> the verified body
         self.bad_signatures = 0
         self.runner: web.AppRunner | None = None
         with socket.socket() as s:
@@ -49,6 +50,7 @@ class Receiver:
         if self.status == 200:
             self.seen[request.headers["webhook-id"]] += 1
             self.types[request.headers["webhook-id"]] = payload["type"]
+            self.payloads[request.headers["webhook-id"]] = payload
         return web.Response(status=self.status)
 
     async def start(self) -> None:

@@ -22,7 +22,8 @@ def test_a_refund_moves_only_along_its_table() -> None:
                             ("awaiting_claim", "in_flight"), ("sending", "cancelled")):
         with pytest.raises(IllegalTransition):
             rules.transition(current, target)
-    assert rules.sources("in_flight") == ["awaiting_signature", "completed", "sending"]
+    assert rules.transition("failed", "in_flight") == "in_flight"  # its transaction was mined after all
+    assert rules.sources("in_flight") == ["awaiting_signature", "completed", "failed", "sending"]
     assert TransferStatus.CANCELLED not in rules.HOLDING
 
 

@@ -206,6 +206,9 @@
     const b = body("ledger");
     const balances = await api("GET", `/v1/shops/${shop.id}/balances`);
     if (!balances.ok) { b.append(el("p", { class: "error-text", text: problem(balances) })); return; }
+    for (const x of balances.data.balances.filter((x) => x.custodial && x.balance.startsWith("-"))) {
+      b.append(el("p", { class: "error-text debt", text: t("The shop owes the platform {amount}: a chain reorganisation took back a payment already paid out. New payments pay it back; refunds and payouts wait until the balance is above zero.", { amount: `${coins(x.balance.slice(1), x.decimals ?? 0)} ${x.asset}` }) }));
+    }
     b.append(table([t("Asset"), t("Chain"), t("Balance"), t("Wallet")], balances.data.balances.map((x) => ({
       cells: [x.asset, x.chain, coins(x.balance, x.decimals ?? 0), x.custodial ? t("Custodial (platform wallet)") : t("Own wallet")] })),
       "balances"));
