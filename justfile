@@ -8,8 +8,15 @@ default:
     @just --list
 
 # install missing Debian packages and the Python environment (.venv) from the lock file, once
-setup:
+setup: deps venv
+    test -f tests/browser/node_modules/axe-core/axe.min.js || npm ci --prefix tests/browser --silent --no-audit --no-fund
+
+# the Debian packages the stack and the tests run (python3-venv among them), those missing only
+deps:
     deploy/install-deps.sh
+
+# the Python environment (.venv) from the lock file, once
+venv:
     test -x {{bin}}/python || python3 -m venv .venv
     if ! cat pyproject.toml requirements-dev.lock | cmp -s - .venv/.installed; then \
         {{bin}}/pip install -q --upgrade pip \
@@ -17,7 +24,6 @@ setup:
         && {{bin}}/pip install -q --no-deps -e . \
         && cat pyproject.toml requirements-dev.lock > .venv/.installed; \
     fi
-    test -f tests/browser/node_modules/axe-core/axe.min.js || npm ci --prefix tests/browser --silent --no-audit --no-fund
 
 # pin every Python dependency with hashes: requirements.lock (runtime) and requirements-dev.lock (tests, tools)
 lock:
@@ -57,11 +63,21 @@ migrate: up
 demo *args: migrate
     {{bin}}/python -m beanpay.deploy.demo {{args}}
 
-# lint, type-check and run every test against the real stack
-test: migrate
+# the Go tools the tests run (helm, promtool), built once into .beanpay/cache
+tools: venv
+    {{bin}}/python -m tests.integration.go_tools
+
+# lint, type-check and run every test against the real stack (the 25 slowest are named at the end)
+test: migrate tools
     {{bin}}/ruff check .
     {{bin}}/python -m tests.typecheck
-    {{bin}}/pytest -q
+    {{bin}}/pytest -q --durations=25
+
+# lint, type-check and the unit tier: no service needed, under a minute
+test-fast: venv
+    {{bin}}/ruff check .
+    {{bin}}/python -m tests.typecheck
+    {{bin}}/pytest -q -m unit tests/unit
 
 # lint and type-check only
 lint: setup

@@ -16,7 +16,7 @@ from beanpay.api.schemas import Claim, ClaimProcessed
 from beanpay.api.state import pool, settings
 from beanpay.db import fetchrow_as
 from beanpay.engine import claiming
-from beanpay.engine.claims import normalize_claim_code
+from beanpay.engine.claim_codes import normalize_claim_code
 from beanpay.engine.rows import ClaimRow
 from beanpay.errors import NotFound
 

@@ -14,7 +14,7 @@ import msgspec
 
 from beanpay import audit, queries
 from beanpay.db import Connection, fetchrow_as
-from beanpay.engine.claims import new_claim_code
+from beanpay.engine.claim_codes import new_claim_code
 from beanpay.engine.lifecycle import OrderStatus
 from beanpay.engine.orders import lock_order, move
 from beanpay.engine.rows import ClaimRow, OrderRow

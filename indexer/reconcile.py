@@ -15,10 +15,6 @@ class UnrecoverableReorg(Exception):
     pass
 
 
-def extends(tip_hash: str, parent_hash: str) -> bool:
-    return tip_hash == parent_hash
-
-
 def fork_point(stored: Mapping[int, str], node: Mapping[int, str]) -> int:
     """The highest height where `stored` and `node` agree.
 

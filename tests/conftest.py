@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -21,6 +22,17 @@ from beanpay.deploy.devstack.databases import create_database, drop_database
 from beanpay.queries import Query
 from beanpay.tokens import Claims, issue
 from tests import secrets_watch
+
+TESTS = Path(__file__).parent
+TIERS = ("unit", "integration", "adversarial")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test is marked with its tier, the folder it is in (`-m unit` needs no service)."""
+    for item in items:
+        tier = item.path.relative_to(TESTS).parts[0]
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
 
 
 @pytest.fixture(scope="session", autouse=True)

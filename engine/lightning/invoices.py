@@ -23,7 +23,7 @@ import structlog
 from beanpay import audit, queries
 from beanpay.chains.lightning.lnd import LndClient, LndError, LndUnavailable
 from beanpay.config import Settings
-from beanpay.db import Database, fetch_as, fetchrow_as
+from beanpay.db import Database, fetchrow_as
 from beanpay.engine.lightning import nodes
 from beanpay.engine.lightning.nodes import NodeRow
 from beanpay.errors import Conflict, NotFound, Unavailable
@@ -94,18 +94,6 @@ def unavailable_reason(node: NodeRow | None, amount: int) -> str | None:
     if node.inbound_msat is not None and node.inbound_msat < amount:
         return "the shop's Lightning node cannot receive this amount (not enough inbound liquidity)"
     return None
-
-
-async def of_orders(db: Database, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, InvoiceRow]:
-    """Each order's newest invoice (open, settled or cancelled)."""
-    if not order_ids:
-        return {}
-    async with db.acquire() as conn:
-        rows = await fetch_as(conn, SQL.invoices_of_orders, InvoiceRow, order_ids)
-    newest: dict[uuid.UUID, InvoiceRow] = {}
-    for r in rows:
-        newest.setdefault(r.order_id, r)
-    return newest
 
 
 async def issue(db: Database, settings: Settings, order_id: uuid.UUID, actor: audit.Actor) -> InvoiceRow:

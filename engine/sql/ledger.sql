@@ -41,8 +41,8 @@ WHERE o.shop_id = $1 AND p.chain = $2 AND p.crypto_currency = $3 AND p.wallet_id
 
 -- name: debts
 -- Shops whose custodial balance the chain took below zero (only reversals and fees can), per asset.
-SELECT l.chain, l.asset, count(*) AS shops, -sum(l.balance) AS owed FROM (
-    SELECT chain, asset, sum(amount) AS balance FROM ledger_custody
+SELECT l.chain, l.asset, count(*) AS shops, sum(l.owed) AS owed FROM (
+    SELECT chain, asset, sum(amount) AS owed FROM ledger_custody  -- the merchant account: a debt sums above zero
     WHERE custodial AND shop_id IN (SELECT shop_id FROM ledger_entries
                                     WHERE kind IN ('reversal', 'refund_fee', 'payout_fee'))
       AND account LIKE 'merchant:%'

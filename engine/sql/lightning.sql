@@ -61,12 +61,6 @@ SELECT payment_hash, node_id, payment_id, order_id, bolt11, description, amount_
        amt_paid_msat, settled_at
 FROM lightning_invoices WHERE payment_id = $1 AND state = 'open';
 
--- name: invoices_of_orders
--- The invoices of these orders, newest first (what an order's view shows).
-SELECT payment_hash, node_id, payment_id, order_id, bolt11, description, amount_msat, expires_at, state,
-       amt_paid_msat, settled_at
-FROM lightning_invoices WHERE order_id = ANY($1::uuid[]) ORDER BY created_at DESC;
-
 -- name: add_invoice
 -- Records an invoice the node ($2, whose identity was $8) issued, only while its payment is still unpaid and it has no open one
 -- (guarded; a concurrent issue that won leaves nothing written, and the caller cancels its own).

@@ -27,7 +27,9 @@ from beanpay.errors import Conflict, Gone, InvalidInput
 from beanpay.money import MAX_FIAT
 
 
-class PaidPayment(msgspec.Struct):
+class LockedPayment(msgspec.Struct):
+    """A refund's payment as lock_payment reads it, locked."""
+
     id: uuid.UUID
     order_id: uuid.UUID
     shop_id: uuid.UUID
@@ -44,6 +46,11 @@ class PaidPayment(msgspec.Struct):
     status: str
     resolution: str | None
     credited: int
+
+
+class PaidPayment(LockedPayment):
+    """The locked payment with what its refunds hold (refund_holdings, read after the lock)."""
+
     held: int
     credited_custodial: int  # of `credited`, what the platform holds
     held_custodial: int  # of `held`, refunds of the platform's money
@@ -76,29 +83,10 @@ def field_error(exc: AmountError) -> InvalidInput:
     return InvalidInput("the transfer is not possible", [{"field": exc.field, "message": exc.message}])
 
 
-class _Locked(msgspec.Struct):
-    id: uuid.UUID
-    order_id: uuid.UUID
-    shop_id: uuid.UUID
-    order_status: str
-    wallet_id: uuid.UUID | None
-    chain: str
-    crypto_currency: str
-    decimals: int
-    token_address: str | None
-    crypto_amount: int
-    amount_received: int
-    fiat_amount: Decimal
-    fiat_currency: str
-    status: str
-    resolution: str | None
-    credited: int
-
-
 async def locked_payment(conn: Connection, order_id: uuid.UUID, *, counting: frozenset[str] = rules.HOLDING) \
         -> PaidPayment:
     """The order's payment, locked, with what its refunds hold (read after the lock)."""
-    paid = await fetchrow_as(conn, SQL.lock_payment, _Locked, order_id)
+    paid = await fetchrow_as(conn, SQL.lock_payment, LockedPayment, order_id)
     if paid is None:
         raise Conflict("the order has no payment")
     holdings = await conn.fetchrow(SQL.refund_holdings, paid.id, sorted(counting))

@@ -54,6 +54,8 @@ class FakeLnd:
         self.streams = 0  # how many times beanpay opened the invoice stream
         self.paths: list[str] = []  # every path beanpay asked for, as the node received it
         self.pay_macaroon = os.urandom(32).hex()  # with this one the node may pay (refunds)
+        self.bills: dict[str, dict[str, Any]] = {}  # payment requests it can decode (a customer's invoices)
+        self.paid: list[str] = []  # payment requests it paid
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._settle_index = 0
         self._runner: web.AppRunner | None = None
@@ -141,12 +143,28 @@ class FakeLnd:
     def _paying(self, request: web.Request) -> bool:
         return request.headers.get("Grpc-Metadata-macaroon") == self.pay_macaroon
 
+    def bill(self, amount_sat: int) -> str:
+        """A customer's invoice (elsewhere on the network) this node decodes and pays."""
+        request = "lnbcrt" + os.urandom(16).hex()
+        self.bills[request] = {"destination": "03" + os.urandom(32).hex(), "payment_hash": os.urandom(32).hex(),
+                               "num_msat": str(amount_sat * 1000),
+                               "timestamp": str(int(dt.datetime.now(dt.UTC).timestamp())), "expiry": "7200"}
+        return request
+
     async def _pay(self, request: web.Request) -> web.Response:  # an invoice-only macaroon may not pay
-        if self._paying(request):
+        if not self._paying(request):
+            return web.json_response({"code": 2, "message": "permission denied"}, status=403)
+        asked = (await request.json())["payment_request"]
+        if asked not in self.bills:
             return web.json_response({"payment_error": "invoice is not for this network"})
-        return web.json_response({"code": 2, "message": "permission denied"}, status=403)
+        await asyncio.sleep(0.5)  # a payment takes a while: attempts overlap
+        self.paid.append(asked)
+        return web.json_response({"payment_preimage": base64.b64encode(os.urandom(32)).decode()})
 
     async def _decode(self, request: web.Request) -> web.Response:
+        found = self.bills.get(request.match_info["request"])
+        if found is not None:
+            return web.json_response(found)
         # a node's own words, which say something about the node and nothing about the customer's invoice
         return web.json_response({"code": 2, "message": "node internal detail: wallet db at /srv/lnd"}, status=500)
 

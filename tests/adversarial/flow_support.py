@@ -19,23 +19,12 @@ from beanpay.api.feed import FEED
 from beanpay.config import Settings
 from beanpay.engine.notifications.fanout import TOPICS as NOTIFIED_TOPICS
 from beanpay.engine.notifications.fanout import Notifier
-from beanpay.events.relay import Relay
 from tests import secrets_watch
 from tests.bench.local import group_at_end
 from tests.conftest import Tokens, wait_for
+from tests.integration.browser import relay  # noqa: F401  (the outbox relay running: a fixture)
 from tests.integration.engine_support import Shop, pay_directly, place
 from tests.integration.helpers import PASSWORD, person_at
-
-
-@pytest.fixture
-async def relay(chain_settings: Settings, db: Any) -> AsyncIterator[Relay]:
-    """The outbox relay, running: events reach Kafka, and from there streams, webhooks and notifications."""
-    found = Relay(chain_settings, db)
-    stop = asyncio.Event()
-    task = asyncio.create_task(found.run(stop))
-    yield found
-    stop.set()
-    await asyncio.wait_for(task, 15)
 
 
 async def api_key(db: Any, shop_id: str, *permissions: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from beanpay.engine import ledger
 from beanpay.engine.settlement import settle_many
 from tests.conftest import Tokens
 from tests.integration.engine_support import Shop, get_order, make_coffee_shop, pay_directly, place
@@ -117,6 +118,9 @@ async def test_the_database_refuses_an_entry_that_overdraws_a_custodial_balance(
     await entry("refund", merchant, owed, held)  # exactly the balance: allowed
     await entry("reversal", merchant, funds, 5, transfer=None)  # a reorg took a payment back: a debt of 5
     assert await custodial(api, shop) == -5
+    async with db.acquire() as conn:  # what the engine counts for the alert
+        owing = {(d.chain, d.asset): d for d in await ledger.debts(conn)}
+    assert owing[("eth", "ETH")].shops >= 1 and owing[("eth", "ETH")].owed >= 5
     with pytest.raises(asyncpg.CheckViolationError, match="custodial balance"):
         await entry("payout", merchant, "payouts:eth:ETH", 1, transfer=1)
     await entry("payment", funds, merchant, 7, transfer=None)  # money still comes in while in debt

@@ -18,11 +18,10 @@ import yaml
 
 from beanpay.config import Settings
 from beanpay.events.catalog import ALL_TOPICS
-from tests.integration.go_tools import go_tool
+from tests.integration.go_tools import HELM, go_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "beanpay"
-HELM_MODULE = "helm.sh/helm/v3/cmd/helm@v3.22.0"
 KUBERNETES = "1.31.0"
 # the operators' kinds: checked by hand below
 CUSTOM = {"Cluster", "Kafka", "KafkaNodePool", "KafkaMirrorMaker2", "ServiceMonitor", "PrometheusRule"}
@@ -32,7 +31,7 @@ SECRET_VALUES = {"JWT_SECRET": "jwt-9f2c4e1d7a", "SMTP_PASSWORD": "smtp-5b8e2a",
 
 @pytest.fixture(scope="module")
 def helm() -> str:
-    return go_tool(HELM_MODULE, "helm")
+    return go_tool(*HELM)
 
 
 def render(helm: str, *values: str, sets: dict[str, str] | None = None) -> list[dict[str, Any]]:

@@ -16,12 +16,11 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-from tests.integration.go_tools import go_tool
+from tests.integration.go_tools import PROMTOOL, go_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = ROOT / "deploy" / "helm" / "beanpay" / "files"
 ALERTS, DASHBOARD = FILES / "alerts.yaml", FILES / "dashboard.json"
-PROMTOOL_MODULE = "github.com/prometheus/prometheus/cmd/promtool@v0.316.0"
 # every module that registers metrics, as the service processes import them
 METRIC_MODULES = ["beanpay.api.metrics", "beanpay.api.feed", "beanpay.api.ratelimit", "beanpay.events.relay",
                   "beanpay.engine.worker", "beanpay.engine.wallets", "beanpay.engine.webhooks.sender",
@@ -32,7 +31,7 @@ SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), 
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    return go_tool(PROMTOOL_MODULE, "promtool")
+    return go_tool(*PROMTOOL)
 
 
 def run(promtool: str, *args: str) -> str:

@@ -127,7 +127,7 @@ def test_bad_choices_name_the_field(chosen: dict[str, list[str]], field: str, me
 # ---- claim codes -------------------------------------------------------------------------------
 
 def test_claim_codes_are_unambiguous_and_distinct() -> None:
-    from beanpay.engine.claims import ALPHABET, LENGTH, new_claim_code
+    from beanpay.engine.claim_codes import ALPHABET, LENGTH, new_claim_code
 
     codes = {new_claim_code() for _ in range(5_000)}
     assert len(codes) == 5_000
@@ -136,7 +136,7 @@ def test_claim_codes_are_unambiguous_and_distinct() -> None:
 
 
 def test_claim_code_as_typed() -> None:
-    from beanpay.engine.claims import normalize_claim_code
+    from beanpay.engine.claim_codes import normalize_claim_code
 
     assert normalize_claim_code("ab1d-2efg") == "AB1D2EFG"
     assert normalize_claim_code("oil0 1234") == "01101234"
