@@ -49,10 +49,10 @@ def _out(priced: carts.PricedCart) -> Cart:
 
 async def _shop_of_item(request: web.Request, item_id: uuid.UUID, user_id: uuid.UUID) -> uuid.UUID:
     async with pool(request).acquire() as conn:
-        shop = await conn.fetchval(carts.SQL.shop_of_item, item_id, user_id)
+        shop = await carts.shop_of_item(conn, item_id, user_id)
     if shop is None:
         raise NotFound("no such line in your cart", item_id=str(item_id))
-    return shop  # type: ignore[no-any-return]
+    return shop
 
 
 @routes.add("GET", "/v1/cart", summary="My cart at a shop, priced from the menu now", tag="carts", query=CartQuery,

@@ -14,7 +14,6 @@ from beanpay.api.orders import locked_order, may_see
 from beanpay.api.routing import Routes
 from beanpay.api.schemas import Claim, ClaimProcessed
 from beanpay.api.state import pool, settings
-from beanpay.db import fetchrow_as
 from beanpay.engine import claiming
 from beanpay.engine.claim_codes import normalize_claim_code
 from beanpay.engine.rows import ClaimRow
@@ -65,7 +64,7 @@ async def get_claim(request: web.Request) -> web.Response:
         owner = await conn.fetchrow(ORDERS.owner, order_id)
         if owner is None or not may_see(request, owner["user_id"], owner["shop_id"]):
             raise NotFound("no such order", order_id=str(order_id))
-        row = await fetchrow_as(conn, claiming.SQL.latest_claim, ClaimRow, order_id)
+        row = await claiming.latest(conn, order_id)
     if row is None:
         raise NotFound("the order has no claim")
     return json(_claim(row))

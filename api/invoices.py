@@ -20,9 +20,9 @@ from beanpay.api.routing import Routes
 from beanpay.api.rows import encode_cursor, keyset
 from beanpay.api.schemas import PaymentChoice
 from beanpay.api.state import BTC_ACCOUNT, pool, settings
-from beanpay.db import Connection, fetch_as
+from beanpay.db import Connection
 from beanpay.engine import invoices
-from beanpay.engine.invoices import SQL, InvoiceRow
+from beanpay.engine.invoices import InvoiceRow
 from beanpay.engine.lightning import invoices as lightning_invoices
 from beanpay.engine.lightning.invoices import LIGHTNING
 from beanpay.errors import Conflict, InvalidInput, NotFound, Unauthorized, Unavailable
@@ -62,7 +62,7 @@ async def _out(request: web.Request, conn: Connection, row: InvoiceRow) -> Invoi
 async def _allow_shop_of(request: web.Request, invoice_id: uuid.UUID) -> None:
     """The caller holds the route's permission on the invoice's shop."""
     async with pool(request).acquire() as conn:
-        shop = await conn.fetchval(SQL.shop_of, invoice_id)
+        shop = await invoices.shop_of(conn, invoice_id)
     if shop is None:
         raise NotFound("no such invoice", invoice_id=str(invoice_id))
     allow(request, shop)
@@ -105,7 +105,7 @@ async def create_invoice(request: web.Request) -> web.Response:
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=body.expires_in_seconds or s.payment_window_seconds)
     tolerance = s.underpay_tolerance_bps if body.underpay_tolerance_bps is None else body.underpay_tolerance_bps
     async with mutation(request) as m:
-        if await m.conn.fetchval(SQL.shop_exists, body.shop_id) is None:
+        if not await invoices.shop_exists(m.conn, body.shop_id):
             raise NotFound("no such shop", shop_id=str(body.shop_id))
         row = await invoices.create(m.conn, shop_id=body.shop_id, amount=body.amount, currency=body.currency,
                                     assets=offered, order_ref=body.order_ref, buyer_email=body.buyer_email,
@@ -131,9 +131,8 @@ async def list_invoices(request: web.Request) -> web.Response:
     allow(request, q.shop_id)
     after, after_id = keyset(q.cursor)
     async with pool(request).acquire() as conn:
-        rows = await fetch_as(conn, SQL.page, InvoiceRow, q.shop_id, after or dt.datetime.max.replace(tzinfo=dt.UTC),
-                              after_id or uuid.UUID(int=2**128 - 1), q.limit + 1, q.status, q.exception,
-                              q.created_from, q.created_to)
+        rows = await invoices.page(conn, q.shop_id, q.limit + 1, (after, after_id), status=q.status,
+                                   exception=q.exception, created_from=q.created_from, created_to=q.created_to)
     items = [_summary(r) for r in rows[: q.limit]]
     more = len(rows) > q.limit
     return json(InvoicePage(items, encode_cursor(items[-1].created_at, str(items[-1].id)) if more else None))

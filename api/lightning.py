@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import msgspec
 from aiohttp import web
 
-from beanpay import audit, queries
+from beanpay import audit
 from beanpay.api.body import decode_body
 from beanpay.api.guard import allow, needs
 from beanpay.api.http import actor, json, path_uuid
@@ -23,16 +23,14 @@ from beanpay.api.schemas import LightningInvoiceOut, Order
 from beanpay.api.shops import fetch_shop
 from beanpay.api.state import pool, settings
 from beanpay.chains.lightning.lnd import LndClient, LndError, LndUnavailable, ssl_context
-from beanpay.db import fetchrow_as
 from beanpay.engine.lightning import invoices, nodes
 from beanpay.engine.lightning import refunds as lightning_refunds
-from beanpay.engine.lightning.invoices import InvoiceRow, PaymentToInvoice, unified_uri
+from beanpay.engine.lightning.invoices import InvoiceRow, unified_uri
 from beanpay.engine.lightning.nodes import NodeRow
 from beanpay.engine.webhooks.egress import connector_options, host_problem
 from beanpay.errors import Conflict, InvalidInput, NotFound, Unavailable
 
 routes = Routes()
-SQL = queries.load("beanpay.engine", "lightning.sql")
 READ = needs("ledger:read", "the shop's owners and managers, its integrations, operators")
 MANAGE = needs("wallets:manage", "the shop's owners, operators")
 
@@ -64,7 +62,7 @@ async def issue_invoice(request: web.Request) -> web.Response:
     order_id = path_uuid(request, "order_id")
     opened = opened_by_token(request, order_id)
     async with pool(request).acquire() as conn:
-        head = await fetchrow_as(conn, SQL.payment_to_invoice, PaymentToInvoice, order_id)
+        head = await invoices.payment_of(conn, order_id)
     if head is None or (not opened and not may_see(request, head.user_id, head.shop_id)):
         raise NotFound("no such order", order_id=str(order_id))
     row = await invoices.issue(pool(request), settings(request), order_id, actor(request))
@@ -168,14 +166,14 @@ async def put_node(request: web.Request) -> web.Response:
         pay_sealed = nodes.seal(s, shop_id, body.pay_macaroon)
     async with pool(request).transaction() as conn:
         await fetch_shop(conn, shop_id, lock=True)
-        if await conn.fetchval(SQL.open_invoices_on_shop_node, shop_id, pubkey):
+        try:
+            node = await nodes.connect_shop_node(
+                conn, shop_id, rest_url=body.rest_url, tls_cert=body.tls_cert, macaroon_sealed=sealed, pubkey=pubkey,
+                alias=alias, pay_macaroon_sealed=pay_sealed,
+                pay_daily_limit_msat=None if body.pay_daily_limit_sat is None else body.pay_daily_limit_sat * 1000)
+        except nodes.NodeStillBusy:
             raise Conflict("invoices are still open on the shop's current node; connect another once they "
-                           "are paid or expired")
-        node = await fetchrow_as(conn, SQL.put_shop_node, NodeRow, uuid.uuid4(), shop_id, body.rest_url,
-                                 body.tls_cert, sealed, pubkey, alias[:64])
-        assert node is not None
-        await conn.execute(SQL.set_pay_macaroon, shop_id, pay_sealed,
-                           None if body.pay_daily_limit_sat is None else body.pay_daily_limit_sat * 1000)
+                           "are paid or expired") from None
         await audit.record(conn, actor(request), "lightning.node_connected", "shop", shop_id,
                            after={"pubkey": pubkey, "alias": alias, "rest_url": body.rest_url})
     if node is None:

@@ -7,14 +7,19 @@
 Every block starts with `-- name:` and a comment saying what it does and what it locks. Files are
 read once, at import. A `Query` carries its name with its text, so an in-memory connection can answer
 by name in unit tests, and a connection takes nothing else: no SQL is written inline.
+
+A statement takes positional parameters (`$1`) or named ones (`:order_id`), never both. Named ones are
+rewritten to positions once, at load, and bound by name (`query.bind(order_id=..., ...)`, or from a Struct's
+fields): a statement of many parameters is read and called by what each is, not by its place.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib.resources import files
+from typing import Any
 
 _HEADER = re.compile(r"^-- name: ([a-z][a-z0-9_]*)\s*$", re.MULTILINE)
 
@@ -28,6 +33,54 @@ class Query:
     name: str
     text: str
     doc: str
+    params: tuple[str, ...] = ()  # a named statement's parameters, in the order of their positions
+
+    def bind(self, values: Any = None, /, **named: Any) -> list[Any]:
+        """The positional arguments of a named statement: each parameter from `named`, else from `values` (a
+        Struct's or object's attribute, or a mapping's key). A parameter nobody gives, or a name the statement
+        does not take, is an error (a typo never binds NULL)."""
+        unknown = set(named) - set(self.params)
+        if unknown:
+            raise TypeError(f"{self.name} takes no parameter {', '.join(sorted(unknown))}")
+        args = []
+        for param in self.params:
+            if param in named:
+                args.append(named[param])
+            elif isinstance(values, Mapping) and param in values:
+                args.append(values[param])
+            elif values is not None and not isinstance(values, Mapping) and hasattr(values, param):
+                args.append(getattr(values, param))
+            else:
+                raise TypeError(f"{self.name} needs its parameter {param!r}")
+        return args
+
+
+# what a named parameter is not: a string literal, a quoted name, a comment, a cast (`::int`)
+_SKIP = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|::")
+_NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+_POSITIONAL = re.compile(r"\$\d+")
+
+
+def named_to_positional(statement: str, source: str) -> tuple[str, tuple[str, ...]]:
+    """Rewrite `:name` parameters to `$n` (the same name, the same position); the statement and its names."""
+    params: list[str] = []
+    out, at = [], 0
+    for skip in [*_SKIP.finditer(statement), None]:
+        end = skip.start() if skip else len(statement)
+        code = statement[at:end]
+
+        def position(m: re.Match[str]) -> str:
+            if m.group(1) not in params:
+                params.append(m.group(1))
+            return f"${params.index(m.group(1)) + 1}"
+
+        out.append(_NAMED.sub(position, code))
+        if skip:
+            out.append(skip.group(0))
+            at = skip.end()
+    if params and _POSITIONAL.search(_SKIP.sub(" ", statement)):
+        raise SqlFileError(f"{source}: a statement takes $n or :name parameters, not both")
+    return "".join(out), tuple(params)
 
 
 class Queries:
@@ -70,7 +123,8 @@ def parse(text: str, source: str = "<sql>") -> Queries:
             raise SqlFileError(f"{source}: {name} has no statement")
         if name in queries:
             raise SqlFileError(f"{source}: {name} is defined twice")
-        queries[name] = Query(name, statement, " ".join(doc_lines))
+        statement, params = named_to_positional(statement, f"{source}: {name}")
+        queries[name] = Query(name, statement, " ".join(doc_lines), params)
     return Queries(source, queries)
 
 

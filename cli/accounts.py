@@ -56,13 +56,13 @@ async def _run(pool: db.Pool, args: argparse.Namespace) -> str:
             return msgspec.json.encode(user).decode()
         return f"created {'operator ' if user.operator else ''}{user.email} ({user.id})"
     async with pool.transaction() as conn:
-        row = await conn.fetchrow(users.SQL.user_by_email, email)
-        if row is None:
+        user_id = await users.by_email(conn, email)
+        if user_id is None:
             raise UsersError(f"no account {email}")
         if args.action == "grant":
-            await users.grant(conn, user_id=row["id"], shop_id=args.shop, role=args.role, by=None, actor=CLI)
+            await users.grant(conn, user_id=user_id, shop_id=args.shop, role=args.role, by=None, actor=CLI)
             return f"{email} is now {args.role} of shop {args.shop}"
-        if await conn.fetchval(users.SQL.user_disable, row["id"]) is None:
+        ended = await users.disable(conn, user_id)
+        if ended is None:
             raise UsersError(f"{email} is already disabled")
-        ended = await conn.fetch(users.SQL.session_revoke_all, row["id"], None)
-        return f"disabled {email}; {len(ended)} session(s) ended"
+        return f"disabled {email}; {ended} session(s) ended"

@@ -16,9 +16,8 @@ from beanpay import db
 from beanpay.audit import Actor
 from beanpay.chains.bitcoin.rpc import BitcoinRpc
 from beanpay.config import Settings
-from beanpay.db import fetch_as
 from beanpay.engine.transfers import bitcoin, cancellation, payouts, service
-from beanpay.engine.transfers.service import SQL, TransferRow
+from beanpay.engine.transfers.service import TransferRow
 from beanpay.errors import DomainError, InvalidInput
 
 CLI = Actor(id=None, role="operator-cli")
@@ -74,7 +73,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if args.action == "list":
             async with pool.acquire() as conn:
-                _print(await fetch_as(conn, SQL.awaiting_approval, TransferRow, args.limit), args.json)
+                _print(await service.awaiting_approval(conn, args.limit), args.json)
             return 0
         if args.action == "approve":
             async with pool.transaction() as conn:

@@ -53,6 +53,7 @@ from beanpay.deploy.devstack.databases import create_database, drop_database
 from beanpay.deploy.devstack.evm_payer import AnvilWallet
 from beanpay.deploy.devstack.lnd import LndNode
 from beanpay.deploy.devstack.wallet import account_key
+from beanpay.deploy.endpoint import Endpoint
 from beanpay.engine.payment_uri import coins
 
 OPERATOR = "operator@demo.beanpay.test"
@@ -116,15 +117,9 @@ class Receiver:
         return web.Response(status=204)
 
     async def start(self) -> web.AppRunner:
-        app = web.Application()
-        app.router.add_post("/beanpay", self.handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        await web.TCPSite(runner, "127.0.0.1", self.port).start()
-        return runner
+        endpoint = Endpoint(self.handle, "/beanpay")
+        self.port = endpoint.port
+        return await endpoint.start()
 
 
 Who = dict[str, str]  # the headers that say who calls: a session cookie and its CSRF token, or a bearer

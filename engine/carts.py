@@ -102,6 +102,12 @@ async def _menu(conn: Connection, shop_id: uuid.UUID,
     return head.currency.strip(), menu
 
 
+async def shop_of_item(conn: Connection, item_id: uuid.UUID, user_id: uuid.UUID) -> uuid.UUID | None:
+    """The shop of a line in this customer's cart (None: no such line of theirs)."""
+    found: uuid.UUID | None = await conn.fetchval(SQL.shop_of_item, item_id, user_id)
+    return found
+
+
 async def read(conn: Connection, user_id: uuid.UUID, shop_id: uuid.UUID, *, lock: bool = False) -> PricedCart:
     cart = await fetchrow_as(conn, SQL.lock_cart if lock else SQL.cart_of, CartRow, user_id, shop_id)
     if cart is not None and cart.expires_at <= dt.datetime.now(dt.UTC):

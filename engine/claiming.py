@@ -27,6 +27,11 @@ SQL = queries.load("beanpay.engine", "claims.sql")
 CLAIMABLE = frozenset({OrderStatus.CONFIRMED, OrderStatus.PREPARING, OrderStatus.READY})
 
 
+async def latest(conn: Connection, order_id: uuid.UUID) -> ClaimRow | None:
+    """An order's newest claim, live or not."""
+    return await fetchrow_as(conn, SQL.latest_claim, ClaimRow, order_id)
+
+
 async def claim(conn: Connection, order: OrderRow, *, ttl: dt.timedelta, actor: audit.Actor) -> ClaimRow:
     """Issue the order's claim. The caller holds the order row lock (engine.orders.lock_order)."""
     if order.order_type == "invoice":

@@ -16,7 +16,7 @@ import msgspec
 from beanpay import audit, queries, tracing
 from beanpay.chains.bitcoin.addresses import Bip84Account
 from beanpay.config import Settings
-from beanpay.db import Connection, fetchrow_as
+from beanpay.db import Connection, fetch_as, fetchrow_as
 from beanpay.engine import addresses, orders, wallets
 from beanpay.engine.addresses import BITCOIN, evm_forwarder
 from beanpay.engine.assets import Asset
@@ -30,7 +30,6 @@ from beanpay.events.outbox import Event, emit_many
 from beanpay.events.payloads import InvoicePayload
 
 SQL = queries.load("beanpay.engine", "invoices.sql")
-ORDERS = queries.load("beanpay.engine", "orders.sql")
 _json = msgspec.json.Encoder(decimal_format="string").encode
 
 
@@ -57,6 +56,24 @@ class InvoiceRow(msgspec.Struct):
     def event(self) -> InvoicePayload:
         return InvoicePayload(self.id, self.shop_id, self.order_id, self.status, str(self.amount),
                               self.currency.strip(), self.assets, self.order_ref)
+
+
+async def shop_of(conn: Connection, invoice_id: uuid.UUID) -> uuid.UUID | None:
+    """The shop an invoice belongs to (access is checked before anything else is read)."""
+    found: uuid.UUID | None = await conn.fetchval(SQL.shop_of, invoice_id)
+    return found
+
+
+async def shop_exists(conn: Connection, shop_id: uuid.UUID) -> bool:
+    return await conn.fetchval(SQL.shop_exists, shop_id) is not None
+
+
+async def page(conn: Connection, shop_id: uuid.UUID, limit: int, before: tuple[dt.datetime | None, uuid.UUID | None],
+               *, status: str | None, exception: str | None, created_from: dt.datetime | None,
+               created_to: dt.datetime | None) -> list[InvoiceRow]:
+    """A shop's invoices, newest first, before a (created_at, id) keyset cursor, filtered."""
+    return await fetch_as(conn, SQL.page, InvoiceRow, shop_id, before[0] or dt.datetime.max.replace(tzinfo=dt.UTC),
+                          before[1] or uuid.UUID(int=2**128 - 1), limit, status, exception, created_from, created_to)
 
 
 async def get(conn: Connection, invoice_id: uuid.UUID) -> InvoiceRow:
@@ -145,15 +162,18 @@ async def pick(conn: Connection, settings: Settings, invoice_id: uuid.UUID, asse
                          rate.source)
     events: list[Event[Any]] = [Event(catalog.ORDER_CREATED, order_id, order.event()),
                                 Event(catalog.PAYMENT_INITIATED, order_id, payment.event(invoice.shop_id))]
-    written = await conn.fetch(
-        ORDERS.write_order, order_id, user_id, invoice.shop_id, invoice.amount, currency, amount,
-        asset.symbol, asset.chain, "invoice", None, None, None, now, invoice.expires_at,
-        [], [], [], [], [], [], payment_id, asset.decimals, rate.rate, address, asset.token_address, asset.chain_id,
-        payment.payment_uri, rate.source, rate.as_of, script, index, [], [], actor.id, actor.role, actor.request_id,
-        _json(order.event()).decode(), [uuid.uuid4() for _ in events], [e.type.name for e in events],
-        [e.type.topic for e in events], [_json(e.payload).decode() for e in events], *((None,) * 8), False,
-        own.id if own else None, invoice.id, invoice.assets, invoice.tolerance_bps, invoice.speed, invoice.id,
-        tracing.current())
+    written = await conn.fetch(orders.SQL.write_order, *orders.SQL.write_order.bind(
+        order_id=order_id, user_id=user_id, shop_id=invoice.shop_id, total=invoice.amount, currency=currency,
+        crypto_amount=amount, crypto_currency=asset.symbol, chain=asset.chain, order_type="invoice", pickup_time=None,
+        delivery_address=None, special_instructions=None, now=now, expires_at=invoice.expires_at, item_products=[],
+        item_names=[], item_base_prices=[], item_final_prices=[], item_quantities=[], item_customizations=[],
+        payment_id=payment_id, decimals=asset.decimals, rate=rate.rate, address=address,
+        token_address=asset.token_address, chain_id=asset.chain_id, payment_uri=payment.payment_uri,
+        rate_source=rate.source, rate_as_of=rate.as_of, script=script, derivation_index=index, stocked_products=[],
+        stocked_quantities=[], **orders.written_by(actor, order, events), **orders.idempotent(None, None), alone=False,
+        wallet_id=own.id if own else None, invoice_id=invoice.id, invoice_assets=invoice.assets,
+        tolerance_bps=invoice.tolerance_bps, speed=invoice.speed, picked_invoice_id=invoice.id,
+        trace_parent=tracing.current()))
     assert written and written[0]["recorded"]  # no key, no stock: always written
     conn.wake_after_commit(outbox.CHANNEL)
     return order_id

@@ -175,6 +175,22 @@ class Stored(Exception):
         self.answer = answer
 
 
+
+def written_by(actor: audit.Actor, order: OrderRow, events: list[Event[Any]]) -> dict[str, Any]:
+    """write_order's audit row and events, as its named parameters."""
+    return {"actor_id": actor.id, "actor_role": actor.role, "request_id": actor.request_id,
+            "audit_after": _json(order.event()).decode(), "event_ids": [uuid.uuid4() for _ in events],
+            "event_types": [e.type.name for e in events], "event_topics": [e.type.topic for e in events],
+            "event_payloads": [_json(e.payload).decode() for e in events]}
+
+
+def idempotent(key: idempotency.Key | None, body: bytes | None) -> dict[str, Any]:
+    """write_order's stored answer under the request's Idempotency-Key (all None when none was sent)."""
+    return {"key_principal": key.principal if key else None, "key": key.key if key else None,
+            "key_method": key.method if key else None, "key_path": key.path if key else None,
+            "key_request_hash": key.request_hash if key else None, "key_status": 201 if key else None,
+            "key_body": body if key else None, "key_expires_at": key.expires_at if key else None}
+
 async def create_order(db: Database, settings: Settings, *, user_id: uuid.UUID, shop_id: uuid.UUID,
                        lines: Sequence[Line], delivery: Delivery, asset: Asset,
                        rate_for: Callable[[str], Awaitable[Rate]], btc_account: Bip84Account | None,
@@ -251,21 +267,23 @@ async def _create(conn: Connection, settings: Settings, user_id: uuid.UUID, shop
     units, fields = wanted(items)
     stocked = sorted(units)
     body = respond(placed) if key is not None and respond is not None else None
-    written = await fetch_as(
-        conn, SQL.write_order, _Written, order_id, user_id, shop_id, total, currency, amount, asset.symbol,
-        asset.chain, delivery.order_type, delivery.pickup_time, delivery.delivery_address,
-        delivery.special_instructions, now, expires,
-        [it.line.product_id for it in items], [it.name for it in items], [it.menu_price for it in items],
-        [it.priced.unit_price for it in items], [it.line.quantity for it in items],
-        [_json(it.line.customizations).decode() for it in items],
-        payment_id, asset.decimals, rate.rate, address, asset.token_address, asset.chain_id, payment.payment_uri,
-        rate.source, rate.as_of, script, index, stocked, [units[p] for p in stocked],
-        actor.id, actor.role, actor.request_id, _json(order.event()).decode(),
-        [uuid.uuid4() for _ in events], [e.type.name for e in events], [e.type.topic for e in events],
-        [_json(e.payload).decode() for e in events],
-        *((key.principal, key.key, key.method, key.path, key.request_hash, 201, body, key.expires_at) if key
-          else (None,) * 8), alone, head.wallet_id, uuid.uuid4(), [f"{asset.chain}/{asset.symbol}"],
-        settings.underpay_tolerance_bps, "low", None, tracing.current())
+    written = await fetch_as(conn, SQL.write_order, _Written, *SQL.write_order.bind(
+        order_id=order_id, user_id=user_id, shop_id=shop_id, total=total, currency=currency, crypto_amount=amount,
+        crypto_currency=asset.symbol, chain=asset.chain, order_type=delivery.order_type,
+        pickup_time=delivery.pickup_time, delivery_address=delivery.delivery_address,
+        special_instructions=delivery.special_instructions, now=now, expires_at=expires,
+        item_products=[it.line.product_id for it in items], item_names=[it.name for it in items],
+        item_base_prices=[it.menu_price for it in items], item_final_prices=[it.priced.unit_price for it in items],
+        item_quantities=[it.line.quantity for it in items],
+        item_customizations=[_json(it.line.customizations).decode() for it in items],
+        payment_id=payment_id, decimals=asset.decimals, rate=rate.rate, address=address,
+        token_address=asset.token_address, chain_id=asset.chain_id, payment_uri=payment.payment_uri,
+        rate_source=rate.source, rate_as_of=rate.as_of, script=script, derivation_index=index,
+        stocked_products=stocked, stocked_quantities=[units[p] for p in stocked],
+        **written_by(actor, order, events), **idempotent(key, body), alone=alone, wallet_id=head.wallet_id,
+        invoice_id=uuid.uuid4(), invoice_assets=[f"{asset.chain}/{asset.symbol}"],
+        tolerance_bps=settings.underpay_tolerance_bps, speed="low", picked_invoice_id=None,
+        trace_parent=tracing.current()))
     if not written[0].recorded:
         raise idempotency.Replay()
     conn.wake_after_commit(outbox.CHANNEL)  # the statement wrote the order's events

@@ -6,22 +6,26 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
 
+import aiohttp
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
+from web3.exceptions import Web3Exception
 
 from beanpay import idempotency, queries
+from beanpay.batchloop import BatchLoop
 from beanpay.chains.bitcoin.rpc import BitcoinRpc
+from beanpay.chains.jsonrpc import RpcError, RpcUnavailable
 from beanpay.config import Settings
-from beanpay.db import Database
+from beanpay.db import RIDE_OUT, Database
 from beanpay.engine import carts, ledger
 from beanpay.engine.expiry import expire_claims, expire_orders
 from beanpay.engine.invalidation import Invalidator
+from beanpay.engine.prices.providers import RateUnavailable
 from beanpay.engine.prices.service import RateService
 from beanpay.engine.settlement import Settlement, settle_many
 from beanpay.engine.transfers import evm, tracking, watchdog
-from beanpay.listen import Backoff, listen, sleep, wait_wake
+from beanpay.listen import listen
 from beanpay.tasks import supervise
 
 log = structlog.get_logger("engine")
@@ -92,22 +96,41 @@ async def settle_batch(db: Database, settings: Settings, invalidator: Invalidato
     return len(rows)
 
 
+# what a node's absence raises (its RPC over HTTP, its JSON-RPC errors): ridden out like the database's
+NODE_AWAY: tuple[type[BaseException], ...] = (*RIDE_OUT, aiohttp.ClientError, Web3Exception, RpcError, RpcUnavailable)
+PRICES_AWAY: tuple[type[BaseException], ...] = (*RIDE_OUT, aiohttp.ClientError, RateUnavailable)
+
+
 class Engine:
     def __init__(self, settings: Settings, db: Database, rates: RateService | None = None) -> None:
         self.settings, self.db = settings, db
         self.rates = rates
         self.invalidator = Invalidator(settings.redis_dsn, settings.redis_timeout_seconds)
         self._wake = asyncio.Event()
-        self.failing = False  # the last settlement round could not reach the database
+        self._settling: list[BatchLoop] = []
+
+    @property
+    def failing(self) -> bool:
+        """The last settlement round could not reach the database (readiness says so)."""
+        return any(loop.failing for loop in self._settling)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Every loop is supervised: one that dies stops the engine (and the process says why)."""
-        loops = {"engine-listen": listen(self.settings.dsn, CHANNEL, self._wake, stop),
-                 **{f"engine-payments-{i}": self._payments(stop) for i in range(self.settings.engine_workers)},
-                 "engine-expiry": self._expiry(stop), "engine-maintenance": self._maintenance(stop),
-                 "engine-refund-sends": self._refund_sends(stop), "engine-refund-watch": self._refund_watch(stop)}
+        """Every loop is supervised: one that dies (a bug, not a dependency away) stops the engine, and the
+        process says why."""
+        s = self.settings
+        self._settling = [BatchLoop(f"engine-payments-{i}", self._settle, s.engine_batch_size, s.engine_poll_seconds,
+                                    wake=self._wake) for i in range(s.engine_workers)]
+        loops = {"engine-listen": listen(s.dsn, CHANNEL, self._wake, stop),
+                 **{loop.name: loop.run(stop) for loop in self._settling},
+                 "engine-expiry": BatchLoop("engine-expiry", self._expire, 1, s.engine_poll_seconds).run(stop),
+                 "engine-maintenance": BatchLoop("engine-maintenance", self._maintain, 1,
+                                                 MAINTENANCE_SECONDS).run(stop),
+                 "engine-refund-sends": BatchLoop("engine-refund-sends", self._send_refunds, 1 << 30,
+                                                  s.engine_poll_seconds, away=NODE_AWAY).run(stop),
+                 "engine-refund-watch": self._refund_watch(stop)}
         if self.rates is not None:
-            loops["engine-prices"] = self._prices(stop)
+            loops["engine-prices"] = BatchLoop("engine-prices", self._refresh_prices, 1, s.price_refresh_seconds,
+                                               away=PRICES_AWAY).run(stop)
         try:
             await supervise(loops)
         finally:
@@ -115,72 +138,47 @@ class Engine:
             if self.rates is not None:
                 await self.rates.close()
 
-    async def _payments(self, stop: asyncio.Event) -> None:
-        backoff = Backoff()
-        while not stop.is_set():
-            self._wake.clear()  # before looking: a change committed from now on wakes the wait below
-            try:
-                n = await settle_batch(self.db, self.settings, self.invalidator)
-                self.failing = False
-                backoff.reset()
-            except Exception as exc:  # the database is away: the queue keeps every change
-                self.failing = True
-                log.warning("settlement batch failed", error=repr(exc), retry_in=round(backoff.delay, 1))
-                await backoff.wait(stop)
-                continue
-            if n < self.settings.engine_batch_size:
-                await wait_wake(self._wake, self.settings.engine_poll_seconds)
+    async def _settle(self) -> int:
+        return await settle_batch(self.db, self.settings, self.invalidator)
 
-    async def _expiry(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                while (expired := await expire_orders(self.db, self.settings.engine_batch_size))[0]:
-                    EXPIRED.labels("order").inc(expired[0])
-                    await self.invalidator.stock_moved(expired[1])
-                while (n := await expire_claims(self.db, self.settings.engine_batch_size)) > 0:
-                    EXPIRED.labels("claim").inc(n)
-            except Exception as exc:
-                log.warning("expiry run failed", error=repr(exc))
-            await sleep(stop, self.settings.engine_poll_seconds)
+    async def _expire(self) -> int:
+        while (expired := await expire_orders(self.db, self.settings.engine_batch_size))[0]:
+            EXPIRED.labels("order").inc(expired[0])
+            await self.invalidator.stock_moved(expired[1])
+        while (n := await expire_claims(self.db, self.settings.engine_batch_size)) > 0:
+            EXPIRED.labels("claim").inc(n)
+        return 0
 
-    async def _refund_sends(self, stop: asyncio.Event) -> None:
+    async def _send_refunds(self) -> int:
         """Approved refunds a payout hot wallet sends (signed and recorded first, then broadcast)."""
-        while not stop.is_set():
-            try:
-                sent = await evm.send_due(self.db, self.settings)
-                if sent:
-                    TRANSFERS_SENT.inc(sent)
-            except Exception as exc:
-                log.warning("refund sending failed; retried", error=repr(exc))
-            await sleep(stop, self.settings.engine_poll_seconds)
+        sent = await evm.send_due(self.db, self.settings)
+        if sent:
+            TRANSFERS_SENT.inc(sent)
+        return 0
 
     async def _refund_watch(self, stop: asyncio.Event) -> None:
         """Refund transactions the network dropped or replaced fail, to be sent again."""
         s = self.settings
         btc = BitcoinRpc(s.btc_rpc, s.btcd_rpc_user, s.btcd_rpc_password or "")
+
+        async def watch() -> int:
+            await watchdog.fail_dropped(self.db, s, btc, after=dt.timedelta(seconds=s.refund_drop_seconds))
+            return 0
+
         try:
-            while not stop.is_set():
-                try:
-                    await watchdog.fail_dropped(self.db, s, btc, after=dt.timedelta(seconds=s.refund_drop_seconds))
-                except Exception as exc:
-                    log.warning("refund watch failed; retried", error=repr(exc))
-                await sleep(stop, max(s.engine_poll_seconds, 30.0))
+            await BatchLoop("engine-refund-watch", watch, 1, max(s.engine_poll_seconds, 30.0), away=NODE_AWAY).run(stop)
         finally:
             await btc.close()
 
-    async def _maintenance(self, stop: asyncio.Event) -> None:
-        """Housekeeping no request waits for: expired idempotency keys and carts are pruned."""
-        while not stop.is_set():
-            try:
-                while (n := await idempotency.prune(self.db)) > 0:
-                    PRUNED.labels("idempotency_key").inc(n)
-                # an expired cart is ignored when read already; its rows go a day later
-                while (n := await carts.purge_expired(self.db, CART_KEEP, 1000)) > 0:
-                    PRUNED.labels("cart").inc(n)
-                await self._debts()
-            except Exception as exc:
-                log.warning("maintenance failed", error=repr(exc))
-            await sleep(stop, MAINTENANCE_SECONDS)
+    async def _maintain(self) -> int:
+        """Housekeeping no request waits for: expired idempotency keys and carts are pruned, debts counted."""
+        while (n := await idempotency.prune(self.db)) > 0:
+            PRUNED.labels("idempotency_key").inc(n)
+        # an expired cart is ignored when read already; its rows go a day later
+        while (n := await carts.purge_expired(self.db, CART_KEEP, 1000)) > 0:
+            PRUNED.labels("cart").inc(n)
+        await self._debts()
+        return 0
 
     async def _debts(self) -> None:
         """Debts a reorg's reversal (or a fee) left: refunds and payouts never make one (the database
@@ -194,14 +192,9 @@ class Engine:
             DEBT.labels(d.chain, d.asset).set(d.owed)
             log.error("shops in debt to the platform", chain=d.chain, asset=d.asset, shops=d.shops, owed=str(d.owed))
 
-    async def _prices(self, stop: asyncio.Event) -> None:
+    async def _refresh_prices(self) -> int:
         assert self.rates is not None
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                changed = await self.rates.refresh(self.db)
-                if changed:
-                    log.info("rates updated", pairs=[f"{r.asset}:{r.fiat}" for r in changed])
-            except Exception as exc:
-                log.warning("rate refresh failed", error=repr(exc))
-            await sleep(stop, max(0.0, self.settings.price_refresh_seconds - (time.monotonic() - started)))
+        changed = await self.rates.refresh(self.db)
+        if changed:
+            log.info("rates updated", pairs=[f"{r.asset}:{r.fiat}" for r in changed])
+        return 0

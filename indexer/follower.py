@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
 import structlog
@@ -54,8 +54,9 @@ class ChainHalted(Exception):
     """The chain's follower stopped, and stays stopped until an operator rewinds the index."""
 
 
-class NoProgress(Exception):
-    """The node keeps serving blocks that do not link to the index (it should not); sync gave up."""
+class NoProgress(ChainHalted):
+    """The node keeps serving blocks that do not link to the index (it should not): the chain halts, as for
+    a fork below the window, rather than rewind and retry every poll for ever."""
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,8 @@ class Follower:
             if cur.tip_height < target:  # a block did not follow: the node's chain changed
                 ancestor = await self._handle_reorg()
                 if ancestor == rewound_to and count == 0:  # the same rewind again, nothing applied since
-                    raise NoProgress(f"{chain}: rewound to {ancestor} twice and the node's next block still does "
-                                     "not link to it")
+                    await self._halt(f"rewound to {ancestor} twice and the node's next block still does not link "
+                                     "to it")
                 rewound_to = ancestor
                 async with self.pool.acquire() as conn:
                     cur = await store.cursor(conn, chain) or cur
@@ -240,6 +241,16 @@ class Follower:
         BLOCKS.labels(self.policy.chain).inc(len(changes))
         DEPOSITS.labels(self.policy.chain).inc(sum(len(c.deposits) for c in changes))
 
+    async def _halt(self, reason: str, kind: type[ChainHalted] = NoProgress) -> NoReturn:
+        """Stop following the chain: recorded (alert-able, refused on restart until an operator rewinds)."""
+        chain = self.policy.chain
+        async with self.pool.transaction() as conn:
+            await store.halt(conn, chain, reason)
+        HALTED.labels(chain).set(1)
+        LEADING.labels(chain).set(0)
+        log.error("the follower stops", chain=chain, reason=reason)
+        raise kind(f"{chain}: {reason}")
+
     async def _handle_reorg(self) -> int:
         """Rewind to where the node's chain and the kept window agree; returns that height. A fork below
         the window halts the chain (recorded, alert-able, refused on restart) instead of guessing."""
@@ -252,12 +263,7 @@ class Follower:
         try:
             ancestor = fork_point(stored, node)
         except UnrecoverableReorg as exc:
-            async with self.pool.transaction() as conn:
-                await store.halt(conn, chain, str(exc))
-            HALTED.labels(chain).set(1)
-            LEADING.labels(chain).set(0)
-            log.error("reorg deeper than the kept window; the follower stops", chain=chain, error=str(exc))
-            raise ChainHalted(f"{chain}: {exc}") from exc
+            await self._halt(str(exc), ChainHalted)
         async with self.pool.transaction() as conn:
             orphaned = await store.rewind(conn, chain, ancestor, reason="reorg detected")
         self._outpoints = None  # spends above the fork are orphaned: read the unspent outputs again

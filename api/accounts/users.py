@@ -107,3 +107,16 @@ async def _withdraw_invitations(conn: Connection, *, shop_id: uuid.UUID, user_id
     await audit.record_many(conn, actor, [audit.Entry("invitation.revoke", "invitation", r["id"],
                                                       after={"why": "its maker may no longer give the role"})
                                           for r in withdrawn])
+
+
+async def by_email(conn: Connection, email: str) -> uuid.UUID | None:
+    """The account of an email (normalized), if there is one."""
+    row = await conn.fetchrow(SQL.user_by_email, email)
+    return None if row is None else row["id"]
+
+
+async def disable(conn: Connection, user_id: uuid.UUID) -> int | None:
+    """Disable an account and end its sessions: how many ended (None: it was disabled already)."""
+    if await conn.fetchval(SQL.user_disable, user_id) is None:
+        return None
+    return len(await conn.fetch(SQL.session_revoke_all, user_id, None))

@@ -3,7 +3,6 @@ batch Bitcoin payouts into one PSBT their wallet signs, and follow them."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 from aiohttp import web
@@ -27,9 +26,8 @@ from beanpay.api.idempotency import mutation
 from beanpay.api.routing import Routes
 from beanpay.api.rows import encode_cursor, keyset
 from beanpay.api.state import BTC_RPC, pool, settings
-from beanpay.db import fetch_as
 from beanpay.engine.transfers import approval, bitcoin, cancellation, evm, payouts, service
-from beanpay.engine.transfers.service import SQL, TransferRow
+from beanpay.engine.transfers.service import TransferRow
 from beanpay.errors import InvalidInput, NotFound
 
 routes = Routes()
@@ -64,8 +62,7 @@ async def list_payouts(request: web.Request) -> web.Response:
     q = decode_query(request, TransferQuery)
     after, after_id = keyset(q.cursor)
     async with pool(request).acquire() as conn:
-        rows = await fetch_as(conn, SQL.of_shop, TransferRow, shop_id, after or dt.datetime.max.replace(tzinfo=dt.UTC),
-                              after_id or uuid.UUID(int=2**128 - 1), q.limit + 1, "payout")
+        rows = await service.of_shop(conn, shop_id, "payout", q.limit + 1, (after, after_id))
     items = [out(request, r) for r in rows[: q.limit]]
     more = len(rows) > q.limit
     return json(TransferPage(items, encode_cursor(items[-1].created_at, str(items[-1].id)) if more else None))
@@ -76,7 +73,7 @@ async def list_payouts(request: web.Request) -> web.Response:
 async def pending_payouts(request: web.Request) -> web.Response:
     q = decode_query(request, TransferQuery)
     async with pool(request).acquire() as conn:
-        rows = await fetch_as(conn, SQL.awaiting_approval, TransferRow, q.limit)
+        rows = await service.awaiting_approval(conn, q.limit)
     return json(TransferPage([out(request, r) for r in rows], None))
 
 

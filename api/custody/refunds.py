@@ -28,11 +28,11 @@ from beanpay.api.idempotency import mutation
 from beanpay.api.routing import Routes
 from beanpay.api.rows import encode_cursor, keyset
 from beanpay.api.state import BTC_RPC, pool, settings
-from beanpay.db import Connection, fetch_as
+from beanpay.db import Connection
 from beanpay.engine.lightning import refunds as lightning_refunds
 from beanpay.engine.transfers import approval, bitcoin, cancellation, evm, refunds, rules, service
 from beanpay.engine.transfers.rules import TransferStatus
-from beanpay.engine.transfers.service import SQL, TransferRow
+from beanpay.engine.transfers.service import TransferRow
 from beanpay.errors import InvalidInput, NotFound
 
 routes = Routes()
@@ -48,16 +48,16 @@ async def create_refund(request: web.Request) -> web.Response:
     body = await decode_body(request, RefundCreate)
     s = settings(request)
     async with mutation(request) as m:
-        shop = await m.conn.fetchval(SQL.shop_of_order, order_id)
+        shop = await service.shop_of_order(m.conn, order_id)
         if shop is None:
             raise NotFound("no such order", order_id=str(order_id))
         allow(request, shop)
         rate = None
         if body.variant == "fiat_today":
-            pay = await m.conn.fetchrow(SQL.payment_asset, order_id)
+            pay = await service.payment_asset(m.conn, order_id)
             if pay is None:
                 raise NotFound("the order has no payment")
-            rate = await rate_now(request, pay["chain"], pay["crypto_currency"], pay["fiat_currency"])
+            rate = await rate_now(request, pay.chain, pay.crypto_currency, pay.fiat_currency)
         refund = await refunds.issue(
             m.conn, order_id=order_id, variant=body.variant, amount=None if body.amount is None else int(body.amount),
             fiat_amount=body.fiat_amount, fee_bps=body.fee_bps, reason=body.reason, rate=rate,
@@ -86,8 +86,7 @@ async def list_refunds(request: web.Request) -> web.Response:
     q = decode_query(request, TransferQuery)
     after, after_id = keyset(q.cursor)
     async with pool(request).acquire() as conn:
-        rows = await fetch_as(conn, SQL.of_shop, TransferRow, shop_id, after or dt.datetime.max.replace(tzinfo=dt.UTC),
-                              after_id or uuid.UUID(int=2**128 - 1), q.limit + 1, "refund")
+        rows = await service.of_shop(conn, shop_id, "refund", q.limit + 1, (after, after_id))
     items = [out(request, r) for r in rows[: q.limit]]
     more = len(rows) > q.limit
     return json(TransferPage(items, encode_cursor(items[-1].created_at, str(items[-1].id)) if more else None))

@@ -16,7 +16,7 @@ from beanpay.engine.assets import Asset, payable_assets
 from beanpay.engine.payment_uri import payment_uri
 from beanpay.engine.prices.providers import RateUnavailable
 from beanpay.engine.transfers import evm, service
-from beanpay.engine.transfers.service import SQL, TransferRow
+from beanpay.engine.transfers.service import TransferRow
 from beanpay.errors import NotFound, Unavailable
 
 
@@ -68,8 +68,8 @@ async def own(request: web.Request, name: str, kind: str) -> uuid.UUID:
     """The transfer in the path, of `kind`, after checking the caller holds the route's permission on its shop."""
     transfer_id = path_uuid(request, name)
     async with pool(request).acquire() as conn:
-        row = await conn.fetchrow(SQL.shop_of_transfer, transfer_id)
-    if row is None or row["kind"] != kind:
+        found = await service.owner(conn, transfer_id)
+    if found is None or found.kind != kind:
         raise NotFound(f"no such {kind}", **{name: str(transfer_id)})
-    allow(request, row["shop_id"])
+    allow(request, found.shop_id)
     return transfer_id

@@ -23,15 +23,17 @@ import uuid
 import msgspec
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Gauge
 
 from beanpay import queries, tracing
+from beanpay.batchloop import BatchLoop
 from beanpay.config import Settings
-from beanpay.db import Connection, Database, Pool, create_pool, fetch_as
+from beanpay.db import RIDE_OUT, Connection, Database, Pool, create_pool, fetch_as
 from beanpay.events import envelope
 from beanpay.events.catalog import BY_NAME
 from beanpay.events.outbox import CHANNEL
-from beanpay.listen import Backoff, listen, sleep, wait_wake
+from beanpay.listen import listen
 from beanpay.tasks import supervise
 
 log = structlog.get_logger("relay")
@@ -43,6 +45,10 @@ BACKLOG = Gauge("beanpay_outbox_backlog", "Unpublished outbox events seen by the
 SQL = queries.load("beanpay", "relay.sql")
 GATHER_SECONDS = 0.02
 PURGE_EVERY_SECONDS = 60.0
+
+
+class NotPublished(Exception):
+    """Kafka refused some events of a batch: they stay in the outbox (marked with why) and go again."""
 
 
 class OutboxRow(msgspec.Struct):
@@ -126,7 +132,7 @@ class Relay:
             if failed:
                 error = next(res for res in results if isinstance(res, BaseException))
                 await conn.execute(SQL.mark_failed, failed, repr(error)[:500])
-                raise RuntimeError(f"{len(failed)} event(s) not published: {error!r}")
+                raise NotPublished(f"{len(failed)} event(s) not published: {error!r}")
             return len(done)
 
     async def _acknowledged(self, sends: list[asyncio.Future[object]]) -> list[object]:
@@ -151,35 +157,34 @@ class Relay:
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
-        await supervise({"relay-listener": listen(self.settings.dsn, CHANNEL, self._wake, stop),
-                         "relay-publisher": self._publish(stop)})
-
-    async def _publish(self, stop: asyncio.Event) -> None:
-        backoff = Backoff()
+        publisher = BatchLoop("relay", self._round, self.settings.relay_batch_size, self.settings.relay_poll_seconds,
+                              wake=self._wake, away=(*RIDE_OUT, KafkaError, NotPublished), on_away=self._away,
+                              after_idle=self._gather)
         try:
-            while not stop.is_set():
-                self._wake.clear()  # before looking: an event committed from now on wakes the wait below
-                try:
-                    n = await self.publish_batch()
-                    await self._purge_journal()
-                    backoff.reset()
-                    self.failures = 0
-                except Exception as exc:  # Kafka or Postgres trouble: keep the events, retry later
-                    FAILURES.inc()
-                    self.failures += 1
-                    log.warning("publish failed; will retry", error=repr(exc), retry_in=round(backoff.delay, 1))
-                    await self._drop_producer()
-                    await backoff.wait(stop)
-                    continue
-                if n < self.settings.relay_batch_size:
-                    BACKLOG.set(0)
-                    await wait_wake(self._wake, self.settings.relay_poll_seconds)
-                    # every order commits an event: gathering for a moment makes one claim of many events
-                    # instead of one per event (a claim costs the same for 1 or 100)
-                    await sleep(stop, GATHER_SECONDS)
+            await supervise({"relay-listener": listen(self.settings.dsn, CHANNEL, self._wake, stop),
+                             "relay-publisher": publisher.run(stop)})
         finally:
             await self._drop_producer()
 
+    async def _round(self) -> int:
+        published = await self.publish_batch()
+        await self._purge_journal()
+        self.failures = 0
+        if published < self.settings.relay_batch_size:
+            BACKLOG.set(0)
+        return published
+
+    async def _away(self) -> None:
+        """Kafka or Postgres trouble: the events stay in the outbox; a producer that met it is made anew."""
+        FAILURES.inc()
+        self.failures += 1
+        await self._drop_producer()
+
+    @staticmethod
+    async def _gather() -> None:
+        # every order commits an event: gathering for a moment makes one claim of many events instead of one
+        # per event (a claim costs the same for 1 or 100)
+        await asyncio.sleep(GATHER_SECONDS)
 
     async def _purge_journal(self) -> None:
         if time.monotonic() < self._purge_at:

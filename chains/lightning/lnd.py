@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import ssl
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import msgspec
 
 __all__ = ["Invoice", "LndClient", "LndError", "LndUnavailable", "NodeInfo", "Permission"]
+
+T = TypeVar("T")
 
 
 class LndError(Exception):
@@ -140,17 +142,31 @@ class LndClient:
                 raw = await resp.read()
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
             raise LndUnavailable(f"{self.url}: {e!r}") from e
-        reply = msgspec.json.decode(raw) if raw else {}
+        try:
+            reply = msgspec.json.decode(raw) if raw else {}
+        except msgspec.DecodeError:  # a node that does not speak lnd's REST: its problem, not beanpay's
+            raise LndError(resp.status if resp.status != 200 else 502, "the node's answer is not JSON") from None
         if resp.status != 200:
             message = reply.get("message", raw.decode(errors="replace")) if isinstance(reply, dict) else str(reply)
             raise LndError(resp.status, str(message))
+        if not isinstance(reply, dict):
+            raise LndError(502, "the node's answer is not a JSON object")
         return reply
 
+    async def _as(self, kind: type[T], method: str, path: str, body: dict[str, Any] | None = None,
+                  limits: aiohttp.ClientTimeout | None = None) -> T:
+        """A call's answer as `kind`: an answer of another shape is the node's error, not beanpay's."""
+        reply = await self._call(method, path, body, limits)
+        try:
+            return msgspec.convert(reply, kind, strict=False)
+        except msgspec.ValidationError as e:
+            raise LndError(502, f"the node's answer is not what lnd sends: {e}") from None
+
     async def info(self) -> NodeInfo:
-        return msgspec.convert(await self._call("GET", "/v1/getinfo"), NodeInfo, strict=False)
+        return await self._as(NodeInfo, "GET", "/v1/getinfo")
 
     async def channel_balance(self) -> ChannelBalance:
-        return msgspec.convert(await self._call("GET", "/v1/balance/channels"), ChannelBalance, strict=False)
+        return await self._as(ChannelBalance, "GET", "/v1/balance/channels")
 
     async def add_invoice(self, *, value_msat: int, description_hash: bytes, expiry_seconds: int,
                           memo: str = "") -> AddedInvoice:
@@ -159,10 +175,10 @@ class LndClient:
             raise ValueError("an invoice needs a positive amount")
         body = {"value_msat": str(value_msat), "description_hash": base64.b64encode(description_hash).decode(),
                 "expiry": str(expiry_seconds), "memo": memo, "private": True}
-        return msgspec.convert(await self._call("POST", "/v1/invoices", body), AddedInvoice, strict=False)
+        return await self._as(AddedInvoice, "POST", "/v1/invoices", body)
 
     async def lookup_invoice(self, payment_hash_hex: str) -> Invoice:
-        return msgspec.convert(await self._call("GET", f"/v1/invoice/{payment_hash_hex}"), Invoice, strict=False)
+        return await self._as(Invoice, "GET", f"/v1/invoice/{payment_hash_hex}")
 
     async def cancel_invoice(self, payment_hash_hex: str) -> None:
         """Cancel an open invoice so it can no longer be paid (lnd refuses for a settled one)."""
@@ -181,7 +197,10 @@ class LndClient:
                 async for line in resp.content:
                     if not line.strip():
                         continue
-                    message = _decode_stream(line)
+                    try:
+                        message = _decode_stream(line)
+                    except msgspec.MsgspecError:  # what a node says is checked like any other input
+                        raise LndError(502, "the node's invoice stream sent what is not an invoice") from None
                     if message.error is not None:
                         raise LndError(500, str(message.error.get("message", message.error)))
                     if message.result is not None:
@@ -194,8 +213,7 @@ class LndClient:
         # another of the node's endpoints with this macaroon, so it is never sent
         if not payment_request.isascii() or not payment_request.isalnum():
             raise LndError(400, "not a payment request")
-        return msgspec.convert(await self._call("GET", f"/v1/payreq/{payment_request}"), DecodedInvoice,
-                               strict=False)
+        return await self._as(DecodedInvoice, "GET", f"/v1/payreq/{payment_request}")
 
     async def pay(self, payment_request: str, *, fee_limit_sat: int = 0, wait_seconds: float = 60.0) -> str:
         """Pay an invoice and wait for the outcome; the preimage (hex) on success."""

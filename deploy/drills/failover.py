@@ -44,8 +44,8 @@ from beanpay.deploy.devstack.ha.ports import ports
 from beanpay.deploy.devstack.process import read_pid, wait_until
 from beanpay.deploy.drills import invariants
 from beanpay.deploy.drills.invariants import Invariants
-from beanpay.deploy.drills.services import free_port
 from beanpay.deploy.drills.shop import DrillError, Merchant, Payer, Placed, Shop, placed
+from beanpay.deploy.endpoint import free_port
 from beanpay.events import catalog
 
 CLIENT_TIMEOUT = 10.0

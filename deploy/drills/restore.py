@@ -35,8 +35,9 @@ from beanpay.deploy.devstack.pgbackrest import PgBackRest
 from beanpay.deploy.devstack.postgres import Postgres
 from beanpay.deploy.drills import invariants
 from beanpay.deploy.drills.invariants import SQL, Invariants
-from beanpay.deploy.drills.services import Services, free_port
+from beanpay.deploy.drills.services import Services
 from beanpay.deploy.drills.shop import DrillError, Merchant, Payer, Placed, Shop
+from beanpay.deploy.endpoint import free_port
 from beanpay.migrate import migrate
 
 SERVICES = ["api", "engine", "index-eth"]

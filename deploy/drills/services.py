@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -14,15 +13,13 @@ from pathlib import Path
 
 import aiohttp
 
+from beanpay.deploy.endpoint import free_port
+from beanpay.services import commands
+
 BEANPAY = str(Path(sys.executable).with_name("beanpay"))
-COMMANDS = {"api": ["api"], "relay": ["relay"], "engine": ["engine"], "webhooks": ["webhooks", "serve"],
-            "notify": ["notify"], "index-eth": ["index", "--chain", "eth"], "index-btc": ["index", "--chain", "btc"]}
+COMMANDS = commands()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

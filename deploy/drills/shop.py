@@ -15,6 +15,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from beanpay.config import EvmChainConfig
 from beanpay.deploy.devstack.btc_payer import RegtestWallet
 from beanpay.deploy.devstack.evm_payer import AnvilWallet
+from beanpay.deploy.endpoint import Endpoint
 from beanpay.tokens import Claims, issue
 
 TTL = 6 * 3600
@@ -56,11 +57,7 @@ class Merchant:
         return web.Response(status=204)
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hooks", self.handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        self.runner = await Endpoint(self.handle, "/hooks", port=self.port).start()
 
     async def stop(self) -> None:
         if self.runner is not None:

@@ -23,7 +23,7 @@ import structlog
 from beanpay import audit, queries
 from beanpay.chains.lightning.lnd import LndClient, LndError, LndUnavailable
 from beanpay.config import Settings
-from beanpay.db import Database, fetchrow_as
+from beanpay.db import Connection, Database, fetchrow_as
 from beanpay.engine.lightning import nodes
 from beanpay.engine.lightning.nodes import NodeRow
 from beanpay.errors import Conflict, NotFound, Unavailable
@@ -66,6 +66,11 @@ class PaymentToInvoice(msgspec.Struct):
     total_amount: Decimal
     currency: str
     shop_name: str
+
+
+async def payment_of(conn: Connection, order_id: uuid.UUID) -> PaymentToInvoice | None:
+    """An order's payment as an invoice for it needs it (its shop and customer, to check access)."""
+    return await fetchrow_as(conn, SQL.payment_to_invoice, PaymentToInvoice, order_id)
 
 
 def description(order_id: uuid.UUID, shop_name: str, total: Decimal, currency: str) -> str:

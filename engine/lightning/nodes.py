@@ -99,3 +99,21 @@ async def serving(conn: Connection, settings: Settings, shop_id: uuid.UUID) -> N
     """The node that issues a shop's invoices: its own, else the platform's, else none."""
     own = await fetchrow_as(conn, SQL.shop_node, NodeRow, shop_id)
     return own if own is not None else await platform(conn, settings)
+
+
+class NodeStillBusy(Exception):
+    """Invoices are still open on the shop's current node: another cannot replace it yet."""
+
+
+async def connect_shop_node(conn: Connection, shop_id: uuid.UUID, *, rest_url: str, tls_cert: str,
+                            macaroon_sealed: bytes, pubkey: str, alias: str, pay_macaroon_sealed: bytes | None,
+                            pay_daily_limit_msat: int | None) -> NodeRow:
+    """Connect a shop's own node, or replace it (the shop row locked by the caller): refused while invoices
+    are open on another node identity, whose stream must still be followed until they settle or expire."""
+    if await conn.fetchval(SQL.open_invoices_on_shop_node, shop_id, pubkey):
+        raise NodeStillBusy("invoices are still open on the shop's current node")
+    node = await fetchrow_as(conn, SQL.put_shop_node, NodeRow, uuid.uuid4(), shop_id, rest_url, tls_cert,
+                             macaroon_sealed, pubkey, alias[:64])
+    assert node is not None
+    await conn.execute(SQL.set_pay_macaroon, shop_id, pay_macaroon_sealed, pay_daily_limit_msat)
+    return node

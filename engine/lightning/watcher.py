@@ -131,8 +131,9 @@ class LightningWatcher:
                         following = None
                     if following is None or following[1].done():
                         if following is not None and not following[1].cancelled() and following[1].exception():
-                            log.error("lightning: a node's follower died; started again", node=_label(node),
-                                      error=repr(following[1].exception()))
+                            # a node's own failures are ridden out inside its follower: this is a bug, and the
+                            # service stops (the supervisor says which task died) rather than limp on
+                            raise following[1].exception()  # type: ignore[misc]
                         self._follows[node.id] = (identity(node), asyncio.create_task(
                             self._follow(node.id, stop), name=f"lightning-follow-{node.id}"))
                 backoff.reset()

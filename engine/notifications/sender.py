@@ -22,6 +22,7 @@ from prometheus_client import Counter
 from pywebpush import WebPushException, webpush_async
 
 from beanpay import queries
+from beanpay.batchloop import BatchLoop
 from beanpay.config import Settings
 from beanpay.db import Connection, Database, fetch_as
 from beanpay.engine.notifications import vapid
@@ -31,7 +32,7 @@ from beanpay.engine.webhooks.schedule import next_delay
 from beanpay.events import catalog
 from beanpay.events.outbox import Event, emit_many
 from beanpay.events.payloads import NotificationPayload
-from beanpay.listen import Backoff, listen, wait_wake
+from beanpay.listen import listen
 from beanpay.tasks import supervise
 
 log = structlog.get_logger("notifications")
@@ -69,29 +70,21 @@ class Sender:
         self.settings, self.db, self.batch = settings, db, batch
         self.vapid = vapid.load(settings.vapid_private_key) if settings.vapid_private_key else None
         self._wake = asyncio.Event()
-        self.failing = False
+        self._sending: BatchLoop | None = None
+
+    @property
+    def failing(self) -> bool:
+        """The last round could not reach the database (readiness says so)."""
+        return self._sending is not None and self._sending.failing
 
     async def run(self, stop: asyncio.Event) -> None:
-        await supervise({"notification-listener": listen(self.settings.dsn, NOTIFY, self._wake, stop),
-                         "notification-sender": self._send(stop)})
-
-    async def _send(self, stop: asyncio.Event) -> None:
-        backoff = Backoff()
+        """Rows wait in their table while the database is away: nothing is lost."""
         connector = aiohttp.TCPConnector(**egress.connector_options(self.settings.webhook_allow_private))
         async with aiohttp.ClientSession(connector=connector) as session:
-            while not stop.is_set():
-                self._wake.clear()
-                try:
-                    n = await self.send_due(session)
-                    self.failing = False
-                    backoff.reset()
-                except Exception as exc:  # the database is away: rows wait, nothing is lost
-                    self.failing = True
-                    log.warning("notification round failed", error=repr(exc))
-                    await backoff.wait(stop)
-                    continue
-                if n < self.batch:
-                    await wait_wake(self._wake, 1.0)
+            sending = self._sending = BatchLoop("notification-sender", lambda: self.send_due(session), self.batch, 1.0,
+                                                wake=self._wake)
+            await supervise({"notification-listener": listen(self.settings.dsn, NOTIFY, self._wake, stop),
+                             "notification-sender": sending.run(stop)})
 
     async def send_due(self, session: aiohttp.ClientSession) -> int:
         async with self.db.transaction() as conn:

@@ -32,19 +32,19 @@ LEFT JOIN shop ON true LEFT JOIN stored ON true LEFT JOIN btc ON true LEFT JOIN 
 -- Writes a priced order in one statement: holds stock (supply rows locked in id order, `reserved`
 -- raised only where enough is available, as inventory.sql's reserve does), the order, its items and
 -- reservations, the watched address (a recycled one re-pointed at this order), the payment into
--- wallet $51 (NULL: the platform's) with its tolerance and speed ($54, $55), the order's invoice ($52,
--- or the invoice $56 whose asset was just picked), the audit row, the trace it continues ($57), the events and the answer stored
--- under the Idempotency-Key (when one was sent). One row per stock-tracked product (`held` false:
+-- :wallet_id (NULL: the platform's) with its tolerance and speed, the order's invoice (:invoice_id, or
+-- :picked_invoice_id whose asset was just picked), the audit row, the trace it continues, the events and the
+-- answer stored under the Idempotency-Key (when one was sent). One row per stock-tracked product (`held` false:
 -- not enough, the caller rolls back), or one row with no product; `recorded` false means the key was
--- taken meanwhile (the caller rolls back and replays). With $50 (sent on its own, committing as it
+-- taken meanwhile (the caller rolls back and replays). With :alone (sent on its own, committing as it
 -- ends) it declines (needs_transaction, nothing written) unless the case is the common one: every
 -- product held, no supply's status changed (no low-stock alert to decide), the key recorded.
 -- The caller wakes the relay after commit.
 WITH wanted AS (
-    SELECT * FROM unnest($32::uuid[], $33::int[]) AS w(product_id, quantity)
+    SELECT * FROM unnest(:stocked_products::uuid[], :stocked_quantities::int[]) AS w(product_id, quantity)
 ), old AS (
     SELECT s.id, s.product_id, s.quantity, s.reserved, s.discontinued, s.status
-    FROM coffee_supplies s WHERE s.shop_id = $3 AND s.product_id IN (SELECT product_id FROM wanted)
+    FROM coffee_supplies s WHERE s.shop_id = :shop_id AND s.product_id IN (SELECT product_id FROM wanted)
     ORDER BY s.id FOR UPDATE
 ), held AS (
     UPDATE coffee_supplies s SET reserved = s.reserved + w.quantity, version = s.version + 1, updated_at = now()
@@ -55,15 +55,15 @@ WITH wanted AS (
     INSERT INTO coffee_orders (id, user_id, shop_id, total_amount, currency, crypto_amount, crypto_currency, chain,
                                order_type, pickup_time, delivery_address, special_instructions, expires_at,
                                created_at, updated_at, trace_parent)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13, $57)
+    VALUES (:order_id, :user_id, :shop_id, :total, :currency, :crypto_amount, :crypto_currency, :chain, :order_type, :pickup_time, :delivery_address, :special_instructions, :expires_at, :now, :now, :trace_parent)
 ), items AS (
     INSERT INTO order_items (order_id, product_id, product_name, base_price, final_price, quantity, customizations)
-    SELECT $1, * FROM unnest($15::uuid[], $16::text[], $17::numeric[], $18::numeric[], $19::int[], $20::jsonb[])
+    SELECT :order_id, * FROM unnest(:item_products::uuid[], :item_names::text[], :item_base_prices::numeric[], :item_final_prices::numeric[], :item_quantities::int[], :item_customizations::jsonb[])
 ), reservations AS (
-    INSERT INTO order_reservations (order_id, supply_id, quantity, status) SELECT $1, id, held, 'reserved' FROM held
+    INSERT INTO order_reservations (order_id, supply_id, quantity, status) SELECT :order_id, id, held, 'reserved' FROM held
 ), watched AS (
     INSERT INTO watched_addresses (chain, address, script, derivation_index, key_chain, order_id, wallet_id)
-    VALUES ($8, $24, $30, $31, CASE WHEN $31::bigint IS NOT NULL THEN 0 END, $1, $51)
+    VALUES (:chain, :address, :script, :derivation_index, CASE WHEN :derivation_index::bigint IS NOT NULL THEN 0 END, :order_id, :wallet_id)
     ON CONFLICT (chain, address) DO UPDATE SET order_id = EXCLUDED.order_id  -- a recycled address
         WHERE watched_addresses.wallet_id = EXCLUDED.wallet_id
 ), payment AS (
@@ -71,26 +71,26 @@ WITH wanted AS (
                                  fiat_currency, exchange_rate, wallet_address, expires_at, token_address, chain_id,
                                  payment_uri, rate_source, rate_as_of, created_at, updated_at, wallet_id,
                                  tolerance_bps, speed)
-    VALUES ($21, $1, $2, $8, $7, $6, $22, $4, $5, $23, $24, $14, $25, $26, $27, $28, $29, $13, $13, $51, $54, $55)
+    VALUES (:payment_id, :order_id, :user_id, :chain, :crypto_currency, :crypto_amount, :decimals, :total, :currency, :rate, :address, :expires_at, :token_address, :chain_id, :payment_uri, :rate_source, :rate_as_of, :now, :now, :wallet_id, :tolerance_bps, :speed)
 ), invoice AS (  -- a coffee order's own invoice, its asset picked with it
     INSERT INTO invoices (id, shop_id, order_id, amount, currency, assets, tolerance_bps, speed, expires_at,
                           created_at, updated_at)
-    SELECT $52, $3, $1, $4, $5, $53, $54, $55, $14, $13, $13 WHERE $56::uuid IS NULL
+    SELECT :invoice_id, :shop_id, :order_id, :total, :currency, :invoice_assets, :tolerance_bps, :speed, :expires_at, :now, :now WHERE :picked_invoice_id::uuid IS NULL
 ), picked AS (  -- an integration's invoice whose asset the customer just picked
-    UPDATE invoices SET order_id = $1, updated_at = $13, version = version + 1 WHERE id = $56 AND order_id IS NULL
+    UPDATE invoices SET order_id = :order_id, updated_at = :now, version = version + 1 WHERE id = :picked_invoice_id AND order_id IS NULL
 ), audited AS (
     INSERT INTO audit_log (actor_id, actor_role, action, entity_type, entity_id, after, request_id)
-    VALUES ($34, $35, 'order.create', 'order', $1::text, $37, $36)
+    VALUES (:actor_id, :actor_role, 'order.create', 'order', :order_id::text, :audit_after, :request_id)
 ), events AS (
     INSERT INTO event_outbox (event_id, event_type, topic, aggregate_type, aggregate_id, payload, trace_parent)
-    SELECT event_id, event_type, topic, 'order', $1::text, payload, $57
-    FROM unnest($38::uuid[], $39::text[], $40::text[], $41::jsonb[])
+    SELECT event_id, event_type, topic, 'order', :order_id::text, payload, :trace_parent
+    FROM unnest(:event_ids::uuid[], :event_types::text[], :event_topics::text[], :event_payloads::jsonb[])
          WITH ORDINALITY AS e(event_id, event_type, topic, payload, n)
     ORDER BY n
 ), answer AS (
     INSERT INTO idempotency_keys (principal, key, method, path, request_hash, status_code, response_body, expires_at)
-    SELECT $42::text, $43::text, $44::text, $45::text, $46::bytea, $47::int, $48::bytea, $49::timestamptz
-    WHERE $43::text IS NOT NULL
+    SELECT :key_principal::text, :key::text, :key_method::text, :key_path::text, :key_request_hash::bytea, :key_status::int, :key_body::bytea, :key_expires_at::timestamptz
+    WHERE :key::text IS NOT NULL
     ON CONFLICT (principal, key) DO UPDATE
         SET method = EXCLUDED.method, path = EXCLUDED.path, request_hash = EXCLUDED.request_hash,
             status_code = EXCLUDED.status_code, response_body = EXCLUDED.response_body,
@@ -98,14 +98,14 @@ WITH wanted AS (
         WHERE idempotency_keys.expires_at <= now()
     RETURNING true
 )
-SELECT $43::text IS NULL OR EXISTS (SELECT 1 FROM answer) AS recorded, r.*
+SELECT :key::text IS NULL OR EXISTS (SELECT 1 FROM answer) AS recorded, r.*
 FROM (SELECT 1) AS one LEFT JOIN (
     SELECT o.id AS supply_id, o.product_id, h.id IS NOT NULL AS held,
            CASE WHEN o.discontinued THEN 0 ELSE o.quantity - o.reserved END AS available_before,
            o.status AS status_before, h.status AS status_after, h.quantity, h.reserved, h.reorder_level
     FROM old o LEFT JOIN held h ON h.id = o.id
 ) AS r ON true
-WHERE CASE WHEN $50::bool AND (($43::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM answer))
+WHERE CASE WHEN :alone::bool AND ((:key::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM answer))
                                OR EXISTS (SELECT 1 FROM old o LEFT JOIN held h ON h.id = o.id
                                           WHERE h.id IS NULL OR h.status <> o.status))
            THEN needs_transaction('stock short or changing status, or the key taken')

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from beanpay import audit, capability, queries
-from beanpay.db import Connection, fetchrow_as
+from beanpay.db import Connection, fetch_as, fetchrow_as
 from beanpay.engine import ledger
 from beanpay.engine.lifecycle import IllegalTransition
 from beanpay.engine.transfers import rules
@@ -188,3 +188,44 @@ async def sent(conn: Connection, before: TransferRow, txid: str, *, secret: str,
         raise IllegalTransition(before.kind, before.status, S.IN_FLIGHT)
     await record(conn, secret, before, after, actor)
     return after
+
+
+NEWEST = (dt.datetime.max.replace(tzinfo=dt.UTC), uuid.UUID(int=2**128 - 1))  # a keyset cursor before everything
+
+
+async def of_shop(conn: Connection, shop_id: uuid.UUID, kind: str, limit: int,
+                  before: tuple[dt.datetime | None, uuid.UUID | None] = (None, None)) -> list[TransferRow]:
+    """A shop's refunds or payouts, newest first, before a (created_at, id) keyset cursor."""
+    return await fetch_as(conn, SQL.of_shop, TransferRow, shop_id, before[0] or NEWEST[0], before[1] or NEWEST[1],
+                          limit, kind)
+
+
+async def awaiting_approval(conn: Connection, limit: int) -> list[TransferRow]:
+    """Payouts waiting for an operator, oldest first."""
+    return await fetch_as(conn, SQL.awaiting_approval, TransferRow, limit)
+
+
+class Owner(msgspec.Struct):
+    shop_id: uuid.UUID
+    kind: str
+
+
+async def owner(conn: Connection, transfer_id: uuid.UUID) -> Owner | None:
+    """The shop a transfer belongs to, and its kind (access is checked before anything is locked)."""
+    return await fetchrow_as(conn, SQL.shop_of_transfer, Owner, transfer_id)
+
+
+async def shop_of_order(conn: Connection, order_id: uuid.UUID) -> uuid.UUID | None:
+    found: uuid.UUID | None = await conn.fetchval(SQL.shop_of_order, order_id)
+    return found
+
+
+class PaymentAsset(msgspec.Struct):
+    chain: str
+    crypto_currency: str
+    fiat_currency: str
+
+
+async def payment_asset(conn: Connection, order_id: uuid.UUID) -> PaymentAsset | None:
+    """An order's payment asset and fiat currency (for a rate)."""
+    return await fetchrow_as(conn, SQL.payment_asset, PaymentAsset, order_id)

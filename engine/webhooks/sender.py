@@ -20,13 +20,14 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
 from beanpay import queries, tracing
+from beanpay.batchloop import BatchLoop
 from beanpay.config import Settings
 from beanpay.db import Connection, Database, Pool, fetch_as
 from beanpay.engine.webhooks import claims, egress
 from beanpay.engine.webhooks.fanout import NOTIFY
 from beanpay.engine.webhooks.schedule import next_delay, retryable
 from beanpay.engine.webhooks.signing import signed_headers
-from beanpay.listen import Backoff, listen, sleep, wait_wake
+from beanpay.listen import listen
 from beanpay.tasks import supervise
 
 log = structlog.get_logger("webhooks")
@@ -58,37 +59,26 @@ class Sender:
         self.claim_secret = settings.jwt_secret or ""  # what refunds' claim tokens are made with
         self.timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout_seconds)
         self._wake = asyncio.Event()
-        self.failing = False  # the last round could not reach the database
+        self._sending: BatchLoop | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        await supervise({"webhook-listener": listen(self.settings.dsn, NOTIFY, self._wake, stop),
-                         "webhook-sender": self._send(stop), "webhook-overdue": self._watch_overdue(stop)})
-
-    async def _watch_overdue(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                async with self.db.acquire() as conn:
-                    OVERDUE.set(await conn.fetchval(SQL.count_overdue))
-            except Exception as exc:  # the database is away: the sending loop reports it
-                log.debug("overdue count failed", error=repr(exc))
-            await sleep(stop, OVERDUE_SECONDS)
-
-    async def _send(self, stop: asyncio.Event) -> None:
-        backoff = Backoff()
         async with self.session() as session:
-            while not stop.is_set():
-                self._wake.clear()  # before looking: a delivery made from now on wakes the wait below
-                try:
-                    n = await self.send_due(session)
-                    self.failing = False
-                    backoff.reset()
-                except Exception as exc:  # the database is away: deliveries wait in their table
-                    self.failing = True
-                    log.warning("webhook sending failed", error=repr(exc), retry_in=round(backoff.delay, 1))
-                    await backoff.wait(stop)
-                    continue
-                if n < self.batch:
-                    await wait_wake(self._wake, 0.5)
+            sending = BatchLoop("webhook-sender", lambda: self.send_due(session), self.batch, 0.5, wake=self._wake)
+            self._sending = sending
+            await supervise({"webhook-listener": listen(self.settings.dsn, NOTIFY, self._wake, stop),
+                             "webhook-sender": sending.run(stop),
+                             "webhook-overdue": BatchLoop("webhook-overdue", self._count_overdue, 1,
+                                                          OVERDUE_SECONDS).run(stop)})
+
+    @property
+    def failing(self) -> bool:
+        """The last round could not reach the database (deliveries wait in their table meanwhile)."""
+        return self._sending is not None and self._sending.failing
+
+    async def _count_overdue(self) -> int:
+        async with self.db.acquire() as conn:
+            OVERDUE.set(await conn.fetchval(SQL.count_overdue))
+        return 0
 
     def session(self) -> aiohttp.ClientSession:
         """The HTTP client deliveries go out on: in prod it resolves to public addresses only."""

@@ -105,6 +105,10 @@ class FakeLnd:
         self.invoices[payment_hash] = invoice
         self._queue.put_nowait(invoice)
 
+    def report_garbage(self) -> None:
+        """The node's stream sends what is no invoice at all."""
+        self._queue.put_nowait({"garbage": True})
+
     async def _info(self, request: web.Request) -> web.Response:
         return web.json_response({"identity_pubkey": self.pubkey, "alias": "honest node", "synced_to_chain": True,
                                   "block_height": 1})
@@ -128,6 +132,9 @@ class FakeLnd:
         await response.prepare(request)
         while True:
             invoice = await self._queue.get()
+            if invoice.get("garbage"):
+                await response.write(b'{"result": {"r_hash": 42, "state": ["not", "an", "invoice"]}}\n')
+                continue
             await response.write(msgspec.json.encode({"result": invoice}) + b"\n")
 
     async def _cancel(self, request: web.Request) -> web.Response:

@@ -294,3 +294,19 @@ async def test_two_lightning_refunds_paid_at_once_stay_within_the_nodes_daily_li
     await until(decided, "both refunds to be decided")
     assert sorted(await states()) == ["completed", "failed"]
     assert len(fake_node.paid) == 1
+
+
+async def test_a_node_that_streams_garbage_is_its_own_problem(
+        ln_api, tokens: Tokens, db, lightning_service: Running, fake_node: FakeLnd) -> None:
+    """A shop's node sends what is no invoice: its follower rides it out and reconnects; the lightning service
+    (which follows every other shop's node too) keeps running."""
+    shop = await make_coffee_shop(ln_api, tokens)
+    await connect(ln_api, shop, fake_node)
+    await streaming(db, fake_node)
+    opened = fake_node.streams
+    fake_node.report_garbage()
+
+    async def reconnected() -> bool:
+        return fake_node.streams > opened
+    await until(reconnected, "the follower to reconnect after the garbage", within=30)
+    assert lightning_service._task is not None and not lightning_service._task.done()

@@ -38,7 +38,9 @@ from beanpay.config import load_settings
 from beanpay.deploy.devstack import evm_contracts
 from beanpay.deploy.devstack.anvil import CHAIN_ID, Anvil
 from beanpay.deploy.devstack.databases import create_database, drop_database
+from beanpay.deploy.endpoint import Endpoint
 from beanpay.engine.webhooks.fanout import TOPICS
+from beanpay.services import commands, indexer
 from beanpay.tokens import Claims, issue
 from tests.bench.evm_bench import MINT, SENDERS, _word
 from tests.bench.local import UNLIMITED_BUDGETS, free_port, group_at_end, until_answering
@@ -104,7 +106,8 @@ class Receiver:
         self.secret = ""
         self.arrived: dict[str, float] = {}
         self.changed = asyncio.Event()
-        self.port = free_port()
+        self.endpoint = Endpoint(self.handle, "/hook")
+        self.port = self.endpoint.port
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -114,12 +117,7 @@ class Receiver:
         return web.Response(status=204)
 
     async def start(self) -> web.AppRunner:
-        app = web.Application()
-        app.router.add_post("/hook", self.handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", self.port).start()
-        return runner
+        return await self.endpoint.start()
 
 
 class Payer:
@@ -198,8 +196,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                "BEANPAY_LOG_LEVEL": "warning", "BEANPAY_PRICE_REFRESH_SECONDS": "3600",
                "BEANPAY_PAYMENT_WINDOW_SECONDS": "3600", "BEANPAY_WEBHOOK_BACKOFF_SECONDS": "0.5"}
         logs = settings.state_path / "logs"
-        for name, cmd in [("api", ["api"]), ("index", ["index", "--chain", "bencheng"]), ("engine", ["engine"]),
-                          ("relay", ["relay"]), ("webhooks", ["webhooks", "serve"])]:
+        running = {**commands("api"), "index": list(indexer("bencheng").argv),
+                   **commands("engine", "relay", "webhooks")}
+        for name, cmd in running.items():
             with (logs / f"bench-{name}.log").open("ab") as out:
                 procs.append(subprocess.Popen([str(BIN / "beanpay"), *cmd], env=env, stdout=out,
                                               stderr=subprocess.STDOUT))

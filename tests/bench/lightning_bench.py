@@ -40,7 +40,9 @@ from beanpay.config import load_settings
 from beanpay.deploy.devstack import stack as devstack
 from beanpay.deploy.devstack.databases import create_database, drop_database
 from beanpay.deploy.devstack.lnd import LndNode, rebalance
+from beanpay.deploy.endpoint import Endpoint
 from beanpay.engine.webhooks.fanout import TOPICS
+from beanpay.services import commands
 from beanpay.tokens import Claims, issue
 from tests.bench.api_bench import raise_file_limit
 from tests.bench.http_bench import call, wait_http
@@ -86,12 +88,7 @@ class Receiver:
         return web.Response(status=204)
 
     async def start(self) -> web.AppRunner:
-        app = web.Application()
-        app.router.add_post("/hook", self.handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", self.port).start()
-        return runner
+        return await Endpoint(self.handle, "/hook", port=self.port).start()
 
 
 def seed(base: str, secret: str, receiver: Receiver) -> dict[str, Any]:
@@ -269,8 +266,8 @@ def main() -> int:
     env = {**os.environ, "BEANPAY_API_PORT": str(api_port), "BEANPAY_LOG_LEVEL": "warning",
            "BEANPAY_DATABASE_URL": dsn, "BEANPAY_METRICS_PORT": "", "BEANPAY_LIGHTNING_HEALTH_SECONDS": "1",
            "BEANPAY_WEBHOOK_GROUP": group, **UNLIMITED_BUDGETS}
-    commands = {"api": ["api"], "lightning": ["lightning"], "relay": ["relay"], "webhooks": ["webhooks", "serve"]}
-    procs = {name: subprocess.Popen([BEANPAY, *cmd], env=env) for name, cmd in commands.items()}
+    procs = {name: subprocess.Popen([BEANPAY, *cmd], env=env)
+             for name, cmd in commands("api", "lightning", "relay", "webhooks").items()}
     try:
         base = f"http://127.0.0.1:{api_port}"
         wait_http(f"{base}/readyz")

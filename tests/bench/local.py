@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from beanpay.deploy.endpoint import free_port
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["free_port", "until_answering"]
 
 
 async def until_answering(probe: Callable[[], Awaitable[Any]], *, tries: int = 100, pause: float = 0.1) -> None:

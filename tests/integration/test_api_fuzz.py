@@ -8,7 +8,6 @@ id it got). It found a NUL character reaching PostgreSQL, and dates and amounts 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,18 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from beanpay.deploy.endpoint import free_port
+
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.timeout(600)
 def test_generated_requests_never_get_a_server_error(settings, tokens) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "BEANPAY_DATABASE_URL": settings.dsn, "BEANPAY_API_PORT": str(port),
            "BEANPAY_LOG_LEVEL": "error", "BEANPAY_RATE_LIMITS": "false"}
     api = subprocess.Popen([str(BIN / "beanpay"), "api"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -193,4 +193,7 @@ async def test_a_node_whose_blocks_never_link_stops_the_sync_instead_of_looping(
     node = Liar(first=blocks, then=blocks, switch_after=10**6)
     with pytest.raises(NoProgress):
         await Follower(policy(fake_chain), db, node).sync(until=7)
-    assert await db.fetchval("SELECT tip_height FROM chain_cursors WHERE chain = $1", fake_chain) == 3
+    cursor = await db.fetchrow("SELECT tip_height, halted_at, halt_reason FROM chain_cursors WHERE chain = $1",
+                               fake_chain)
+    assert cursor["tip_height"] == 3
+    assert cursor["halted_at"] is not None and "does not link" in cursor["halt_reason"]  # halted, not retried

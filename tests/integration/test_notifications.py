@@ -10,7 +10,6 @@ import base64
 import datetime as dt
 import json
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from email import message_from_bytes
@@ -28,6 +27,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from py_vapid import Vapid
 
 from beanpay.config import Settings
+from beanpay.deploy.endpoint import free_port
 from beanpay.engine.notifications.fanout import TOPICS, Notifier
 from beanpay.engine.notifications.sender import Sender
 from beanpay.engine.notifications.vapid import public_key as vapid_public_key
@@ -41,10 +41,6 @@ from tests.integration.kafka_reader import read_topic
 pytest_plugins = ["tests.integration.engine_support"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Mailbox:

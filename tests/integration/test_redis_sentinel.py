@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,15 +19,12 @@ from redis.exceptions import RedisError
 from beanpay import redis_client
 from beanpay.api.cache import Cache
 from beanpay.api.ratelimit import Limiter
+from beanpay.deploy.endpoint import free_port
 
 MASTER = "beanpay"
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Group:

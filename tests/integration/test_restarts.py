@@ -31,8 +31,10 @@ from beanpay.deploy.devstack.evm_payer import AnvilWallet
 from beanpay.deploy.devstack.kafka import Kafka
 from beanpay.deploy.devstack.postgres import Postgres
 from beanpay.deploy.devstack.redis import Redis
+from beanpay.deploy.endpoint import Endpoint
 from beanpay.engine.webhooks.fanout import TOPICS
 from beanpay.migrate import migrate
+from beanpay.services import commands
 from beanpay.tokens import Claims, issue
 from tests.bench.local import free_port, group_at_end
 from tests.conftest import wait_for
@@ -40,13 +42,13 @@ from tests.conftest import wait_for
 pytest_plugins = ["tests.integration.engine_support"]
 
 BEANPAY = str(Path(sys.executable).with_name("beanpay"))
-SERVICES = {"api": ["api"], "relay": ["relay"], "engine": ["engine"], "webhooks": ["webhooks", "serve"],
-            "index": ["index", "--chain", "eth"]}
+SERVICES = commands("api", "relay", "engine", "webhooks", "index-eth")
 
 
 class Receiver:
     def __init__(self) -> None:
-        self.port, self.secret, self.orders = free_port(), "", set[str]()
+        self.endpoint = Endpoint(self.handle, "/hook")
+        self.port, self.secret, self.orders = self.endpoint.port, "", set[str]()
 
     async def handle(self, request: web.Request) -> web.Response:
         message = Webhook(self.secret).verify(await request.read(), dict(request.headers))
@@ -54,12 +56,7 @@ class Receiver:
         return web.Response(status=204)
 
     async def start(self) -> web.AppRunner:
-        app = web.Application()
-        app.router.add_post("/hook", self.handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", self.port).start()
-        return runner
+        return await self.endpoint.start()
 
 
 class Stack:

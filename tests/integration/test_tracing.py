@@ -24,6 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from beanpay.config import Settings
 from beanpay.engine.webhooks.fanout import TOPICS
+from beanpay.services import commands
 from tests import secrets_watch
 from tests.bench.local import free_port, group_at_end
 from tests.conftest import Tokens, wait_for
@@ -33,7 +34,7 @@ from tests.integration.webhook_support import Receiver
 pytest_plugins = ["tests.integration.engine_support"]
 
 BEANPAY = str(Path(sys.executable).with_name("beanpay"))
-SERVICES = {"api": ["api"], "relay": ["relay"], "engine": ["engine"], "webhooks": ["webhooks", "serve"]}
+SERVICES = commands("api", "relay", "engine", "webhooks")
 
 
 @dataclass(frozen=True)

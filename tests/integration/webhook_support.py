@@ -4,7 +4,6 @@ delivery services (relay, fan-out, sender) running in the test's process."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -15,6 +14,7 @@ import pytest
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from beanpay.deploy.endpoint import Endpoint
 from beanpay.engine.webhooks.fanout import TOPICS, Fanout
 from beanpay.engine.webhooks.sender import Sender
 from beanpay.events.relay import Relay
@@ -31,14 +31,8 @@ class Receiver:
         self.types: dict[str, str] = {}
         self.payloads: dict[str, dict[str, Any]] = {}  # webhook-id -> the verified body
         self.bad_signatures = 0
-        self.runner: web.AppRunner | None = None
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks"
+        self.endpoint = Endpoint(self.handle, "/hooks", access_log=True)
+        self.port, self.url = self.endpoint.port, self.endpoint.url
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -54,16 +48,10 @@ class Receiver:
         return web.Response(status=self.status)
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hooks", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        await self.endpoint.start()
 
     async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
+        await self.endpoint.stop()
 
 
 @pytest.fixture

@@ -96,3 +96,41 @@ def test_every_package_folder_is_in_the_wheel() -> None:
         folder = ROOT / MAPPING[package.rsplit(".", 1)[0] if package.count(".") > 1 else "beanpay"]
         rel = package.split(".")[2:] if package.count(".") > 1 else package.split(".")[1:]
         assert any(list((folder.joinpath(*rel)).glob(p)) for p in config["package-data"][package]), package
+
+
+def sql_loads(path: Path) -> list[str]:
+    """The packages whose .sql a module loads (`queries.load("beanpay.x", "file.sql")`)."""
+    return [node.args[0].value for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load"
+            and isinstance(node.func.value, ast.Name) and node.func.value.id == "queries"
+            and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)]
+
+
+def foreign_statements(path: Path, own: str) -> list[str]:
+    """Another component's named statements this module reaches for: `from beanpay.engine.x import SQL`, or
+    `x.SQL` of a module imported from another component."""
+    tree = ast.parse(path.read_text())
+    foreign: dict[str, str] = {}  # local name -> the other component's module
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.startswith("beanpay."):
+            if component(node.module) == own:
+                continue
+            for alias in node.names:
+                if alias.name == "SQL":
+                    found.append(f"from {node.module} import SQL")
+                foreign[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr == "SQL" and isinstance(node.value, ast.Name) \
+                and node.value.id in foreign:
+            found.append(f"{foreign[node.value.id]}.SQL")
+    return found
+
+
+@pytest.mark.parametrize(("module", "path"), modules(), ids=lambda v: str(v) if isinstance(v, str) else "")
+def test_each_component_runs_only_its_own_sql(module: str, path: Path) -> None:
+    """A component's statements are its own: the API calls engine functions, never engine statements."""
+    own = component(module)
+    loaded = [package for package in sql_loads(path) if component(package) != own]
+    reached = foreign_statements(path, own)
+    assert not loaded and not reached, f"{module} runs another component's SQL: {loaded + reached}"

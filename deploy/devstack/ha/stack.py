@@ -34,11 +34,10 @@ from beanpay.deploy.devstack.process import StackError, port_open, read_pid, spa
 from beanpay.deploy.devstack.service import Paths, Service, Status
 from beanpay.events.relay import replay_events
 from beanpay.migrate import migrate
+from beanpay.services import commands
 
 BEANPAY = str(Path(sys.executable).with_name("beanpay"))
-COMMANDS = {"api": ["api"], "relay": ["relay"], "engine": ["engine"], "webhooks": ["webhooks", "serve"],
-            "notify": ["notify"], "index-eth": ["index", "--chain", "eth"], "index-btc": ["index", "--chain", "btc"],
-            "lightning": ["lightning"]}
+COMMANDS = commands()
 # what beanpay follows and does not run itself: the chains, and the Lightning nodes (the platform's, which
 # the lightning service watches, and a customer's with a channel to it); both regions follow the same ones
 NODES = ["anvil", "btcd", "lnd-merchant", "lnd-customer"]
