@@ -27,6 +27,7 @@ from beanpay.api.state import settings
 from beanpay.api.stream_limits import client_address
 from beanpay.engine.webhooks.claims import CLAIM_EVENTS, with_claim
 from beanpay.errors import Forbidden, Unauthorized
+from beanpay.listen import wait_event
 
 routes = Routes()
 HEARTBEAT_SECONDS = 15.0
@@ -72,8 +73,7 @@ async def shop_events(request: web.Request) -> web.StreamResponse:
             secret, checked = _claim_secret(request, principal, shop_id), loop.time()
             with feed.watch(shop_id, inbox=True) as w:
                 while True:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(w.wake.wait(), HEARTBEAT_SECONDS)
+                    await wait_event(w.wake, HEARTBEAT_SECONDS)
                     w.wake.clear()
                     batch = [] if w.overflowed else [(k, p) for k, p in w.take() if k.startswith(FORWARDED)]
                     # removed, revoked, demoted meanwhile? checked now and then, and before a claim token goes out

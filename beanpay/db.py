@@ -243,7 +243,8 @@ class Pool:
         """Close gracefully, but never hang shutdown on a connection someone forgot to release."""
         await self.wakeups.drain()
         try:
-            await asyncio.wait_for(self.raw.close(), grace_seconds)
+            async with asyncio.timeout(grace_seconds):
+                await self.raw.close()
         except TimeoutError:
             self.raw.terminate()
 

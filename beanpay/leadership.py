@@ -40,4 +40,5 @@ async def leadership(dsn: str, namespace: str, job: str, stop: asyncio.Event, *,
         yield conn
     finally:
         with contextlib.suppress(*TRANSIENT):
-            await asyncio.wait_for(conn.close(), 5)  # closing the session releases the lock
+            async with asyncio.timeout(5):
+                await conn.close()  # closing the session releases the lock

@@ -32,7 +32,8 @@ async def listen(dsn: str, channel: str, wake: asyncio.Event, stop: asyncio.Even
                     await conn.execute("SELECT 1")  # keep-alive: notices a dead connection
             finally:
                 with contextlib.suppress(*TRANSIENT):
-                    await asyncio.wait_for(conn.close(), 5)
+                    async with asyncio.timeout(5):
+                        await conn.close()
         except (*TRANSIENT, asyncpg.PostgresError) as exc:
             log.warning("listener lost its connection; reconnecting", channel=channel, error=repr(exc),
                         retry_in=round(backoff, 1))
@@ -40,17 +41,23 @@ async def listen(dsn: str, channel: str, wake: asyncio.Event, stop: asyncio.Even
             backoff = min(backoff * 2, 10.0) * random.uniform(0.8, 1.2)
 
 
+async def wait_event(event: asyncio.Event, seconds: float) -> None:
+    """Wait until `event` is set or `seconds` pass. asyncio.timeout, not wait_for: on Python 3.11 wait_for
+    swallows a cancellation that races the inner await finishing, and a cancelled service then never stops."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+
+
 async def sleep(stop: asyncio.Event, seconds: float) -> None:
     """Sleep, but wake at once when `stop` is set."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+    await wait_event(stop, seconds)
 
 
 async def wait_wake(wake: asyncio.Event, seconds: float) -> None:
     """Wait for a wake-up (or `seconds`). The caller clears `wake` before it looks for work, not here:
     a NOTIFY that arrived while it worked must still wake this wait, or that work waits a whole poll."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(wake.wait(), seconds)
+    await wait_event(wake, seconds)
 
 
 class Backoff:

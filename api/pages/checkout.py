@@ -8,7 +8,6 @@ claiming a paid order are plain form posts, so both work without a script too.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import uuid
@@ -33,6 +32,7 @@ from beanpay.engine.lightning.invoices import LIGHTNING
 from beanpay.engine.notifications import vapid
 from beanpay.engine.orders import lock_order
 from beanpay.errors import Conflict, InvalidInput, NotFound, Unavailable
+from beanpay.listen import wait_event
 
 HEARTBEAT_SECONDS = 15.0  # a comment line keeps proxies from closing an idle stream
 REREAD_SECONDS = 60.0  # a stream reads its order at least this often, should the feed have missed one
@@ -215,8 +215,7 @@ async def _stream(request: web.Request, response: web.StreamResponse, order_id: 
                 return
             waited = 0.0
             while not w.wake.is_set() and waited < REREAD_SECONDS:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(w.wake.wait(), HEARTBEAT_SECONDS)
+                await wait_event(w.wake, HEARTBEAT_SECONDS)
                 waited += HEARTBEAT_SECONDS
                 if not w.wake.is_set():
                     await response.write(b": keep-alive\n\n")

@@ -87,7 +87,8 @@ async def stop_quietly(consumer: AIOKafkaConsumer) -> None:
     """Stop a consumer whatever state it is in. aiokafka's stop() can raise, even CancelledError from
     its own tasks; that must not kill the consuming loop, unless this task itself is being cancelled."""
     try:
-        await asyncio.wait_for(consumer.stop(), 10)
+        async with asyncio.timeout(10):
+            await consumer.stop()
     except asyncio.CancelledError:
         task = asyncio.current_task()
         if task is not None and task.cancelling():

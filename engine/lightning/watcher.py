@@ -72,12 +72,16 @@ class LightningWatcher:
         self._clients: dict[uuid.UUID, tuple[Identity, LndClient]] = {}
         self._follows: dict[uuid.UUID, tuple[Identity, asyncio.Task[None]]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # the followers' own stop, set when the service ends however it ends (stopped, cancelled, a task died):
+        # a follower whose cancellation a library swallowed still ends
+        self._halt = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
             await supervise({"lightning-nodes": self._nodes(stop), "lightning-health": self._health(stop),
                              "lightning-cancel": self._cancel(stop), "lightning-refunds": self._refunds(stop)})
         finally:
+            self._halt.set()
             tasks = [*(task for _, task in self._follows.values()), *self._background]
             for task in tasks:
                 task.cancel()
@@ -135,7 +139,7 @@ class LightningWatcher:
                             # service stops (the supervisor says which task died) rather than limp on
                             raise following[1].exception()  # type: ignore[misc]
                         self._follows[node.id] = (identity(node), asyncio.create_task(
-                            self._follow(node.id, stop), name=f"lightning-follow-{node.id}"))
+                            self._follow(node.id, self._halt), name=f"lightning-follow-{node.id}"))
                 backoff.reset()
             except (LndUnavailable, LndError) as e:
                 self.problems["platform"] = "the platform's Lightning node cannot be reached"
