@@ -41,7 +41,7 @@ from beanpay.deploy.devstack.ha import stack as ha
 from beanpay.deploy.devstack.ha.ports import PG_NODES, Region, region_a, region_b
 from beanpay.deploy.devstack.process import read_pid, wait_until
 from beanpay.deploy.drills import invariants
-from beanpay.deploy.drills.failover import KafkaCheck, check_kafka, prepare, until
+from beanpay.deploy.drills.failover import KafkaCheck, kafka_read_back, prepare, until
 from beanpay.deploy.drills.invariants import Invariants
 from beanpay.deploy.drills.shop import DrillError
 
@@ -201,11 +201,7 @@ async def drill(settings: Settings, mode: str, rate: float, before: float, detec
         finally:
             await pool.close()
         servers = ha.ha_settings(settings, b).kafka_servers
-        kafka = await asyncio.to_thread(check_kafka, servers, paid_held, merchant)
-        deadline = time.monotonic() + 60
-        while kafka.undelivered and time.monotonic() < deadline:  # webhooks retried after the cut, still due
-            await asyncio.sleep(2)
-            kafka = await asyncio.to_thread(check_kafka, servers, paid_held, merchant)
+        kafka = await kafka_read_back(servers, paid_held, merchant)
         paid_ids = {o.id for o in load.paid}
         met = (recovered < RECOVERY_TARGET_S and held.hold and not kafka.missing and not kafka.reordered
                and not kafka.undelivered and (mode != "sync" or not lost))
@@ -218,7 +214,8 @@ async def drill(settings: Settings, mode: str, rate: float, before: float, detec
         await merchant.stop()
         await payer.close()
         with contextlib.suppress(Exception):  # already closed unless the drill failed before the cut
-            await asyncio.wait_for(pool_a.close(), 5)
+            async with asyncio.timeout(5):
+                await pool_a.close()
 
 
 def _median(values: list[float]) -> float:

@@ -29,7 +29,7 @@ def ha_stack(stack: Settings) -> Iterator[Settings]:
 
 @pytest.mark.timeout(1800)
 async def test_every_part_fails_in_turn_and_no_payment_is_lost(ha_stack: Settings) -> None:
-    report = await failover.run(ha_stack, rate=2.0, settle=3.0, observe=8.0, only=[])
+    report = await failover.run(ha_stack, rate=2.0, settle=2.0, observe=5.0, only=[])
     by_fault = {f.fault: f for f in report.faults}
     assert set(by_fault) == {f.name for f in failover.faults(ha_stack)}
     missed = [f for f in report.faults if not f.met]

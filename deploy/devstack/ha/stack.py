@@ -3,6 +3,7 @@
 Order matters once: etcd's members before Patroni (its store), the first PostgreSQL node before the second
 (the second clones it), HAProxy before anything connects, then the beanpay role, database and migrations
 through HAProxy, Kafka's three nodes together (a quorum), Redis before its Sentinels, and beanpay last.
+Kafka and Redis need nothing of the others: they start while PostgreSQL bootstraps.
 The chains (anvil, btcd) and the Lightning nodes are the plain stack's: beanpay follows nodes it does not run.
 """
 
@@ -177,10 +178,14 @@ def _start(svcs: Sequence[Service], *, wait: bool = True, timeout: float = 90) -
         svc.start()
         started.append(svc)
     if wait:
-        for svc in started:
-            wait_until(svc.healthy, timeout=timeout, what=svc.name, log=_log_of(svc))
-            _say(f"{svc.name:14} started (pid {svc.pid()})")
+        _await(started, timeout)
     return started
+
+
+def _await(started: Sequence[Service], timeout: float = 90) -> None:
+    for svc in started:
+        wait_until(svc.healthy, timeout=timeout, what=svc.name, log=_log_of(svc))
+        _say(f"{svc.name:14} started (pid {svc.pid()})")
 
 
 def _log_of(svc: Service) -> Path | None:
@@ -198,6 +203,12 @@ def up(settings: Settings, with_beanpay: bool = True, region: Region | None = No
     ha = layers(settings, region)
     _start(ha.link)  # a standby region's link: its database streams through it
     _start(ha.etcd)
+    # Kafka and Redis need nothing of PostgreSQL: they start while its cluster bootstraps, waited for below.
+    # Kafka's three nodes are all launched before any is waited for (one is healthy once a quorum is up).
+    kafka = [k for k in ha.kafka if not (k.pid() is not None and k.healthy())]
+    for node in kafka:
+        node.launch()
+    redis = _start(ha.redis, wait=False)
     _start(ha.postgres[:1], timeout=120)  # the first node bootstraps the cluster (initdb, or a copy of A) and leads
     _start(ha.postgres[1:], timeout=180)  # the second clones it and streams from it
     wait_until(lambda: _two_nodes_streaming(ha.postgres[0]), timeout=120,
@@ -211,15 +222,12 @@ def up(settings: Settings, with_beanpay: bool = True, region: Region | None = No
         wait_until(lambda: _primary_through_haproxy(settings, region), timeout=60, what="the primary through HAProxy")
         # retried: a leader elected a moment ago may still hand over (the read-only refusal says so)
         wait_until(lambda: asyncio.run(_ensure_database(settings, region)), timeout=60, what="beanpay's database")
-    launched = [k for k in ha.kafka if not (k.pid() is not None and k.healthy())]
-    for node in launched:  # all three before waiting: a node is healthy once a quorum of controllers is up
-        node.launch()
-    for node in launched:
+    for node in kafka:
         node.wait()
         _say(f"{node.name:14} started (pid {node.pid()})")
     ha.kafka[0].create_topics()
     _start([*ha.mirror, *ha.front], timeout=120)  # MirrorMaker into the new topics, and the front
-    _start(ha.redis)
+    _await(redis)
     _start(ha.sentinels, timeout=30)
     if with_beanpay:
         start_beanpay(settings, region)
