@@ -342,10 +342,11 @@ def check_kafka(servers: str, orders: list[Placed], merchant: Merchant) -> Kafka
 
 
 async def kafka_read_back(servers: str, paid: list[Placed], merchant: Merchant, within: float = 60) -> KafkaCheck:
-    """Kafka read back, again (bounded) while webhooks retried after a fault are still due."""
+    """Kafka read back, again (bounded) while events are still on their way there (the relay's last batch) or
+    to the merchant (webhooks retried after a fault): what is still missing after `within` seconds is lost."""
     kafka = await asyncio.to_thread(check_kafka, servers, paid, merchant)
     deadline = time.monotonic() + within
-    while kafka.undelivered and time.monotonic() < deadline:
+    while (kafka.missing or kafka.undelivered) and time.monotonic() < deadline:
         await asyncio.sleep(2)
         kafka = await asyncio.to_thread(check_kafka, servers, paid, merchant)
     return kafka

@@ -77,6 +77,7 @@ class LightningWatcher:
         self._halt = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._halt = asyncio.Event()  # a fresh one per run: followers of an earlier run are gone
         try:
             await supervise({"lightning-nodes": self._nodes(stop), "lightning-health": self._health(stop),
                              "lightning-cancel": self._cancel(stop), "lightning-refunds": self._refunds(stop)})
