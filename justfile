@@ -67,11 +67,12 @@ demo *args: migrate
 tools: venv
     {{bin}}/python -m tests.integration.go_tools
 
-# lint, type-check and run every test against the real stack (the 25 slowest are named at the end)
+# lint, type-check and run every test against the real stack (the 25 slowest are named at the end); the drills
+# tier runs beside the others on chain nodes of its own (tests/tiers.py), its lines marked [drills]
 test: migrate tools
     {{bin}}/ruff check .
     {{bin}}/python -m tests.typecheck
-    {{bin}}/pytest -q --durations=25
+    {{bin}}/python -m tests.tiers --durations=25
 
 # lint, type-check and the unit tier: no service needed, under a minute
 test-fast: venv

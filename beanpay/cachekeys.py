@@ -16,39 +16,16 @@ TTL = {
 }
 
 
-def shop_key(shop_id: object) -> str:
-    return f"shop:{shop_id}"
-
-
-def product_key(product_id: object) -> str:
-    return f"product:{product_id}"
-
-
-def menu_key(shop_id: object) -> str:
-    return f"shop:{shop_id}:menu"
-
-
-def supply_key(supply_id: object) -> str:
-    return f"supply:{supply_id}"
-
-
-def supplies_key(shop_id: object) -> str:
-    return f"shop:{shop_id}:supplies"
-
-
-def favorites_key(user_id: object) -> str:
-    return f"user:{user_id}:favorites"
-
+# each key from its id (a UUID, or a credential's digest in hex)
+shop_key = "shop:{}".format
+product_key = "product:{}".format
+menu_key = "shop:{}:menu".format
+supply_key = "supply:{}".format
+supplies_key = "shop:{}:supplies".format
+favorites_key = "user:{}:favorites".format
 
 # who a credential is: short-lived, so a revocation holds everywhere within seconds even if an
 # invalidation message were lost (BEANPAY_ACCESS_CACHE_SECONDS, at most 5)
-def session_key(digest_hex: str) -> str:
-    return f"session:{digest_hex}"
-
-
-def user_access_key(user_id: object) -> str:
-    return f"user:{user_id}:access"
-
-
-def api_key_key(digest_hex: str) -> str:
-    return f"apikey:{digest_hex}"
+session_key = "session:{}".format
+user_access_key = "user:{}:access".format
+api_key_key = "apikey:{}".format

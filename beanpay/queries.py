@@ -11,6 +11,15 @@ by name in unit tests, and a connection takes nothing else: no SQL is written in
 A statement takes positional parameters (`$1`) or named ones (`:order_id`), never both. Named ones are
 rewritten to positions once, at load, and bound by name (`query.bind(order_id=..., ...)`, or from a Struct's
 fields): a statement of many parameters is read and called by what each is, not by its place.
+
+A piece two statements of a component must share word for word (the stock hold an order takes, whichever
+path writes it) is written once as a part and placed where a statement says `/* part: hold_stock */`:
+
+    -- part: hold_stock
+    -- Locks the shop's supply rows ... (a part is no statement of its own, and takes named parameters)
+    wanted AS (...), old AS (...), held AS (...)
+
+Parts are the component's: any of its files may place any part one of them defines.
 """
 
 from __future__ import annotations
@@ -21,7 +30,8 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-_HEADER = re.compile(r"^-- name: ([a-z][a-z0-9_]*)\s*$", re.MULTILINE)
+_HEADER = re.compile(r"^-- (name|part): ([a-z][a-z0-9_]*)\s*$", re.MULTILINE)
+_PLACED = re.compile(r"/\* part: ([a-z][a-z0-9_]*) \*/")
 
 
 class SqlFileError(ValueError):
@@ -104,30 +114,61 @@ class Queries:
         return self._source
 
 
-def parse(text: str, source: str = "<sql>") -> Queries:
+def _blocks(text: str, source: str) -> Iterator[tuple[str, str, list[str], str]]:
+    """(kind, name, comment lines, text) of each `-- name:` or `-- part:` block."""
     starts = list(_HEADER.finditer(text))
     if not starts or text[:starts[0].start()].strip():
         raise SqlFileError(f"{source}: every statement must start with a '-- name: ...' line")
-    queries: dict[str, Query] = {}
     for m, nxt in zip(starts, [*starts[1:], None], strict=True):
-        name = m.group(1)
+        kind, name = m.group(1), m.group(2)
         body = text[m.end():nxt.start() if nxt else len(text)].strip()
         lines = body.splitlines()
         doc_lines = []
         while lines and lines[0].startswith("--"):
             doc_lines.append(lines.pop(0).removeprefix("--").strip())
-        statement = "\n".join(lines).strip().removesuffix(";").strip()
         if not doc_lines:
             raise SqlFileError(f"{source}: {name} has no comment saying what it does")
+        yield kind, name, doc_lines, "\n".join(lines).strip().removesuffix(";").strip()
+
+
+def parts_of(text: str, source: str = "<sql>") -> dict[str, str]:
+    """The parts a file defines, by name."""
+    return {name: body for kind, name, _, body in _blocks(text, source) if kind == "part"}
+
+
+def _placed(statement: str, parts: Mapping[str, str], where: str) -> str:
+    def part(m: re.Match[str]) -> str:
+        if m.group(1) not in parts:
+            raise SqlFileError(f"{where}: no part named {m.group(1)!r}")
+        return parts[m.group(1)]
+
+    return _PLACED.sub(part, statement)
+
+
+def parse(text: str, source: str = "<sql>", parts: Mapping[str, str] | None = None) -> Queries:
+    """The statements of a file, with the parts they place (from `parts`, the component's, else the file's)."""
+    parts = parts if parts is not None else parts_of(text, source)
+    queries: dict[str, Query] = {}
+    for kind, name, doc_lines, statement in _blocks(text, source):
+        if kind == "part":
+            continue
         if not statement:
             raise SqlFileError(f"{source}: {name} has no statement")
         if name in queries:
             raise SqlFileError(f"{source}: {name} is defined twice")
-        statement, params = named_to_positional(statement, f"{source}: {name}")
+        statement, params = named_to_positional(_placed(statement, parts, f"{source}: {name}"),
+                                                f"{source}: {name}")
         queries[name] = Query(name, statement, " ".join(doc_lines), params)
     return Queries(source, queries)
 
 
 def load(package: str, filename: str) -> Queries:
-    """The statements of `<package>/sql/<filename>` (package data)."""
-    return parse((files(package) / "sql" / filename).read_text(), f"{package}/sql/{filename}")
+    """The statements of `<package>/sql/<filename>` (package data), with the parts of the package's files."""
+    folder = files(package) / "sql"
+    parts: dict[str, str] = {}
+    for f in sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name):
+        for name, body in parts_of(f.read_text(), f"{package}/sql/{f.name}").items():
+            if name in parts:
+                raise SqlFileError(f"{package}/sql/{f.name}: part {name} is defined twice")
+            parts[name] = body
+    return parse((folder / filename).read_text(), f"{package}/sql/{filename}", parts)

@@ -85,7 +85,9 @@ async def reserve(conn: Connection, order_id: uuid.UUID, shop_id: uuid.UUID, wan
     if not wanted:
         return []
     products = sorted(wanted)
-    rows = await fetch_as(conn, SQL.reserve, Reserved, order_id, shop_id, products, [wanted[p] for p in products])
+    rows = await fetch_as(conn, SQL.reserve, Reserved, *SQL.reserve.bind(
+        order_id=order_id, shop_id=shop_id, stocked_products=products,
+        stocked_quantities=[wanted[p] for p in products]))
     check_held(rows, fields)
     await emit_many(conn, alerts(shop_id, rows))
     return [r.supply_id for r in rows]

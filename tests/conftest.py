@@ -24,15 +24,18 @@ from beanpay.tokens import Claims, issue
 from tests import secrets_watch
 
 TESTS = Path(__file__).parent
-TIERS = ("unit", "integration", "adversarial")
+TIERS = ("unit", "integration", "adversarial", "drills")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each test is marked with its tier, the folder it is in (`-m unit` needs no service)."""
+    """Each test is marked with its tier, the folder it is in (`-m unit` needs no service). Tests marked `late`
+    run after the others: each keeps both cores busy for a minute or more, and `just test` runs the drills
+    beside the other tiers, which are over by then (run together, each slowed the other by half)."""
     for item in items:
         tier = item.path.relative_to(TESTS).parts[0]
         if tier in TIERS:
             item.add_marker(getattr(pytest.mark, tier))
+    items.sort(key=lambda item: item.get_closest_marker("late") is not None)  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session", autouse=True)

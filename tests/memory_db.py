@@ -71,6 +71,8 @@ class MemoryDb:
         handler = getattr(self, f"q_{query.name}", None)
         if handler is None:
             raise NotImplementedError(f"the in-memory database does not answer {query.name!r}")
+        if query.params:  # a named statement is answered by name too: its positions are the loader's
+            return lambda *args: handler(**dict(zip(query.params, args, strict=True)))  # type: ignore[no-any-return]
         return handler  # type: ignore[no-any-return]
 
     async def fetch(self, query: Query, *args: Any) -> list[Row]:
@@ -309,9 +311,9 @@ class MemoryDb:
     def q_uncommit(self, order_ids: list[uuid.UUID]) -> list[Row]:
         return self._move(order_ids, "committed", "reserved", 1, 1)
 
-    def q_reserve(self, order_id: uuid.UUID, shop_id: uuid.UUID, products: list[uuid.UUID],
-                  quantities: list[int]) -> list[Row]:
-        wanted = dict(zip(products, quantities, strict=True))
+    def q_reserve(self, order_id: uuid.UUID, shop_id: uuid.UUID, stocked_products: list[uuid.UUID],
+                  stocked_quantities: list[int]) -> list[Row]:
+        wanted = dict(zip(stocked_products, stocked_quantities, strict=True))
         out = []
         for s in sorted(self.supplies.values(), key=lambda s: str(s["id"])):
             if s["shop_id"] != shop_id or s["product_id"] not in wanted:

@@ -19,16 +19,15 @@ from beanpay.api.custody.schemas import (
     TransferPage,
     TransferQuery,
 )
-from beanpay.api.custody.transfers import out, own, secret
+from beanpay.api.custody.transfers import cancelled, out, own, page_of_shop, retried, secret, sent_externally, shown
 from beanpay.api.guard import OPERATORS, OPERATORS_2FA, allow, needs
-from beanpay.api.http import actor, json, path_uuid, who
+from beanpay.api.http import actor, json, path_uuid
 from beanpay.api.idempotency import mutation
 from beanpay.api.routing import Routes
-from beanpay.api.rows import encode_cursor, keyset
 from beanpay.api.state import BTC_RPC, pool, settings
-from beanpay.engine.transfers import approval, bitcoin, cancellation, evm, payouts, service
+from beanpay.engine.transfers import bitcoin, payouts, service
 from beanpay.engine.transfers.service import TransferRow
-from beanpay.errors import InvalidInput, NotFound
+from beanpay.errors import NotFound
 
 routes = Routes()
 ASK = needs("wallets:manage", "the shop's owners, operators")
@@ -57,15 +56,7 @@ async def create_payout(request: web.Request) -> web.Response:
 @routes.add("GET", "/v1/shops/{shop_id}/payouts", summary="A shop's payouts, newest first", tag="payouts",
             query=TransferQuery, response=TransferPage, policy=READ, errors=(401, 403, 422))
 async def list_payouts(request: web.Request) -> web.Response:
-    shop_id = path_uuid(request, "shop_id")
-    allow(request, shop_id)
-    q = decode_query(request, TransferQuery)
-    after, after_id = keyset(q.cursor)
-    async with pool(request).acquire() as conn:
-        rows = await service.of_shop(conn, shop_id, "payout", q.limit + 1, (after, after_id))
-    items = [out(request, r) for r in rows[: q.limit]]
-    more = len(rows) > q.limit
-    return json(TransferPage(items, encode_cursor(items[-1].created_at, str(items[-1].id)) if more else None))
+    return await page_of_shop(request, "payout")
 
 
 @routes.add("GET", "/v1/payouts", summary="Payouts waiting for an operator's approval, oldest first",
@@ -80,9 +71,7 @@ async def pending_payouts(request: web.Request) -> web.Response:
 @routes.add("GET", "/v1/payouts/{payout_id}", summary="Get a payout", tag="payouts", response=Transfer,
             policy=READ, errors=(401, 403, 404))
 async def get_payout(request: web.Request) -> web.Response:
-    payout_id = await _own(request)
-    async with pool(request).acquire() as conn:
-        return json(out(request, await service.get(conn, payout_id)))
+    return await shown(request, "payout_id", "payout")
 
 
 @routes.add("POST", "/v1/payouts/{payout_id}/approve",
@@ -101,25 +90,13 @@ async def approve_payout(request: web.Request) -> web.Response:
                     "their own wallet sends, stating `not_sent`)",
             tag="payouts", body=TransferCancel, response=Transfer, policy=ASK, errors=(400, 401, 403, 404, 409, 422))
 async def cancel_payout(request: web.Request) -> web.Response:
-    payout_id = await _own(request)
-    body = await decode_body(request, TransferCancel) if request.body_exists else TransferCancel()
-    async with mutation(request) as m:
-        payout = await service.lock(m.conn, payout_id)
-        after = await cancellation.cancel(m.conn, settings(request), request.app[BTC_RPC], payout,
-                                                 operator=who(request).operator, not_sent=body.not_sent,
-                                                 actor=actor(request))
-        return await m.respond(json(out(request, after)))
+    return await cancelled(request, "payout_id", "payout")
 
 
 @routes.add("POST", "/v1/payouts/{payout_id}/retry", summary="Send a failed payout again", tag="payouts",
             response=Transfer, policy=OPERATORS, errors=(401, 403, 404, 409, 503))
 async def retry_payout(request: web.Request) -> web.Response:
-    payout_id = await _own(request)
-    async with mutation(request) as m:
-        payout = await service.lock(m.conn, payout_id)
-        after = await approval.resend(m.conn, settings(request), payout, btc=request.app[BTC_RPC],
-                                      actor=actor(request))
-        return await m.respond(json(out(request, after)))
+    return await retried(request, "payout_id", "payout")
 
 
 @routes.add("POST", "/v1/payouts/{payout_id}/transaction",
@@ -127,15 +104,7 @@ async def retry_payout(request: web.Request) -> web.Response:
             tag="payouts", body=SentTransaction, response=Transfer, policy=OPERATORS,
             errors=(400, 401, 403, 404, 409, 422))
 async def payout_sent(request: web.Request) -> web.Response:
-    payout_id = await _own(request)
-    body = await decode_body(request, SentTransaction)
-    async with mutation(request) as m:
-        payout = await service.lock(m.conn, payout_id)
-        if payout.method != "external":
-            raise InvalidInput("this payout is not sent by a wallet of your own",
-                               [{"field": "tx_hash", "message": f"it is sent by {payout.method or 'nobody yet'}"}])
-        after = await evm.submit_external(m.conn, settings(request), payout, body.tx_hash, actor=actor(request))
-        return await m.respond(json(out(request, after)))
+    return await sent_externally(request, "payout_id", "payout", "an operator's")
 
 
 def _batch(request: web.Request, rows: list[TransferRow]) -> Batch:

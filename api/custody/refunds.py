@@ -9,7 +9,7 @@ import uuid
 
 from aiohttp import web
 
-from beanpay.api.body import decode_body, decode_query
+from beanpay.api.body import decode_body
 from beanpay.api.custody.schemas import (
     RefundClaim,
     RefundCreate,
@@ -21,16 +21,25 @@ from beanpay.api.custody.schemas import (
     TransferPage,
     TransferQuery,
 )
-from beanpay.api.custody.transfers import out, own, rate_now, secret
+from beanpay.api.custody.transfers import (
+    cancelled,
+    out,
+    own,
+    page_of_shop,
+    rate_now,
+    retried,
+    secret,
+    sent_externally,
+    shown,
+)
 from beanpay.api.guard import allow, needs, public
-from beanpay.api.http import actor, json, path_uuid, who
+from beanpay.api.http import actor, json, path_uuid
 from beanpay.api.idempotency import mutation
 from beanpay.api.routing import Routes
-from beanpay.api.rows import encode_cursor, keyset
 from beanpay.api.state import BTC_RPC, pool, settings
 from beanpay.db import Connection
 from beanpay.engine.lightning import refunds as lightning_refunds
-from beanpay.engine.transfers import approval, bitcoin, cancellation, evm, refunds, rules, service
+from beanpay.engine.transfers import approval, bitcoin, refunds, rules, service
 from beanpay.engine.transfers.rules import TransferStatus
 from beanpay.engine.transfers.service import TransferRow
 from beanpay.errors import InvalidInput, NotFound
@@ -73,23 +82,13 @@ async def _own(request: web.Request) -> uuid.UUID:
 @routes.add("GET", "/v1/refunds/{refund_id}", summary="Get a refund", tag="refunds", response=Transfer,
             policy=READ, errors=(401, 403, 404))
 async def get_refund(request: web.Request) -> web.Response:
-    refund_id = await _own(request)
-    async with pool(request).acquire() as conn:
-        return json(out(request, await service.get(conn, refund_id)))
+    return await shown(request, "refund_id", "refund")
 
 
 @routes.add("GET", "/v1/shops/{shop_id}/refunds", summary="A shop's refunds, newest first", tag="refunds",
             query=TransferQuery, response=TransferPage, policy=READ, errors=(401, 403, 422))
 async def list_refunds(request: web.Request) -> web.Response:
-    shop_id = path_uuid(request, "shop_id")
-    allow(request, shop_id)
-    q = decode_query(request, TransferQuery)
-    after, after_id = keyset(q.cursor)
-    async with pool(request).acquire() as conn:
-        rows = await service.of_shop(conn, shop_id, "refund", q.limit + 1, (after, after_id))
-    items = [out(request, r) for r in rows[: q.limit]]
-    more = len(rows) > q.limit
-    return json(TransferPage(items, encode_cursor(items[-1].created_at, str(items[-1].id)) if more else None))
+    return await page_of_shop(request, "refund")
 
 
 @routes.add("POST", "/v1/refunds/{refund_id}/approve",
@@ -130,27 +129,14 @@ async def sign_refund(request: web.Request) -> web.Response:
             summary="Record the transaction the merchant's own wallet sent for an EVM refund (checked on the node)",
             tag="refunds", body=SentTransaction, response=Transfer, policy=WRITE, errors=(400, 401, 403, 404, 409, 422))
 async def refund_sent(request: web.Request) -> web.Response:
-    refund_id = await _own(request)
-    body = await decode_body(request, SentTransaction)
-    async with mutation(request) as m:
-        refund = await service.lock(m.conn, refund_id)
-        if refund.method != "external":
-            raise InvalidInput("this refund is not sent by the merchant's own wallet",
-                               [{"field": "tx_hash", "message": f"it is sent by {refund.method or 'nobody yet'}"}])
-        after = await evm.submit_external(m.conn, settings(request), refund, body.tx_hash, actor=actor(request))
-        return await m.respond(json(out(request, after)))
+    return await sent_externally(request, "refund_id", "refund", "the merchant's")
 
 
 @routes.add("POST", "/v1/refunds/{refund_id}/retry",
             summary="Send a failed refund again (its transaction was dropped or replaced, or a limit was reached)",
             tag="refunds", response=Transfer, policy=WRITE, errors=(401, 403, 404, 409, 503))
 async def retry_refund(request: web.Request) -> web.Response:
-    refund_id = await _own(request)
-    async with mutation(request) as m:
-        refund = await service.lock(m.conn, refund_id)
-        after = await approval.resend(m.conn, settings(request), refund, btc=request.app[BTC_RPC],
-                                      actor=actor(request))
-        return await m.respond(json(out(request, after)))
+    return await retried(request, "refund_id", "refund")
 
 
 @routes.add("POST", "/v1/refunds/{refund_id}/cancel",
@@ -158,13 +144,7 @@ async def retry_refund(request: web.Request) -> web.Response:
                     "the platform's money once approved, an operator (stating `not_sent` for their own wallet's)",
             tag="refunds", body=TransferCancel, response=Transfer, policy=WRITE, errors=(400, 401, 403, 404, 409, 422))
 async def cancel_refund(request: web.Request) -> web.Response:
-    refund_id = await _own(request)
-    body = await decode_body(request, TransferCancel) if request.body_exists else TransferCancel()
-    async with mutation(request) as m:
-        refund = await service.lock(m.conn, refund_id)
-        after = await cancellation.cancel(m.conn, settings(request), request.app[BTC_RPC], refund,
-                                          operator=who(request).operator, not_sent=body.not_sent, actor=actor(request))
-        return await m.respond(json(out(request, after)))
+    return await cancelled(request, "refund_id", "refund")
 
 
 def _claimed(request: web.Request) -> uuid.UUID:

@@ -1,4 +1,5 @@
-"""What refunds and payouts share over HTTP: how a transfer is shown, who may act on one, the rate now."""
+"""What refunds and payouts share over HTTP: how a transfer is shown, who may act on one, the rate now, and
+the actions both take the same way (list, get, retry, cancel, record a transaction sent by a wallet of one's own)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,27 @@ from decimal import Decimal
 
 from aiohttp import web
 
-from beanpay.api.custody.schemas import Transfer, UnsignedTransaction
+from beanpay.api.body import decode_body, decode_query
+from beanpay.api.custody.schemas import (
+    SentTransaction,
+    Transfer,
+    TransferCancel,
+    TransferPage,
+    TransferQuery,
+    UnsignedTransaction,
+)
 from beanpay.api.guard import allow
-from beanpay.api.http import path_uuid, who
+from beanpay.api.http import actor, json, path_uuid, who
+from beanpay.api.idempotency import mutation
 from beanpay.api.orders import plain
-from beanpay.api.state import pool, rates, settings
+from beanpay.api.rows import encode_cursor, keyset
+from beanpay.api.state import BTC_RPC, pool, rates, settings
 from beanpay.engine.assets import Asset, payable_assets
 from beanpay.engine.payment_uri import payment_uri
 from beanpay.engine.prices.providers import RateUnavailable
-from beanpay.engine.transfers import evm, service
+from beanpay.engine.transfers import approval, cancellation, evm, service
 from beanpay.engine.transfers.service import TransferRow
-from beanpay.errors import NotFound, Unavailable
+from beanpay.errors import InvalidInput, NotFound, Unavailable
 
 
 def secret(request: web.Request) -> str:
@@ -73,3 +84,56 @@ async def own(request: web.Request, name: str, kind: str) -> uuid.UUID:
         raise NotFound(f"no such {kind}", **{name: str(transfer_id)})
     allow(request, found.shop_id)
     return transfer_id
+
+
+async def page_of_shop(request: web.Request, kind: str) -> web.Response:
+    """A shop's transfers of `kind`, newest first, a page at a time."""
+    shop_id = path_uuid(request, "shop_id")
+    allow(request, shop_id)
+    q = decode_query(request, TransferQuery)
+    after, after_id = keyset(q.cursor)
+    async with pool(request).acquire() as conn:
+        rows = await service.of_shop(conn, shop_id, kind, q.limit + 1, (after, after_id))
+    items = [out(request, r) for r in rows[: q.limit]]
+    more = len(rows) > q.limit
+    return json(TransferPage(items, encode_cursor(items[-1].created_at, str(items[-1].id)) if more else None))
+
+
+async def shown(request: web.Request, name: str, kind: str) -> web.Response:
+    transfer_id = await own(request, name, kind)
+    async with pool(request).acquire() as conn:
+        return json(out(request, await service.get(conn, transfer_id)))
+
+
+async def retried(request: web.Request, name: str, kind: str) -> web.Response:
+    """A failed transfer sent again."""
+    transfer_id = await own(request, name, kind)
+    async with mutation(request) as m:
+        transfer = await service.lock(m.conn, transfer_id)
+        after = await approval.resend(m.conn, settings(request), transfer, btc=request.app[BTC_RPC],
+                                      actor=actor(request))
+        return await m.respond(json(out(request, after)))
+
+
+async def cancelled(request: web.Request, name: str, kind: str) -> web.Response:
+    """A transfer no transaction pays, cancelled (who may, and when, is the engine's rule)."""
+    transfer_id = await own(request, name, kind)
+    body = await decode_body(request, TransferCancel) if request.body_exists else TransferCancel()
+    async with mutation(request) as m:
+        transfer = await service.lock(m.conn, transfer_id)
+        after = await cancellation.cancel(m.conn, settings(request), request.app[BTC_RPC], transfer,
+                                          operator=who(request).operator, not_sent=body.not_sent, actor=actor(request))
+        return await m.respond(json(out(request, after)))
+
+
+async def sent_externally(request: web.Request, name: str, kind: str, whose: str) -> web.Response:
+    """The transaction `whose` own wallet sent for an EVM transfer, recorded (the engine checks it on the node)."""
+    transfer_id = await own(request, name, kind)
+    body = await decode_body(request, SentTransaction)
+    async with mutation(request) as m:
+        transfer = await service.lock(m.conn, transfer_id)
+        if transfer.method != "external":
+            raise InvalidInput(f"this {kind} is not sent by {whose} own wallet",
+                               [{"field": "tx_hash", "message": f"it is sent by {transfer.method or 'nobody yet'}"}])
+        after = await evm.submit_external(m.conn, settings(request), transfer, body.tx_hash, actor=actor(request))
+        return await m.respond(json(out(request, after)))

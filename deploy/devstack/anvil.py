@@ -5,21 +5,17 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from beanpay.config import Settings
 from beanpay.deploy.devstack import evm_contracts, jsonrpc
-from beanpay.deploy.devstack.process import StackError, read_pid, run, spawn, stop_pid, tool_version, wait_until
-from beanpay.deploy.devstack.service import Paths, Status
+from beanpay.deploy.devstack.process import StackError, run, spawn, tool_version, wait_until
+from beanpay.deploy.devstack.service import NamedProcess, Status
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "anvil"
 CHAIN_ID = 31337
 
 
-class Anvil:
+class Anvil(NamedProcess):
     name = "anvil"
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.paths = Paths(settings, self.name)
+    marker = "anvil"
 
     @property
     def npm_dir(self) -> Path:
@@ -56,14 +52,6 @@ class Anvil:
     @property
     def ports(self) -> tuple[int, ...]:
         return (self.settings.anvil_port,)
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_pid(pid)
-
-    def pid(self) -> int | None:
-        return read_pid(self.paths.pidfile, "anvil")
 
     def healthy(self) -> bool:
         try:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from beanpay.config import Settings
 from beanpay.deploy.devstack import jsonrpc, wallet
-from beanpay.deploy.devstack.process import go_install, read_pid, spawn, stop_pid, tool_version, wait_until
-from beanpay.deploy.devstack.service import Paths, Status
+from beanpay.deploy.devstack.process import go_install, spawn, tool_version, wait_until
+from beanpay.deploy.devstack.service import NamedProcess, Status
 
 BTCD_MODULE = "github.com/btcsuite/btcd@v0.26.0"
 
@@ -27,12 +26,9 @@ def mining_key(state_dir: Path) -> tuple[str, str]:
     return str(key.wif()), str(key.address(encoding="bech32", script_type="p2wpkh"))
 
 
-class Btcd:
+class Btcd(NamedProcess):
     name = "btcd"
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.paths = Paths(settings, self.name)
+    marker = "btcd"
 
     @property
     def binary(self) -> Path:
@@ -70,14 +66,6 @@ class Btcd:
     @property
     def ports(self) -> tuple[int, ...]:
         return (self.settings.btcd_rpc_port, self.settings.btcd_p2p_port)
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_pid(pid)
-
-    def pid(self) -> int | None:
-        return read_pid(self.paths.pidfile, "btcd")
 
     def healthy(self) -> bool:
         try:

@@ -27,8 +27,8 @@ from typing import TypeVar
 from beanpay.chains.lightning.lnd import LndClient, LndError, LndUnavailable, Permission
 from beanpay.config import Settings
 from beanpay.deploy.devstack import jsonrpc
-from beanpay.deploy.devstack.process import StackError, read_pid, run, spawn, stop_pid, tool_version, wait_until
-from beanpay.deploy.devstack.service import Paths, Status
+from beanpay.deploy.devstack.process import StackError, run, spawn, tool_version, wait_until
+from beanpay.deploy.devstack.service import Paths, PidfileProcess, Status
 
 LND_VERSION = "v0.20.0-beta"
 REPLACES = ("github.com/ulikunitz/xz => github.com/ulikunitz/xz v0.5.11",
@@ -70,7 +70,9 @@ def _go_env(name: str) -> str:
     return subprocess.run(["go", "env", name], capture_output=True, text=True, check=True).stdout.strip()
 
 
-class LndNode:
+class LndNode(PidfileProcess):
+    marker = "lnd"
+
     def __init__(self, settings: Settings, role: str) -> None:
         self.settings, self.role = settings, role
         self.name = f"lnd-{role}"
@@ -138,14 +140,6 @@ class LndNode:
     def client(self, macaroon_hex: str | None = None) -> LndClient:
         mac = macaroon_hex or self.admin_macaroon.read_bytes().hex()
         return LndClient(self.rest_url, tls_cert_pem=self.tls_cert.read_text(), macaroon_hex=mac)
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_pid(pid)
-
-    def pid(self) -> int | None:
-        return read_pid(self.paths.pidfile, "lnd")
 
     def healthy(self) -> bool:
         if not self.admin_macaroon.exists():

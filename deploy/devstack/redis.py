@@ -6,17 +6,13 @@ import shutil
 
 import redis
 
-from beanpay.config import Settings
-from beanpay.deploy.devstack.process import StackError, read_pid, run, stop_pid, wait_until
-from beanpay.deploy.devstack.service import Paths, Status
+from beanpay.deploy.devstack.process import StackError, run, wait_until
+from beanpay.deploy.devstack.service import NamedProcess, Status
 
 
-class Redis:
+class Redis(NamedProcess):
     name = "redis"
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.paths = Paths(settings, self.name)
+    marker = "redis-server"
 
     def install(self) -> None:
         if shutil.which("redis-server") is None:
@@ -33,14 +29,6 @@ class Redis:
     @property
     def ports(self) -> tuple[int, ...]:
         return (self.settings.redis_port,)
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_pid(pid)
-
-    def pid(self) -> int | None:
-        return read_pid(self.paths.pidfile, "redis-server")
 
     def _client(self) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.settings.redis_port, socket_timeout=1)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from beanpay.config import Settings
+from beanpay.deploy.devstack.process import read_pid, stop_pid
 
 
 @dataclass(frozen=True)
@@ -75,3 +76,34 @@ class Paths:
     def make(self) -> None:
         for d in (self.data, self.run, self.log.parent, self.cache):
             d.mkdir(parents=True, exist_ok=True)
+
+
+class PidfileProcess:
+    """`pid()` and `stop()` for a service whose process writes a pid file: the file is believed only while the
+    process's command line holds `marker` (a pid may have been reused), and a stop waits `stop_timeout`."""
+
+    paths: Paths
+    marker: str
+    stop_timeout: ClassVar[float] = 30.0
+
+    @property
+    def pidfile(self) -> Path:
+        return self.paths.pidfile
+
+    def pid(self) -> int | None:
+        return read_pid(self.pidfile, self.marker)
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            stop_pid(pid, timeout=self.stop_timeout)
+
+
+class NamedProcess(PidfileProcess):
+    """A service of the plain stack: one process, its folders named after it."""
+
+    name: str
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.paths = Paths(settings, self.name)

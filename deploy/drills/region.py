@@ -16,8 +16,9 @@ succeeded again, when B's indexers moved past where A's left off (they resume fr
 holds), the orders A acknowledged that B does not hold (the data lost), and then the drill's invariants
 and Kafka read back, over the orders B holds.
 
-Both regions' state is wiped before each run (a promoted B and a dead A cannot simply be restarted: A would
-be a second primary), and the regions are stopped afterwards.
+Both regions' state is wiped after each run (a promoted B and a dead A cannot simply be restarted: A would
+be a second primary). Before it, region A is brought up fresh, or, given `reuse_a` and while A answers, taken
+as it is (the failure drill's stack, healed, which the tests lose whole next instead of starting another).
 """
 
 from __future__ import annotations
@@ -223,10 +224,12 @@ def _median(values: list[float]) -> float:
     return ordered[len(ordered) // 2] if ordered else 0.0
 
 
-def run_mode(settings: Settings, mode: str, rate: float, before: float, detect: float, after: float) -> RegionReport:
-    wipe(settings)
+def run_mode(settings: Settings, mode: str, rate: float, before: float, detect: float, after: float,
+             reuse_a: bool = False) -> RegionReport:
+    if not (reuse_a and _ready(region_a(settings))):
+        wipe(settings)
     try:
-        ha.up(settings)
+        ha.up(settings)  # a no-op for each part of a reused region A that is healthy
         ha.up(settings, region=region_b(settings))
         replicate(settings, mode)
         return asyncio.run(drill(settings, mode, rate, before, detect, after))

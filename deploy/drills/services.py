@@ -20,8 +20,6 @@ BEANPAY = str(Path(sys.executable).with_name("beanpay"))
 COMMANDS = commands()
 
 
-
-
 @dataclass
 class Process:
     name: str  # e.g. "api-1"

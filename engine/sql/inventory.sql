@@ -1,21 +1,26 @@
--- name: reserve
--- Holds stock for an unpaid order. Locks the shop's supply rows of the wanted products in id order
--- (two orders never deadlock), raises `reserved` only where enough is available (quantity - reserved),
--- records the reservations. One row per stock-tracked product: `held` false means not enough.
-WITH wanted AS (
-    SELECT * FROM unnest($3::uuid[], $4::int[]) AS w(product_id, quantity)
+-- part: hold_stock
+-- The stock an order holds, as CTEs (wanted, old, held): locks the shop's supply rows of the wanted products
+-- in id order (two orders never deadlock) and raises `reserved` only where enough is available (quantity -
+-- reserved). Both ways an order is written hold stock with it (reserve, and orders.sql's write_order).
+wanted AS (
+    SELECT * FROM unnest(:stocked_products::uuid[], :stocked_quantities::int[]) AS w(product_id, quantity)
 ), old AS (
     SELECT s.id, s.product_id, s.quantity, s.reserved, s.discontinued, s.status
-    FROM coffee_supplies s WHERE s.shop_id = $2 AND s.product_id IN (SELECT product_id FROM wanted)
+    FROM coffee_supplies s WHERE s.shop_id = :shop_id AND s.product_id IN (SELECT product_id FROM wanted)
     ORDER BY s.id FOR UPDATE
 ), held AS (
     UPDATE coffee_supplies s SET reserved = s.reserved + w.quantity, version = s.version + 1, updated_at = now()
     FROM old o JOIN wanted w ON w.product_id = o.product_id
     WHERE s.id = o.id AND NOT o.discontinued AND o.quantity - o.reserved >= w.quantity
     RETURNING s.id, s.quantity, s.reserved, s.reorder_level, s.status, w.quantity AS held
-), recorded AS (
+)
+
+-- name: reserve
+-- Holds stock for an unpaid order (hold_stock) and records the reservations. One row per stock-tracked
+-- product: `held` false means not enough.
+WITH /* part: hold_stock */, recorded AS (
     INSERT INTO order_reservations (order_id, supply_id, quantity, status)
-    SELECT $1, id, held, 'reserved' FROM held
+    SELECT :order_id, id, held, 'reserved' FROM held
 )
 SELECT o.id AS supply_id, o.product_id, h.id IS NOT NULL AS held,
        CASE WHEN o.discontinued THEN 0 ELSE o.quantity - o.reserved END AS available_before,

@@ -29,8 +29,7 @@ FROM (SELECT 1) AS one
 LEFT JOIN shop ON true LEFT JOIN stored ON true LEFT JOIN btc ON true LEFT JOIN wallet ON true LEFT JOIN menu ON true;
 
 -- name: write_order
--- Writes a priced order in one statement: holds stock (supply rows locked in id order, `reserved`
--- raised only where enough is available, as inventory.sql's reserve does), the order, its items and
+-- Writes a priced order in one statement: holds stock (inventory.sql's hold_stock), the order, its items and
 -- reservations, the watched address (a recycled one re-pointed at this order), the payment into
 -- :wallet_id (NULL: the platform's) with its tolerance and speed, the order's invoice (:invoice_id, or
 -- :picked_invoice_id whose asset was just picked), the audit row, the trace it continues, the events and the
@@ -40,18 +39,7 @@ LEFT JOIN shop ON true LEFT JOIN stored ON true LEFT JOIN btc ON true LEFT JOIN 
 -- ends) it declines (needs_transaction, nothing written) unless the case is the common one: every
 -- product held, no supply's status changed (no low-stock alert to decide), the key recorded.
 -- The caller wakes the relay after commit.
-WITH wanted AS (
-    SELECT * FROM unnest(:stocked_products::uuid[], :stocked_quantities::int[]) AS w(product_id, quantity)
-), old AS (
-    SELECT s.id, s.product_id, s.quantity, s.reserved, s.discontinued, s.status
-    FROM coffee_supplies s WHERE s.shop_id = :shop_id AND s.product_id IN (SELECT product_id FROM wanted)
-    ORDER BY s.id FOR UPDATE
-), held AS (
-    UPDATE coffee_supplies s SET reserved = s.reserved + w.quantity, version = s.version + 1, updated_at = now()
-    FROM old o JOIN wanted w ON w.product_id = o.product_id
-    WHERE s.id = o.id AND NOT o.discontinued AND o.quantity - o.reserved >= w.quantity
-    RETURNING s.id, s.quantity, s.reserved, s.reorder_level, s.status, w.quantity AS held
-), new_order AS (
+WITH /* part: hold_stock */, new_order AS (
     INSERT INTO coffee_orders (id, user_id, shop_id, total_amount, currency, crypto_amount, crypto_currency, chain,
                                order_type, pickup_time, delivery_address, special_instructions, expires_at,
                                created_at, updated_at, trace_parent)

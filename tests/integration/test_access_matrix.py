@@ -32,6 +32,8 @@ from tests.conftest import Tokens
 from tests.integration.engine_support import make_coffee_shop, place
 from tests.integration.helpers import make_shop
 
+pytestmark = pytest.mark.late  # both cores for a minute or more: after the drills (tests/conftest.py)
+
 pytest_plugins = ["tests.integration.engine_support"]
 
 PASSWORD = "correct horse battery staple"

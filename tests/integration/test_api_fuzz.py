@@ -18,6 +18,8 @@ import pytest
 
 from beanpay.deploy.endpoint import free_port
 
+pytestmark = pytest.mark.late  # both cores for a minute or more: after the drills (tests/conftest.py)
+
 BIN = Path(sys.executable).parent
 
 

@@ -15,6 +15,8 @@ import pytest
 
 from beanpay.deploy.devstack.databases import create_database, drop_database
 
+pytestmark = pytest.mark.late  # both cores for a minute or more: after the drills (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

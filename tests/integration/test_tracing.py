@@ -5,6 +5,7 @@ would), and the merchant's endpoint receives the trace's `traceparent` with each
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -170,9 +171,16 @@ async def test_one_trace_follows_an_order_from_its_request_to_its_webhooks(
 
         deliveries = await _spans(collector, len(receiver.seen), lambda s: s.name == "deliver webhook"
                                   and s.trace_id == trace_id)
+        traced = {"beanpay-api", "beanpay-relay", "beanpay-engine", "beanpay-webhooks"}
+
+        async def every_service_exported() -> bool:  # each exports in batches of its own, on its own clock
+            return traced <= {s.service for s in collector.spans if s.trace_id == trace_id}
+
+        with contextlib.suppress(AssertionError):  # what never arrives fails the assertion below, naming it
+            await wait_for(every_service_exported, timeout=30)
         spans = {s.span_id: s for s in collector.spans if s.trace_id == trace_id}
         services = {s.service for s in spans.values()}
-        assert {"beanpay-api", "beanpay-relay", "beanpay-engine", "beanpay-webhooks"} <= services, services
+        assert traced <= services, services
 
         def path(span: Span) -> list[str]:  # the span's ancestry, back to the request
             names = [span.name]

@@ -47,3 +47,25 @@ def test_a_missing_or_unknown_name_is_an_error_never_a_null() -> None:
 def test_a_statement_takes_one_kind_of_parameter() -> None:
     with pytest.raises(SqlFileError, match="not both"):
         parse("-- name: mixed\n-- Both kinds.\nSELECT $1, :a")
+
+
+PARTS = """-- part: held
+-- The rows a statement holds, shared word for word.
+held AS (SELECT id FROM t WHERE shop = :shop_id FOR UPDATE)
+
+-- name: hold
+-- Places the part, then binds what the part and the statement name, in first-appearance order.
+WITH /* part: held */ SELECT :order_id, id FROM held
+"""
+
+
+def test_a_part_is_placed_where_a_statement_names_it_and_is_no_statement_itself() -> None:
+    sql = parse(PARTS)
+    assert sql.hold.text == "WITH held AS (SELECT id FROM t WHERE shop = $1 FOR UPDATE) SELECT $2, id FROM held"
+    assert sql.hold.params == ("shop_id", "order_id")
+    assert [q.name for q in sql] == ["hold"]
+
+
+def test_a_part_nobody_defined_is_an_error_at_load() -> None:
+    with pytest.raises(SqlFileError, match="no part named 'gone'"):
+        parse("-- name: hold\n-- Names a part that is not there.\nWITH /* part: gone */ SELECT 1")

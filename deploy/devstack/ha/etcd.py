@@ -13,8 +13,8 @@ import msgspec
 
 from beanpay.config import Settings
 from beanpay.deploy.devstack.ha.ports import MEMBERS, HaPorts, Region, region_a
-from beanpay.deploy.devstack.process import StackError, read_pid, run, spawn, stop_pid, tool_version
-from beanpay.deploy.devstack.service import Paths, Status
+from beanpay.deploy.devstack.process import StackError, run, spawn, tool_version
+from beanpay.deploy.devstack.service import Paths, PidfileProcess, Status
 
 ETCD_VERSION = "v3.7.3"
 WRAPPER = """package main
@@ -47,13 +47,14 @@ class _Health(msgspec.Struct):
     health: str
 
 
-class EtcdMember:
+class EtcdMember(PidfileProcess):
     def __init__(self, settings: Settings, index: int, region: Region | None = None) -> None:
         self.settings, self.index = settings, index
         self.region = region or region_a(settings)
         self.name = f"etcd-{index + 1}"
         self.paths = Paths(settings, f"{self.region.folder}/{self.name}")
         self.at: HaPorts = self.region.at
+        self.marker = f"--name {self.name} "
 
     @property
     def binary(self) -> Path:
@@ -84,14 +85,6 @@ class EtcdMember:
                "--initial-cluster-token", f"beanpay-{self.region.folder}", "--heartbeat-interval", "100",
                "--election-timeout", "1000", "--log-level", "warn"],
               log=self.paths.log, pidfile=self.paths.pidfile)
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_pid(pid)
-
-    def pid(self) -> int | None:
-        return read_pid(self.paths.pidfile, f"--name {self.name} ")
 
     def healthy(self) -> bool:
         try:

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import shutil
 import urllib.request
+from pathlib import Path
 
 from beanpay.config import Settings
 from beanpay.deploy.devstack.ha.ports import COPIES, PG_NODES, Region, region_a
-from beanpay.deploy.devstack.process import StackError, read_pid, run, stop_pid, tool_version
-from beanpay.deploy.devstack.service import Paths, Status
+from beanpay.deploy.devstack.process import StackError, run, tool_version
+from beanpay.deploy.devstack.service import Paths, PidfileProcess, Status
 
 
 def _head(run_dir: str, maxconn: int) -> str:
@@ -110,8 +111,8 @@ listen stats
 """
 
 
-class HAProxy:
-    name = "haproxy"
+class HAProxy(PidfileProcess):
+    name = marker = "haproxy"
 
     def __init__(self, settings: Settings, region: Region | None = None) -> None:
         self.settings = settings
@@ -141,13 +142,9 @@ class HAProxy:
     def stats_port(self) -> int:
         return self.at.haproxy_stats
 
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_pid(pid)
-
-    def pid(self) -> int | None:
-        return read_pid(self.paths.run / "haproxy.pid", "haproxy")
+    @property
+    def pidfile(self) -> Path:
+        return self.paths.run / "haproxy.pid"  # HAProxy writes its own
 
     def healthy(self) -> bool:
         try:

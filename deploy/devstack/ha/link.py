@@ -11,14 +11,14 @@ from pathlib import Path
 
 from beanpay.config import Settings
 from beanpay.deploy.devstack.ha.ports import MEMBERS, Region
-from beanpay.deploy.devstack.process import go_install, port_open, read_pid, spawn, stop_pid, wait_until
-from beanpay.deploy.devstack.service import Paths, Status
+from beanpay.deploy.devstack.process import go_install, port_open, spawn, wait_until
+from beanpay.deploy.devstack.service import Paths, PidfileProcess, Status
 
 TOXIPROXY = "github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0"
 ONE_WAY_MS = 20  # each direction: 40 ms round trip between the regions
 
 
-class Link:
+class Link(PidfileProcess):
     name = "link"
 
     def __init__(self, settings: Settings, region: Region, one_way_ms: int = ONE_WAY_MS) -> None:
@@ -27,6 +27,7 @@ class Link:
         self.settings, self.region, self.one_way_ms = settings, region, one_way_ms
         self.paths = Paths(settings, f"{region.folder}/link")
         self.at, self.upstream = region.at, region.upstream
+        self.marker = str(self.binary)
 
     @property
     def binary(self) -> Path:
@@ -81,14 +82,6 @@ class Link:
             found = json.loads(r.read() or b"[]")
         return list(found.get("proxies", [])) if isinstance(found, dict) and "proxies" in found else \
             (found if isinstance(found, list) else [])
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_pid(pid)
-
-    def pid(self) -> int | None:
-        return read_pid(self.paths.pidfile, str(self.binary))
 
     def latency(self) -> dict[str, int]:
         """proxy -> the latency it adds one way (ms); empty when the link is not up."""

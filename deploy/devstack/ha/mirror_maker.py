@@ -21,16 +21,17 @@ from aiokafka.errors import KafkaError
 
 from beanpay.config import Settings
 from beanpay.deploy.devstack.ha.ports import MEMBERS, Region
-from beanpay.deploy.devstack.kafka import DEPLOY, maven_libs
-from beanpay.deploy.devstack.process import read_pid, spawn, stop_pid
-from beanpay.deploy.devstack.service import Paths, Status
+from beanpay.deploy.devstack.kafka import DEPLOY, JVM_START_LIGHT, maven_libs
+from beanpay.deploy.devstack.process import spawn
+from beanpay.deploy.devstack.service import Paths, PidfileProcess, Status
 from beanpay.events.catalog import ALL_TOPICS
 
 HEARTBEATS = "heartbeats"  # MirrorMaker writes one a second into the target: proof the flow runs
 
 
-class MirrorMaker:
+class MirrorMaker(PidfileProcess):
     name = "mirror-maker"
+    stop_timeout = 60.0  # a JVM with three connectors to close
 
     def __init__(self, settings: Settings, region: Region) -> None:
         if region.upstream is None:
@@ -38,6 +39,7 @@ class MirrorMaker:
         self.settings, self.region = settings, region
         self.paths = Paths(settings, f"{region.folder}/mirror-maker")
         self.at = region.at
+        self.marker = f"-Dbeanpay.mirror={region.folder} "
 
     @property
     def libs(self) -> Path:
@@ -87,18 +89,10 @@ class MirrorMaker:
         self.paths.make()
         conf = self.paths.run / "mm2.properties"
         conf.write_text(self.properties())
-        spawn(["java", "-Xms128m", "-Xmx384m", f"-Dbeanpay.mirror={self.region.folder}",
+        spawn(["java", "-Xms128m", "-Xmx384m", *JVM_START_LIGHT, f"-Dbeanpay.mirror={self.region.folder}",
                f"-Dlog4j2.configurationFile={DEPLOY / 'mirror-maker-log4j2.xml'}", "-cp", f"{self.libs}/*",
                "org.apache.kafka.connect.mirror.MirrorMaker", str(conf), "--clusters", "b"],
               log=self.paths.log, pidfile=self.paths.pidfile)
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_pid(pid, timeout=60)
-
-    def pid(self) -> int | None:
-        return read_pid(self.paths.pidfile, f"-Dbeanpay.mirror={self.region.folder} ")
 
     def healthy(self) -> bool:
         return self.pid() is not None and asyncio.run(_has_topic(self.at.kafka_servers, HEARTBEATS))

@@ -17,8 +17,8 @@ import yaml
 from beanpay.config import Settings
 from beanpay.deploy.devstack.ha.ports import MEMBERS, HaPorts, Region, region_a
 from beanpay.deploy.devstack.postgres import _bindir
-from beanpay.deploy.devstack.process import read_pid, run, spawn, stop_pid
-from beanpay.deploy.devstack.service import Paths, Status
+from beanpay.deploy.devstack.process import run, spawn
+from beanpay.deploy.devstack.service import Paths, PidfileProcess, Status
 
 PATRONI = "4.1.5"
 SCOPE = "beanpay"
@@ -57,10 +57,12 @@ def ha_secret(settings: Settings, name: str) -> str:
     return path.read_text().strip()
 
 
-class PatroniNode:
+class PatroniNode(PidfileProcess):
     """A node of a region's cluster. In a standby region the cluster is a Patroni standby cluster: its
     standby leader streams from the active region's primary (through the link between the regions), and
     the other node cascades from it; nothing there is writable until the region is promoted."""
+
+    stop_timeout = 60.0  # Patroni stops PostgreSQL itself, then exits
 
     def __init__(self, settings: Settings, index: int, region: Region | None = None) -> None:
         self.settings, self.index = settings, index
@@ -69,6 +71,7 @@ class PatroniNode:
         self.paths = Paths(settings, f"{self.region.folder}/{self.name}")
         self.at: HaPorts = self.region.at
         self.user = "postgres" if os.geteuid() == 0 else None
+        self.marker = f"{self.paths.run}/patroni.yml"
 
     @property
     def rest(self) -> str:
@@ -168,14 +171,6 @@ class PatroniNode:
         home = {"HOME": str(self.paths.run)} if self.user is not None else {}
         spawn([binary, str(conf)], log=self.paths.log, pidfile=self.paths.pidfile, user=self.user,
               env={**os.environ, **home}, cwd=self.paths.run)
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_pid(pid, timeout=60)  # Patroni stops PostgreSQL itself, then exits
-
-    def pid(self) -> int | None:
-        return read_pid(self.paths.pidfile, f"{self.paths.run}/patroni.yml")
 
     def state(self) -> dict[str, object]:
         """Patroni's own view of the node: role (primary, replica), state (running, ...), timeline."""

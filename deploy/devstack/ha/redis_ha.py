@@ -5,26 +5,30 @@ primary is gone and promote the replica. beanpay asks the Sentinels where the pr
 from __future__ import annotations
 
 import shutil
+from typing import ClassVar
 
 import redis
 
 from beanpay.config import Settings
 from beanpay.deploy.devstack.ha.ports import MEMBERS, Region, region_a
-from beanpay.deploy.devstack.process import StackError, read_pid, run, stop_pid
-from beanpay.deploy.devstack.service import Paths, Status
+from beanpay.deploy.devstack.process import StackError, run
+from beanpay.deploy.devstack.service import Paths, PidfileProcess, Status
 
 MASTER = "beanpay"
 
 
-class RedisNode:
-    """Node 0 starts as the primary, node 1 as its replica; after a failover Sentinel rewrites who is which."""
+class _RedisProcess(PidfileProcess):
+    """A redis-server of a region: a data node or a Sentinel, `index` of its kind."""
+
+    marker = "redis-server"
+    kind: ClassVar[str]
 
     def __init__(self, settings: Settings, index: int, region: Region | None = None) -> None:
-        self.settings, self.index = settings, index
-        self.at = (region or region_a(settings)).at
-        self.name = f"redis-{index + 1}"
-        self.paths = Paths(settings, f"{(region or region_a(settings)).folder}/{self.name}")
-        self.port = self.at.redis(index)
+        region = region or region_a(settings)
+        self.settings, self.index, self.at = settings, index, region.at
+        self.name = f"{self.kind}-{index + 1}"
+        self.paths = Paths(settings, f"{region.folder}/{self.name}")
+        self.port = self.at.sentinel(index) if self.kind == "sentinel" else self.at.redis(index)
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -33,6 +37,12 @@ class RedisNode:
     def install(self) -> None:
         if shutil.which("redis-server") is None:
             raise StackError("redis-server not found: apt-get install -y redis-server")
+
+
+class RedisNode(_RedisProcess):
+    """Node 0 starts as the primary, node 1 as its replica; after a failover Sentinel rewrites who is which."""
+
+    kind = "redis"
 
     def start(self) -> None:
         self.paths.make()
@@ -59,14 +69,6 @@ class RedisNode:
                 return int(addr[1])
         return None
 
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_pid(pid)
-
-    def pid(self) -> int | None:
-        return read_pid(self.paths.pidfile, "redis-server")
-
     def role(self) -> str:
         try:
             return str(redis.Redis(port=self.port, socket_timeout=1).info("replication")["role"])
@@ -84,21 +86,8 @@ class RedisNode:
         return Status(self.name, f"127.0.0.1:{self.port}", pid, "", pid is not None and self.healthy(), self.role())
 
 
-class Sentinel:
-    def __init__(self, settings: Settings, index: int, region: Region | None = None) -> None:
-        self.settings, self.index = settings, index
-        self.at = (region or region_a(settings)).at
-        self.name = f"sentinel-{index + 1}"
-        self.paths = Paths(settings, f"{(region or region_a(settings)).folder}/{self.name}")
-        self.port = self.at.sentinel(index)
-
-    @property
-    def ports(self) -> tuple[int, ...]:
-        return (self.port,)
-
-    def install(self) -> None:
-        if shutil.which("redis-server") is None:
-            raise StackError("redis-server not found: apt-get install -y redis-server")
+class Sentinel(_RedisProcess):
+    kind = "sentinel"
 
     def start(self) -> None:
         self.paths.make()
@@ -112,14 +101,6 @@ class Sentinel:
                 f"sentinel parallel-syncs {MASTER} 1\n")
         run(["redis-server", str(conf), "--sentinel", "--daemonize", "yes", "--pidfile", str(self.paths.pidfile),
              "--logfile", str(self.paths.log)])
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_pid(pid)
-
-    def pid(self) -> int | None:
-        return read_pid(self.paths.pidfile, "redis-server")
 
     def primary(self) -> int | None:
         try:

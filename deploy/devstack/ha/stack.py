@@ -31,8 +31,8 @@ from beanpay.deploy.devstack.ha.patroni import PatroniNode
 from beanpay.deploy.devstack.ha.ports import COPIES, MEMBERS, PG_NODES, HaPorts, Region, region_a, region_b
 from beanpay.deploy.devstack.ha.redis_ha import RedisNode, Sentinel
 from beanpay.deploy.devstack.kafka import Kafka
-from beanpay.deploy.devstack.process import StackError, port_open, read_pid, spawn, stop_pid, wait_until
-from beanpay.deploy.devstack.service import Paths, Service, Status
+from beanpay.deploy.devstack.process import StackError, port_open, spawn, wait_until
+from beanpay.deploy.devstack.service import Paths, PidfileProcess, Service, Status
 from beanpay.events.relay import replay_events
 from beanpay.migrate import migrate
 from beanpay.services import commands
@@ -55,7 +55,7 @@ def ha_settings(settings: Settings, region: Region | None = None) -> Settings:
         redis_url=at.redis_url, kafka_bootstrap=at.kafka_servers)
 
 
-class BeanpayProcess:
+class BeanpayProcess(PidfileProcess):
     """One process of a beanpay service on the HA stack, with its own ops port (and API port)."""
 
     def __init__(self, settings: Settings, service: str, copy: int, slot: int, region: Region | None = None) -> None:
@@ -63,6 +63,7 @@ class BeanpayProcess:
         self.region = region or region_a(settings)
         self.name = f"{service}-{copy + 1}"
         self.paths = Paths(settings, f"{self.region.folder}/beanpay/{self.name}")
+        self.marker = " ".join(COMMANDS[service])
         at = self.region.at
         self.ops_port = at.ops(slot)
         self.api_port = at.api_process(copy) if service == "api" else None
@@ -86,14 +87,6 @@ class BeanpayProcess:
     def start(self) -> None:
         self.paths.make()
         spawn([BEANPAY, *COMMANDS[self.service]], log=self.paths.log, pidfile=self.paths.pidfile, env=self.env())
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_pid(pid)
-
-    def pid(self) -> int | None:
-        return read_pid(self.paths.pidfile, " ".join(COMMANDS[self.service]))
 
     def healthy(self) -> bool:
         return self._answers("/readyz")
