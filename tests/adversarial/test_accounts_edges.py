@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from beanpay.config import Settings
-from tests.adversarial.accounts_support import make_app
 from tests.conftest import Tokens
+from tests.harness.accounts import make_app
 
 
 async def test_a_client_request_id_is_never_the_audit_request_id(settings: Settings, aiohttp_client: Any,

@@ -18,8 +18,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from beanpay.config import Settings
-from tests.adversarial.accounts_support import PASSWORD, WRONG, Person, make_app, new_account, shop_with
 from tests.conftest import Tokens
+from tests.harness.accounts import PASSWORD, WRONG, Person, make_app, new_account, shop_with
 
 
 class Mailbox:

@@ -12,8 +12,8 @@ from typing import Any
 
 from beanpay.config import Settings
 from tests import secrets_watch
-from tests.adversarial.accounts_support import PASSWORD, Person, make_app, shop_with
 from tests.conftest import Tokens
+from tests.harness.accounts import PASSWORD, Person, make_app, shop_with
 
 
 async def roles(owner: Person, shop_id: str) -> dict[str, str]:

@@ -20,7 +20,9 @@ from beanpay.api.app import all_routes
 from beanpay.config import Settings
 from beanpay.tokens import Claims, issue
 from tests import secrets_watch
-from tests.adversarial.accounts_support import (
+from tests.bench.local import free_port
+from tests.conftest import Tokens
+from tests.harness.accounts import (
     PASSWORD,
     WRONG,
     Person,
@@ -33,8 +35,6 @@ from tests.adversarial.accounts_support import (
     with_totp,
     wrong_code,
 )
-from tests.bench.local import free_port
-from tests.conftest import Tokens
 
 
 async def test_parallel_guesses_all_count_before_the_password_is_checked(settings: Settings, aiohttp_client: Any,

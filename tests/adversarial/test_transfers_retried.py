@@ -26,7 +26,7 @@ from beanpay.engine.transfers import bitcoin, evm, service, watchdog
 from tests import secrets_watch
 from tests.conftest import Tokens
 from tests.integration.engine_support import Shop, make_coffee_shop, pay_directly, place
-from tests.integration.merchant_wallet import MerchantWallet
+from tests.integration.merchant_wallet import MerchantWallet, connected_wallet
 
 pytest_plugins = ["tests.integration.engine_support"]
 EXTRA = 150_000  # sats overpaid, refunded
@@ -79,10 +79,7 @@ async def dropped_bitcoin_refund(api: Any, tokens: Tokens, db: Any, btc_wallet: 
     the customer's address, and the first transaction (its PSBT, raw, txid); the refund is failed, as the
     watchdog finds it."""
     shop = await make_coffee_shop(api, tokens)
-    merchant = MerchantWallet()
-    resp = await api.put(f"/v1/shops/{shop.id}/wallets/btc", headers=shop.merchant,
-                         json={"account_key": merchant.account_key, "key_origin": merchant.key_origin})
-    assert resp.status == 200
+    merchant = await connected_wallet(api, shop)
     customer = tokens.header("customer", sub=uuid.uuid4())
     order = await place(api, customer, shop, "btc", "BTC")
     await btc_wallet.pay(order["payment"]["address"], int(order["payment"]["amount"]) + EXTRA)
@@ -115,6 +112,13 @@ async def dropped_bitcoin_refund(api: Any, tokens: Tokens, db: Any, btc_wallet: 
     failed = await (await api.get(f"/v1/refunds/{issued['id']}", headers=shop.merchant)).json()
     assert failed["status"] == "failed", failed
     return shop, merchant, issued["id"], to, first, lost.raw, str(sent.txid)
+
+
+async def once_indexed(api: Any, shop: Any, refund_id: str, follower: Any, engine: Any) -> dict[str, Any]:
+    """The refund as the shop sees it once the chain is indexed and the engine has run."""
+    await follower.sync()
+    await engine()
+    return dict(await (await api.get(f"/v1/refunds/{refund_id}", headers=shop.merchant)).json())
 
 
 async def test_a_retried_bitcoin_refund_conflicts_with_the_dropped_transaction_rebroadcast_after_it(
@@ -235,11 +239,9 @@ async def test_a_retried_hot_wallet_refund_reuses_the_nonce_of_the_dropped_trans
     finally:
         await node.rpc("evm_setAutomine", [True])
         await btc.close()
-    await eth_follower.sync()
-    await engine()
+    done = await once_indexed(api, shop, first, eth_follower, engine)
     assert await node.w3.eth.get_balance(first_to) == 10**14  # paid once
     assert await node.w3.eth.get_balance(second_to) == 10**14
-    done = await (await api.get(f"/v1/refunds/{first}", headers=shop.merchant)).json()
     assert done["status"] == "completed", done
     assert await ledger(db, first) == [("refund", 10**14), ("refund_sent", 10**14)]
     assert await db.fetchval("SELECT status FROM transfers WHERE id = $1", uuid.UUID(second)) == "completed"
@@ -314,8 +316,6 @@ async def test_a_retried_refund_from_the_merchants_own_wallet_must_take_the_drop
     finally:
         await node.rpc("evm_setAutomine", [True])
         await btc.close()
-    await eth_follower.sync()
-    await engine()
-    done = await (await api.get(f"/v1/refunds/{issued['id']}", headers=shop.merchant)).json()
+    done = await once_indexed(api, shop, issued["id"], eth_follower, engine)
     assert done["status"] == "completed", done
     assert await node.usdc.functions.balanceOf(destination).call() == 1_250_000

@@ -26,7 +26,7 @@ from beanpay.errors import Conflict
 from tests.adversarial.test_transfers_retried import EXTRA, dropped_bitcoin_refund, sent_to
 from tests.conftest import Tokens
 from tests.integration.engine_support import Shop, make_coffee_shop, place
-from tests.integration.merchant_wallet import MerchantWallet
+from tests.integration.merchant_wallet import connected_wallet
 
 pytest_plugins = ["tests.integration.engine_support"]
 
@@ -57,10 +57,7 @@ async def refund_in_flight(api: Any, tokens: Tokens, btc_wallet: Any, btc_follow
     """A Bitcoin overpayment refunded from the merchant's own wallet, signed and broadcast (in the node's
     mempool): (shop, refund id, the customer's address, txid)."""
     shop = await make_coffee_shop(api, tokens)
-    merchant = MerchantWallet()
-    resp = await api.put(f"/v1/shops/{shop.id}/wallets/btc", headers=shop.merchant,
-                         json={"account_key": merchant.account_key, "key_origin": merchant.key_origin})
-    assert resp.status == 200
+    merchant = await connected_wallet(api, shop)
     order = await place(api, tokens.header("customer", sub=uuid.uuid4()), shop, "btc", "BTC")
     await btc_wallet.pay(order["payment"]["address"], int(order["payment"]["amount"]) + EXTRA)
     await btc_wallet.mine(3)
@@ -79,6 +76,15 @@ async def refund_in_flight(api: Any, tokens: Tokens, btc_wallet: Any, btc_follow
     sent = await resp.json()
     assert resp.status == 200 and sent["status"] == "in_flight", sent
     return shop, issued["id"], to, sent["txid"]
+
+
+async def after_two_blocks(api: Any, shop: Any, refund_id: str, btc_wallet: Any, btc_follower: Any,
+                           engine: Any) -> dict[str, Any]:
+    """The refund as the shop sees it once two more blocks are indexed and the engine has run."""
+    await btc_wallet.mine(2)
+    await btc_follower.sync()
+    await engine()
+    return dict(await (await api.get(f"/v1/refunds/{refund_id}", headers=shop.merchant)).json())
 
 
 async def test_a_refund_mined_before_the_indexer_followed_it_is_not_failed_as_dropped(
@@ -100,10 +106,7 @@ async def test_a_refund_mined_before_the_indexer_followed_it_is_not_failed_as_dr
         assert await status_of(db, refund_id) == "in_flight"
     finally:
         await rpc.close()
-    await btc_wallet.mine(2)
-    await btc_follower.sync()
-    await engine()
-    done = await (await api.get(f"/v1/refunds/{refund_id}", headers=shop.merchant)).json()
+    done = await after_two_blocks(api, shop, refund_id, btc_wallet, btc_follower, engine)
     assert done["status"] == "completed" and done["txid"] == txid, done
     assert await sent_to(db, to) == EXTRA
 
@@ -139,9 +142,6 @@ async def test_a_failed_refund_whose_own_transaction_was_mined_is_neither_cancel
             assert await db.fetchval("SELECT psbt IS NOT NULL FROM transfers WHERE id = $1", uuid.UUID(refund_id))
     finally:
         await rpc.close()
-    await btc_wallet.mine(2)
-    await btc_follower.sync()
-    await engine()
-    done = await (await api.get(f"/v1/refunds/{refund_id}", headers=shop.merchant)).json()
+    done = await after_two_blocks(api, shop, refund_id, btc_wallet, btc_follower, engine)
     assert done["status"] == "completed" and done["txid"] == old_txid, done
     assert await sent_to(db, to) == EXTRA

@@ -36,6 +36,7 @@ from beanpay.deploy.devstack.databases import create_database, drop_database
 from beanpay.tokens import Claims, issue
 from tests.bench.http_bench import BASELINE, call, wait_http
 from tests.bench.local import UNLIMITED_BUDGETS, free_port
+from tests.harness.processes import stop_processes
 
 HERE = Path(__file__).resolve().parent
 BEANPAY = str(Path(sys.executable).with_name("beanpay"))
@@ -191,10 +192,7 @@ def main() -> int:
             if "mixed" in parts:
                 report["mixed"] = mixed_part(binary, tmp, api, data, args)
     finally:
-        for p in procs.values():
-            p.terminate()
-        for p in procs.values():
-            p.wait(timeout=30)
+        stop_processes(procs.values(), timeout=30)
         asyncio.run(drop_database(settings.dsn, dsn))
     return summarize(report, parts)
 

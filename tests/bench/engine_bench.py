@@ -44,6 +44,7 @@ from beanpay.services import commands, indexer
 from beanpay.tokens import Claims, issue
 from tests.bench.evm_bench import MINT, SENDERS, _word
 from tests.bench.local import UNLIMITED_BUDGETS, free_port, group_at_end, until_answering
+from tests.harness.processes import stop_processes
 
 BIN = Path(sys.executable).parent
 SERVICES = ("api", "index", "engine", "relay", "webhooks")
@@ -216,10 +217,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result["cpu_ms_per_payment"]["everything else"] = round(1000 * other / max(1, result["payments"]), 2)
         return result
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
+        stop_processes(procs, timeout=30)
         await runner.cleanup()
         await rpc.close()
         node.terminate()

@@ -26,6 +26,7 @@ from pathlib import Path
 from beanpay.config import load_settings
 from beanpay.tokens import Claims, issue
 from tests.bench.local import UNLIMITED_BUDGETS, free_port
+from tests.harness.processes import stop_processes
 
 BASELINE = """
 import uvloop
@@ -140,9 +141,7 @@ def main() -> int:
                 runs[name].append(wrk(name, url, seconds=args.seconds, connections=args.connections,
                                       threads=args.threads))
     finally:
-        for p in procs:
-            p.terminate()
-            p.wait(timeout=10)
+        stop_processes(procs, timeout=10)
 
     def median(rs: list[Result]) -> Result:
         by = sorted(rs, key=lambda r: r.rps)

@@ -30,7 +30,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import asyncpg
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook
@@ -46,7 +45,8 @@ from beanpay.services import commands
 from beanpay.tokens import Claims, issue
 from tests.bench.api_bench import raise_file_limit
 from tests.bench.http_bench import call, wait_http
-from tests.bench.local import UNLIMITED_BUDGETS, free_port, group_at_end
+from tests.bench.local import UNLIMITED_BUDGETS, free_port, group_at_end, place_orders
+from tests.harness.processes import stop_processes
 
 BEANPAY = str(Path(sys.executable).with_name("beanpay"))
 PRICE = "0.25"  # USD: a few hundred sats each, so a run fits the dev channel many times over
@@ -103,19 +103,8 @@ def seed(base: str, secret: str, receiver: Receiver) -> dict[str, Any]:
             "payment": {"chain": "lightning", "asset": "BTC"}}
 
 
-async def place_orders(base: str, body: dict[str, Any], n: int) -> list[dict[str, Any]]:
-    placed: list[dict[str, Any]] = []
-    gate = asyncio.Semaphore(16)
-    async with aiohttp.ClientSession() as session:
-        async def one() -> None:
-            async with gate, session.post(f"{base}/v1/orders", json=body,
-                                          headers={"Idempotency-Key": uuid.uuid4().hex}) as r:
-                assert r.status == 201, await r.text()
-                order = await r.json()
-                assert order["payment"]["lightning"] is not None, order["payment"]["lightning_unavailable"]
-                placed.append(order)
-        await asyncio.gather(*(one() for _ in range(n)))
-    return placed
+def _with_invoice(order: dict[str, Any]) -> None:
+    assert order["payment"]["lightning"] is not None, order["payment"]["lightning_unavailable"]
 
 
 async def paced(client: LndClient, invoices: list[str], rate: float) -> tuple[list[float], list[str], float]:
@@ -182,7 +171,7 @@ async def run(args: argparse.Namespace, base: str, dsn: str, receiver: Receiver)
     count = int(args.rate * args.seconds)
     try:
         body = seed(base, settings.jwt_secret or "", receiver)
-        orders = await place_orders(base, body, count)
+        orders = await place_orders(base, body, count, _with_invoice)
         by_hash = {o["payment"]["lightning"]["payment_hash"]: o for o in orders}
         invoices = [o["payment"]["lightning"]["bolt11"] for o in orders]
         settlements = Settlements()
@@ -274,10 +263,7 @@ def main() -> int:
         time.sleep(3)  # the lightning service registers the platform's node and reads its health
         report = asyncio.run(serve(args, base, dsn))
     finally:
-        for p in procs.values():
-            p.terminate()
-        for p in procs.values():
-            p.wait(timeout=30)
+        stop_processes(procs.values(), timeout=30)
         asyncio.run(drop_database(settings.dsn, dsn))
     out = settings.state_path / "bench" / "lightning.json"
     out.parent.mkdir(parents=True, exist_ok=True)

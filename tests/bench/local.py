@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
+
 from beanpay.deploy.endpoint import free_port
 
-__all__ = ["free_port", "until_answering"]
+__all__ = ["free_port", "place_orders", "until_answering"]
 
 
 async def until_answering(probe: Callable[[], Awaitable[Any]], *, tries: int = 100, pause: float = 0.1) -> None:
@@ -50,3 +53,21 @@ async def group_at_end(bootstrap: str, group: str, topics: tuple[str, ...]) -> N
 # reaches: one client address sending thousands of requests a second is the load tool, not an abuser.
 UNLIMITED_BUDGETS = {f"BEANPAY_RATE_LIMIT_{name}": "1000000000"
                      for name in ("PUBLIC_ORDERS", "ANONYMOUS", "PRINCIPAL", "API_KEY")}
+
+
+async def place_orders(base: str, body: dict[str, Any], n: int,
+                       check: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """`n` orders of `body` through the API at `base`, 16 at a time, each `check`ed as it is answered."""
+    placed: list[dict[str, Any]] = []
+    gate = asyncio.Semaphore(16)
+    async with aiohttp.ClientSession() as session:
+        async def one() -> None:
+            async with gate, session.post(f"{base}/v1/orders", json=body,
+                                          headers={"Idempotency-Key": uuid.uuid4().hex}) as r:
+                assert r.status == 201, await r.text()
+                order = await r.json()
+                if check is not None:
+                    check(order)
+                placed.append(order)
+        await asyncio.gather(*(one() for _ in range(n)))
+    return placed

@@ -33,7 +33,8 @@ from beanpay.deploy.devstack.databases import create_database, drop_database
 from beanpay.tokens import Claims, issue
 from tests.bench.api_bench import raise_file_limit, rss_mb, wrk
 from tests.bench.http_bench import call, wait_http
-from tests.bench.local import UNLIMITED_BUDGETS, free_port
+from tests.bench.local import UNLIMITED_BUDGETS, free_port, place_orders
+from tests.harness.processes import stop_processes
 
 BEANPAY = str(Path(sys.executable).with_name("beanpay"))
 STAGE = re.compile(r'data-stage="(\w+)"')
@@ -55,19 +56,6 @@ def seed(base: str, secret: str) -> dict[str, Any]:
     call("PUT", f"{base}/v1/shops/{shop['id']}/products/{product['id']}", op, {"price": "3.75"})
     return {"shop_id": shop["id"], "items": [{"product_id": product["id"], "customizations": {"size": ["l"]}}],
             "payment": {"chain": "eth", "asset": "tUSDC"}}
-
-
-async def place_orders(base: str, body: dict[str, Any], n: int) -> list[dict[str, Any]]:
-    placed: list[dict[str, Any]] = []
-    gate = asyncio.Semaphore(16)
-    async with aiohttp.ClientSession() as session:
-        async def one() -> None:
-            async with gate, session.post(f"{base}/v1/orders", json=body,
-                                          headers={"Idempotency-Key": uuid.uuid4().hex}) as r:
-                assert r.status == 201, await r.text()
-                placed.append(await r.json())
-        await asyncio.gather(*(one() for _ in range(n)))
-    return placed
 
 
 class Streams:
@@ -185,10 +173,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             report = asyncio.run(run(args, base, dsn, procs["api"].pid, tmp))
     finally:
-        for p in procs.values():
-            p.terminate()
-        for p in procs.values():
-            p.wait(timeout=30)
+        stop_processes(procs.values(), timeout=30)
         asyncio.run(drop_database(settings.dsn, dsn))
     out = settings.state_path / "bench" / "pages.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ and key origin, never this; tests sign the PSBTs beanpay builds with it, as the 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from embit import bip32
 from embit.networks import NETWORKS
@@ -24,3 +25,12 @@ class MerchantWallet:
         psbt = PSBT.from_string(psbt_base64)
         assert psbt.sign_with(self.root) > 0, "the PSBT has no input this wallet can sign"
         return psbt.to_string()
+
+
+async def connected_wallet(api: Any, shop: Any) -> MerchantWallet:
+    """A new merchant wallet, given to `shop` as its own Bitcoin wallet (its account key and key origin)."""
+    merchant = MerchantWallet()
+    resp = await api.put(f"/v1/shops/{shop.id}/wallets/btc", headers=shop.merchant,
+                         json={"account_key": merchant.account_key, "key_origin": merchant.key_origin})
+    assert resp.status == 200, await resp.text()
+    return merchant

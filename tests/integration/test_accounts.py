@@ -4,7 +4,6 @@ invitations and roles, API keys, guests' checkout tokens, and the tenancy holes 
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 import time
 import uuid
 from typing import Any
@@ -16,70 +15,20 @@ import pytest
 from beanpay.config import Settings
 from tests import secrets_watch
 from tests.conftest import Tokens
+from tests.harness.accounts import PASSWORD, Person, address, make_app, new_account
 from tests.integration.engine_support import make_coffee_shop
 from tests.integration.helpers import make_product, make_shop, put_on_menu
 
 pytest_plugins = ["tests.integration.engine_support"]
 
-PASSWORD = "correct horse battery staple"
-
-
-def _address() -> str:
-    """A client address of the test's own, on a /64 of its own (the app trusts 127.0.0.1 as a proxy, and the
-    limits count an IPv6 /64 as one client), so throttles of one test never meet another's."""
-    return f"2001:db8:{secrets.token_hex(2)}:{secrets.token_hex(2)}::{secrets.token_hex(2)}"
-
-
-class Person:
-    """A browser: its session cookie and CSRF token, sent by hand (the test client speaks plain HTTP, and
-    the cookie is Secure)."""
-
-    def __init__(self, api: Any, ip: str) -> None:
-        self.api, self.ip = api, ip
-        self.session: str | None = None
-        self.csrf: str | None = None
-        self.me: dict[str, Any] = {}
-
-    def headers(self, *, csrf: bool = True) -> dict[str, str]:
-        found = {"X-Forwarded-For": self.ip}
-        if self.session:
-            found["Cookie"] = f"bp_session={self.session}"
-        if csrf and self.csrf:
-            found["X-CSRF-Token"] = self.csrf
-        return found
-
-    async def login(self, email: str, password: str = PASSWORD, totp: str | None = None) -> Any:
-        body: dict[str, Any] = {"email": email, "password": password}
-        if totp is not None:
-            body["totp"] = totp
-        resp = await self.api.post("/v1/auth/login", json=body, headers={"X-Forwarded-For": self.ip})
-        if resp.status == 200:
-            morsel = resp.cookies["bp_session"]
-            assert morsel["httponly"] and morsel["secure"] and morsel["samesite"] == "Lax"
-            self.session = morsel.value
-            self.me = await resp.json()
-            self.csrf = self.me["csrf_token"]
-            secrets_watch.watch(self.session, password)
-        return resp
-
-    async def call(self, method: str, path: str, *, csrf: bool = True, **kw: Any) -> Any:
-        return await self.api.request(method, path, headers={**self.headers(csrf=csrf), **kw.pop("headers", {})},
-                                      **kw)
-
 
 @pytest.fixture
 async def app(settings: Settings, aiohttp_client):  # type: ignore[no-untyped-def]
-    from beanpay.api.app import init_app
-
-    conf = msgspec.structs.replace(settings, trusted_proxies=["127.0.0.1/32", "::1/128"], rate_limits=True)
-    return await aiohttp_client(init_app(conf))
+    return await make_app(settings, aiohttp_client)
 
 
 async def new_user(app: Any, tokens: Tokens, *, operator: bool = False) -> str:
-    email = f"{uuid.uuid4().hex[:10]}@example.com"
-    resp = await app.post("/v1/users", json={"email": email, "password": PASSWORD, "operator": operator},
-                          headers=tokens.operator)
-    assert resp.status == 201, await resp.text()
+    email, _ = await new_account(app, tokens, operator=operator)
     return email
 
 
@@ -90,7 +39,7 @@ async def owner_of_new_shop(app: Any, tokens: Tokens, db: Any) -> tuple[Person, 
     user_id = await db.fetchval("SELECT id FROM users WHERE email = $1", email)
     await db.execute("INSERT INTO shop_grants (user_id, shop_id, role) VALUES ($1, $2, 'owner')", user_id,
                      uuid.UUID(shop["id"]))
-    person = Person(app, _address())
+    person = Person(app, address())
     assert (await person.login(email)).status == 200
     return person, email, shop["id"]
 
@@ -122,7 +71,7 @@ async def test_login_session_csrf_and_logout(app: Any, tokens: Tokens, db: Any) 
 
 async def test_failed_logins_are_refused_per_address_and_slowed_per_account(app: Any, tokens: Tokens) -> None:
     email = await new_user(app, tokens)
-    attacker = Person(app, _address())
+    attacker = Person(app, address())
     for _ in range(5):
         assert (await attacker.login(email, "wrong password!!")).status == 401
     refused = await attacker.login(email, PASSWORD)  # even the right password, from there, for now
@@ -131,19 +80,19 @@ async def test_failed_logins_are_refused_per_address_and_slowed_per_account(app:
     assert (await refused.json())["error"]["code"] == "rate_limited"
     # the account is not locked (anyone could lock its owner out): its owner signs in from elsewhere, and
     # further guesses at it are slowed, not refused (tests/adversarial/test_accounts_signin.py)
-    elsewhere = Person(app, _address())
+    elsewhere = Person(app, address())
     assert (await elsewhere.login(email, PASSWORD)).status == 200
     # another account from a fresh address is not affected
     other = await new_user(app, tokens)
-    assert (await Person(app, _address()).login(other)).status == 200
+    assert (await Person(app, address()).login(other)).status == 200
     # an unknown email answers like a wrong password (no account enumeration)
-    unknown = await Person(app, _address()).login("nobody@example.com", "wrong password!!")
+    unknown = await Person(app, address()).login("nobody@example.com", "wrong password!!")
     assert unknown.status == 401 and (await unknown.json())["error"]["message"] == "wrong email or password"
 
 
 async def test_totp_second_factor(app: Any, tokens: Tokens) -> None:
     email = await new_user(app, tokens)
-    person = Person(app, _address())
+    person = Person(app, address())
     assert (await person.login(email)).status == 200
     setup = await (await person.call("POST", "/v1/auth/totp/setup")).json()
     totp = pyotp.TOTP(setup["secret"])
@@ -157,7 +106,7 @@ async def test_totp_second_factor(app: Any, tokens: Tokens) -> None:
                            json={"secret": setup["secret"], "code": setup_code, "password": PASSWORD})
     assert on.status == 204
 
-    again = Person(app, _address())
+    again = Person(app, address())
     needs = await again.login(email)
     assert needs.status == 401 and (await needs.json())["error"]["code"] == "second_factor_required"
     # the code that turned it on is spent; the next one (within the window of one step) signs in
@@ -168,7 +117,7 @@ async def test_totp_second_factor(app: Any, tokens: Tokens) -> None:
 
 async def test_password_change_ends_other_sessions(app: Any, tokens: Tokens) -> None:
     email = await new_user(app, tokens)
-    laptop, phone = Person(app, _address()), Person(app, _address())
+    laptop, phone = Person(app, address()), Person(app, address())
     assert (await laptop.login(email)).status == 200 and (await phone.login(email)).status == 200
     sessions = await (await laptop.call("GET", "/v1/auth/sessions")).json()
     assert len(sessions) == 2 and sum(s["current"] for s in sessions) == 1
@@ -182,13 +131,13 @@ async def test_password_change_ends_other_sessions(app: Any, tokens: Tokens) -> 
     assert ok.status == 204
     assert (await laptop.call("GET", "/v1/auth/me")).status == 200
     assert (await phone.call("GET", "/v1/auth/me")).status == 401
-    assert (await Person(app, _address()).login(email)).status == 401
-    assert (await Person(app, _address()).login(email, "a much longer one")).status == 200
+    assert (await Person(app, address()).login(email)).status == 401
+    assert (await Person(app, address()).login(email, "a much longer one")).status == 200
 
 
 async def test_sessions_are_listed_and_revocable(app: Any, tokens: Tokens) -> None:
     email = await new_user(app, tokens)
-    laptop, phone = Person(app, _address()), Person(app, _address())
+    laptop, phone = Person(app, address()), Person(app, address())
     await laptop.login(email)
     await phone.login(email)
     revoked = await laptop.call("DELETE", f"/v1/auth/sessions/{phone.me['session_id']}")
@@ -196,7 +145,7 @@ async def test_sessions_are_listed_and_revocable(app: Any, tokens: Tokens) -> No
     assert (await phone.call("GET", "/v1/auth/me")).status == 401
     assert (await laptop.call("DELETE", f"/v1/auth/sessions/{phone.me['session_id']}")).status == 404
     # nobody revokes someone else's session
-    stranger = Person(app, _address())
+    stranger = Person(app, address())
     await stranger.login(await new_user(app, tokens))
     assert (await stranger.call("DELETE", f"/v1/auth/sessions/{laptop.me['session_id']}")).status == 404
     assert (await laptop.call("GET", "/v1/auth/me")).status == 200
@@ -216,7 +165,7 @@ async def test_invitations_are_single_use_and_roles_bounded(app: Any, tokens: To
     again = await app.post("/v1/invitations/accept", json={"token": invitation["token"], "password": PASSWORD})
     assert again.status == 410 and "used" in (await again.json())["error"]["message"]
 
-    manager = Person(app, _address())
+    manager = Person(app, address())
     assert (await manager.login(manager_email)).status == 200
     assert manager.me["grants"] == [{"shop_id": shop_id, "role": "manager"}]
     # a manager invites staff, never owners or managers
@@ -248,7 +197,7 @@ async def test_removing_a_member_takes_effect_at_once(app: Any, tokens: Tokens, 
     invitation = await (await owner.call("POST", f"/v1/shops/{shop_id}/invitations",
                                          json={"email": email, "role": "staff"})).json()
     await app.post("/v1/invitations/accept", json={"token": invitation["token"], "password": PASSWORD})
-    staff = Person(app, _address())
+    staff = Person(app, address())
     await staff.login(email)
     assert (await staff.call("GET", f"/v1/shops/{shop_id}/supplies")).status == 200
     user_id = staff.me["user"]["id"]
@@ -325,7 +274,7 @@ async def test_guest_orders_are_rate_limited(make_api: Any, tokens: Tokens) -> N
     shop = await make_coffee_shop(api, tokens)
     body = {"shop_id": shop.id, "order_type": "pickup", "payment": {"chain": "eth", "asset": "ETH"},
             "items": [{"product_id": shop.product_id, "quantity": 1, "customizations": {"size": ["small"]}}]}
-    guest = {"X-Forwarded-For": _address()}
+    guest = {"X-Forwarded-For": address()}
     answers = [await api.post("/v1/orders", json=body, headers=guest) for _ in range(4)]
     assert [a.status for a in answers] == [201, 201, 201, 429]
     assert answers[3].headers["RateLimit-Policy"] == '"guest-orders";q=3;w=60'
@@ -333,7 +282,7 @@ async def test_guest_orders_are_rate_limited(make_api: Any, tokens: Tokens) -> N
     assert int(answers[3].headers["Retry-After"]) >= 1
     assert (await answers[3].json())["error"]["code"] == "rate_limited"
     # another address, and a signed-in customer, have budgets of their own
-    assert (await api.post("/v1/orders", json=body, headers={"X-Forwarded-For": _address()})).status == 201
+    assert (await api.post("/v1/orders", json=body, headers={"X-Forwarded-For": address()})).status == 201
     assert (await api.post("/v1/orders", json=body, headers={**guest, **tokens.header("customer")})).status == 201
 
 

@@ -55,7 +55,7 @@ async def test_an_api_killed_after_commit_answers_the_retry_with_the_same_order(
     port = free_port()
     doomed = _api(chain_settings, port, "order.after_commit")
     try:
-        await wait_for(lambda: _ready(port), timeout=30)
+        await wait_for(lambda: _ready(port), timeout=90)  # a start, beside the drills in `just test`
         async with aiohttp.ClientSession() as s:
             with pytest.raises(aiohttp.ClientError):  # the process died before answering
                 async with s.post(f"http://127.0.0.1:{port}/v1/orders", json=_order_body(shop), headers=headers):
@@ -68,7 +68,7 @@ async def test_an_api_killed_after_commit_answers_the_retry_with_the_same_order(
     port = free_port()
     healthy = _api(chain_settings, port)
     try:
-        await wait_for(lambda: _ready(port), timeout=30)
+        await wait_for(lambda: _ready(port), timeout=90)  # a start, beside the drills in `just test`
         async with aiohttp.ClientSession() as s:
             async with s.post(f"http://127.0.0.1:{port}/v1/orders", json=_order_body(shop), headers=headers) as r:
                 assert r.status == 201 and r.headers["Idempotent-Replayed"] == "true"

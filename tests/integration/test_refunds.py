@@ -25,7 +25,7 @@ from beanpay.engine.transfers import evm
 from tests import secrets_watch
 from tests.conftest import Tokens
 from tests.integration.engine_support import get_order, make_coffee_shop, pay_directly, place
-from tests.integration.merchant_wallet import MerchantWallet
+from tests.integration.merchant_wallet import connected_wallet
 
 pytest_plugins = ["tests.integration.engine_support"]
 BIN = Path(sys.executable).parent
@@ -67,10 +67,7 @@ async def wallet_balance(settings: Any, shop_id: str) -> list[dict[str, str]]:
 async def test_a_bitcoin_overpayment_is_refunded_by_a_psbt_the_merchant_signs(
         api, tokens: Tokens, db, btc_wallet, btc_follower, engine, chain_settings) -> None:
     shop = await make_coffee_shop(api, tokens)
-    merchant = MerchantWallet()
-    resp = await api.put(f"/v1/shops/{shop.id}/wallets/btc", headers=shop.merchant,
-                         json={"account_key": merchant.account_key, "key_origin": merchant.key_origin})
-    assert resp.status == 200
+    merchant = await connected_wallet(api, shop)
     customer = tokens.header("customer", sub=uuid.uuid4())
     order = await place(api, customer, shop, "btc", "BTC")
     due = int(order["payment"]["amount"])

@@ -38,6 +38,7 @@ from beanpay.services import commands
 from beanpay.tokens import Claims, issue
 from tests.bench.local import free_port, group_at_end
 from tests.conftest import wait_for
+from tests.harness.processes import stop_processes
 
 pytest_plugins = ["tests.integration.engine_support"]
 
@@ -110,13 +111,7 @@ class Stack:
         return found
 
     def stop(self) -> None:
-        for p in self.procs.values():
-            p.terminate()
-        for p in self.procs.values():
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(self.procs.values())
         self.redis.stop()
         self.postgres.stop()
 

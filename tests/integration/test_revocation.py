@@ -20,6 +20,7 @@ from beanpay.config import Settings
 from tests import secrets_watch
 from tests.bench.local import free_port
 from tests.conftest import Tokens
+from tests.harness.processes import stop_processes
 
 BEANPAY = str(Path(sys.executable).with_name("beanpay"))
 PASSWORD = "correct horse battery staple"
@@ -53,10 +54,7 @@ async def two_apis(settings: Settings, tmp_path: Path) -> AsyncIterator[list[str
                     await asyncio.sleep(0.2)
         yield urls
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=20)
+        stop_processes(procs)
         secrets_watch.LINES.extend(_lines(tmp_path))  # the processes' logs join the run's secret scan
 
 

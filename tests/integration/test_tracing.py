@@ -29,6 +29,7 @@ from beanpay.services import commands
 from tests import secrets_watch
 from tests.bench.local import free_port, group_at_end
 from tests.conftest import Tokens, wait_for
+from tests.harness.processes import stop_processes
 from tests.integration.engine_support import make_coffee_shop, pay_directly
 from tests.integration.webhook_support import Receiver
 
@@ -117,13 +118,7 @@ async def traced_services(chain_settings: Settings) -> AsyncIterator[tuple[Colle
     try:
         yield collector, api_port
     finally:
-        for p in procs.values():
-            p.terminate()  # a clean stop flushes what each process still buffers
-        for p in procs.values():
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs.values())  # a clean stop flushes what each process still buffers
         await collector.stop()
 
 

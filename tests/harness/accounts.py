@@ -1,6 +1,7 @@
-"""What the account attacks share: a browser (its session cookie and CSRF token, sent by hand), accounts made
-by an operator, people with a role at a shop, and an app with rate limits on behind a trusted proxy, where
-each test signs in from client addresses of its own so no test's throttle meets another's."""
+"""People signing in to beanpay from outside, for the accounts tests and the account attacks: a browser (its
+session cookie and CSRF token, sent by hand: the test client speaks plain HTTP and the cookie is Secure),
+accounts made by an operator, people with a role at a shop, and an app with rate limits on behind a trusted
+proxy, where each test signs in from client addresses of its own so no test's throttle meets another's."""
 
 from __future__ import annotations
 
@@ -60,11 +61,11 @@ class Person:
     def user_id(self) -> str:
         return str(self.me["user"]["id"])
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, *, csrf: bool = True) -> dict[str, str]:
         found = {"X-Forwarded-For": self.ip}
         if self.session:
             found["Cookie"] = f"bp_session={self.session}"
-        if self.csrf:
+        if csrf and self.csrf:
             found["X-CSRF-Token"] = self.csrf
         return found
 
@@ -74,14 +75,17 @@ class Person:
             body["totp"] = totp
         resp = await self.api.post("/v1/auth/login", json=body, headers={"X-Forwarded-For": self.ip})
         if resp.status == 200:
-            self.session = resp.cookies["bp_session"].value
+            morsel = resp.cookies["bp_session"]
+            assert morsel["httponly"] and morsel["secure"] and morsel["samesite"] == "Lax"
+            self.session = morsel.value
             self.me = await resp.json()
             self.csrf = self.me["csrf_token"]
-            secrets_watch.watch(self.session)
+            secrets_watch.watch(self.session, password)
         return resp
 
-    async def call(self, method: str, path: str, **kw: Any) -> Any:
-        return await self.api.request(method, path, headers={**self.headers(), **kw.pop("headers", {})}, **kw)
+    async def call(self, method: str, path: str, *, csrf: bool = True, **kw: Any) -> Any:
+        return await self.api.request(method, path, headers={**self.headers(csrf=csrf), **kw.pop("headers", {})},
+                                      **kw)
 
 
 async def new_account(api: Any, tokens: Tokens, *, operator: bool = False) -> tuple[str, str]:
