@@ -119,6 +119,14 @@ async def fetchrow_as(conn: Connection, query: Query, kind: type[T], *args: Any)
     return None if row is None else kind(**row)
 
 
+async def fetch_one(conn: Connection, query: Query, kind: type[T], key: Any, *, what: str) -> T:
+    """The row of `what` that `key` names, as `kind`; NotFound ("no such order", order_id=...) when none."""
+    row = await fetchrow_as(conn, query, kind, key)
+    if row is None:
+        raise NotFound(f"no such {what}", **{f"{what}_id": str(key)})
+    return row
+
+
 class PgConnection:
     """`Connection` on an asyncpg connection."""
 

@@ -278,13 +278,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             print(f"error: unknown chain(s) {', '.join(sorted(unknown))}; configured: "
                   f"{', '.join(registry.chains(settings))}", file=sys.stderr)
             return 2
-        return run_services(settings, tuple(f"index:{c}" for c in chains))
+        return run_services(settings, tuple(f"index-{c}" for c in chains))
     if args.command == "run":
         from beanpay.indexer import registry
         from beanpay.services import SERVICES
 
         singles = tuple(s.name for s in SERVICES if not s.name.startswith("index-"))  # one indexer per chain below
-        return run_services(settings, (*singles, *(f"index:{c}" for c in registry.chains(settings))))
+        return run_services(settings, (*singles, *(f"index-{c}" for c in registry.chains(settings))))
     if args.command == "webhooks" and args.action == "redeliver":
         return _redeliver(settings, args)
     return run_services(settings, (args.command,))

@@ -32,7 +32,7 @@ def run_services(settings: Settings, wanted: Iterable[str]) -> int:
     gc_tuning.tune()
     wanted = tuple(wanted)
     # traces name the service that made each span: one service per process in production
-    tracing.configure(settings, wanted[0].replace(":", "-") if len(wanted) == 1 else "all")
+    tracing.configure(settings, wanted[0] if len(wanted) == 1 else "all")
     try:
         return uvloop.run(_main(settings, wanted))
     finally:
@@ -76,15 +76,15 @@ async def _main(settings: Settings, wanted: tuple[str, ...]) -> int:
         checks["engine"] = _ready(pool, lambda: not engine.failing)
     if "webhooks" in wanted:
         from beanpay.engine.webhooks.fanout import Fanout
-        from beanpay.engine.webhooks.sender import Sender
+        from beanpay.engine.webhooks.sender import WebhookSender
 
-        fanout, sender = Fanout(settings, pool), Sender(settings, pool)
+        fanout, sender = Fanout(settings, pool), WebhookSender(settings, pool)
         services["webhook-fanout"] = fanout.run(stop)
         services["webhook-sender"] = sender.run(stop)
         checks["webhooks"] = _ready(pool, lambda: fanout.connected and not sender.failing)
     if "notify" in wanted:
         from beanpay.engine.notifications.fanout import Notifier
-        from beanpay.engine.notifications.sender import Sender as NotificationSender
+        from beanpay.engine.notifications.sender import NotificationSender
 
         notifier, notification_sender = Notifier(settings, pool), NotificationSender(settings, pool)
         services["notification-fanout"] = notifier.run(stop)
@@ -98,14 +98,14 @@ async def _main(settings: Settings, wanted: tuple[str, ...]) -> int:
         checks["lightning"] = _ready(pool, lambda: True)
         degraded["lightning"] = lambda: dict(watcher.problems)
     for name in wanted:
-        if name.startswith("index:"):
+        if name.startswith("index-"):  # the service of one chain's indexer, as beanpay.services names it
             from beanpay.indexer import registry
             from beanpay.indexer.follower import Follower
 
-            chain = name.split(":", 1)[1]
+            chain = name.removeprefix("index-")
             follower = Follower(registry.policy(settings, chain), pool, registry.source(settings, chain))
-            services[f"index-{chain}"] = follower.run(settings.dsn, stop)
-            checks[f"index-{chain}"] = _ready(pool, lambda: True)
+            services[name] = follower.run(settings.dsn, stop)
+            checks[name] = _ready(pool, lambda: True)
     # metrics are served on their own port, never next to the API: what operators watch is not public
     ops = await _ops_server(settings, checks, degraded) if settings.metrics_port is not None and checks else None
     code = 0

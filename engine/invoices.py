@@ -16,7 +16,7 @@ import msgspec
 from beanpay import audit, queries, tracing
 from beanpay.chains.bitcoin.addresses import Bip84Account
 from beanpay.config import Settings
-from beanpay.db import Connection, fetch_as, fetchrow_as
+from beanpay.db import Connection, fetch_as, fetch_one
 from beanpay.engine import addresses, orders, wallets
 from beanpay.engine.addresses import BITCOIN, evm_forwarder
 from beanpay.engine.assets import Asset
@@ -77,10 +77,7 @@ async def page(conn: Connection, shop_id: uuid.UUID, limit: int, before: tuple[d
 
 
 async def get(conn: Connection, invoice_id: uuid.UUID) -> InvoiceRow:
-    row = await fetchrow_as(conn, SQL.get, InvoiceRow, invoice_id)
-    if row is None:
-        raise NotFound("no such invoice", invoice_id=str(invoice_id))
-    return row
+    return await fetch_one(conn, SQL.get, InvoiceRow, invoice_id, what="invoice")
 
 
 async def lock(conn: Connection, invoice_id: uuid.UUID) -> None:

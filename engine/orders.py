@@ -29,7 +29,7 @@ import msgspec
 from beanpay import audit, idempotency, queries, tracing
 from beanpay.chains.bitcoin.addresses import Bip84Account
 from beanpay.config import Settings
-from beanpay.db import Connection, Database, NeedsTransaction, fetch_as, fetchrow_as
+from beanpay.db import Connection, Database, NeedsTransaction, fetch_as, fetch_one, fetchrow_as
 from beanpay.engine import inventory, wallets
 from beanpay.engine.addresses import BITCOIN, evm_forwarder
 from beanpay.engine.assets import Asset
@@ -299,10 +299,7 @@ async def _create(conn: Connection, settings: Settings, user_id: uuid.UUID, shop
 
 
 async def lock_order(conn: Connection, order_id: uuid.UUID) -> OrderRow:
-    order = await fetchrow_as(conn, SQL.lock_order, OrderRow, order_id)
-    if order is None:
-        raise NotFound("no such order", order_id=str(order_id))
-    return order
+    return await fetch_one(conn, SQL.lock_order, OrderRow, order_id, what="order")
 
 
 async def move(conn: Connection, order: OrderRow, target: OrderStatus, actor: audit.Actor, *,

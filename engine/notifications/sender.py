@@ -65,7 +65,7 @@ class Refused(Exception):
     """Refused for good: retrying will not help."""
 
 
-class Sender:
+class NotificationSender:
     def __init__(self, settings: Settings, db: Database, batch: int = 50) -> None:
         self.settings, self.db, self.batch = settings, db, batch
         self.vapid = vapid.load(settings.vapid_private_key) if settings.vapid_private_key else None

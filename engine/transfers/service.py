@@ -13,12 +13,12 @@ from typing import Any
 import msgspec
 
 from beanpay import audit, capability, queries
-from beanpay.db import Connection, fetch_as, fetchrow_as
+from beanpay.db import Connection, fetch_as, fetch_one, fetchrow_as
 from beanpay.engine import ledger
 from beanpay.engine.lifecycle import IllegalTransition
 from beanpay.engine.transfers import rules
 from beanpay.engine.transfers.rules import TransferStatus
-from beanpay.errors import Conflict, NotFound
+from beanpay.errors import Conflict
 from beanpay.events import catalog
 from beanpay.events.outbox import Event, emit_many
 from beanpay.events.payloads import TransferPayload
@@ -124,17 +124,11 @@ async def record(conn: Connection, secret: str, before: TransferRow | None, afte
 
 
 async def lock(conn: Connection, transfer_id: uuid.UUID) -> TransferRow:
-    row = await fetchrow_as(conn, SQL.lock, TransferRow, transfer_id)
-    if row is None:
-        raise NotFound("no such transfer", transfer_id=str(transfer_id))
-    return row
+    return await fetch_one(conn, SQL.lock, TransferRow, transfer_id, what="transfer")
 
 
 async def get(conn: Connection, transfer_id: uuid.UUID) -> TransferRow:
-    row = await fetchrow_as(conn, SQL.get, TransferRow, transfer_id)
-    if row is None:
-        raise NotFound("no such transfer", transfer_id=str(transfer_id))
-    return row
+    return await fetch_one(conn, SQL.get, TransferRow, transfer_id, what="transfer")
 
 
 async def _post(conn: Connection, entry: str, t: TransferRow, amount: int, memo: str) -> None:

@@ -53,7 +53,7 @@ class Due(msgspec.Struct):
     refund_claims: bool = False  # the endpoint is sent refunds' claim tokens (filled in at the request, not stored)
 
 
-class Sender:
+class WebhookSender:
     def __init__(self, settings: Settings, db: Database, batch: int = 100) -> None:
         self.settings, self.db, self.batch = settings, db, batch
         self.claim_secret = settings.jwt_secret or ""  # what refunds' claim tokens are made with

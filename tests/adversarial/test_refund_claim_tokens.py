@@ -15,7 +15,7 @@ from beanpay import cachekeys
 from beanpay.api import shop_events
 from beanpay.api.state import CACHE, SETTINGS
 from beanpay.engine.transfers.service import claim_token
-from beanpay.engine.webhooks.sender import Sender
+from beanpay.engine.webhooks.sender import WebhookSender
 from tests import secrets_watch
 from tests.adversarial.flow_support import (
     ShopStream,
@@ -182,7 +182,7 @@ async def test_a_delivery_stored_with_a_claim_token_goes_out_without_it(
         resp = await api.post(f"/v1/shops/{shop.id}/webhooks/{hook['id']}/deliveries/{delivery}/redeliver",
                               headers=hooks_key)
         assert resp.status == 202
-        sender = Sender(msgspec.structs.replace(chain_settings, webhook_timeout_seconds=2.0), db)
+        sender = WebhookSender(msgspec.structs.replace(chain_settings, webhook_timeout_seconds=2.0), db)
         async with sender.session() as session:
             async def sent() -> bool:
                 await sender.send_due(session)

@@ -29,7 +29,7 @@ from py_vapid import Vapid
 from beanpay.config import Settings
 from beanpay.deploy.endpoint import free_port
 from beanpay.engine.notifications.fanout import TOPICS, Notifier
-from beanpay.engine.notifications.sender import Sender
+from beanpay.engine.notifications.sender import NotificationSender
 from beanpay.engine.notifications.vapid import public_key as vapid_public_key
 from beanpay.events.relay import Relay
 from tests import secrets_watch
@@ -140,7 +140,7 @@ async def notify(channels: tuple[Settings, Mailbox, PushService], db: Any) -> As
     stop = asyncio.Event()
     notifier = Notifier(settings, db)
     tasks = [asyncio.create_task(Relay(settings, db).run(stop)), asyncio.create_task(notifier.run(stop)),
-             asyncio.create_task(Sender(settings, db).run(stop))]
+             asyncio.create_task(NotificationSender(settings, db).run(stop))]
     yield notifier
     stop.set()
     _, late = await asyncio.wait(tasks, timeout=15)
@@ -265,7 +265,7 @@ async def _retried_and_dropped(settings: Settings, mailbox: Mailbox, push: PushS
                             VALUES ($1, $2, 'order.ready', $3, $4, $5, $6, 'Your order is ready', 'Pick it up.',
                                     'pending')""", uuid.uuid4(), event, channel, me, recipient, order_id)
     mailbox.stop()  # the mail server is down
-    down = Sender(msgspec.structs.replace(settings, smtp_timeout_seconds=2.0), db)
+    down = NotificationSender(msgspec.structs.replace(settings, smtp_timeout_seconds=2.0), db)
     async with aiohttp.ClientSession() as session:
         assert await down.send_due(session) == 2
     rows = {r["channel"]: r for r in await db.fetch("SELECT * FROM notifications WHERE event_id = $1", event)}
@@ -277,7 +277,7 @@ async def _retried_and_dropped(settings: Settings, mailbox: Mailbox, push: PushS
     mailbox.start()
     await db.execute("UPDATE notifications SET next_attempt_at = now() WHERE event_id = $1", event)
     async with aiohttp.ClientSession() as session:
-        assert await Sender(settings, db).send_due(session) == 1
+        assert await NotificationSender(settings, db).send_due(session) == 1
     assert await db.fetchval("SELECT status FROM notifications WHERE event_id = $1 AND channel = 'email'",
                              event) == "sent"
     assert [m["Subject"] for m in mailbox.messages if m["To"] == "bo@example.com"] == ["Your order is ready"]

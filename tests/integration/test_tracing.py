@@ -168,11 +168,18 @@ async def test_one_trace_follows_an_order_from_its_request_to_its_webhooks(
                                   and s.trace_id == trace_id)
         traced = {"beanpay-api", "beanpay-relay", "beanpay-engine", "beanpay-webhooks"}
 
-        async def every_service_exported() -> bool:  # each exports in batches of its own, on its own clock
-            return traced <= {s.service for s in collector.spans if s.trace_id == trace_id}
+        def ancestry_known(span: Span, spans: dict[str, Span]) -> bool:
+            while span.parent_id and span.parent_id in spans:
+                span = spans[span.parent_id]
+            return not span.parent_id
 
-        with contextlib.suppress(AssertionError):  # what never arrives fails the assertion below, naming it
-            await wait_for(every_service_exported, timeout=30)
+        async def whole_trace_exported() -> bool:  # each service exports in batches, on its own clock
+            spans = {s.span_id: s for s in collector.spans if s.trace_id == trace_id}
+            return (traced <= {s.service for s in spans.values()}
+                    and all(ancestry_known(d, spans) for d in deliveries))
+
+        with contextlib.suppress(AssertionError):  # what never arrives fails the assertions below, naming it
+            await wait_for(whole_trace_exported, timeout=30)
         spans = {s.span_id: s for s in collector.spans if s.trace_id == trace_id}
         services = {s.service for s in spans.values()}
         assert traced <= services, services

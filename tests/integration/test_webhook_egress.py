@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from beanpay.config import Settings
-from beanpay.engine.webhooks.sender import Due, Sender
+from beanpay.engine.webhooks.sender import Due, WebhookSender
 from tests.conftest import Tokens
 from tests.integration.helpers import make_shop
 
@@ -73,7 +73,7 @@ async def test_a_name_or_spelling_that_reaches_loopback_is_refused_when_sent(set
     # URLs that got past registration (DNS changed later, or rows from before the check)
     urls = [f"http://localhost:{port}/h", f"http://0x7f000001:{port}/h", f"http://2130706433:{port}/h",
             f"http://127.0.0.1:{port}/h", f"http://[::ffff:127.0.0.1]:{port}/h"]
-    prod = Sender(msgspec.structs.replace(settings, webhook_allow_private=False), db)
+    prod = WebhookSender(msgspec.structs.replace(settings, webhook_allow_private=False), db)
     async with prod.session() as session:
         for url in urls:
             outcome = await prod.deliver(session, _due(url))
@@ -81,7 +81,7 @@ async def test_a_name_or_spelling_that_reaches_loopback_is_refused_when_sent(set
             assert "internal admin page" not in (outcome.error or "")
     assert service.hits == 0
     # the same requests do reach it where private receivers are allowed (dev): the check is what refused
-    dev = Sender(msgspec.structs.replace(settings, webhook_allow_private=True), db)
+    dev = WebhookSender(msgspec.structs.replace(settings, webhook_allow_private=True), db)
     async with dev.session() as session:
         outcome = await dev.deliver(session, _due(f"http://localhost:{port}/h"))
     assert outcome.code == 200 and service.hits == 1
@@ -90,7 +90,7 @@ async def test_a_name_or_spelling_that_reaches_loopback_is_refused_when_sent(set
 async def test_redirects_are_not_followed(settings: Settings, db: Any, loopback: Any) -> None:
     target, target_port = await loopback()
     hop, hop_port = await loopback(302, f"http://127.0.0.1:{target_port}/admin")
-    sender = Sender(msgspec.structs.replace(settings, webhook_allow_private=True), db)
+    sender = WebhookSender(msgspec.structs.replace(settings, webhook_allow_private=True), db)
     async with sender.session() as session:
         outcome = await sender.deliver(session, _due(f"http://127.0.0.1:{hop_port}/h"))
     assert hop.hits == 1 and target.hits == 0

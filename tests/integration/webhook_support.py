@@ -16,7 +16,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from beanpay.deploy.endpoint import Endpoint
 from beanpay.engine.webhooks.fanout import TOPICS, Fanout
-from beanpay.engine.webhooks.sender import Sender
+from beanpay.engine.webhooks.sender import WebhookSender
 from beanpay.events.relay import Relay
 from tests.bench.local import group_at_end
 
@@ -68,7 +68,7 @@ async def delivery_services(chain_settings, db) -> AsyncIterator[Any]:  # type: 
         await group_at_end(settings.kafka_servers, settings.webhook_group, TOPICS)
         tasks.extend([asyncio.create_task(Relay(settings, db).run(stop)),
                       asyncio.create_task(Fanout(settings, db).run(stop)),
-                      asyncio.create_task(Sender(settings, db).run(stop))])
+                      asyncio.create_task(WebhookSender(settings, db).run(stop))])
 
     yield start
     stop.set()
