@@ -5,6 +5,19 @@ from __future__ import annotations
 
 CHANNEL = "beanpay:cache:invalidate"
 
+
+class Key:
+    """A key's template: `shop_key(shop_id)` is "shop:<id>" (one id, positional: a wrong call fails)."""
+
+    __slots__ = ("template",)
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+
+    def __call__(self, key: object, /) -> str:
+        return self.template.format(key)
+
+
 # the design's keys and TTLs (seconds)
 TTL = {
     "shop": 4 * 3600,
@@ -17,15 +30,15 @@ TTL = {
 
 
 # each key from its id (a UUID, or a credential's digest in hex)
-shop_key = "shop:{}".format
-product_key = "product:{}".format
-menu_key = "shop:{}:menu".format
-supply_key = "supply:{}".format
-supplies_key = "shop:{}:supplies".format
-favorites_key = "user:{}:favorites".format
+shop_key = Key("shop:{}")
+product_key = Key("product:{}")
+menu_key = Key("shop:{}:menu")
+supply_key = Key("supply:{}")
+supplies_key = Key("shop:{}:supplies")
+favorites_key = Key("user:{}:favorites")
 
 # who a credential is: short-lived, so a revocation holds everywhere within seconds even if an
 # invalidation message were lost (BEANPAY_ACCESS_CACHE_SECONDS, at most 5)
-session_key = "session:{}".format
-user_access_key = "user:{}:access".format
-api_key_key = "apikey:{}".format
+session_key = Key("session:{}")
+user_access_key = Key("user:{}:access")
+api_key_key = Key("apikey:{}")

@@ -32,6 +32,7 @@ from typing import Any
 
 _HEADER = re.compile(r"^-- (name|part): ([a-z][a-z0-9_]*)\s*$", re.MULTILINE)
 _PLACED = re.compile(r"/\* part: ([a-z][a-z0-9_]*) \*/")
+_ANY_PART = re.compile(r"/\*\s*part\b", re.IGNORECASE)  # what is left after placing is a misspelt marker
 
 
 class SqlFileError(ValueError):
@@ -133,16 +134,35 @@ def _blocks(text: str, source: str) -> Iterator[tuple[str, str, list[str], str]]
 
 def parts_of(text: str, source: str = "<sql>") -> dict[str, str]:
     """The parts a file defines, by name."""
-    return {name: body for kind, name, _, body in _blocks(text, source) if kind == "part"}
+    parts: dict[str, str] = {}
+    for kind, name, _, body in _blocks(text, source):
+        if kind == "part":
+            if name in parts:
+                raise SqlFileError(f"{source}: part {name} is defined twice")
+            if _ANY_PART.search(_SKIP.sub(" ", body)):
+                raise SqlFileError(f"{source}: part {name} places a part (parts do not nest)")
+            parts[name] = body
+    return parts
 
 
 def _placed(statement: str, parts: Mapping[str, str], where: str) -> str:
+    """The statement with each marker in its code (not in a string or a `--` comment) replaced by its part."""
     def part(m: re.Match[str]) -> str:
         if m.group(1) not in parts:
             raise SqlFileError(f"{where}: no part named {m.group(1)!r}")
         return parts[m.group(1)]
 
-    return _PLACED.sub(part, statement)
+    out, at = [], 0
+    for skip in [*_SKIP.finditer(statement), None]:
+        code = statement[at:skip.start() if skip else len(statement)]
+        placed = _PLACED.sub(part, code)
+        if _ANY_PART.search(_PLACED.sub(" ", code)):
+            raise SqlFileError(f"{where}: a part marker is written `/* part: name */` (one space each side)")
+        out.append(placed)
+        if skip:
+            out.append(skip.group(0))
+            at = skip.end()
+    return "".join(out)
 
 
 def parse(text: str, source: str = "<sql>", parts: Mapping[str, str] | None = None) -> Queries:

@@ -13,9 +13,11 @@ the end. Their HA stacks already have ports of their own (BEANPAY_HA_*_PORTS_BAS
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import IO
 
@@ -29,11 +31,11 @@ DRILL_PORTS = {"BEANPAY_ANVIL_PORT": "27800", "BEANPAY_BTCD_RPC_PORT": "27801", 
 
 
 def drills_env() -> dict[str, str]:
-    shared = load_settings().state_path
+    shared = load_settings().state_path.resolve()
     state = shared / "drills"
     state.mkdir(parents=True, exist_ok=True)
     cache = state / "cache"
-    if not cache.is_symlink():
+    if not cache.exists() and not cache.is_symlink():
         cache.symlink_to(shared / "cache")  # btcd, lnd, anvil, etcd, Patroni: built once for both
     return {**os.environ, "BEANPAY_STATE_DIR": str(state), **DRILL_PORTS}
 
@@ -44,28 +46,51 @@ def _prefixed(stream: IO[bytes], prefix: bytes) -> None:
         sys.stdout.buffer.flush()
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM (a cancelled CI job) ends the lanes as Ctrl-C does
+
+
+def _end(lanes: list[subprocess.Popen[bytes]], grace: float = 180) -> None:
+    """One SIGINT to each lane still running, so pytest runs its teardown (session databases dropped, HA regions
+    wiped), then SIGKILL what has not ended within `grace`."""
+    for lane in lanes:
+        if lane.poll() is None:
+            lane.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + grace
+    for lane in lanes:
+        try:
+            lane.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            lane.kill()
+            lane.wait()
+
+
 def main(argv: list[str]) -> int:
     pytest = str(Path(sys.executable).with_name("pytest"))
     env = drills_env()
     basetemp = Path(env["BEANPAY_STATE_DIR"]) / "pytest"
+    signal.signal(signal.SIGTERM, _interrupted)
+    # each lane in a session of its own: a Ctrl-C at the terminal reaches this runner only, which passes one
+    # SIGINT on (a second would cut pytest's teardown short)
     drills = subprocess.Popen(
         [pytest, "-v", "-p", "no:cacheprovider", f"--basetemp={basetemp}", "--durations=5", DRILLS],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     assert drills.stdout is not None
     forward = threading.Thread(target=_prefixed, args=(drills.stdout, b"[drills] "), daemon=True)
     forward.start()
+    rest = subprocess.Popen([pytest, "-q", f"--ignore={DRILLS}", *argv], start_new_session=True)
     try:
-        rest = subprocess.call([pytest, "-q", f"--ignore={DRILLS}", *argv])
-        drilled = drills.wait()
+        ran, drilled = rest.wait(), drills.wait()
         forward.join(timeout=10)
+    except KeyboardInterrupt:
+        _end([rest, drills])
+        raise
     finally:
-        if drills.poll() is None:
-            drills.kill()
         beanpay = str(Path(sys.executable).with_name("beanpay"))
         subprocess.call([beanpay, "dev", "down", *NODES], env=env, stdout=subprocess.DEVNULL)
-    print(f"other tiers: {'passed' if rest == 0 else f'FAILED ({rest})'}; "
+    print(f"other tiers: {'passed' if ran == 0 else f'FAILED ({ran})'}; "
           f"drills: {'passed' if drilled == 0 else f'FAILED ({drilled})'}", flush=True)
-    return rest or drilled
+    return ran or drilled
 
 
 if __name__ == "__main__":

@@ -104,7 +104,7 @@ async def retry_payout(request: web.Request) -> web.Response:
             tag="payouts", body=SentTransaction, response=Transfer, policy=OPERATORS,
             errors=(400, 401, 403, 404, 409, 422))
 async def payout_sent(request: web.Request) -> web.Response:
-    return await sent_externally(request, "payout_id", "payout", "an operator's")
+    return await sent_externally(request, "payout_id", "payout", "a wallet of your own")
 
 
 def _batch(request: web.Request, rows: list[TransferRow]) -> Batch:

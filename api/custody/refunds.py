@@ -129,7 +129,7 @@ async def sign_refund(request: web.Request) -> web.Response:
             summary="Record the transaction the merchant's own wallet sent for an EVM refund (checked on the node)",
             tag="refunds", body=SentTransaction, response=Transfer, policy=WRITE, errors=(400, 401, 403, 404, 409, 422))
 async def refund_sent(request: web.Request) -> web.Response:
-    return await sent_externally(request, "refund_id", "refund", "the merchant's")
+    return await sent_externally(request, "refund_id", "refund", "the merchant's own wallet")
 
 
 @routes.add("POST", "/v1/refunds/{refund_id}/retry",

@@ -126,14 +126,14 @@ async def cancelled(request: web.Request, name: str, kind: str) -> web.Response:
         return await m.respond(json(out(request, after)))
 
 
-async def sent_externally(request: web.Request, name: str, kind: str, whose: str) -> web.Response:
-    """The transaction `whose` own wallet sent for an EVM transfer, recorded (the engine checks it on the node)."""
+async def sent_externally(request: web.Request, name: str, kind: str, by: str) -> web.Response:
+    """The transaction a wallet of one's own (`by`) sent for an EVM transfer, recorded (checked on the node)."""
     transfer_id = await own(request, name, kind)
     body = await decode_body(request, SentTransaction)
     async with mutation(request) as m:
         transfer = await service.lock(m.conn, transfer_id)
         if transfer.method != "external":
-            raise InvalidInput(f"this {kind} is not sent by {whose} own wallet",
+            raise InvalidInput(f"this {kind} is not sent by {by}",
                                [{"field": "tx_hash", "message": f"it is sent by {transfer.method or 'nobody yet'}"}])
         after = await evm.submit_external(m.conn, settings(request), transfer, body.tx_hash, actor=actor(request))
         return await m.respond(json(out(request, after)))

@@ -17,8 +17,9 @@ holds), the orders A acknowledged that B does not hold (the data lost), and then
 and Kafka read back, over the orders B holds.
 
 Both regions' state is wiped after each run (a promoted B and a dead A cannot simply be restarted: A would
-be a second primary). Before it, region A is brought up fresh, or, given `reuse_a` and while A answers, taken
-as it is (the failure drill's stack, healed, which the tests lose whole next instead of starting another).
+be a second primary). Before it, region B is always wiped and brought up fresh, and region A too unless the
+caller says A is healthy and current (`reuse_a`: the failure drill's stack, just healed, which the tests lose
+whole next instead of starting another).
 """
 
 from __future__ import annotations
@@ -68,9 +69,9 @@ class RegionReport(msgspec.Struct):
     met: bool
 
 
-def wipe(settings: Settings) -> None:
-    """Both regions gone, state and all (killed: what they hold is thrown away anyway)."""
-    for region in (region_b(settings), region_a(settings)):
+def wipe(settings: Settings, keep_a: bool = False) -> None:
+    """Both regions gone (or B only), state and all (killed: what they hold is thrown away anyway)."""
+    for region in (region_b(settings),) if keep_a else (region_b(settings), region_a(settings)):
         kill(settings, region)
         shutil.rmtree(settings.state_path / region.folder, ignore_errors=True)
 
@@ -226,8 +227,7 @@ def _median(values: list[float]) -> float:
 
 def run_mode(settings: Settings, mode: str, rate: float, before: float, detect: float, after: float,
              reuse_a: bool = False) -> RegionReport:
-    if not (reuse_a and _ready(region_a(settings))):
-        wipe(settings)
+    wipe(settings, keep_a=reuse_a and _ready(region_a(settings)))
     try:
         ha.up(settings)  # a no-op for each part of a reused region A that is healthy
         ha.up(settings, region=region_b(settings))

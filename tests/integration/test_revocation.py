@@ -54,7 +54,7 @@ async def two_apis(settings: Settings, tmp_path: Path) -> AsyncIterator[list[str
                     await asyncio.sleep(0.2)
         yield urls
     finally:
-        stop_processes(procs)
+        assert not stop_processes(procs), "an API process did not stop on SIGTERM"
         secrets_watch.LINES.extend(_lines(tmp_path))  # the processes' logs join the run's secret scan
 
 

@@ -69,3 +69,13 @@ def test_a_part_is_placed_where_a_statement_names_it_and_is_no_statement_itself(
 def test_a_part_nobody_defined_is_an_error_at_load() -> None:
     with pytest.raises(SqlFileError, match="no part named 'gone'"):
         parse("-- name: hold\n-- Names a part that is not there.\nWITH /* part: gone */ SELECT 1")
+
+
+def test_a_marker_in_a_string_or_comment_stays_text_and_a_misspelt_one_is_refused() -> None:
+    sql = parse(PARTS.replace("SELECT :order_id, id FROM held",
+                              "SELECT '/* part: held */', id FROM held -- /* part: held */"))
+    assert sql.hold.text.endswith("SELECT '/* part: held */', id FROM held -- /* part: held */")
+    with pytest.raises(SqlFileError, match="one space each side"):
+        parse(PARTS.replace("WITH /* part: held */", "WITH /*part: held*/"))
+    with pytest.raises(SqlFileError, match="defined twice"):
+        parse(PARTS + "\n-- part: held\n-- Again.\nheld AS (SELECT 1)\n")
