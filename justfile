@@ -67,9 +67,16 @@ demo *args: migrate
 tools: venv
     {{bin}}/python -m tests.integration.go_tools
 
-# lint, type-check and run every test against the real stack (the 25 slowest are named at the end); the drills
-# tier runs beside the others on chain nodes of its own (tests/tiers.py), its lines marked [drills]
+# lint, type-check and run every test against the real stack (the 25 slowest are named at the end)
 test: migrate tools
+    {{bin}}/ruff check .
+    {{bin}}/python -m tests.typecheck
+    {{bin}}/pytest -q --durations=25
+
+# the same, in two lanes at once: the drills tier beside the others, on chain nodes of its own (tests/tiers.py,
+# its lines marked [drills]); about 18 minutes instead of 25, but tests that time a process's start still fail
+# now and then under the drills' load (see the README)
+test-lanes: migrate tools
     {{bin}}/ruff check .
     {{bin}}/python -m tests.typecheck
     {{bin}}/python -m tests.tiers --durations=25

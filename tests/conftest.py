@@ -29,7 +29,7 @@ TIERS = ("unit", "integration", "adversarial", "drills")
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Each test is marked with its tier, the folder it is in (`-m unit` needs no service). Tests marked `late`
-    run after the others: each keeps both cores busy for a minute or more, and `just test` runs the drills
+    run after the others: each keeps both cores busy for a minute or more, and `just test-lanes` runs the drills
     beside the other tiers, which are over by then (run together, each slowed the other by half)."""
     for item in items:
         tier = item.path.relative_to(TESTS).parts[0]

@@ -1,4 +1,4 @@
-"""`just test`'s pytest runs: the drills tier beside every other tier, two processes at once.
+"""`just test-lanes`: the drills tier beside every other tier, two pytest processes at once.
 
 The drills spend most of their time waiting on whole stacks to start, fail over and settle, and the other
 tiers most of theirs on one core, so side by side they take about as long as the longer of the two. They must

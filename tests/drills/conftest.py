@@ -1,8 +1,8 @@
 """The drills tier: whole stacks (the HA stack, region A and its standby B) brought up, killed in parts or
-whole, and healed, under a payment load mined every second. `just test` runs this tier in a pytest of its own
+whole, and healed, under a payment load mined every second. `just test-lanes` runs this tier in a pytest of its own
 beside the others, on chain and Lightning nodes of its own (`tests.tiers`), because its blocks and its kills
-would upset a test that counts confirmations or reorgs the dev stack's chains; run alone it uses the dev
-stack's."""
+would upset a test that counts confirmations or reorgs the dev stack's chains; in one pytest with the others
+(`just test`) or alone, it uses the dev stack's."""
 
 from __future__ import annotations
 

@@ -149,7 +149,7 @@ async def test_services_start_before_postgres_and_ride_through_restarts(own_stac
     await group_at_end(stack.settings.kafka_servers, stack.group, TOPICS)
     stack.start_services()
     # every service comes up and answers (its imports take seconds on a busy machine), none exits
-    readiness = await wait_for(lambda: _all_answering(stack), timeout=30)
+    readiness = await wait_for(lambda: _all_answering(stack), timeout=90)  # slow beside the drills (test-lanes)
     assert set(stack.alive().values()) == {None}, "no service exits while PostgreSQL is down"
     assert readiness["api"] == 503 and all(readiness[n] == 503 for n in stack.ops_ports), readiness
 
