@@ -52,6 +52,7 @@ class Due(msgspec.Struct):
     body: str
     link: str | None
     attempts: int
+    created_at: dt.datetime
 
 
 class Subscription(msgspec.Struct):
@@ -59,6 +60,15 @@ class Subscription(msgspec.Struct):
     endpoint: str
     p256dh: str
     auth: str
+
+
+def queues(due: list[Due]) -> list[list[Due]]:
+    """One queue per address, oldest first: a device is told "Payment received" before "Your order is ready"
+    (sent at once they may arrive the other way round); different addresses are sent side by side."""
+    by_address: dict[tuple[str, str], list[Due]] = {}
+    for d in sorted(due, key=lambda d: d.created_at):
+        by_address.setdefault((d.channel, d.recipient), []).append(d)
+    return list(by_address.values())
 
 
 class Refused(Exception):
@@ -91,8 +101,13 @@ class NotificationSender:
             due = await fetch_as(conn, SQL.lease_due, Due, self.batch, LEASE)
             subs = {s.id: s for s in await fetch_as(conn, SQL.subscriptions, Subscription,
                                                      [uuid.UUID(d.recipient) for d in due if d.channel == "push"])}
-        await asyncio.gather(*(self._one(session, d, subs) for d in due))
+        await asyncio.gather(*(self._in_turn(session, queue, subs) for queue in queues(due)))
         return len(due)
+
+    async def _in_turn(self, session: aiohttp.ClientSession, queue: list[Due],
+                       subs: dict[uuid.UUID, Subscription]) -> None:
+        for d in queue:
+            await self._one(session, d, subs)
 
     async def _one(self, session: aiohttp.ClientSession, d: Due, subs: dict[uuid.UUID, Subscription]) -> None:
         try:

@@ -45,7 +45,8 @@ WITH due AS (
 )
 UPDATE notifications n SET next_attempt_at = now() + $2::interval, attempts = n.attempts + 1
 FROM due WHERE n.id = due.id
-RETURNING n.id, n.event_id, n.channel, n.user_id, n.order_id, n.recipient, n.title, n.body, n.link, n.attempts;
+RETURNING n.id, n.event_id, n.channel, n.user_id, n.order_id, n.recipient, n.title, n.body, n.link, n.attempts,
+          n.created_at;
 
 -- name: subscriptions
 -- The push subscriptions these notifications go to (a person's devices, or devices following one order).
