@@ -45,12 +45,27 @@ class TokenConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     decimals: Annotated[int, msgspec.Meta(ge=0, le=36)]
 
 
+class RpcEndpointConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A further RPC endpoint of an EVM chain (a second provider, or one's own node)."""
+
+    url: Annotated[str, msgspec.Meta(pattern=r"^https?://")]
+    name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,40}$")] | None = None  # in metrics and logs
+    requests_per_second: Positive | None = None  # the plan's budget: requests wait rather than be refused
+
+    def __repr__(self) -> str:  # providers put API keys in the URL
+        return f"RpcEndpointConfig(name={self.name!r}, url=<hidden>)"
+
+
 class EvmChainConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One EVM chain; BEANPAY_EVM_CHAINS is a JSON list of these."""
 
     name: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]{1,30}$")]
     chain_id: PositiveInt
-    rpc_url: str
+    rpc_url: str  # the first endpoint; web3's calls (sweeps, payouts) use this one
+    rpc_name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,40}$")] | None = None  # shown, not its host
+    endpoints: list[RpcEndpointConfig] = []  # further endpoints the indexer spreads over and fails over to
+    max_head_lag_blocks: PositiveInt = 8  # an endpoint further behind the best head leaves the rotation
+    getlogs_max_blocks: PositiveInt | None = None  # a known eth_getLogs cap; else learnt from the refusals
     tokens: list[TokenConfig] = []
     confirmations: PositiveInt = 3
     finality_depth: PositiveInt = 64
@@ -121,6 +136,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     btc_finality_depth: PositiveInt = 100
     btc_poll_seconds: Positive = 1.0
     btc_start_height: Annotated[int, msgspec.Meta(ge=0)] | None = None  # default: the node's tip at first start
+    btc_drop_after_seconds: Positive = 900.0  # a seen payment gone from the mempool this long (no conflict): dropped
     indexer_batch_blocks: PositiveInt = 50
 
     # EVM chains (JSON list); in dev, the anvil chain with the contracts the stack deployed

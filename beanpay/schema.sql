@@ -349,10 +349,11 @@ CREATE TABLE public.deposits (
     confirmed_at timestamp with time zone,
     orphaned_at timestamp with time zone,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    replaced_by character varying(66),
     CONSTRAINT deposits_amount_check CHECK ((amount > (0)::numeric)),
     CONSTRAINT deposits_check CHECK ((((status)::text = ANY ((ARRAY['confirming'::character varying, 'confirmed'::character varying])::text[])) = (block_hash IS NOT NULL))),
     CONSTRAINT deposits_output_index_check CHECK ((output_index >= 0)),
-    CONSTRAINT deposits_status_check CHECK (((status)::text = ANY ((ARRAY['seen'::character varying, 'confirming'::character varying, 'confirmed'::character varying, 'orphaned'::character varying])::text[])))
+    CONSTRAINT deposits_status_check CHECK (((status)::text = ANY ((ARRAY['seen'::character varying, 'confirming'::character varying, 'confirmed'::character varying, 'orphaned'::character varying, 'replaced'::character varying, 'dropped'::character varying])::text[])))
 );
 
 CREATE TABLE public.event_journal (
@@ -732,6 +733,15 @@ CREATE TABLE public.schema_migrations (
     applied_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
+CREATE TABLE public.seen_inputs (
+    chain character varying(32) NOT NULL,
+    txid character varying(66) NOT NULL,
+    prev_txid character varying(66) NOT NULL,
+    prev_vout integer NOT NULL,
+    seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT seen_inputs_prev_vout_check CHECK ((prev_vout >= 0))
+);
+
 CREATE TABLE public.shop_grants (
     user_id uuid NOT NULL,
     shop_id uuid NOT NULL,
@@ -1088,6 +1098,9 @@ ALTER TABLE ONLY public.push_subscriptions
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
+ALTER TABLE ONLY public.seen_inputs
+    ADD CONSTRAINT seen_inputs_pkey PRIMARY KEY (chain, txid, prev_txid, prev_vout);
+
 ALTER TABLE ONLY public.shop_grants
     ADD CONSTRAINT shop_grants_pkey PRIMARY KEY (user_id, shop_id);
 
@@ -1193,6 +1206,8 @@ CREATE INDEX deposits_address_idx ON public.deposits USING btree (chain, address
 CREATE INDEX deposits_confirming_idx ON public.deposits USING btree (chain, block_height) WHERE ((status)::text = 'confirming'::text);
 
 CREATE INDEX deposits_open_idx ON public.deposits USING btree (chain, block_height) WHERE ((status)::text = ANY ((ARRAY['confirming'::character varying, 'confirmed'::character varying])::text[]));
+
+CREATE INDEX deposits_seen_idx ON public.deposits USING btree (chain, txid) WHERE ((status)::text = 'seen'::text);
 
 CREATE INDEX deposits_status_idx ON public.deposits USING btree (status);
 

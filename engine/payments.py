@@ -4,8 +4,8 @@ Statuses: pending (nothing seen), processing (something seen, not all confirmed)
 confirmed sum covers the amount within the tolerance), underpaid (all confirmed, short beyond the
 tolerance), overpaid (all confirmed, more than asked; the order is paid, the excess is owed back),
 late (the first deposit came after the payment window), expired (window over, nothing seen).
-Several deposits are summed; an orphaned deposit simply no longer counts, which takes the payment
-back a state.
+Several deposits are summed; an orphaned deposit (a reorg), or one seen unconfirmed whose transaction was
+replaced or dropped, simply no longer counts, which takes the payment back a state.
 """
 
 from __future__ import annotations
@@ -26,13 +26,14 @@ class PaymentStatus(StrEnum):
 
 
 PAID = frozenset({PaymentStatus.CONFIRMED, PaymentStatus.OVERPAID})
+LIVE = frozenset({"seen", "confirming", "confirmed"})  # what counts (not orphaned, replaced or dropped)
 EXCEPTIONS = frozenset({PaymentStatus.UNDERPAID, PaymentStatus.OVERPAID, PaymentStatus.LATE})
 
 
 @dataclass(frozen=True, slots=True)
 class Deposit:
     amount: int  # base units
-    status: str  # seen | confirming | confirmed | orphaned
+    status: str  # seen | confirming | confirmed | orphaned | replaced | dropped
     first_seen_at: dt.datetime
 
 
@@ -43,7 +44,7 @@ def tolerance(expected: int, basis_points: int) -> int:
 
 def assess(expected: int, deposits: list[Deposit], *, expires_at: dt.datetime, now: dt.datetime,
            underpay_tolerance_bps: int = 0) -> PaymentStatus:
-    live = [d for d in deposits if d.status != "orphaned"]
+    live = [d for d in deposits if d.status in LIVE]
     if not live:
         return PaymentStatus.EXPIRED if now >= expires_at else PaymentStatus.PENDING
     if min(d.first_seen_at for d in live) > expires_at:

@@ -22,7 +22,7 @@ from beanpay.db import Connection, fetch_as, fetchrow_as
 from beanpay.engine import inventory, ledger
 from beanpay.engine.lifecycle import OrderStatus, order_transition, payment_transition
 from beanpay.engine.orders import move
-from beanpay.engine.payments import PAID, Deposit, PaymentStatus, assess
+from beanpay.engine.payments import LIVE, PAID, Deposit, PaymentStatus, assess
 from beanpay.engine.rows import DepositRow, OrderRow, PaymentRow
 from beanpay.errors import Conflict
 from beanpay.events import catalog
@@ -197,7 +197,7 @@ def assess_payment(payment: Settling, rows: list[DepositRow], now: dt.datetime, 
                    writes: Writes) -> str | None:
     """Decide one payment's new state from its deposits and queue its writes. Returns its new status
     if that changed, "" if only amounts or confirmations moved, None if nothing did. Pure but for `writes`."""
-    live = [r for r in rows if r.status != "orphaned"]
+    live = [r for r in rows if r.status in LIVE]
     tolerance = tolerance_bps if payment.tolerance_bps is None else payment.tolerance_bps
     status = assess(payment.crypto_amount,
                     [Deposit(r.amount, counted(r.status, payment.speed), r.first_seen_at) for r in rows],

@@ -13,7 +13,7 @@ from beanpay.chains.bitcoin.block import (
     spends_of,
 )
 from beanpay.chains.bitcoin.rpc import BitcoinRpc
-from beanpay.indexer.types import FoundDeposit, FoundSpend
+from beanpay.indexer.types import FoundDeposit, FoundSpend, MempoolScan
 
 ASSET = "BTC"
 
@@ -22,6 +22,7 @@ class BitcoinSource:
     def __init__(self, rpc: BitcoinRpc) -> None:
         self.rpc = rpc
         self._checked: tuple[int, bool] = (0, False)  # (id of the watched map, all P2WPKH?)
+        self.spenders: dict[tuple[str, int], str] = {}  # an output -> the mempool transaction seen spending it
 
     def _only_p2wpkh(self, watched: dict[bytes, str]) -> bool:
         if self._checked[0] != id(watched):  # the follower builds a new map on each refresh
@@ -52,20 +53,34 @@ class BitcoinSource:
     async def close(self) -> None:
         await self.rpc.close()
 
-    async def mempool_deposits(self, watched: dict[bytes, str], known: set[str]) -> list[FoundDeposit]:
-        """Unconfirmed payments to watched scripts among mempool transactions not in `known` (which
-        is updated), so each transaction is fetched once."""
-        fresh = [t for t in await self.rpc.mempool() if t not in known]
-        found = []
+    async def mempool_deposits(self, watched: dict[bytes, str], known: set[str]) -> MempoolScan:
+        """Unconfirmed payments to watched scripts among mempool transactions not in `known` (which is
+        updated), so each transaction is fetched once; which outputs every new transaction spends is kept
+        (`spenders`), to name what replaced a payment."""
+        mempool = await self.rpc.mempool()
+        fresh = [t for t in mempool if t not in known]
+        if len(self.spenders) > 400_000:  # forget old spends now and then: only naming a replacement needs them
+            self.spenders.clear()
+        found: list[FoundDeposit] = []
+        inputs: dict[str, tuple[tuple[str, int], ...]] = {}
         for i in range(0, len(fresh), 200):
             chunk = fresh[i:i + 200]
             for raw in await self.rpc.raw_transactions(chunk):
-                if raw is not None and watched:
-                    tx = parse_tx(raw)
-                    found += [FoundDeposit(ASSET, tx.txid, vout, watched[out.script], out.value)
-                              for vout, out in enumerate(tx.outputs) if out.script in watched]
+                if raw is None:
+                    continue
+                tx = parse_tx(raw)
+                self.spenders.update((spent, tx.txid) for spent in tx.spends)
+                paid = [FoundDeposit(ASSET, tx.txid, vout, watched[out.script], out.value)
+                        for vout, out in enumerate(tx.outputs) if out.script in watched]
+                if paid:
+                    found += paid
+                    inputs[tx.txid] = tx.spends
             known.update(chunk)
-        return found
+        return MempoolScan(found, inputs, frozenset(mempool))
+
+    async def unspent(self, outpoints: list[tuple[str, int]]) -> list[bool]:
+        """Whether each output is unspent in the node's view, its mempool included."""
+        return [r is not None for r in await self.rpc.batch([("gettxout", (t, v, True)) for t, v in outpoints])]
 
     async def tip(self) -> int:
         return await self.rpc.block_count()

@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from beanpay.chains.evm.rpc import Block, CallFrame, EvmRpc, Log
+from beanpay.chains.endpoints import EndpointState
+from beanpay.chains.evm.rpc import TRANSFER_TOPIC, Block, CallFrame, EvmRpc, Log, bloom_may_contain
 from beanpay.config import EvmChainConfig
 from beanpay.indexer.types import FoundDeposit, FoundSpend
 
 NATIVE = "ETH"
+TOPIC = bytes.fromhex(TRANSFER_TOPIC[2:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,18 +102,28 @@ class EvmSource:
     async def tip(self) -> int:
         return await self.rpc.block_number()
 
+    def endpoint_health(self) -> list[tuple[EndpointState, str]]:
+        """Each RPC endpoint as the last requests left it (for `beanpay chain status`)."""
+        return self.rpc.pool.health()
+
     async def hashes(self, heights: list[int]) -> dict[int, str]:
         return {h: b.hash for h, b in zip(heights, await self.rpc.headers(heights), strict=True)}
 
     async def blocks(self, heights: list[int]) -> list[tuple[int, EvmBlock]]:
         raw = await self.rpc.blocks(heights)
         logs = await self.rpc.transfer_logs(heights[0], heights[-1], list(self.symbols))
-        by_hash: dict[str, list[TokenTransfer]] = {b.hash: [] for b in raw}
+        by_hash: dict[str, list[Log]] = {b.hash: [] for b in raw}
         for log in logs:
             if log.blockHash not in by_hash:
                 raise LookupError("logs and blocks disagree: the chain moved between calls; retry")
-            if (t := token_transfer(log)) is not None:
-                by_hash[log.blockHash].append(t)
+            by_hash[log.blockHash].append(log)
+        for height, b in zip(heights, raw, strict=True):
+            if self._missing_logs(b, by_hash[b.hash]):  # the range's answer did not cover this block: ask by hash
+                by_hash[b.hash] = await self.rpc.logs_by_hash(b.hash, height, list(self.symbols))
+                if any(log.blockHash != b.hash for log in by_hash[b.hash]):
+                    raise LookupError(f"logs asked by block hash {b.hash} name another block")
+        tokens = {h: tuple(t for log in found if (t := token_transfer(log)) is not None)
+                  for h, found in by_hash.items()}
         if self.config.traces:
             traces = await self.rpc.traces(heights)
             if any(len(t) != len(b.transactions) for t, b in zip(traces, raw, strict=True)):
@@ -120,15 +132,24 @@ class EvmSource:
                          for t in successful_value_calls(tr.result, tx.hash))
                    for b, block_traces in zip(raw, traces, strict=True)]
         else:
-            eth = await self._plain_transfers(raw)
-        return [(h, EvmBlock(b.hash, b.parentHash, e, tuple(by_hash[b.hash])))
+            eth = await self._plain_transfers(raw, heights[-1])
+        return [(h, EvmBlock(b.hash, b.parentHash, e, tokens[b.hash]))
                 for h, b, e in zip(heights, raw, eth, strict=True)]
 
-    async def _plain_transfers(self, raw: list[Block]) -> list[tuple[EthTransfer, ...]]:
+    def _missing_logs(self, block: Block, logs: list[Log]) -> bool:
+        """Whether the block's bloom says a watched token's Transfer may be in it while none of that token's
+        came back: a backend that had not got the block yet answers a range with nothing."""
+        if block.logsBloom is None:
+            return False
+        answered = {log.address.lower() for log in logs}
+        return any(token not in answered and bloom_may_contain(block.logsBloom, bytes.fromhex(token[2:]), TOPIC)
+                   for token in self.symbols)
+
+    async def _plain_transfers(self, raw: list[Block], last: int) -> list[tuple[EthTransfer, ...]]:
         """Without traces: top-level transfers only, each checked against its receipt."""
         candidates = [(i, tx) for i, b in enumerate(raw) for tx in b.transactions
                       if tx.to and int(tx.value, 16) > 0]
-        receipts = await self.rpc.receipts([tx.hash for _, tx in candidates])
+        receipts = await self.rpc.receipts([tx.hash for _, tx in candidates], covers=last)
         ok = {r.transactionHash for r in receipts if int(r.status, 16) == 1}
         out: list[list[EthTransfer]] = [[] for _ in raw]
         for i, tx in candidates:

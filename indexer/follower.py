@@ -21,8 +21,9 @@ from prometheus_client import Counter, Gauge
 from beanpay.db import RIDE_OUT, Pool
 from beanpay.indexer import store
 from beanpay.indexer.reconcile import UnrecoverableReorg, fork_point
-from beanpay.indexer.source import ChainBlock, Source
-from beanpay.indexer.types import BlockChanges, Cursor
+from beanpay.indexer.replacements import ABSENT_SCANS, Absences, Verdict, conflict, judge
+from beanpay.indexer.source import ChainBlock, MempoolSource, Source
+from beanpay.indexer.types import BlockChanges, Cursor, MempoolScan
 from beanpay.leadership import leadership
 from beanpay.listen import Backoff, sleep
 
@@ -36,6 +37,8 @@ DEPOSITS = Counter("beanpay_indexer_deposits_total", "Deposits found", ["chain"]
 REORGS = Counter("beanpay_indexer_reorgs_total", "Reorgs handled", ["chain"])
 LEADING = Gauge("beanpay_indexer_leading", "1 while this process leads the chain and its last sync worked",
                 ["chain"])
+GONE = Counter("beanpay_indexer_unconfirmed_gone_total", "Deposits seen unconfirmed whose transaction was "
+               "replaced or dropped (never credited)", ["chain", "verdict"])
 HALTED = Gauge("beanpay_indexer_halted", "1 when the chain's follower stopped on what it must not guess about",
                ["chain"])
 
@@ -67,6 +70,7 @@ class ChainPolicy:
     poll_seconds: float
     batch_blocks: int
     start_height: int | None
+    drop_after_seconds: float = 900.0  # a seen payment gone from the mempool this long, inputs unspent: dropped
 
 
 class Follower:
@@ -77,6 +81,8 @@ class Follower:
         self._watched: dict[Any, str] = {}
         self._watched_from = 0  # the next watched-address read starts at this transaction id (0: all)
         self._mempool_known: set[str] = set()
+        self._absences = Absences()
+        self._judged = 0  # mempool judgments made (the seen inputs no deposit waits on are forgotten every 60th)
         self._outpoints: set[Any] | None = None  # tracked outputs not yet spent (chains with outputs)
         self._tracked: set[str] = set()  # addresses of shops' own wallets: their outputs' spends are recorded
         self._transfer_inputs = -1  # outputs refunds and payouts set out to spend, when last read
@@ -145,7 +151,7 @@ class Follower:
                 rewound_to = ancestor
                 async with self.pool.acquire() as conn:
                     cur = await store.cursor(conn, chain) or cur
-        await self._scan_mempool()
+        await self._scan_mempool(cur.tip_height)
         INDEXED_TIP.labels(chain).set(cur.tip_height)
         LAG.labels(chain).set(max(0, node_tip - cur.tip_height))
         async with self.pool.acquire() as conn:
@@ -178,18 +184,54 @@ class Follower:
             self._outpoints.difference_update(self.source.outpoint(s.txid, s.output_index) for s in spends)
         return BlockChanges(height, block.hash, block.prev_hash, deposits, spends)
 
-    async def _scan_mempool(self) -> None:
-        """Where the chain has a mempool we can read (Bitcoin), record unconfirmed payments as `seen`."""
-        scan = getattr(self.source, "mempool_deposits", None)
-        if scan is None:
+    async def _scan_mempool(self, indexed_tip: int) -> None:
+        """Where the chain has a mempool we can read (Bitcoin), record unconfirmed payments as `seen`, and
+        judge those whose transaction left it without being mined (replaced or dropped)."""
+        source = self.source
+        if not isinstance(source, MempoolSource):
             return
         await self._refresh_watched()
         if len(self._mempool_known) > 200_000:  # forget old txids now and then; re-checking is harmless
             self._mempool_known.clear()
-        found = await scan(self._watched, self._mempool_known)
-        if found:
+        found = await source.mempool_deposits(self._watched, self._mempool_known)
+        if found.deposits:
             async with self.pool.transaction() as conn:
-                await store.record_seen(conn, self.policy.chain, found)
+                await store.record_seen(conn, self.policy.chain, found.deposits, found.inputs)
+        await self._judge_unconfirmed(source, found, indexed_tip)
+
+    async def _judge_unconfirmed(self, source: MempoolSource, scan: MempoolScan, indexed_tip: int) -> None:
+        """Seen payments whose transaction is missing from the mempool: replaced at once when a conflicting
+        transaction is there; after two scans without it, asked about its inputs (replaced if one was spent in a
+        block, dropped if none was and it has been gone `drop_after_seconds`), but only while the node's tip is
+        the index's, before and after asking, so a block not yet applied is never taken for a drop."""
+        chain = self.policy.chain
+        async with self.pool.acquire() as conn:
+            waiting = await store.unconfirmed_seen(conn, chain)
+        missing = self._absences.update([t for t in waiting if t not in scan.mempool], time.monotonic())
+        verdicts = {t: Verdict("replaced", by) for t in missing
+                    if (by := conflict(t, waiting[t], source.spenders, scan.mempool)) is not None}
+        asked = sorted(t for t, (_, scans) in missing.items() if t not in verdicts and scans >= ABSENT_SCANS)
+        if asked and await source.tip() == indexed_tip:
+            spent = [(t, i) for t in asked for i in waiting[t]]
+            unspent = dict(zip(spent, await source.unspent([i for _, i in spent]), strict=True))
+            if await source.tip() == indexed_tip:
+                for t in asked:
+                    verdict = judge(t, waiting[t], [unspent[(t, i)] for i in waiting[t]], source.spenders,
+                                    scan.mempool)
+                    if verdict.status == "replaced" or missing[t][0] >= self.policy.drop_after_seconds:
+                        verdicts[t] = verdict
+        self._judged += 1
+        if not verdicts and self._judged % 60:
+            return
+        async with self.pool.transaction() as conn:
+            for txid, verdict in sorted(verdicts.items()):
+                gone = await store.mark_gone(conn, chain, txid, verdict.status, verdict.replaced_by)
+                if gone:
+                    GONE.labels(chain, verdict.status).inc(gone)
+                    log.warning("a payment seen unconfirmed will not be credited", chain=chain, txid=txid,
+                                verdict=verdict.status, replaced_by=verdict.replaced_by, deposits=gone)
+            await store.forget_settled_inputs(conn, chain)  # now and then, or when something was judged
+        self._mempool_known.difference_update(verdicts)  # broadcast again, it is seen again
 
     async def _catch_up(self, cur: Cursor, target: int) -> tuple[Cursor, int]:
         """Apply blocks after `cur` up to `target`, or up to the first that does not follow the one before.

@@ -17,6 +17,14 @@ from beanpay.indexer.follower import Follower
 SQL = queries.load("beanpay.indexer", "operator.sql")
 
 
+class EndpointStatus(msgspec.Struct):
+    name: str  # never the URL: providers put their API key in it
+    condition: str  # ok, lagging, failing, refused
+    head: int | None
+    lag: int
+    error: str | None = None
+
+
 class ChainStatus(msgspec.Struct):
     chain: str
     node_tip: int | None
@@ -31,6 +39,7 @@ class ChainStatus(msgspec.Struct):
     halted_at: dt.datetime | None = None
     halt_reason: str | None = None
     node_error: str | None = None
+    endpoints: list[EndpointStatus] = []
 
 
 class AffectedDeposit(msgspec.Struct):
@@ -69,11 +78,14 @@ async def status(settings: Settings, pool: Pool, chain: str) -> ChainStatus:
     pol = registry.policy(settings, chain)
     node_tip, node_error = None, None
     src = registry.source(settings, chain)
+    endpoints: list[EndpointStatus] = []
     try:
         node_tip = await src.tip()
     except Exception as exc:  # report, do not fail: status is what operators run when things are wrong
         node_error = repr(exc)
     finally:
+        if (health := getattr(src, "endpoint_health", None)) is not None:
+            endpoints = [EndpointStatus(s.name, condition, s.head, s.lag, s.refused) for s, condition in health()]
         await src.close()
     async with pool.acquire() as conn:
         cur = await conn.fetchrow(SQL.status, chain)
@@ -86,7 +98,7 @@ async def status(settings: Settings, pool: Pool, chain: str) -> ChainStatus:
         finalized_height=None if tip is None else max(0, tip - pol.finality_depth),
         confirmations_required=pol.confirmations, watched_addresses=cur["watched"], deposits=counts,
         last_reorg_at=cur["last_reorg_at"], last_reorg_depth=cur["last_reorg_depth"], halted_at=cur["halted_at"],
-        halt_reason=cur["halt_reason"], node_error=node_error)
+        halt_reason=cur["halt_reason"], node_error=node_error, endpoints=endpoints)
 
 
 async def reorg(settings: Settings, pool: Pool, chain: str, to_height: int, *, dry_run: bool,

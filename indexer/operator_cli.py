@@ -69,9 +69,13 @@ async def _status(settings: Settings, pool: db.Pool, args: argparse.Namespace) -
                   f"{deposits:29} {reorg}")
             if r.node_error:
                 print(f"       node unreachable: {r.node_error}")
+            for e in r.endpoints if len(r.endpoints) > 1 or any(e.condition != "ok" for e in r.endpoints) else []:
+                print(f"       endpoint {e.name}: {e.condition}, head {_n(e.head)}, {e.lag} behind"
+                      + (f" ({e.error})" if e.error else ""))
             if r.halted_at is not None:
                 print(f"       HALTED since {r.halted_at:%Y-%m-%d %H:%M:%S}: {r.halt_reason}")
-    bad = any(r.node_error or r.halted_at or r.lag is None or r.lag > args.max_lag for r in rows)
+    bad = any(r.node_error or r.halted_at or r.lag is None or r.lag > args.max_lag
+              or any(e.condition != "ok" for e in r.endpoints) for r in rows)
     return PROBLEM if bad else OK
 
 

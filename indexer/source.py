@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from beanpay.indexer.types import FoundDeposit, FoundSpend
+from beanpay.indexer.types import FoundDeposit, FoundSpend, MempoolScan
 
 
 class ChainBlock(Protocol):
@@ -35,3 +35,16 @@ class Source(Protocol):
     async def blocks(self, heights: list[int]) -> list[tuple[int, Any]]: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class MempoolSource(Protocol):
+    """A chain whose node shows its mempool (Bitcoin): payments are seen before they are mined."""
+
+    spenders: dict[tuple[str, int], str]  # an output -> the mempool transaction seen spending it
+
+    async def mempool_deposits(self, watched: Any, known: set[str]) -> MempoolScan: ...
+
+    async def unspent(self, outpoints: list[tuple[str, int]]) -> list[bool]: ...
+
+    async def tip(self) -> int: ...

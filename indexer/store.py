@@ -151,12 +151,35 @@ async def backfill_spends(conn: Connection, chain: str, height: int, block_hash:
                            [s.output_index for s in spends], [s.spending_txid for s in spends], status)
 
 
-async def record_seen(conn: Connection, chain: str, deposits: list[FoundDeposit]) -> int:
-    """Payments seen unconfirmed (mempool): new deposits in status `seen`; known ones are left alone."""
+async def record_seen(conn: Connection, chain: str, deposits: list[FoundDeposit],
+                      inputs: dict[str, tuple[tuple[str, int], ...]]) -> int:
+    """Payments seen unconfirmed (mempool): new deposits in status `seen` (a dropped or replaced one seen again
+    too), with the outputs their transactions spend."""
     if not deposits:
         return 0
     rows = await fetch_as(conn, SQL.record_seen, DepositPayload, chain, [d.asset for d in deposits],
                           [d.txid for d in deposits], [d.output_index for d in deposits],
                           [d.address for d in deposits], [d.amount for d in deposits])
+    spends = [(txid, prev, vout) for txid, spent in inputs.items() for prev, vout in spent]
+    await conn.execute(SQL.record_seen_inputs, chain, [s[0] for s in spends], [s[1] for s in spends],
+                       [s[2] for s in spends])
     await emit_many(conn, _deposit_events(catalog.DEPOSIT_DETECTED, rows))
     return len(rows)
+
+
+async def unconfirmed_seen(conn: Connection, chain: str) -> dict[str, list[tuple[str, int]]]:
+    """Transactions whose deposits are still `seen`, each with the outputs it spends."""
+    return {r["txid"]: list(zip(r["prev_txids"], r["prev_vouts"], strict=True))
+            for r in await conn.fetch(SQL.unconfirmed_seen, chain)}
+
+
+async def mark_gone(conn: Connection, chain: str, txid: str, status: str, replaced_by: str | None) -> int:
+    """A seen transaction's deposits are replaced or dropped: never credited (the engine's queue trigger fires)."""
+    rows = await fetch_as(conn, SQL.mark_gone, DepositPayload, chain, txid, status, replaced_by)
+    kind = catalog.DEPOSIT_REPLACED if status == "replaced" else catalog.DEPOSIT_DROPPED
+    await emit_many(conn, _deposit_events(kind, rows))
+    return len(rows)
+
+
+async def forget_settled_inputs(conn: Connection, chain: str) -> None:
+    await conn.execute(SQL.forget_settled_inputs, chain)

@@ -35,6 +35,16 @@ class BlockChanges:
     spends: list[FoundSpend] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class MempoolScan:
+    """What a scan of the node's mempool found: new payments to watched addresses, the outputs each of their
+    transactions spends, and every transaction in the mempool now."""
+
+    deposits: list[FoundDeposit]
+    inputs: dict[str, tuple[tuple[str, int], ...]]
+    mempool: frozenset[str]
+
+
 class Cursor(msgspec.Struct, frozen=True):
     tip_height: int
     tip_hash: str

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
+from beanpay.engine.payments import LIVE
 from beanpay.errors import Conflict
 from beanpay.queries import Query
 
@@ -244,7 +245,7 @@ class MemoryDb:
 
     def q_live_deposits(self, chain: str, address: str, asset: str) -> list[Row]:
         return [{"status": d["status"], "amount": d["amount"], "held_by_platform": None} for d in self.deposits
-                if (d["chain"], d["address"], d["asset"]) == (chain, address, asset) and d["status"] != "orphaned"]
+                if (d["chain"], d["address"], d["asset"]) == (chain, address, asset) and d["status"] in LIVE]
 
     def q_mark_resolved(self, payment_id: uuid.UUID, resolution: str) -> list[Row]:
         p = self.payments[payment_id]
@@ -333,7 +334,7 @@ class MemoryDb:
     # ---- expiry -----------------------------------------------------------------------------------
 
     def q_due_payments(self, batch: int, grace: dt.timedelta) -> list[Row]:
-        live = {(d["chain"], d["address"]) for d in self.deposits if d["status"] != "orphaned"}
+        live = {(d["chain"], d["address"]) for d in self.deposits if d["status"] in LIVE}
         due = [p for p in self.payments.values() if p["status"] == "pending" and p["expires_at"] + grace <= self.now
                and (p["chain"], p["wallet_address"]) not in live]
         return [pick(p, PAYMENT, order_status=self.orders[p["order_id"]]["order_status"],

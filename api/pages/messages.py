@@ -41,6 +41,13 @@ ES = {
     "Pay {shop}": "Pagar a {shop}",
     "Payment QR code": "Código QR del pago",
     "Payment seen, waiting for confirmation": "Pago visto, esperando confirmación",
+    "The transaction you sent was replaced by another before it was mined, and nothing has arrived. Please pay "
+    "again.": "La transacción que enviaste fue sustituida por otra antes de minarse y no ha llegado nada. Vuelve "
+              "a pagar, por favor.",
+    "The transaction you sent is no longer waiting to be mined, and nothing has arrived. If your wallet shows it "
+    "failed or cancelled, please pay again; if it still shows it pending, it counts once it is mined.":
+        "La transacción que enviaste ya no espera a ser minada y no ha llegado nada. Si tu cartera la muestra como "
+        "fallida o cancelada, vuelve a pagar; si aún la muestra pendiente, contará en cuanto se mine.",
     "Payments by beanpay": "Pagos con beanpay",
     "Price": "Precio",
     "Rate": "Cambio",

@@ -11,7 +11,7 @@ SELECT o.id, o.shop_id, o.user_id, o.order_status, o.payment_status, o.order_typ
                                  ELSE greatest(coalesce(c.tip_height - d.block_height + 1, 0), 0) END)
                  FROM deposits d LEFT JOIN chain_cursors c ON c.chain = d.chain
                  WHERE d.chain = p.chain AND d.address = p.wallet_address AND d.asset = p.crypto_currency
-                 AND d.status <> 'orphaned'), 0)::int AS live_confirmations,
+                 AND d.status IN ('seen', 'confirming', 'confirmed')), 0)::int AS live_confirmations,
        (SELECT coalesce(json_agg(json_build_object(
                    'product_id', i.product_id, 'product_name', i.product_name, 'base_price', i.base_price::text,
                    'final_price', i.final_price::text, 'quantity', i.quantity, 'customizations', i.customizations)

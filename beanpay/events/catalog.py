@@ -86,6 +86,8 @@ PRICE_UPDATED = EventType("price.updated", PRICES, "price", p.RateUpdated)
 DEPOSIT_DETECTED = EventType("deposit.detected", DEPOSITS, "deposit", p.DepositPayload)
 DEPOSIT_CONFIRMED = EventType("deposit.confirmed", DEPOSITS, "deposit", p.DepositPayload)
 DEPOSIT_ORPHANED = EventType("deposit.orphaned", DEPOSITS, "deposit", p.DepositPayload)
+DEPOSIT_REPLACED = EventType("deposit.replaced", DEPOSITS, "deposit", p.DepositPayload)  # never credited
+DEPOSIT_DROPPED = EventType("deposit.dropped", DEPOSITS, "deposit", p.DepositPayload)  # never credited
 
 WALLET_CHANGED = EventType("wallet.changed", WALLETS, "shop", p.WalletChanged)
 

@@ -25,6 +25,7 @@ class Payment:
     vout: int
     address: str
     amount: int
+    coin: tuple[str, int, int] | None = None  # (txid, vout, value) it spent: a replacement spends it again
 
 
 class RegtestWallet:
@@ -63,17 +64,32 @@ class RegtestWallet:
         await self.mine(1)
         return await self._coin(amount)
 
-    async def pay(self, address: str, amount: int) -> Payment:
-        """Sign and broadcast a payment of `amount` sats to `address` (change back to the miner)."""
-        txid, vout, value = await self._coin(amount)
+    async def pay(self, address: str, amount: int, *, replaceable: bool = False) -> Payment:
+        """Sign and broadcast a payment of `amount` sats to `address` (change back to the miner);
+        `replaceable`: it signals BIP125, so a transaction paying more fee may replace it."""
+        coin = await self._coin(amount)
+        sent = await self._send(coin, [(address, amount)], FEE, replaceable=replaceable)
+        return Payment(sent, 0, address, amount, coin)
+
+    async def replace(self, payment: Payment, outputs: list[tuple[str, int]], fee: int) -> str:
+        """Broadcast a transaction spending what `payment` spent, paying `outputs` (and the change) at `fee`:
+        a fee bump when the outputs are the payment's, a redirection when they are not."""
+        assert payment.coin is not None and fee > FEE
+        return await self._send(payment.coin, outputs, fee, replaceable=True)
+
+    async def _send(self, coin: tuple[str, int, int], outputs: list[tuple[str, int]], fee: int, *,
+                    replaceable: bool) -> str:
+        txid, vout, value = coin
         tx = Transaction(network="regtest", witness_type="segwit")
-        tx.add_input(txid, vout, keys=self.key, value=value, witness_type="segwit")
-        tx.add_output(amount, address)
-        tx.add_output(value - amount - FEE, self.address)
+        tx.add_input(txid, vout, keys=self.key, value=value, witness_type="segwit",
+                     sequence=0xFFFFFFFD if replaceable else 0xFFFFFFFF)
+        for address, amount in outputs:
+            tx.add_output(amount, address)
+        tx.add_output(value - sum(a for _, a in outputs) - fee, self.address)
         tx.sign()
         sent = str(await self.rpc.call("sendrawtransaction", tx.raw_hex()))
         self._spent.add((txid, vout))
-        return Payment(sent, 0, address, amount)
+        return sent
 
     async def close(self) -> None:
         await self.rpc.close()

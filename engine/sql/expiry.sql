@@ -8,7 +8,7 @@ SELECT p.id, p.order_id, p.user_id, p.chain, p.crypto_currency, p.crypto_amount,
 FROM crypto_payments p JOIN coffee_orders o ON o.id = p.order_id
 WHERE p.status = 'pending' AND p.expires_at + $2::interval <= now()
   AND NOT EXISTS (SELECT 1 FROM deposits d WHERE d.chain = p.chain AND d.address = p.wallet_address
-                  AND d.status <> 'orphaned')
+                  AND d.status IN ('seen', 'confirming', 'confirmed'))
   AND NOT EXISTS (SELECT 1 FROM lightning_invoices l WHERE l.payment_id = p.id AND l.state = 'settled')
 ORDER BY p.expires_at LIMIT $1
 FOR UPDATE OF p, o SKIP LOCKED;

@@ -26,10 +26,11 @@ WHERE o.id = ANY($1::uuid[]);
 -- Notifications to make, each once per event, channel and recipient: rows already made (a redelivered
 -- event) are left alone, and only the new ones are returned. In-app ones are delivered as they are made.
 INSERT INTO notifications (id, event_id, event_type, channel, user_id, recipient, order_id, title, body, link,
-                           status, delivered_at)
+                           status, delivered_at, created_at)
 SELECT r.id, r.event_id, r.event_type, r.channel, r.user_id, r.recipient, r.order_id, r.title, r.body, r.link,
        CASE WHEN r.channel = 'in_app' THEN 'delivered' ELSE 'pending' END,
-       CASE WHEN r.channel = 'in_app' THEN now() END
+       CASE WHEN r.channel = 'in_app' THEN now() END,
+       clock_timestamp()  -- per row, in the events' order: one batch's notifications to a device go in that order
 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::uuid[], $8::text[],
             $9::text[], $10::text[])
      AS r (id, event_id, event_type, channel, user_id, recipient, order_id, title, body, link)

@@ -82,7 +82,7 @@ FROM crypto_payments WHERE order_id = $1 FOR UPDATE;
 -- The live (not orphaned) deposits of a payment's asset at its address, its settled Lightning invoices too,
 -- each with who holds it (NULL: the payment's wallet).
 SELECT status, amount, NULL::boolean AS held_by_platform FROM deposits
-WHERE chain = $1 AND address = $2 AND asset = $3 AND status <> 'orphaned'
+WHERE chain = $1 AND address = $2 AND asset = $3 AND status IN ('seen', 'confirming', 'confirmed')
 UNION ALL
 SELECT 'confirmed', div(l.amt_paid_msat, 1000), n.shop_id IS NULL
 FROM lightning_invoices l JOIN crypto_payments p ON p.id = l.payment_id JOIN lightning_nodes n ON n.id = l.node_id

@@ -280,7 +280,7 @@ SELECT chain, crypto_currency, fiat_currency FROM crypto_payments WHERE order_id
 SELECT id, chain, txid, psbt FROM transfers r
 WHERE r.status = 'in_flight' AND r.sent_at < now() - $1::interval
   AND NOT EXISTS (SELECT 1 FROM deposits d WHERE d.chain = r.chain AND d.address = r.destination
-                  AND d.txid = r.txid AND d.status <> 'orphaned')
+                  AND d.txid = r.txid AND d.status IN ('seen', 'confirming', 'confirmed'))
 ORDER BY r.sent_at LIMIT $2 FOR UPDATE SKIP LOCKED;
 
 -- name: spenders_of

@@ -40,16 +40,16 @@ INSERT INTO chain_blocks (chain, height, hash, parent_hash)
 SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[]);
 
 -- name: add_deposits
--- Deposits found in applied blocks; one seen unconfirmed, or orphaned and now mined again, is the
--- same row and becomes `confirming` (the engine's queue trigger fires on each).
+-- Deposits found in applied blocks; one seen unconfirmed, or orphaned, replaced or dropped and now mined
+-- after all, is the same row and becomes `confirming` (the engine's queue trigger fires on each).
 INSERT INTO deposits (chain, asset, txid, output_index, address, amount, block_hash, block_height, status)
 SELECT $1, d.asset, d.txid, d.output_index, d.address, d.amount, d.block_hash, d.block_height, 'confirming'
 FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::numeric[], $7::text[], $8::bigint[])
      AS d(asset, txid, output_index, address, amount, block_hash, block_height)
 ON CONFLICT (chain, asset, txid, output_index) DO UPDATE
     SET status = 'confirming', block_hash = EXCLUDED.block_hash, block_height = EXCLUDED.block_height,
-        orphaned_at = NULL, updated_at = now()
-    WHERE deposits.status IN ('seen', 'orphaned')
+        orphaned_at = NULL, replaced_by = NULL, updated_at = now()
+    WHERE deposits.status IN ('seen', 'orphaned', 'replaced', 'dropped')
 RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::text AS amount, status,
           ($9 - block_height + 1)::int AS confirmations, block_hash, block_height;
 
@@ -114,11 +114,13 @@ RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::t
           $9::int AS confirmations, block_hash, block_height;
 
 -- name: record_seen
--- Payments seen unconfirmed (a mempool): new deposits in status `seen`; known ones are left alone.
+-- Payments seen unconfirmed (a mempool): new deposits in status `seen`; one dropped or replaced and seen
+-- again (broadcast anew) is `seen` again; others known are left alone.
 INSERT INTO deposits (chain, asset, txid, output_index, address, amount, status)
 SELECT $1, d.asset, d.txid, d.output_index, d.address, d.amount, 'seen'
 FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::numeric[]) AS d(asset, txid, output_index, address, amount)
-ON CONFLICT (chain, asset, txid, output_index) DO NOTHING
+ON CONFLICT (chain, asset, txid, output_index) DO UPDATE SET status = 'seen', replaced_by = NULL, updated_at = now()
+    WHERE deposits.status IN ('dropped', 'replaced')
 RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::text AS amount, status,
           0 AS confirmations, block_hash, block_height;
 
@@ -143,7 +145,7 @@ WHERE chain = $1 AND block_height > $2 AND status IN ('confirming', 'confirmed')
 -- Tracked outputs no mined input spends yet, what the follower looks for in the inputs of the blocks it
 -- applies: deposits (not orphaned) at shops' own wallets, and outputs a refund or payout spends.
 SELECT d.txid, d.output_index FROM deposits d JOIN watched_addresses a ON a.chain = d.chain AND a.address = d.address
-WHERE d.chain = $1 AND d.status <> 'orphaned'
+WHERE d.chain = $1 AND d.status IN ('seen', 'confirming', 'confirmed')
   AND (a.wallet_id IS NOT NULL OR EXISTS (SELECT 1 FROM transfer_inputs i WHERE i.chain = d.chain
                                           AND i.txid = d.txid AND i.output_index = d.output_index))
   AND NOT EXISTS (SELECT 1 FROM output_spends s WHERE s.chain = d.chain AND s.txid = d.txid
@@ -164,6 +166,33 @@ ON CONFLICT (chain, txid, output_index, spending_txid) DO NOTHING;
 -- name: recorded_outputs
 -- Every tracked output of a chain (as unspent_outputs, spent or not): a replay looks for their spends.
 SELECT d.txid, d.output_index FROM deposits d JOIN watched_addresses a ON a.chain = d.chain AND a.address = d.address
-WHERE d.chain = $1 AND d.status <> 'orphaned'
+WHERE d.chain = $1 AND d.status IN ('seen', 'confirming', 'confirmed')
   AND (a.wallet_id IS NOT NULL OR EXISTS (SELECT 1 FROM transfer_inputs i WHERE i.chain = d.chain
                                           AND i.txid = d.txid AND i.output_index = d.output_index));
+
+-- name: record_seen_inputs
+-- The outputs each transaction seen paying a watched address spends: how its replacement is told later.
+INSERT INTO seen_inputs (chain, txid, prev_txid, prev_vout)
+SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[])
+ON CONFLICT DO NOTHING;
+
+-- name: unconfirmed_seen
+-- Transactions with a deposit still `seen` (neither mined nor judged), with the outputs they spend.
+SELECT i.txid, array_agg(i.prev_txid ORDER BY i.prev_txid, i.prev_vout) AS prev_txids,
+       array_agg(i.prev_vout ORDER BY i.prev_txid, i.prev_vout) AS prev_vouts
+FROM seen_inputs i
+WHERE i.chain = $1 AND EXISTS (SELECT 1 FROM deposits d WHERE d.chain = $1 AND d.txid = i.txid AND d.status = 'seen')
+GROUP BY i.txid;
+
+-- name: mark_gone
+-- A seen transaction left the mempool unmined: its deposits are `replaced` (by $4 when known) or `dropped`.
+UPDATE deposits SET status = $3, replaced_by = $4, updated_at = now()
+WHERE chain = $1 AND txid = $2 AND status = 'seen'
+RETURNING id AS deposit_id, chain, asset, txid, output_index, address, amount::text AS amount, status,
+          0 AS confirmations, block_hash, block_height;
+
+-- name: forget_settled_inputs
+-- Inputs of transactions no deposit waits on any more (mined, or judged; seen again, they are recorded again).
+DELETE FROM seen_inputs i
+WHERE i.chain = $1 AND NOT EXISTS (SELECT 1 FROM deposits d WHERE d.chain = $1 AND d.txid = i.txid
+                                   AND d.status = 'seen');

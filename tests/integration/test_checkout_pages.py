@@ -303,3 +303,26 @@ async def test_overpaid_and_late_pages_say_what_happens_next_and_old_links_are_g
                      uuid.UUID(over["id"]))
     gone = await api.get(f"/pay/{over['checkout_token']}")
     assert gone.status == 410 and "This link has expired" in await gone.text()
+
+
+async def test_a_payment_replaced_or_dropped_before_it_was_mined_says_so_and_waits_again(
+        make_api, tokens: Tokens, db, engine) -> None:
+    api = await make_api()
+    shop = await make_coffee_shop(api, tokens)
+    for lost, words in (("replaced", "was replaced by another before it was mined"),
+                        ("dropped", "no longer waiting to be mined")):
+        order = await place(api, {}, shop, "eth", "tUSDC")
+        pay = order["payment"]
+        txid = "0x" + uuid.uuid4().hex * 2
+        await db.execute("INSERT INTO deposits (chain, asset, txid, output_index, address, amount, status) "
+                         "VALUES ($1, $2, $3, 0, $4, $5, 'seen')", pay["chain"], pay["asset"], txid, pay["address"],
+                         int(pay["amount"]))
+        await engine()
+        assert 'data-stage="seen"' in await (await api.get(f"/pay/{order['checkout_token']}")).text()
+        await db.execute("UPDATE deposits SET status = $1 WHERE txid = $2", lost, txid)  # as the indexer judges
+        await engine()
+        page = await (await api.get(f"/pay/{order['checkout_token']}")).text()
+        assert 'data-stage="awaiting"' in page and words in page and f'data-lost="{lost}"' in page
+        assert (await get_order(api, shop.staff, order["id"]))["payment"]["status"] == "pending"
+        spanish = await (await api.get(f"/pay/{order['checkout_token']}?lang=es")).text()
+        assert "vuelve a pagar" in spanish.lower()

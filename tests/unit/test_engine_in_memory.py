@@ -54,6 +54,24 @@ async def test_a_reorg_takes_the_payment_back_and_reverses_the_credit() -> None:
     assert db.events()[-2:] == ["payment.reverted", "order.updated"]
 
 
+async def test_a_fee_bump_counts_once_and_a_replaced_payment_never_pays() -> None:
+    db = MemoryDb()
+    order, payment = db.add_order(amount=1000)
+    first = db.deposit(payment, 1000, status="seen")
+    assert await settle(db, payment) == ["processing"]
+    first.update(status="replaced")  # bumped: the same output paid by a new transaction, seen, then mined
+    db.deposit(payment, 1000, status="confirmed")
+    assert await settle(db, payment) == ["confirmed"]
+    assert db.balance(order["shop_id"]) == 1000  # once, not twice
+
+    other, redirected = db.add_order(amount=1000)
+    gone = db.deposit(redirected, 1000, status="seen")
+    assert await settle(db, redirected) == ["processing"]
+    gone.update(status="replaced")  # the replacement paid someone else: the order waits again
+    assert await settle(db, redirected) == ["pending"]
+    assert db.orders[other["id"]]["order_status"] == "pending" and db.balance(other["shop_id"]) == 0
+
+
 async def test_short_payments_wait_for_the_merchant_who_may_accept_them() -> None:
     db = MemoryDb()
     order, payment = db.add_order(amount=1000)

@@ -88,6 +88,10 @@ def dep(amount: int, status: str = "confirmed", minutes: int = 1) -> Deposit:
     ([dep(1000, minutes=16)], 20, PaymentStatus.LATE),
     ([dep(1000, "orphaned")], 5, PaymentStatus.PENDING),  # a reorg took it back
     ([dep(1000, "orphaned"), dep(1000, "confirming")], 5, PaymentStatus.PROCESSING),
+    ([dep(1000, "replaced")], 5, PaymentStatus.PENDING),  # its output sent elsewhere: nothing is coming
+    ([dep(1000, "dropped")], 20, PaymentStatus.EXPIRED),  # dropped from the mempool, and the window is over
+    ([dep(1000, "replaced"), dep(1000)], 5, PaymentStatus.CONFIRMED),  # a fee bump paying the same: counted once
+    ([dep(1000, "replaced"), dep(1000, "seen")], 5, PaymentStatus.PROCESSING),
 ])
 def test_payment_assessment(deposits: list[Deposit], now_minutes: int, expected: PaymentStatus) -> None:
     now = T0 + dt.timedelta(minutes=now_minutes)
