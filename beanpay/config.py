@@ -69,6 +69,7 @@ class EvmChainConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tokens: list[TokenConfig] = []
     confirmations: PositiveInt = 3
     finality_depth: PositiveInt = 64
+    finality: Literal["depth", "tag"] = "depth"  # tag: final is the node's `finalized` block (depth if it has none)
     poll_seconds: Positive = 1.0
     traces: bool = True  # internal ETH transfers via debug_traceBlockByNumber (callTracer)
     factory: str | None = None

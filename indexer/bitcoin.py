@@ -85,6 +85,9 @@ class BitcoinSource:
     async def tip(self) -> int:
         return await self.rpc.block_count()
 
+    async def finalized(self) -> int | None:
+        return None  # proof of work has no final block: finality is by depth
+
     async def hashes(self, heights: list[int]) -> dict[int, str]:
         return dict(zip(heights, await self.rpc.block_hashes(heights), strict=True))
 

@@ -102,6 +102,9 @@ class EvmSource:
     async def tip(self) -> int:
         return await self.rpc.block_number()
 
+    async def finalized(self) -> int | None:
+        return await self.rpc.finalized() if self.config.finality == "tag" else None
+
     def endpoint_health(self) -> list[tuple[EndpointState, str]]:
         """Each RPC endpoint as the last requests left it (for `beanpay chain status`)."""
         return self.rpc.pool.health()

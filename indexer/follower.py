@@ -39,6 +39,8 @@ LEADING = Gauge("beanpay_indexer_leading", "1 while this process leads the chain
                 ["chain"])
 GONE = Counter("beanpay_indexer_unconfirmed_gone_total", "Deposits seen unconfirmed whose transaction was "
                "replaced or dropped (never credited)", ["chain", "verdict"])
+FINALIZED = Gauge("beanpay_indexer_finalized_height", "The node's finalized block (chains that follow the tag)",
+                  ["chain"])
 HALTED = Gauge("beanpay_indexer_halted", "1 when the chain's follower stopped on what it must not guess about",
                ["chain"])
 
@@ -71,6 +73,7 @@ class ChainPolicy:
     batch_blocks: int
     start_height: int | None
     drop_after_seconds: float = 900.0  # a seen payment gone from the mempool this long, inputs unspent: dropped
+    finality_tag: bool = False  # final is what the node's `finalized` block says (else: finality_depth below the tip)
 
 
 class Follower:
@@ -82,6 +85,7 @@ class Follower:
         self._watched_from = 0  # the next watched-address read starts at this transaction id (0: all)
         self._mempool_known: set[str] = set()
         self._absences = Absences()
+        self._finalized: int | None = None  # the node's `finalized` block, where the chain follows it
         self._judged = 0  # mempool judgments made (the seen inputs no deposit waits on are forgotten every 60th)
         self._outpoints: set[Any] | None = None  # tracked outputs not yet spent (chains with outputs)
         self._tracked: set[str] = set()  # addresses of shops' own wallets: their outputs' spends are recorded
@@ -130,6 +134,7 @@ class Follower:
         node_tip = await self.source.tip()
         target = node_tip if until is None else min(until, node_tip)
         NODE_TIP.labels(chain).set(node_tip)
+        await self._read_finalized()
         # Read after the tip: a block up to the target was mined before now, so it can only pay an address
         # handed out before now. Addresses handed out later can only be paid in later blocks (next sync).
         await self._refresh_watched()
@@ -279,9 +284,24 @@ class Follower:
     async def _apply(self, changes: list[BlockChanges]) -> None:
         async with self.pool.transaction() as conn:
             await store.apply_blocks(conn, self.policy.chain, changes, required_confirmations=self.policy.confirmations,
-                                     finality_depth=self.policy.finality_depth)
+                                     keep_from=self._final_below(changes[-1].height))
         BLOCKS.labels(self.policy.chain).inc(len(changes))
         DEPOSITS.labels(self.policy.chain).inc(sum(len(c.deposits) for c in changes))
+
+    def _final_below(self, tip: int) -> int:
+        """The first height a reorg may still reach: after the node's `finalized` block where the chain follows
+        it and the node told it, else `finality_depth` below `tip`."""
+        return self._finalized + 1 if self._finalized is not None else tip - self.policy.finality_depth
+
+    async def _read_finalized(self) -> None:
+        if not self.policy.finality_tag:
+            return
+        finalized = await self.source.finalized()
+        if finalized is None and self._finalized is not None:
+            log.warning("the node no longer tells its finalized block; finality by depth", chain=self.policy.chain)
+        self._finalized = finalized
+        if finalized is not None:
+            FINALIZED.labels(self.policy.chain).set(finalized)
 
     async def _halt(self, reason: str, kind: type[ChainHalted] = NoProgress) -> NoReturn:
         """Stop following the chain: recorded (alert-able, refused on restart until an operator rewinds)."""

@@ -40,6 +40,7 @@ class ChainStatus(msgspec.Struct):
     halt_reason: str | None = None
     node_error: str | None = None
     endpoints: list[EndpointStatus] = []
+    finality: str = "depth"  # tag: the finalized height is the node's `finalized` block
 
 
 class AffectedDeposit(msgspec.Struct):
@@ -79,8 +80,10 @@ async def status(settings: Settings, pool: Pool, chain: str) -> ChainStatus:
     node_tip, node_error = None, None
     src = registry.source(settings, chain)
     endpoints: list[EndpointStatus] = []
+    finalized: int | None = None
     try:
         node_tip = await src.tip()
+        finalized = await src.finalized()
     except Exception as exc:  # report, do not fail: status is what operators run when things are wrong
         node_error = repr(exc)
     finally:
@@ -95,7 +98,8 @@ async def status(settings: Settings, pool: Pool, chain: str) -> ChainStatus:
     return ChainStatus(
         chain=chain, node_tip=node_tip, indexed_tip=tip,
         lag=None if node_tip is None or tip is None else max(0, node_tip - tip),
-        finalized_height=None if tip is None else max(0, tip - pol.finality_depth),
+        finalized_height=finalized if finalized is not None else None if tip is None
+        else max(0, tip - pol.finality_depth), finality="tag" if finalized is not None else "depth",
         confirmations_required=pol.confirmations, watched_addresses=cur["watched"], deposits=counts,
         last_reorg_at=cur["last_reorg_at"], last_reorg_depth=cur["last_reorg_depth"], halted_at=cur["halted_at"],
         halt_reason=cur["halt_reason"], node_error=node_error, endpoints=endpoints)

@@ -27,7 +27,7 @@ def policy(settings: Settings, chain: str) -> ChainPolicy:
     c = settings.evm_chain(chain)
     return ChainPolicy(chain=c.name, confirmations=c.confirmations, finality_depth=c.finality_depth,
                        poll_seconds=c.poll_seconds, batch_blocks=settings.indexer_batch_blocks,
-                       start_height=c.start_height)
+                       start_height=c.start_height, finality_tag=c.finality == "tag")
 
 
 def source(settings: Settings, chain: str) -> Source:

@@ -30,6 +30,9 @@ class Source(Protocol):
 
     async def tip(self) -> int: ...
 
+    async def finalized(self) -> int | None:
+        """The node's finalized block, where the chain is configured to follow it and the node tells it."""
+
     async def hashes(self, heights: list[int]) -> dict[int, str]: ...
 
     async def blocks(self, heights: list[int]) -> list[tuple[int, Any]]: ...

@@ -38,9 +38,9 @@ def _deposit_events(kind: catalog.EventType[DepositPayload], rows: list[DepositP
 
 
 async def apply_blocks(conn: Connection, chain: str, blocks: list[BlockChanges], *, required_confirmations: int,
-                       finality_depth: int) -> None:
+                       keep_from: int) -> None:
     """Apply consecutive blocks: headers, deposits, spends, confirmations, checkpoint, events. Call inside a
-    transaction.
+    transaction. Headers below `keep_from` (final: no reorg can reach them) are pruned.
 
     Following the tip this is one block; catching up it is a fetched batch, applied all or nothing,
     so the checkpoint and what the blocks changed always commit together.
@@ -54,7 +54,7 @@ async def apply_blocks(conn: Connection, chain: str, blocks: list[BlockChanges],
                                first.parent_hash):
         raise TipMoved(f"{chain}: block {first.height} does not extend the stored tip (or the chain is halted)")
     await conn.execute(SQL.add_headers, chain, [b.height for b in blocks], [b.hash for b in blocks],
-                       [b.parent_hash for b in blocks], last.height - finality_depth)
+                       [b.parent_hash for b in blocks], min(keep_from, last.height))
     events: list[Event[DepositPayload]] = []
     found = [(b, d) for b in blocks for d in b.deposits]
     if found:

@@ -116,6 +116,17 @@ class EvmRpc:
         """The best head among the endpoints (those lagging behind it leave the rotation)."""
         return await self.pool.head()
 
+    async def finalized(self) -> int | None:
+        """The `finalized` block's height (post-merge Ethereum and most L2s); None where the node has no such tag."""
+        async def ask(client: JsonRpcClient, _: EndpointState) -> Any:
+            try:
+                return await client.call("eth_getBlockByNumber", "finalized", False)
+            except RpcError:  # "invalid block number", "finalized block not found": a node without finality
+                return None  # an answer, not the endpoint failing
+
+        block = await self.pool.run("eth_getBlockByNumber", ask)
+        return int(block["number"], 16) if isinstance(block, dict) else None
+
     async def _by_number(self, heights: list[int], full: bool) -> list[Any]:
         async def fetch(client: JsonRpcClient, _: EndpointState) -> list[Any]:
             replies = await client.batch([("eth_getBlockByNumber", (hex(h), full)) for h in heights])

@@ -15,7 +15,7 @@ WITH header AS (
 INSERT INTO chain_cursors (chain, tip_height, tip_hash) VALUES ($1, $2, $3) ON CONFLICT (chain) DO NOTHING;
 
 -- name: window
--- The kept headers of a chain (back to the finality depth), by height.
+-- The kept headers of a chain (back to the final block), by height.
 SELECT height, hash FROM chain_blocks WHERE chain = $1;
 
 -- name: lowest_kept
@@ -34,7 +34,7 @@ WHERE chain = $1 AND tip_height = $4 AND tip_hash = $5 AND halted_at IS NULL
 RETURNING true;
 
 -- name: add_headers
--- Keeps a batch's headers and prunes those below the finality depth.
+-- Keeps a batch's headers and prunes those below the final block (by depth, or the node's `finalized` tag).
 WITH pruned AS (DELETE FROM chain_blocks WHERE chain = $1 AND height < $5)
 INSERT INTO chain_blocks (chain, height, hash, parent_hash)
 SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[]);

@@ -32,6 +32,7 @@ class Faults:
     logs_frozen_at: int | None = None  # eth_getLogs answers from a backend that has blocks up to here only
     head_lag: int = 0  # eth_blockNumber, blocks and logs from a backend this many blocks behind
     hidden: set[str] = field(default_factory=set)  # Bitcoin: transactions its mempool lost (getrawmempool)
+    no_finalized: bool = False  # a node without the `finalized` tag (pre-merge geth's answer)
 
 
 @dataclass
@@ -91,7 +92,7 @@ class RpcFaultProxy:
 
     def _untouched(self, body: Any) -> bool:
         f = self.faults
-        if f.head_lag or f.logs_frozen_at is not None:
+        if f.head_lag or f.logs_frozen_at is not None or f.no_finalized:
             return False
         items = body if isinstance(body, list) else [body]
         if f.hidden and any(i.get("method") == "getrawmempool" for i in items):
@@ -115,6 +116,9 @@ class RpcFaultProxy:
 
     async def _one(self, item: dict[str, Any]) -> dict[str, Any]:
         f, method, params = self.faults, item.get("method"), item.get("params") or []
+        if method == "eth_getBlockByNumber" and f.no_finalized and params and params[0] == "finalized":
+            error = {"code": -39001, "message": "finalized block not found"}
+            return {"jsonrpc": "2.0", "id": item["id"], "error": error}
         if method == "getrawmempool" and f.hidden:
             reply = await self._forward(item)
             reply["result"] = [t for t in reply.get("result") or [] if t not in f.hidden]

@@ -48,8 +48,9 @@ async def proxies(evm: EvmChainConfig) -> AsyncIterator[Callable[..., Any]]:
 
 
 def follower_through(settings: Settings, evm: EvmChainConfig, db: TestDb, url: str,
-                     *more: RpcEndpointConfig) -> Follower:
-    chain = msgspec.structs.replace(evm, rpc_url=url, endpoints=list(more), start_height=None, max_head_lag_blocks=4)
+                     *more: RpcEndpointConfig, **fields: Any) -> Follower:
+    chain = msgspec.structs.replace(evm, rpc_url=url, endpoints=list(more), start_height=None, max_head_lag_blocks=4,
+                                    **fields)
     settings = msgspec.structs.replace(settings, evm_chains=[chain])
     return Follower(registry.policy(settings, chain.name), db, registry.source(settings, chain.name))
 
@@ -182,4 +183,31 @@ async def test_two_endpoints_one_killed_one_lagging_and_a_third_over_its_quota(
     await sync_until(follower, lambda: _has(own_db, ("tUSDC", again, 5_000, "confirmed")), 90)
     print(f"failed over to the lagging endpoint and confirmed in {time.monotonic() - started:.1f} s")
     assert lagging.requests > 0
+    await follower.source.close()
+
+
+async def test_finality_follows_the_nodes_finalized_block_and_falls_back_to_depth(
+        fresh_settings, own_db, evm, wallets, proxies) -> None:
+    """anvil's `finalized` block trails its tip by two epochs (64 blocks); the window of headers kept (what a reorg
+    may still reach) follows it, not the configured depth of 5, and follows the depth when the node stops telling."""
+    proxy = await proxies()
+    follower = follower_through(fresh_settings, evm, own_db, proxy.url, finality="tag", finality_depth=5)
+    await follower.sync()
+    payer = wallets(2)
+    await payer.mine(80)
+    await follower.sync()
+    tip = int(await payer.rpc("eth_blockNumber", []), 16)
+    finalized = int((await payer.rpc("eth_getBlockByNumber", ["finalized", False]))["number"], 16)
+    assert tip - finalized == 64
+
+    async def window() -> tuple[int, int]:
+        row = await own_db.fetchrow("SELECT min(height) AS low, max(height) AS high FROM chain_blocks WHERE chain = $1",
+                                    evm.name)
+        return row["low"], row["high"]
+
+    assert await window() == (finalized + 1, tip)
+    proxy.faults.no_finalized = True  # a node without the tag: the depth again
+    await payer.mine(3)
+    await follower.sync()
+    assert await window() == (tip + 3 - 5, tip + 3)
     await follower.source.close()
