@@ -69,6 +69,14 @@ def display_url(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
 
 
+_TOKEN = re.compile(rb"[A-Za-z0-9_-]{20,}")
+
+
+def redacted(body: bytes) -> str:
+    """The start of a provider's reply, for a log: long tokens (an echoed API key) blanked."""
+    return _TOKEN.sub(b"<redacted>", body[:200]).decode("utf-8", "replace")
+
+
 def retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds from a `Retry-After` header (seconds or an HTTP date); None when absent or unreadable."""
     if not value:
@@ -127,7 +135,7 @@ class JsonRpcClient:
                 failure = type(exc).__name__  # not repr: it may carry the URL, and with it an API key
             else:
                 if refused_for_good(status, data):
-                    raise RpcRefused(f"{self.name}: {what} refused (HTTP {status}): {data[:200]!r}")
+                    raise RpcRefused(f"{self.name}: {what} refused (HTTP {status}): {redacted(data)}")
                 if status in _RETRYABLE_STATUS:
                     failure, asked = f"HTTP {status}", retry_after(after)
                     if asked is not None and asked > RETRY_AFTER_CAP:
@@ -140,7 +148,7 @@ class JsonRpcClient:
                     try:
                         return decode(data)
                     except (msgspec.DecodeError, msgspec.ValidationError):
-                        failure = f"not a JSON-RPC reply: {data[:200]!r}"
+                        failure = f"not a JSON-RPC reply: {redacted(data)}"
             if attempt == self._retries:
                 raise RpcUnavailable(f"{self.name}: {what}: {failure} after {attempt + 1} attempts")
             await asyncio.sleep(wait)

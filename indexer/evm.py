@@ -121,8 +121,11 @@ class EvmSource:
                 raise LookupError("logs and blocks disagree: the chain moved between calls; retry")
             by_hash[log.blockHash].append(log)
         for height, b in zip(heights, raw, strict=True):
-            if self._missing_logs(b, by_hash[b.hash]):  # the range's answer did not cover this block: ask by hash
-                by_hash[b.hash] = await self.rpc.logs_by_hash(b.hash, height, list(self.symbols))
+            if self._missing_logs(b, by_hash[b.hash]):  # the range's answer did not cover this block: ask by hash,
+                for _ in range(min(2, len(self.rpc.pool.states))):  # of a second endpoint too if the first finds none
+                    by_hash[b.hash] = await self.rpc.logs_by_hash(b.hash, height, list(self.symbols))
+                    if by_hash[b.hash]:
+                        break
                 if any(log.blockHash != b.hash for log in by_hash[b.hash]):
                     raise LookupError(f"logs asked by block hash {b.hash} name another block")
         tokens = {h: tuple(t for log in found if (t := token_transfer(log)) is not None)

@@ -28,6 +28,8 @@ class Faults:
     rate_limit_every: int | None = None  # every Nth HTTP request: Alchemy's 429
     retry_after: str | None = None  # ... with this Retry-After header
     truncate_every: int | None = None  # every Nth reply cut in half
+    reset_every: int | None = None  # every Nth request: the connection dropped without a reply
+    wrong_log_hashes: int = 0  # this many eth_getLogs replies with a log naming another block (a broken backend)
     quota: bool = False  # every request: Alchemy's monthly cap
     logs_frozen_at: int | None = None  # eth_getLogs answers from a backend that has blocks up to here only
     head_lag: int = 0  # eth_blockNumber, blocks and logs from a backend this many blocks behind
@@ -75,6 +77,10 @@ class RpcFaultProxy:
         if f.quota:
             self._count("quota")
             return web.json_response({"jsonrpc": "2.0", "id": None, "error": ALCHEMY_QUOTA}, status=429)
+        if f.reset_every and n % f.reset_every == 0 and request.transport is not None:
+            self._count("reset")
+            request.transport.abort()
+            return web.Response(status=500)  # never sent: the connection is gone
         if f.rate_limit_every and n % f.rate_limit_every == 0:
             self._count("429")
             headers = {"Retry-After": f.retry_after} if f.retry_after else {}
@@ -97,7 +103,7 @@ class RpcFaultProxy:
         items = body if isinstance(body, list) else [body]
         if f.hidden and any(i.get("method") == "getrawmempool" for i in items):
             return False
-        return not any(i.get("method") == "eth_getLogs" and f.range_cap for i in items)
+        return not any(i.get("method") == "eth_getLogs" and (f.range_cap or f.wrong_log_hashes) for i in items)
 
     async def _forward_raw(self, body: bytes) -> str:
         assert self._session is not None
@@ -128,6 +134,13 @@ class RpcFaultProxy:
             if hi - lo + 1 > f.range_cap:
                 self._count(f"range-{f.cap_style}")
                 return {"jsonrpc": "2.0", "id": item["id"], "error": self._range_error(lo, hi)}
+        if method == "eth_getLogs" and f.wrong_log_hashes:
+            reply = await self._forward(item)
+            if reply.get("result"):
+                f.wrong_log_hashes -= 1
+                self._count("wrong-log-hash")
+                reply["result"][0] = {**reply["result"][0], "blockHash": "0x" + "ab" * 32}
+            return reply
         seen = (await self._head()) - f.head_lag if f.head_lag else None
         if f.logs_frozen_at is not None and method == "eth_getLogs":
             seen = f.logs_frozen_at if seen is None else min(seen, f.logs_frozen_at)

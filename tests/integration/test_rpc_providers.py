@@ -86,7 +86,8 @@ async def sync_until(follower: Follower, done: Callable[[], Any] | None, seconds
 
 async def test_long_downtime_behind_a_capped_throttling_provider_loses_nothing(
         fresh_settings, own_db, evm, wallets, proxies) -> None:
-    proxy = await proxies(range_cap=10, cap_style="infura", rate_limit_every=7, retry_after="1", truncate_every=11)
+    proxy = await proxies(range_cap=10, cap_style="infura", rate_limit_every=7, retry_after="1", truncate_every=11,
+                          reset_every=13, wrong_log_hashes=2)
     follower = follower_through(fresh_settings, evm, own_db, proxy.url)
     await sync_until(follower, None, 60)  # started at the tip, through the proxy
     payer, paid = wallets(2), set()
@@ -103,7 +104,8 @@ async def test_long_downtime_behind_a_capped_throttling_provider_loses_nothing(
 
     await sync_until(follower, all_confirmed, 240)
     assert proxy.refused.get("range-infura", 0) > 0 and proxy.refused.get("429", 0) > 0
-    assert proxy.refused.get("truncated", 0) > 0
+    assert proxy.refused.get("truncated", 0) > 0 and proxy.refused.get("reset", 0) > 0
+    assert proxy.refused.get("wrong-log-hash", 0) == 2  # refused and asked again: nothing counted from it
     await follower.source.close()
 
 

@@ -157,3 +157,20 @@ async def test_a_quota_or_a_lagging_answer_fails_over_and_a_node_error_does_not(
     for _ in range(2):
         assert await pool.call("eth_getBlockByNumber", "0x10", False, covers=16) == {"number": "0x10"}
     assert a.asked.count("eth_getBlockByNumber") == 1  # cooling down after "not yet": not asked the second time
+
+
+async def test_an_endpoint_with_a_budget_is_asked_no_faster_than_its_plan_allows() -> None:
+    client = Scripted("a", {"eth_blockNumber": "0x1"})
+    pool = RpcPool("t", [Endpoint(client.url, "a", requests_per_second=20)], lambda e, n: client,
+                   ("eth_blockNumber", lambda r: int(r, 16)))
+    started = time.monotonic()
+    for _ in range(30):  # 20 at once (a second's budget), then 20 a second
+        await pool.call("eth_blockNumber")
+    assert time.monotonic() - started >= 0.4 and len(client.asked) == 30
+
+
+def test_an_api_key_echoed_in_a_refusal_is_blanked() -> None:
+    from beanpay.chains.jsonrpc import redacted
+
+    assert redacted(b'{"error":"invalid project id 9aa3d95b3bc440fa88ea12eaa4456161"}') == \
+        '{"error":"invalid project id <redacted>"}'
