@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Sequence
 
@@ -28,6 +29,7 @@ def services(settings: Settings, names: Sequence[str] = ()) -> list[Service]:
 
 def up(settings: Settings, names: Sequence[str] = ()) -> None:
     """Install what is missing, start what is down, restart what crashed; leave healthy ones alone."""
+    _forget_lightning_of_a_lost_chain(settings)
     for svc in services(settings, names):
         svc.install()
         pid = svc.pid()
@@ -47,6 +49,21 @@ def up(settings: Settings, names: Sequence[str] = ()) -> None:
     if {"lnd-merchant", "lnd-customer"} <= chosen:
         ensure_channel(settings)  # the customer can pay the merchant over Lightning
         _say("lightning channel customer -> merchant active")
+
+
+def _forget_lightning_of_a_lost_chain(settings: Settings) -> None:
+    """btcd deletes its regtest chain whenever it starts ("Removing regression test database"), so a btcd that
+    is down starts a new chain; the Lightning nodes' wallets, funded and with a channel on the old one, would wait
+    for it for ever. They are stopped and their data removed, to be made again (wallets, funds, channel)."""
+    btcd = Btcd(settings)
+    if btcd.pid() is not None or not (btcd.paths.data / "regtest").exists():
+        return
+    for role in ("merchant", "customer"):
+        node = LndNode(settings, role)
+        if node.paths.data.exists():
+            node.stop()
+            shutil.rmtree(node.paths.data)
+            _say(f"{node.name:12} reset: btcd starts a new regtest chain, and the node's wallet was on the old one")
 
 
 def down(settings: Settings, names: Sequence[str] = ()) -> None:
